@@ -7,3 +7,6 @@ import (
 )
 
 func TestConformance(t *testing.T) { storetest.Run(t, storetest.SQLite) }
+
+// go test -bench . -benchtime 2000x ./internal/store/sqlite
+func BenchmarkContacts100k(b *testing.B) { storetest.BenchContacts(b, storetest.SQLite, 100_000) }

@@ -45,6 +45,7 @@ CREATE TABLE companies (
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );
+CREATE INDEX companies_org ON companies(org_id, id);
 CREATE INDEX companies_org_owner ON companies(org_id, owner_id, id);
 
 CREATE TABLE company_domains (
@@ -69,6 +70,7 @@ CREATE TABLE contacts (
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );
+CREATE INDEX contacts_org ON contacts(org_id, id);
 CREATE INDEX contacts_org_owner ON contacts(org_id, owner_id, id);
 CREATE INDEX contacts_company ON contacts(company_id);
 
@@ -93,6 +95,7 @@ CREATE TABLE opportunities (
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );
+CREATE INDEX opportunities_org ON opportunities(org_id, id);
 CREATE INDEX opportunities_org_owner ON opportunities(org_id, owner_id, id);
 CREATE INDEX opportunities_company ON opportunities(company_id);
 
