@@ -1,0 +1,265 @@
+// Package api serves the REST API under /api/v1: users, companies, contacts,
+// opportunities, API tokens and sign-in, described by the OpenAPI document at
+// /api/v1/openapi.json.
+//
+// Handlers are thin: they decode and validate a request strictly, call the
+// store on behalf of the caller's crm.Viewer (the store decides what the
+// caller may see), and map the store's errors to HTTP answers once, in
+// errors.go. Every error answer is {"error":{"code","message","field"}}.
+// There is one file per resource; routes are listed in routes().
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// Config is what a Server needs. Zero values get the documented defaults.
+type Config struct {
+	Store  store.Store
+	Logger *slog.Logger // default slog.Default()
+	// Now is the clock for token expiry, last-use times and the login
+	// limiter; tests set it to move time. Default time.Now.
+	Now func() time.Time
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// SessionTTL is how long a token from POST /api/v1/login lasts.
+	// Default 12h.
+	SessionTTL time.Duration
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultSessionTTL   = 12 * time.Hour
+)
+
+// Server is the REST API. It is an http.Handler.
+type Server struct {
+	cfg     Config
+	st      store.Store
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []string            // "GET /api/v1/companies/{id}", in registration order
+	methods map[string][]string // path pattern -> methods registered on it
+	queries map[string][]string // route -> query parameters it accepts
+	limiter *loginLimiter
+	handler http.Handler // mux inside the middleware
+}
+
+// New returns a Server with every route registered.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	s := &Server{
+		cfg:     cfg,
+		st:      cfg.Store,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+		methods: map[string][]string{},
+		queries: map[string][]string{},
+		limiter: newLoginLimiter(),
+	}
+	s.registerRoutes()
+	s.handler = s.middleware(s.mux)
+	return s
+}
+
+// registerRoutes is the table of contents of the API.
+func (s *Server) registerRoutes() {
+	s.public("GET /healthz", s.health)
+	s.public("GET /api/v1/openapi.json", s.openAPI)
+	s.public("POST /api/v1/login", s.login)
+	s.authed("POST /api/v1/logout", s.logout)
+	s.authed("GET /api/v1/me", s.me)
+	s.authed("GET /api/v1/org", s.org)
+
+	s.authed("POST /api/v1/users", s.createUser)
+	s.list("GET /api/v1/users", s.listUsers, "role", "manager_id")
+	s.authed("GET /api/v1/users/{id}", s.getUser)
+	s.authed("PATCH /api/v1/users/{id}", s.updateUser)
+	s.authed("DELETE /api/v1/users/{id}", s.deleteUser)
+	s.authed("POST /api/v1/users/{id}/tokens", s.createUserToken)
+	s.authed("GET /api/v1/users/{id}/tokens", s.listUserTokens)
+	s.authed("DELETE /api/v1/users/{id}/tokens/{token_id}", s.revokeUserToken)
+
+	s.authed("POST /api/v1/tokens", s.createToken)
+	s.authed("GET /api/v1/tokens", s.listTokens)
+	s.authed("DELETE /api/v1/tokens/{id}", s.revokeToken)
+
+	s.authed("POST /api/v1/companies", s.createCompany)
+	s.list("GET /api/v1/companies", s.listCompanies, "domain", "owner_id")
+	s.authed("GET /api/v1/companies/{id}", s.getCompany)
+	s.authed("PATCH /api/v1/companies/{id}", s.updateCompany)
+	s.authed("DELETE /api/v1/companies/{id}", s.deleteCompany)
+
+	s.authed("POST /api/v1/contacts", s.createContact)
+	s.list("GET /api/v1/contacts", s.listContacts, "email", "company_id", "owner_id", "lifecycle")
+	s.authed("GET /api/v1/contacts/{id}", s.getContact)
+	s.authed("PATCH /api/v1/contacts/{id}", s.updateContact)
+	s.authed("DELETE /api/v1/contacts/{id}", s.deleteContact)
+
+	s.authed("POST /api/v1/opportunities", s.createOpportunity)
+	s.list("GET /api/v1/opportunities", s.listOpportunities, "company_id", "contact_id", "owner_id", "status")
+	s.authed("GET /api/v1/opportunities/{id}", s.getOpportunity)
+	s.authed("PATCH /api/v1/opportunities/{id}", s.updateOpportunity)
+	s.authed("DELETE /api/v1/opportunities/{id}", s.deleteOpportunity)
+
+	// A path registered for some methods answers others with 405 and an
+	// Allow header, in our error format rather than ServeMux's text.
+	for path, methods := range s.methods {
+		s.mux.Handle(path, s.methodNotAllowed(methods))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: &Error{Status: http.StatusNotFound, Code: codeNotFound,
+			Message: "No such endpoint: " + r.Method + " " + r.URL.Path + ". The API is described at /api/v1/openapi.json."}})
+	})
+}
+
+// Routes returns every route the server answers, as ServeMux patterns
+// ("GET /api/v1/companies/{id}"). The OpenAPI test checks the document
+// against it.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
+// QueryParams returns the query parameters a list route accepts.
+func (s *Server) QueryParams(route string) []string { return slices.Clone(s.queries[route]) }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// authedFunc is a handler for a signed-in caller.
+type authedFunc func(w http.ResponseWriter, r *http.Request, c *caller) error
+
+func (s *Server) register(pattern string, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		panic("api: route without method: " + pattern)
+	}
+	s.routes = append(s.routes, pattern)
+	s.methods[path] = append(s.methods[path], method)
+	s.mux.Handle(pattern, h)
+}
+
+// public registers a route anyone may call.
+func (s *Server) public(pattern string, h handlerFunc) {
+	s.register(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}))
+}
+
+// authed registers a route that needs a bearer token.
+func (s *Server) authed(pattern string, h authedFunc) {
+	s.register(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticate(w, r)
+		if err == nil {
+			err = h(w, r, c)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}))
+}
+
+// list registers a list route and the filters it accepts besides q, limit
+// and cursor.
+func (s *Server) list(pattern string, h authedFunc, filters ...string) {
+	s.queries[pattern] = append([]string{"q", "limit", "cursor"}, filters...)
+	s.authed(pattern, h)
+}
+
+func (s *Server) methodNotAllowed(methods []string) http.Handler {
+	allow := slices.Clone(methods)
+	if slices.Contains(allow, http.MethodGet) {
+		allow = append(allow, http.MethodHead)
+	}
+	slices.Sort(allow)
+	allowed := strings.Join(allow, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed)
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: &Error{Status: http.StatusMethodNotAllowed, Code: codeMethodNotAllowed,
+			Message: r.Method + " is not supported here; use " + allowed + "."}})
+	})
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // answers are JSON, never HTML; keep "<token>" readable
+	if err := enc.Encode(v); err != nil {
+		// Only a bug gets here (a type that cannot be marshalled); the
+		// recover middleware logs it.
+		panic("api: encoding response: " + err.Error())
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// created answers 201 with the new record and where it lives.
+func created(w http.ResponseWriter, location string, v any) error {
+	w.Header().Set("Location", location)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// listBody is the envelope of every list.
+type listBody[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func writeList[T any](w http.ResponseWriter, p store.Page[T], clean func(T) T) error {
+	out := make([]T, 0, len(p.Items))
+	for _, it := range p.Items {
+		out = append(out, clean(it))
+	}
+	writeJSON(w, http.StatusOK, listBody[T]{Data: out, NextCursor: p.NextCursor})
+	return nil
+}
+
+// nonNil makes empty lists marshal as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// health answers whether the database does.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	if _, _, err := s.st.SchemaVersion(r.Context()); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "health check failed", slog.String("request_id", requestID(r.Context())), slog.Any("err", err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": codeUnavailable})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}

@@ -1,0 +1,312 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// UserCreationRequest is the body of POST /api/v1/users (admins only).
+type UserCreationRequest struct {
+	Email     string   `json:"email"`
+	Name      string   `json:"name"`
+	Role      crm.Role `json:"role"` // default: member
+	ManagerID *int64   `json:"manager_id"`
+	Password  string   `json:"password"` // optional: without one the user signs in with tokens only
+}
+
+// UserUpdateRequest is the body of PATCH /api/v1/users/{id}. Users may
+// change their own name and password (giving current_password); admins may
+// change anything of anyone.
+type UserUpdateRequest struct {
+	Email           Opt[string]   `json:"email"`
+	Name            Opt[string]   `json:"name"`
+	Role            Opt[crm.Role] `json:"role"`
+	ManagerID       Opt[int64]    `json:"manager_id"` // null: no manager
+	Password        Opt[string]   `json:"password"`
+	CurrentPassword Opt[string]   `json:"current_password"`
+}
+
+// userStoreError is storeError for user writes, where an email already
+// taken is a conflict with another record (409), not a bad value.
+func userStoreError(err error) error {
+	var fe *store.FieldError
+	if errors.Is(err, store.ErrConflict) || errors.As(err, &fe) && fe.Field == "email" && fe.Code == "duplicate" {
+		return conflict("email", "Another user already has this email. Each email can belong to one user, since it is what they sign in with.")
+	}
+	return storeError(err, "user")
+}
+
+// hashNewPassword hashes a password being set, refusing weak ones.
+func hashNewPassword(pw string) (string, error) {
+	h, err := auth.HashPassword(pw)
+	if errors.Is(err, auth.ErrWeakPassword) {
+		return "", invalid("password", "password %s.", auth.ErrWeakPassword)
+	}
+	return h, err
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if !c.Viewer.CanAdminister() {
+		return forbidden("Only an admin can create users. Ask an admin of your organisation.")
+	}
+	var req UserCreationRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	p := store.UserParams{Role: crm.RoleMember, ManagerID: req.ManagerID}
+	if req.Email == "" {
+		return required("email", "email is required: it is what the user signs in with.")
+	}
+	var err error
+	if p.Email, err = crm.NormalizeEmail(req.Email); err != nil {
+		return invalid("email", "email %s.", err)
+	}
+	if p.Name, err = text("name", req.Name, true, maxName); err != nil {
+		return err
+	}
+	if req.Role != "" {
+		if err := checkRole(req.Role); err != nil {
+			return err
+		}
+		p.Role = req.Role
+	}
+	if p.ManagerID != nil {
+		if err := refID("manager_id", *p.ManagerID); err != nil {
+			return err
+		}
+	}
+	if req.Password != "" {
+		if p.PasswordHash, err = hashNewPassword(req.Password); err != nil {
+			return err
+		}
+		p.SetPassword = true
+	}
+	u, err := s.st.CreateUser(r.Context(), c.Viewer.OrgID, p)
+	if err != nil {
+		return userStoreError(err)
+	}
+	return created(w, fmt.Sprintf("/api/v1/users/%d", u.ID), u)
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	u, err := s.st.GetUser(r.Context(), c.Viewer.OrgID, id)
+	if err != nil {
+		return storeError(err, "user")
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req UserUpdateRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	target, err := s.st.GetUser(r.Context(), c.Viewer.OrgID, id)
+	if err != nil {
+		return storeError(err, "user")
+	}
+	self, admin := target.ID == c.User.ID, c.Viewer.CanAdminister()
+	if !admin {
+		if !self {
+			return forbidden("You can change only your own name and password. Ask an admin to change other users.")
+		}
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{req.Email.Set, "email"}, {req.Role.Set, "role"}, {req.ManagerID.Set, "manager_id"}} {
+			if f.set {
+				e := forbidden("Only an admin can change a user's %s. Ask an admin of your organisation.", f.name)
+				e.Field = f.name
+				return e
+			}
+		}
+	}
+
+	var email, name, hash string
+	if req.Email.Set {
+		v, err := req.Email.value("email", "every user has an email.")
+		if err != nil {
+			return err
+		}
+		if email, err = crm.NormalizeEmail(v); err != nil {
+			return invalid("email", "email %s.", err)
+		}
+	}
+	if req.Name.Set {
+		v, err := req.Name.value("name", "every user has a name.")
+		if err != nil {
+			return err
+		}
+		if name, err = text("name", v, true, maxName); err != nil {
+			return err
+		}
+	}
+	if req.Role.Set {
+		v, err := req.Role.value("role", "give one of the roles.")
+		if err != nil {
+			return err
+		}
+		if err := checkRole(v); err != nil {
+			return err
+		}
+		if target.Role == crm.RoleAdmin && v != crm.RoleAdmin {
+			if err := s.checkNotLastAdmin(r.Context(), c.Viewer.OrgID, "role",
+				"This user is the organisation's only admin, and an organisation needs one. Make another user admin first, then change this user's role."); err != nil {
+				return err
+			}
+		}
+	}
+	if req.ManagerID.Set && !req.ManagerID.Null {
+		if err := refID("manager_id", req.ManagerID.Value); err != nil {
+			return err
+		}
+		if req.ManagerID.Value == id {
+			return invalid("manager_id", "A user cannot be their own manager.")
+		}
+	}
+	if req.CurrentPassword.Set && !req.Password.Set {
+		return invalid("current_password", "current_password is only needed with password, to change it.")
+	}
+	if req.Password.Set {
+		v, err := req.Password.value("password", "give the new password.")
+		if err != nil {
+			return err
+		}
+		if self {
+			if err := s.checkCurrentPassword(r.Context(), target, req.CurrentPassword); err != nil {
+				return err
+			}
+		}
+		if hash, err = hashNewPassword(v); err != nil {
+			return err
+		}
+	}
+
+	u, err := s.st.UpdateUser(r.Context(), c.Viewer.OrgID, id, func(p *store.UserParams) error {
+		if req.Email.Set {
+			p.Email = email
+		}
+		if req.Name.Set {
+			p.Name = name
+		}
+		if req.Role.Set {
+			p.Role = req.Role.Value
+		}
+		if req.ManagerID.Set {
+			if req.ManagerID.Null {
+				p.ManagerID = nil
+			} else {
+				m := req.ManagerID.Value
+				p.ManagerID = &m
+			}
+		}
+		if req.Password.Set {
+			p.PasswordHash, p.SetPassword = hash, true
+		}
+		return nil
+	})
+	if err != nil {
+		return userStoreError(err)
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// checkCurrentPassword makes users changing their own password prove they
+// know the current one, so that a stolen session cannot lock them out. A
+// user without a password (token-only so far) sets a first one freely.
+func (s *Server) checkCurrentPassword(ctx context.Context, u crm.User, current Opt[string]) error {
+	_, hash, err := s.st.UserForLogin(ctx, u.Email)
+	if err != nil {
+		return storeError(err, "user")
+	}
+	if hash == "" {
+		return nil
+	}
+	if !current.Set || current.Null || current.Value == "" {
+		return required("current_password", "To change your password, also send your current one as current_password.")
+	}
+	if !auth.CheckPassword(hash, current.Value) {
+		return invalid("current_password", "current_password is not your current password. Check it and try again.")
+	}
+	return nil
+}
+
+// checkNotLastAdmin refuses a change that would leave the organisation
+// without an admin. (It reads before the write, so two admins demoting each
+// other at the same instant could both pass; the store does not yet offer
+// an atomic check.)
+func (s *Server) checkNotLastAdmin(ctx context.Context, orgID int64, field, msg string) error {
+	page, err := s.st.ListUsers(ctx, orgID, store.UserFilter{ListParams: store.ListParams{Limit: 2}, Role: crm.RoleAdmin})
+	if err != nil {
+		return err
+	}
+	if len(page.Items) < 2 {
+		return invalid(field, "%s", msg)
+	}
+	return nil
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	target, err := s.st.GetUser(r.Context(), c.Viewer.OrgID, id)
+	if err != nil {
+		return storeError(err, "user")
+	}
+	if !c.Viewer.CanAdminister() {
+		return forbidden("Only an admin can delete users. Ask an admin of your organisation.")
+	}
+	if target.ID == c.User.ID {
+		return invalid("id", "You cannot delete your own account. Ask another admin to do it.")
+	}
+	err = s.st.DeleteUser(r.Context(), c.Viewer.OrgID, id)
+	if errors.Is(err, store.ErrInUse) {
+		return &Error{Status: http.StatusConflict, Code: codeInUse, Message: "This user still owns records or manages people. " +
+			"Reassign their companies, contacts and opportunities (owner_id) and their reports (manager_id) to someone else, then delete the user."}
+	}
+	if err != nil {
+		return storeError(err, "user")
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *caller) error {
+	q, lp, err := s.listRequest(r)
+	if err != nil {
+		return err
+	}
+	f := store.UserFilter{ListParams: lp}
+	if q.has("role") {
+		f.Role = crm.Role(q.str("role"))
+		if err := checkRole(f.Role); err != nil {
+			return param("role", err)
+		}
+	}
+	if f.ManagerID, err = q.id("manager_id"); err != nil {
+		return err
+	}
+	page, err := s.st.ListUsers(r.Context(), c.Viewer.OrgID, f)
+	if err != nil {
+		return storeError(err, "user")
+	}
+	return writeList(w, page, func(u crm.User) crm.User { return u })
+}
