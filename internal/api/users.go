@@ -248,9 +248,8 @@ func (s *Server) checkCurrentPassword(ctx context.Context, u crm.User, current O
 }
 
 // checkNotLastAdmin refuses a change that would leave the organisation
-// without an admin. (It reads before the write, so two admins demoting each
-// other at the same instant could both pass; the store does not yet offer
-// an atomic check.)
+// without an admin, with a message naming what to do. The store makes the
+// same check atomically (FieldError "last_admin"), which settles races.
 func (s *Server) checkNotLastAdmin(ctx context.Context, orgID int64, field, msg string) error {
 	page, err := s.st.ListUsers(ctx, orgID, store.UserFilter{ListParams: store.ListParams{Limit: 2}, Role: crm.RoleAdmin})
 	if err != nil {

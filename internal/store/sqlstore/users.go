@@ -153,6 +153,11 @@ func (db *DB) UpdateUser(ctx context.Context, orgID, id int64, apply func(*store
 			return err
 		}
 		p.Email = strings.ToLower(strings.TrimSpace(p.Email))
+		if u.Role == crm.RoleAdmin && p.Role != crm.RoleAdmin {
+			if err := db.checkOtherAdmin(ctx, tx, orgID, id); err != nil {
+				return err
+			}
+		}
 		if p.ManagerID != nil {
 			if *p.ManagerID == id {
 				return &store.FieldError{Field: "manager_id", Code: "cycle", Message: "a user cannot be their own manager"}
@@ -187,6 +192,34 @@ func (db *DB) UpdateUser(ctx context.Context, orgID, id int64, apply func(*store
 	return out, err
 }
 
+// checkOtherAdmin refuses to leave an organisation without an admin. The
+// admins' rows are locked first, so two admins demoting each other at the
+// same moment cannot both succeed.
+func (db *DB) checkOtherAdmin(ctx context.Context, tx *sql.Tx, orgID, except int64) error {
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM users WHERE org_id = ? AND role = 'admin'`+db.d.ForUpdate), orgID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	others := 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if id != except {
+			others++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if others == 0 {
+		return &store.FieldError{Field: "role", Code: "last_admin", Message: "this is the organisation's only admin; make another user admin first"}
+	}
+	return nil
+}
+
 // DeleteUser removes a user who owns no record and manages nobody; their
 // tokens go with them.
 func (db *DB) DeleteUser(ctx context.Context, orgID, id int64) error {
@@ -197,6 +230,15 @@ func (db *DB) DeleteUser(ctx context.Context, orgID, id int64) error {
 		}
 		if n == 0 {
 			return store.ErrNotFound
+		}
+		var role string
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT role FROM users WHERE id = ?`), id).Scan(&role); err != nil {
+			return err
+		}
+		if role == string(crm.RoleAdmin) {
+			if err := db.checkOtherAdmin(ctx, tx, orgID, id); err != nil {
+				return err
+			}
 		}
 		err := tx.QueryRowContext(ctx, db.q(`SELECT
 			(SELECT COUNT(*) FROM users WHERE manager_id = ?) +

@@ -282,6 +282,29 @@ func testUserHierarchy(t *testing.T, f Factory) {
 	if len(page.Items) != 1 || page.Items[0].ID != a.ID {
 		t.Fatalf("manager filter = %+v", page.Items)
 	}
+	// The only admin cannot be demoted or deleted; with a second admin,
+	// concurrent demotions leave exactly one.
+	_, err = b.s.UpdateUser(b.ctx, b.org.ID, b.admin.ID, func(p *store.UserParams) error { p.Role = crm.RoleMember; return nil })
+	wantField(t, err, "role", "last_admin")
+	wantField(t, b.s.DeleteUser(b.ctx, b.org.ID, b.admin.ID), "role", "last_admin")
+	second, _ := b.user(t, "second@acme.example", crm.RoleAdmin, nil)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, id := range []int64{b.admin.ID, second.ID} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = b.s.UpdateUser(b.ctx, b.org.ID, id, func(p *store.UserParams) error { p.Role = crm.RoleManager; return nil })
+		}()
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("concurrent demotions of the two admins: %v, %v; want exactly one refused", errs[0], errs[1])
+	}
+	admins, _ := b.s.ListUsers(b.ctx, b.org.ID, store.UserFilter{Role: crm.RoleAdmin})
+	if len(admins.Items) != 1 {
+		t.Fatalf("%d admins left", len(admins.Items))
+	}
 	// Moving a under m directly is fine.
 	up, err := b.s.UpdateUser(b.ctx, b.org.ID, a.ID, func(p *store.UserParams) error { p.ManagerID = &m.ID; return nil })
 	must(t, err)

@@ -1,0 +1,33 @@
+// Package config declares crmsync's options and reads them. Every option is
+// a command-line flag of the subcommands that use it, backed by an
+// environment variable: a flag given on the command line beats its
+// variable, which beats the default. An empty variable counts as unset.
+// `crmsync SUBCOMMAND --help` shows each flag with its variable and default.
+//
+// Options are declared once, in Options; the table below is generated from
+// them (go test ./internal/config -run TestDocTable -update) and a test
+// keeps it current. The README reproduces it.
+//
+// # Options
+//
+//	| flag | environment | default | commands | meaning |
+//	| --- | --- | --- | --- | --- |
+//	| `--db DSN` | `CRMSYNC_DB` | `crmsync.db` | init, org create, serve, worker, migrate, keys rotate, keys usage | Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file (a sqlite: or file: prefix is allowed). |
+//	| `--http ADDR` | `CRMSYNC_HTTP` | `127.0.0.1:8080` | serve | Address the REST API listens on; use :8080 to listen on every interface. |
+//	| `--org NAME` | `CRMSYNC_ORG` | — | init | Name of the first organisation (required). |
+//	| `--name NAME` | `CRMSYNC_ORG` | — | org create | Name of the new organisation (required). |
+//	| `--admin-email EMAIL` | `CRMSYNC_ADMIN_EMAIL` | — | init, org create | Email address of the organisation's admin, who signs in with it (required; unique across organisations). |
+//	| `--admin-name NAME` | `CRMSYNC_ADMIN_NAME` | — | init, org create | Display name of the admin (default: the part of the email before the @). |
+//	| `--admin-password-file FILE` | `CRMSYNC_ADMIN_PASSWORD_FILE` | — | init, org create | File holding the admin's password (one trailing newline is ignored; at least 10 characters). Without it the admin signs in with the printed API token only until a password is set. |
+//	| `--secret-key-file FILE` | `CRMSYNC_SECRET_KEY_FILE` | — | init, org create, serve, worker, keys rotate, keys usage | Key file for the credentials stored encrypted: mode 0600, one line "ID KEY" per key (KEY: 32 random bytes in base64), the last one active. Default with SQLite: the database path plus .key, which init creates. |
+//	| — | `CRMSYNC_SECRET_KEY` | — | init, org create, serve, worker, keys rotate, keys usage | The keys themselves instead of a key file: "ID KEY" entries separated by newlines or commas, the last one active (`crmsync keys generate` prints one). Not a flag, so that keys never show in a process list. |
+//	| `--no-new-key` | `CRMSYNC_NO_NEW_KEY` | `false` | keys rotate | Only re-encrypt under the active key; do not append a new key to the key file. |
+//	| `--log-level LEVEL` | `CRMSYNC_LOG_LEVEL` | `info` | serve, worker | Least severe log messages written: debug, info, warn or error. |
+//	| `--log-format FORMAT` | `CRMSYNC_LOG_FORMAT` | `text` | serve, worker | Log format on standard error: text (key=value) or json (one object per line). |
+//
+// # Databases
+//
+// --db selects the store: a postgres:// or postgresql:// URL is PostgreSQL,
+// anything else is a SQLite file (ParseDB). With SQLite and no key
+// configured, the secret key file is the database path plus ".key".
+package config

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Option is one setting: a command-line flag and the environment variable
+// behind it. Options are declared once, here, so that --help, the table in
+// the package documentation and the README cannot disagree.
+type Option struct {
+	Flag     string   // without dashes; "" for a setting read only from the environment
+	Env      string   // CRMSYNC_…
+	Default  string   // as shown in --help and used when neither flag nor variable is set
+	Arg      string   // placeholder in --help ("DSN"); "" for a boolean flag
+	Commands []string // the subcommands that take it
+	Usage    string   // one sentence, for --help and the table
+}
+
+// The options. Their order is that of the table in the package documentation.
+var (
+	DB = Option{Flag: "db", Env: "CRMSYNC_DB", Default: "crmsync.db", Arg: "DSN",
+		Commands: []string{"init", "org create", "serve", "worker", "migrate", "keys rotate", "keys usage"},
+		Usage: "Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file " +
+			"(a sqlite: or file: prefix is allowed)."}
+	HTTP = Option{Flag: "http", Env: "CRMSYNC_HTTP", Default: "127.0.0.1:8080", Arg: "ADDR",
+		Commands: []string{"serve"},
+		Usage:    "Address the REST API listens on; use :8080 to listen on every interface."}
+	Org = Option{Flag: "org", Env: "CRMSYNC_ORG", Arg: "NAME",
+		Commands: []string{"init"},
+		Usage:    "Name of the first organisation (required)."}
+	OrgName = Option{Flag: "name", Env: "CRMSYNC_ORG", Arg: "NAME",
+		Commands: []string{"org create"},
+		Usage:    "Name of the new organisation (required)."}
+	AdminEmail = Option{Flag: "admin-email", Env: "CRMSYNC_ADMIN_EMAIL", Arg: "EMAIL",
+		Commands: []string{"init", "org create"},
+		Usage:    "Email address of the organisation's admin, who signs in with it (required; unique across organisations)."}
+	AdminName = Option{Flag: "admin-name", Env: "CRMSYNC_ADMIN_NAME", Arg: "NAME",
+		Commands: []string{"init", "org create"},
+		Usage:    "Display name of the admin (default: the part of the email before the @)."}
+	AdminPasswordFile = Option{Flag: "admin-password-file", Env: "CRMSYNC_ADMIN_PASSWORD_FILE", Arg: "FILE",
+		Commands: []string{"init", "org create"},
+		Usage: "File holding the admin's password (one trailing newline is ignored; at least 10 characters). " +
+			"Without it the admin signs in with the printed API token only until a password is set."}
+	SecretKeyFile = Option{Flag: "secret-key-file", Env: "CRMSYNC_SECRET_KEY_FILE", Arg: "FILE",
+		Commands: []string{"init", "org create", "serve", "worker", "keys rotate", "keys usage"},
+		Usage: "Key file for the credentials stored encrypted: mode 0600, one line \"ID KEY\" per key (KEY: 32 random bytes in base64), " +
+			"the last one active. Default with SQLite: the database path plus .key, which init creates."}
+	SecretKey = Option{Env: "CRMSYNC_SECRET_KEY",
+		Commands: []string{"init", "org create", "serve", "worker", "keys rotate", "keys usage"},
+		Usage: "The keys themselves instead of a key file: \"ID KEY\" entries separated by newlines or commas, the last one active " +
+			"(`crmsync keys generate` prints one). Not a flag, so that keys never show in a process list."}
+	NoNewKey = Option{Flag: "no-new-key", Env: "CRMSYNC_NO_NEW_KEY", Default: "false",
+		Commands: []string{"keys rotate"},
+		Usage:    "Only re-encrypt under the active key; do not append a new key to the key file."}
+	LogLevel = Option{Flag: "log-level", Env: "CRMSYNC_LOG_LEVEL", Default: "info", Arg: "LEVEL",
+		Commands: []string{"serve", "worker"},
+		Usage:    "Least severe log messages written: debug, info, warn or error."}
+	LogFormat = Option{Flag: "log-format", Env: "CRMSYNC_LOG_FORMAT", Default: "text", Arg: "FORMAT",
+		Commands: []string{"serve", "worker"},
+		Usage:    "Log format on standard error: text (key=value) or json (one object per line)."}
+)
+
+// Options lists every option, in table order.
+var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat}
+
+// MarkdownTable renders Options as the Markdown table of the package
+// documentation and the README.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | commands | meaning |\n")
+	b.WriteString("| --- | --- | --- | --- | --- |\n")
+	for _, o := range Options {
+		flag := "—"
+		if o.Flag != "" {
+			flag = "`--" + o.Flag
+			if o.Arg != "" {
+				flag += " " + o.Arg
+			}
+			flag += "`"
+		}
+		def := "—"
+		if o.Default != "" {
+			def = "`" + o.Default + "`"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", flag, o.Env, def, strings.Join(o.Commands, ", "), o.Usage)
+	}
+	return b.String()
+}

@@ -1,0 +1,104 @@
+// Package syncer runs crmsync's background loops: the work `crmsync serve`
+// does beside the API and `crmsync worker` does alone. Each loop runs under
+// a lease (package lease), so that any number of processes sharing a
+// database split the work instead of repeating it (DESIGN §10).
+//
+// Today there is one loop: maintenance, a singleton that only the elected
+// leader runs. Sync loops for mailboxes and PIM accounts will join it.
+package syncer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaintenanceInterval = 10 * time.Minute
+	// TokenRetention is how long a revoked or expired token is kept before
+	// maintenance deletes it, so that a "token revoked" answer and the
+	// token list stay explainable for a while.
+	TokenRetention = 24 * time.Hour
+)
+
+// The lease under which maintenance runs.
+const (
+	MaintenanceLeaseKind = "maintenance"
+	MaintenanceLeaseKey  = "leader"
+)
+
+// Config is what the loops need. Zero values get the documented defaults.
+type Config struct {
+	Store  store.Store
+	Logger *slog.Logger // default slog.Default()
+	// Owner names this process in leases; default lease.NewOwner(). It must
+	// be unique per process and per start.
+	Owner string
+	Lease lease.Config // lease timing; zero fields take lease's defaults
+	// MaintenanceInterval is the time between two maintenance passes
+	// (default 10 min).
+	MaintenanceInterval time.Duration
+	Now                 func() time.Time // default time.Now
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Owner == "" {
+		c.Owner = lease.NewOwner()
+	}
+	if c.MaintenanceInterval <= 0 {
+		c.MaintenanceInterval = DefaultMaintenanceInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Run runs every background loop until ctx is done, then waits for them to
+// stop and release their leases. It returns only then, so the caller may
+// close the store afterwards.
+func Run(ctx context.Context, cfg Config) {
+	cfg = cfg.withDefaults()
+	cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "background loops starting", slog.String("owner", cfg.Owner))
+	var wg sync.WaitGroup
+	wg.Go(func() { runMaintenance(ctx, cfg) })
+	wg.Wait()
+}
+
+// runMaintenance runs Maintain every MaintenanceInterval in the one process
+// that holds the maintenance lease.
+func runMaintenance(ctx context.Context, cfg Config) {
+	log := cfg.Logger.With(slog.String("loop", "maintenance"))
+	lease.Leader(ctx, cfg.Store, MaintenanceLeaseKind, MaintenanceLeaseKey, cfg.Owner, cfg.Lease, cfg.MaintenanceInterval,
+		func(ctx context.Context, f store.Fence) error {
+			return Maintain(ctx, cfg.Store, f, cfg.Now(), log)
+		},
+		func(err error) {
+			log.LogAttrs(ctx, slog.LevelWarn, "maintenance failed; retrying at the next pass", slog.Any("err", err))
+		})
+}
+
+// Maintain makes one maintenance pass under the fence f: it deletes the
+// tokens revoked or expired more than TokenRetention before now. Every
+// write carries f, so a process that lost the lease meanwhile changes
+// nothing.
+func Maintain(ctx context.Context, st store.Tokens, f store.Fence, now time.Time, log *slog.Logger) error {
+	n, err := st.PurgeTokens(ctx, f, now.Add(-TokenRetention))
+	if err != nil {
+		return err
+	}
+	level := slog.LevelDebug
+	if n > 0 {
+		level = slog.LevelInfo
+	}
+	log.LogAttrs(ctx, level, "maintenance pass done", slog.Int64("tokens_purged", n), slog.Int64("lease_generation", f.Generation))
+	return nil
+}
