@@ -9,29 +9,20 @@ package mail
 
 import (
 	"time"
+
+	"github.com/crmsync/crmsync/internal/crm"
 )
 
 // Address is one participant of a message, with its display name decoded
 // (RFC 2047) and its address lower-cased.
-type Address struct {
-	Name  string `json:"name,omitempty"`
-	Email string `json:"email"`
-}
+type Address = crm.Address
 
 // Attachment describes one attachment (or inline part with a file name).
 // Its content is not kept by default: it is fetched again from the server
-// on demand, or stored when it is under the account's size limit.
-type Attachment struct {
-	// Index is the attachment's position among the message's attachments,
-	// 0-based, in MIME tree order: stable for a given raw message, so it
-	// names the attachment for on-demand fetching.
-	Index       int    `json:"index"`
-	Filename    string `json:"filename"`
-	ContentType string `json:"content_type"`
-	Size        int64  `json:"size"` // decoded bytes
-	ContentID   string `json:"content_id,omitempty"`
-	Inline      bool   `json:"inline"`
-}
+// on demand, or stored when it is under the account's size limit. Index is
+// its position among the message's attachments in MIME tree order: stable
+// for a given raw message, so it names the attachment for fetching.
+type Attachment = crm.AttachmentInfo
 
 // Message is a parsed email. Bodies are bounded (see the parser's limits);
 // anything cut or unreadable is said in Warnings, never silently dropped.
@@ -62,9 +53,4 @@ type Message struct {
 }
 
 // Flags are the message states synchronised both ways.
-type Flags struct {
-	Seen     bool `json:"seen"`
-	Flagged  bool `json:"flagged"`
-	Answered bool `json:"answered"`
-	Draft    bool `json:"draft"`
-}
+type Flags = crm.Flags

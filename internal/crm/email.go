@@ -1,0 +1,150 @@
+package crm
+
+import "time"
+
+// MailMode is how a mailbox reaches crmsync.
+type MailMode string
+
+const (
+	ModeSync    MailMode = "sync"    // two-way synchronisation with the server
+	ModeForward MailMode = "forward" // the user forwards or BCCs mail to a dropbox address
+)
+
+// AccountState is what a user sees of a mail account (DESIGN §5).
+type AccountState string
+
+const (
+	StateConnecting      AccountState = "connecting"
+	StateInitialSync     AccountState = "initial_sync"
+	StateSynced          AccountState = "synced"
+	StateSyncing         AccountState = "syncing"
+	StateAuthFailed      AccountState = "auth_failed"
+	StateProviderBlocked AccountState = "provider_blocked"
+	StateUnreachable     AccountState = "unreachable"
+	StateThrottled       AccountState = "throttled"
+	StateSyncError       AccountState = "sync_error"
+	StateDisconnected    AccountState = "disconnected"
+)
+
+// ServerSettings is how to reach one server (IMAP or SMTP).
+type ServerSettings struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Security string `json:"security"` // tls | starttls | none
+	Username string `json:"username"`
+}
+
+// MailSettings is an account's servers and choices.
+type MailSettings struct {
+	IMAP *ServerSettings `json:"imap,omitempty"`
+	SMTP *ServerSettings `json:"smtp,omitempty"`
+	// Source says where the settings came from: "manual", "org", or an
+	// autoconfig source ("builtin", "autoconfig-xml", "srv", "mx", "guess").
+	Source string `json:"source,omitempty"`
+	// AllowPlaintext lets the password cross the network unencrypted; only
+	// an admin may set it.
+	AllowPlaintext bool `json:"allow_plaintext,omitempty"`
+}
+
+// MailAccount is a connected mailbox.
+type MailAccount struct {
+	ID             int64        `json:"id"`
+	OrgID          int64        `json:"-"`
+	UserID         int64        `json:"user_id"`
+	Email          string       `json:"email"`
+	Provider       string       `json:"provider"` // imap, office365, gmail, exchange
+	Mode           MailMode     `json:"mode"`
+	Settings       MailSettings `json:"settings"`
+	CredentialID   string       `json:"-"`
+	State          AccountState `json:"state"`
+	ErrorCode      string       `json:"-"`
+	ErrorMessage   string       `json:"-"`
+	ProgressDone   int64        `json:"-"`
+	ProgressTotal  int64        `json:"-"`
+	Failures       int          `json:"-"`
+	LastSyncAt     *time.Time   `json:"last_sync_at"`
+	NextAttemptAt  *time.Time   `json:"next_attempt_at"`
+	Audit          string       `json:"-"`
+	DisconnectedAt *time.Time   `json:"disconnected_at,omitempty"`
+	RetainedUntil  *time.Time   `json:"retained_until,omitempty"`
+	CreatedAt      time.Time    `json:"created_at"`
+	UpdatedAt      time.Time    `json:"updated_at"`
+}
+
+// Address is one participant of an email.
+type Address struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email"`
+}
+
+// Participants are an email's addresses by header.
+type Participants struct {
+	From    []Address `json:"from"`
+	Sender  []Address `json:"sender,omitempty"`
+	ReplyTo []Address `json:"reply_to,omitempty"`
+	To      []Address `json:"to"`
+	Cc      []Address `json:"cc"`
+	Bcc     []Address `json:"bcc,omitempty"`
+}
+
+// Flags are the message states synchronised both ways.
+type Flags struct {
+	Seen     bool `json:"seen"`
+	Flagged  bool `json:"flagged"`
+	Answered bool `json:"answered"`
+	Draft    bool `json:"draft"`
+}
+
+// Bits packs flags for storage.
+func (f Flags) Bits() int64 {
+	var b int64
+	for i, on := range []bool{f.Seen, f.Flagged, f.Answered, f.Draft} {
+		if on {
+			b |= 1 << i
+		}
+	}
+	return b
+}
+
+// FlagsFromBits unpacks stored flags.
+func FlagsFromBits(b int64) Flags {
+	return Flags{Seen: b&1 != 0, Flagged: b&2 != 0, Answered: b&4 != 0, Draft: b&8 != 0}
+}
+
+// AttachmentInfo describes an attachment of a stored email.
+type AttachmentInfo struct {
+	Index       int    `json:"index"`
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	ContentID   string `json:"content_id,omitempty"`
+	Inline      bool   `json:"inline"`
+}
+
+// Email is a stored message.
+type Email struct {
+	ID           int64            `json:"id"`
+	OrgID        int64            `json:"-"`
+	OwnerID      int64            `json:"-"`
+	AccountID    int64            `json:"account_id"`
+	FolderID     *int64           `json:"-"`
+	Folder       string           `json:"folder"`
+	UIDValidity  uint32           `json:"-"`
+	UID          uint32           `json:"-"`
+	MessageID    string           `json:"message_id"`
+	InReplyTo    []string         `json:"in_reply_to"`
+	References   []string         `json:"references"`
+	Subject      string           `json:"subject"`
+	Date         time.Time        `json:"date"`
+	Participants Participants     `json:"participants"`
+	Text         string           `json:"text,omitempty"`
+	HTML         string           `json:"html,omitempty"`
+	Truncated    bool             `json:"truncated,omitempty"`
+	Attachments  []AttachmentInfo `json:"attachments"`
+	Warnings     []string         `json:"warnings"`
+	Flags        Flags            `json:"flags"`
+	ModSeq       uint64           `json:"-"`
+	Size         int64            `json:"size"`
+	Hash         string           `json:"-"`
+	CreatedAt    time.Time        `json:"created_at"`
+}
