@@ -148,3 +148,12 @@ type Email struct {
 	Hash         string           `json:"-"`
 	CreatedAt    time.Time        `json:"created_at"`
 }
+
+// MailService is an organisation's mail service, chosen once by an admin
+// so that users connect with only their address and password.
+type MailService struct {
+	Kind           string          `json:"kind"` // imap (office365, gmail, exchange later)
+	IMAP           *ServerSettings `json:"imap,omitempty"`
+	SMTP           *ServerSettings `json:"smtp,omitempty"`
+	AllowPlaintext bool            `json:"allow_plaintext"`
+}

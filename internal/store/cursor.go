@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Lists are ordered by id, which never changes and is never reused, so a
@@ -45,4 +46,31 @@ func NormLimit(n int) int {
 		return MaxLimit
 	}
 	return n
+}
+
+// EncodeTimeCursor returns the cursor after a record in a list ordered by
+// (time descending, id descending), such as an email timeline.
+func EncodeTimeCursor(t time.Time, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("t1:" + strconv.FormatInt(t.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
+}
+
+// DecodeTimeCursor reverses EncodeTimeCursor; ok is false for "".
+func DecodeTimeCursor(c string) (t time.Time, id int64, ok bool, err error) {
+	if c == "" {
+		return t, 0, false, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return t, 0, false, ErrBadCursor
+	}
+	parts := strings.Split(string(b), ":")
+	if len(parts) != 3 || parts[0] != "t1" {
+		return t, 0, false, ErrBadCursor
+	}
+	us, err1 := strconv.ParseInt(parts[1], 10, 64)
+	id, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return t, 0, false, ErrBadCursor
+	}
+	return time.UnixMicro(us).UTC(), id, true, nil
 }

@@ -81,6 +81,7 @@ type Store interface {
 	Tokens
 	Credentials
 	Leases
+	Mail
 }
 
 // Companies are read and written on behalf of a viewer.

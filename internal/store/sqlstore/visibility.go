@@ -37,14 +37,17 @@ func (w *where) sql() string {
 
 // visible adds the conditions that limit a table (alias-free, with org_id
 // and owner_id columns) to what v may see.
-func visible(w *where, v crm.Viewer) {
-	w.add(`org_id = ?`, v.OrgID)
+func visible(w *where, v crm.Viewer) { visibleAs(w, v, "") }
+
+// visibleAs is visible for a table aliased in the query ("m.").
+func visibleAs(w *where, v crm.Viewer, alias string) {
+	w.add(alias+`org_id = ?`, v.OrgID)
 	switch {
 	case v.SeesAll():
 	case v.SeesTeam():
-		w.add(`owner_id IN (`+teamCTE+`)`, v.UserID, v.OrgID)
+		w.add(alias+`owner_id IN (`+teamCTE+`)`, v.UserID, v.OrgID)
 	default:
-		w.add(`owner_id = ?`, v.UserID)
+		w.add(alias+`owner_id = ?`, v.UserID)
 	}
 }
 

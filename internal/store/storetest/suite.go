@@ -36,6 +36,9 @@ func Run(t *testing.T, f Factory) {
 		"LeaseRace":         testLeaseRace,
 		"FencedWrites":      testFencedWrites,
 	}
+	for k, v := range extraTests {
+		tests[k] = v
+	}
 	names := make([]string, 0, len(tests))
 	for n := range tests {
 		names = append(names, n)
@@ -49,6 +52,9 @@ func Run(t *testing.T, f Factory) {
 		})
 	}
 }
+
+// extraTests are suites in other files of this package, registered by init.
+var extraTests = map[string]func(*testing.T, Factory){}
 
 // bundle is a store with one organisation and its admin.
 type bundle struct {
