@@ -3,8 +3,9 @@
 // a lease (package lease), so that any number of processes sharing a
 // database split the work instead of repeating it (DESIGN §10).
 //
-// Today there is one loop: maintenance, a singleton that only the elected
-// leader runs. Sync loops for mailboxes and PIM accounts will join it.
+// Maintenance is a singleton that only the elected leader runs; mailbox
+// sync runs one loop per account, each under that account's lease, spread
+// over the processes. PIM sync loops will join them.
 package syncer
 
 import (
@@ -44,6 +45,8 @@ type Config struct {
 	// (default 10 min).
 	MaintenanceInterval time.Duration
 	Now                 func() time.Time // default time.Now
+	// Mail runs the mailbox sync loops when not nil.
+	Mail *MailConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -70,6 +73,9 @@ func Run(ctx context.Context, cfg Config) {
 	cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "background loops starting", slog.String("owner", cfg.Owner))
 	var wg sync.WaitGroup
 	wg.Go(func() { runMaintenance(ctx, cfg) })
+	if cfg.Mail != nil {
+		wg.Go(func() { runMail(ctx, cfg) })
+	}
 	wg.Wait()
 }
 
