@@ -1,0 +1,186 @@
+// Package smtpout talks to an account's outgoing (submission) server. For
+// now it verifies that the server accepts the user's credentials, so that a
+// mailbox is saved only once sending would work; sending itself comes with
+// the outbox.
+//
+// It uses the standard library's net/smtp, which covers submission (RFC
+// 6409) with STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN; implicit TLS
+// (RFC 8314) is a TLS connection handed to the same client.
+package smtpout
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/smtp"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/mail"
+)
+
+// Config is how to reach and log in to a submission server.
+type Config struct {
+	Host      string
+	Port      int
+	Security  string // tls | starttls | none
+	Username  string
+	Password  string
+	TLSConfig *tls.Config
+	// AllowPlaintext permits AUTH without TLS to a non-loopback host.
+	AllowPlaintext bool
+	Timeout        time.Duration // whole exchange; default 30 s
+	// LocalName is sent in EHLO; default "localhost".
+	LocalName string
+}
+
+// Verify connects, authenticates and quits. Failures are *mail.Error.
+func Verify(ctx context.Context, cfg Config) error {
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Quit()
+}
+
+func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	tc := cfg.TLSConfig
+	if tc == nil {
+		tc = &tls.Config{}
+	}
+	tc = tc.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = cfg.Host
+	}
+	var d net.Dialer
+	var conn net.Conn
+	var err error
+	if cfg.Security == "tls" {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: tc}).DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, classify(err, cfg)
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	c, err := smtp.NewClient(conn, cfg.Host)
+	if err != nil {
+		conn.Close()
+		return nil, classify(err, cfg)
+	}
+	name := cfg.LocalName
+	if name == "" {
+		name = "localhost"
+	}
+	if err := c.Hello(name); err != nil {
+		c.Close()
+		return nil, classify(err, cfg)
+	}
+	if cfg.Security == "starttls" {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			c.Close()
+			return nil, &mail.Error{Kind: mail.KindTLS, Message: fmt.Sprintf("The SMTP server %s does not offer STARTTLS. Choose security tls (usually port 465) or ask the provider.", cfg.Host)}
+		}
+		if err := c.StartTLS(tc); err != nil {
+			c.Close()
+			return nil, classify(err, cfg)
+		}
+	}
+	if cfg.Username != "" {
+		_, isTLS := c.TLSConnectionState()
+		if !isTLS && !cfg.AllowPlaintext && !loopback(cfg.Host) {
+			c.Close()
+			return nil, &mail.Error{Kind: mail.KindTLS, Message: "The password would cross the network unencrypted: use security tls or starttls."}
+		}
+		var a smtp.Auth
+		if ok, mechs := c.Extension("AUTH"); ok && !strings.Contains(strings.ToUpper(mechs), "PLAIN") && strings.Contains(strings.ToUpper(mechs), "LOGIN") {
+			a = &loginAuth{user: cfg.Username, pass: cfg.Password}
+		} else {
+			a = &plainAuth{user: cfg.Username, pass: cfg.Password}
+		}
+		if err := c.Auth(a); err != nil {
+			c.Close()
+			return nil, classify(err, cfg)
+		}
+	}
+	return c, nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// plainAuth is AUTH PLAIN (RFC 4616). net/smtp's PlainAuth refuses to run
+// without TLS even to loopback; the plaintext rule is applied above.
+type plainAuth struct{ user, pass string }
+
+func (a *plainAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
+	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.pass), nil
+}
+
+func (a *plainAuth) Next(_ []byte, more bool) ([]byte, error) {
+	if more {
+		return nil, errors.New("smtpout: unexpected challenge in AUTH PLAIN")
+	}
+	return nil, nil
+}
+
+// loginAuth is the non-standard but common AUTH LOGIN.
+type loginAuth struct{ user, pass string }
+
+func (a *loginAuth) Start(*smtp.ServerInfo) (string, []byte, error) { return "LOGIN", nil, nil }
+
+func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(string(fromServer))) {
+	case "username:":
+		return []byte(a.user), nil
+	case "password:":
+		return []byte(a.pass), nil
+	}
+	return nil, fmt.Errorf("smtpout: unexpected AUTH LOGIN challenge %q", fromServer)
+}
+
+// classify turns an SMTP or network failure into a mail.Error kind with a
+// message for the user (RFC 4954 §6 codes, RFC 3463 enhanced codes).
+func classify(err error, cfg Config) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		msg := strings.ToLower(te.Msg)
+		switch {
+		case strings.Contains(msg, "application-specific password") || strings.Contains(msg, "5.7.9") ||
+			strings.Contains(msg, "smtp auth") && strings.Contains(msg, "disabled") || strings.Contains(msg, "web browser"):
+			return &mail.Error{Kind: mail.KindBlocked, Err: err, Message: "The provider refused crmsync for sending (" + te.Msg + "). Create an app password for crmsync, or enable SMTP authentication for this mailbox, then try again."}
+		case te.Code == 535 || te.Code == 534 || te.Code == 530 && strings.Contains(msg, "auth"):
+			return &mail.Error{Kind: mail.KindAuth, Err: err, Message: "Incorrect password (or username) for the SMTP server " + cfg.Host + "."}
+		case te.Code == 421 || te.Code == 454 || te.Code == 452:
+			return &mail.Error{Kind: mail.KindThrottled, Err: err, Message: "The SMTP server is busy (" + te.Msg + "). crmsync will try again later."}
+		}
+		return &mail.Error{Kind: mail.KindProtocol, Err: err, Message: fmt.Sprintf("The SMTP server %s answered: %d %s", cfg.Host, te.Code, te.Msg)}
+	}
+	var ce *tls.CertificateVerificationError
+	var re tls.RecordHeaderError
+	if errors.As(err, &ce) || errors.As(err, &re) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
+		return &mail.Error{Kind: mail.KindTLS, Err: err, Message: fmt.Sprintf("A secure connection to %s:%d failed (%v). Check the port and security setting, or the server's certificate.", cfg.Host, cfg.Port, err)}
+	}
+	return &mail.Error{Kind: mail.KindUnreachable, Err: err, Message: fmt.Sprintf("Cannot reach the SMTP server %s:%d (%v). Check the host and port; crmsync will try again.", cfg.Host, cfg.Port, err)}
+}
