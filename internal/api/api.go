@@ -34,6 +34,8 @@ type Config struct {
 	// SessionTTL is how long a token from POST /api/v1/login lasts.
 	// Default 12h.
 	SessionTTL time.Duration
+	// Mail connects mailboxes; without it the mail endpoints answer 503.
+	Mail MailConnector
 }
 
 // Defaults for Config.
@@ -123,6 +125,22 @@ func (s *Server) registerRoutes() {
 	s.authed("PATCH /api/v1/opportunities/{id}", s.updateOpportunity)
 	s.authed("DELETE /api/v1/opportunities/{id}", s.deleteOpportunity)
 
+	s.queried("GET /api/v1/autoconfig", s.autoconfig, "email")
+	s.authed("GET /api/v1/org/mail-service", s.getMailService)
+	s.authed("PUT /api/v1/org/mail-service", s.putMailService)
+	s.authed("DELETE /api/v1/org/mail-service", s.deleteMailService)
+	s.authed("POST /api/v1/mail-accounts", s.createMailAccount)
+	s.list("GET /api/v1/mail-accounts", s.listMailAccounts, "user_id")
+	s.authed("GET /api/v1/mail-accounts/{id}", s.getMailAccount)
+	s.authed("PATCH /api/v1/mail-accounts/{id}", s.updateMailAccount)
+	s.authed("GET /api/v1/mail-accounts/{id}/folders", s.listFolders)
+	s.authed("PUT /api/v1/mail-accounts/{id}/folders", s.selectFolders)
+
+	s.list("GET /api/v1/messages", s.listMessages, "account_id", "folder")
+	s.authed("GET /api/v1/messages/{id}", s.getMessage)
+	s.authed("PATCH /api/v1/messages/{id}", s.updateMessage)
+	s.authed("GET /api/v1/messages/{id}/attachments/{n}", s.getAttachment)
+
 	// A path registered for some methods answers others with 405 and an
 	// Allow header, in our error format rather than ServeMux's text.
 	for path, methods := range s.methods {
@@ -139,7 +157,8 @@ func (s *Server) registerRoutes() {
 // against it.
 func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
-// QueryParams returns the query parameters a list route accepts.
+// QueryParams returns the query parameters a route accepts (lists, and the
+// few other routes registered with queried).
 func (s *Server) QueryParams(route string) []string { return slices.Clone(s.queries[route]) }
 
 // ServeHTTP serves the API.
@@ -189,6 +208,13 @@ func (s *Server) authed(pattern string, h authedFunc) {
 // and cursor.
 func (s *Server) list(pattern string, h authedFunc, filters ...string) {
 	s.queries[pattern] = append([]string{"q", "limit", "cursor"}, filters...)
+	s.authed(pattern, h)
+}
+
+// queried registers a route that is not a list but reads the given query
+// parameters (and refuses any other).
+func (s *Server) queried(pattern string, h authedFunc, params ...string) {
+	s.queries[pattern] = params
 	s.authed(pattern, h)
 }
 
