@@ -33,8 +33,12 @@ func (c *Config) RegisterLog(fs *FlagSet) {
 	fs.Choice(&c.LogFormat, LogFormat, "text", "json")
 }
 
-// RegisterSecretKeyFile registers --secret-key-file.
-func (c *Config) RegisterSecretKeyFile(fs *FlagSet) { fs.String(&c.SecretKeyFile, SecretKeyFile) }
+// RegisterSecretKeyFile registers --secret-key-file, and documents
+// CRMSYNC_SECRET_KEY beside it (package secret reads that one).
+func (c *Config) RegisterSecretKeyFile(fs *FlagSet) {
+	fs.String(&c.SecretKeyFile, SecretKeyFile)
+	fs.EnvOnly(SecretKey)
+}
 
 // Logger returns a logger writing to w in the configured format, at the
 // configured level.

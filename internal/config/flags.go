@@ -21,8 +21,8 @@ type FlagSet struct {
 	summary string // what the command does, for --help
 	fs      *flag.FlagSet
 	env     LookupEnv
-	opts    []Option
-	choices map[string][]string
+	opts    []Option // flags, in order
+	envOnly []Option // options read only from the environment
 }
 
 // NewFlagSet returns the options of the subcommand name ("serve", "keys
@@ -31,14 +31,15 @@ func NewFlagSet(name, summary string, env LookupEnv) *FlagSet {
 	fs := flag.NewFlagSet("crmsync "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned; Usage prints help on request
 	fs.Usage = func() {}
-	return &FlagSet{name: name, summary: summary, fs: fs, env: env, choices: map[string][]string{}}
+	return &FlagSet{name: name, summary: summary, fs: fs, env: env}
 }
 
 // Name is the subcommand's name.
 func (s *FlagSet) Name() string { return s.name }
 
-// Options lists the options registered, in order.
-func (s *FlagSet) Options() []Option { return slices.Clone(s.opts) }
+// Options lists the options registered, in order: the flags, then those
+// read only from the environment.
+func (s *FlagSet) Options() []Option { return append(slices.Clone(s.opts), s.envOnly...) }
 
 // String registers a string option, storing its value in p.
 func (s *FlagSet) String(p *string, o Option) {
@@ -46,10 +47,10 @@ func (s *FlagSet) String(p *string, o Option) {
 	s.fs.StringVar(p, o.Flag, o.Default, o.Usage)
 }
 
-// Choice registers a string option that must be one of choices.
+// Choice registers a string option that must be one of choices (which
+// o.Usage should name). Values are taken in any case.
 func (s *FlagSet) Choice(p *string, o Option, choices ...string) {
 	s.register(o)
-	s.choices[o.Flag] = choices
 	*p = o.Default
 	s.fs.Var(&choiceValue{p: p, choices: choices}, o.Flag, o.Usage)
 }
@@ -59,6 +60,15 @@ func (s *FlagSet) Bool(p *bool, o Option) {
 	s.register(o)
 	def, _ := strconv.ParseBool(o.Default)
 	s.fs.BoolVar(p, o.Flag, def, o.Usage)
+}
+
+// EnvOnly documents, in --help, an option read only from the environment
+// (by whichever package needs it).
+func (s *FlagSet) EnvOnly(o Option) {
+	if o.Flag != "" {
+		panic("config: option --" + o.Flag + " is a flag")
+	}
+	s.envOnly = append(s.envOnly, o)
 }
 
 func (s *FlagSet) register(o Option) {
@@ -120,16 +130,20 @@ func (s *FlagSet) Usage(w io.Writer) {
 			head += " " + o.Arg
 		}
 		fmt.Fprintln(w, head)
-		usage := o.Usage
-		if c := s.choices[o.Flag]; c != nil {
-			usage += " One of: " + strings.Join(c, ", ") + "."
+		fmt.Fprintln(w, wrap(o.Usage, 78, "        "))
+		if o.Default == "" {
+			fmt.Fprintf(w, "        (env %s)\n", o.Env)
+		} else {
+			fmt.Fprintf(w, "        (env %s, default %s)\n", o.Env, o.Default)
 		}
-		fmt.Fprintln(w, wrap(usage, 78, "        "))
-		def := o.Default
-		if def == "" {
-			def = "none"
-		}
-		fmt.Fprintf(w, "        (env %s, default %s)\n", o.Env, def)
+	}
+	if len(s.envOnly) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nEnvironment only:")
+	for _, o := range s.envOnly {
+		fmt.Fprintln(w, "  "+o.Env)
+		fmt.Fprintln(w, wrap(o.Usage, 78, "        "))
 	}
 }
 

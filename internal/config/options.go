@@ -45,7 +45,7 @@ var (
 	SecretKeyFile = Option{Flag: "secret-key-file", Env: "CRMSYNC_SECRET_KEY_FILE", Arg: "FILE",
 		Commands: []string{"init", "org create", "serve", "worker", "keys rotate", "keys usage"},
 		Usage: "Key file for the credentials stored encrypted: mode 0600, one line \"ID KEY\" per key (KEY: 32 random bytes in base64), " +
-			"the last one active. Default with SQLite: the database path plus .key, which init creates."}
+			"the last one active. Default with SQLite: the database path plus .key. init creates the file if it is missing."}
 	SecretKey = Option{Env: "CRMSYNC_SECRET_KEY",
 		Commands: []string{"init", "org create", "serve", "worker", "keys rotate", "keys usage"},
 		Usage: "The keys themselves instead of a key file: \"ID KEY\" entries separated by newlines or commas, the last one active " +

@@ -597,7 +597,9 @@ func stateSentence(st store.AccountStatus) string {
 }
 
 func sameSettings(a, b crm.MailSettings) bool {
-	eq := func(x, y *crm.ServerSettings) bool { return (x == nil && y == nil) || (x != nil && y != nil && *x == *y) }
+	eq := func(x, y *crm.ServerSettings) bool {
+		return (x == nil && y == nil) || (x != nil && y != nil && *x == *y)
+	}
 	return eq(a.IMAP, b.IMAP) && eq(a.SMTP, b.SMTP) && a.AllowPlaintext == b.AllowPlaintext
 }
 

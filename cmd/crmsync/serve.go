@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/config"
+	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/syncer"
+)
+
+// HTTP server limits.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 10 * time.Second
+)
+
+func serveCommand() *command {
+	return &command{
+		name:    "serve",
+		summary: "serve the REST API and run the background loops",
+		help: "Serves the REST API (under /api/v1, described at /api/v1/openapi.json; /healthz for probes) and runs the " +
+			"background loops, until SIGINT or SIGTERM, then finishes the requests under way (up to 10 s) and stops. " +
+			"It refuses to start on a database whose schema is not the one this binary needs, or without the secret key.",
+		flags: func(fs *config.FlagSet, cfg *config.Config) {
+			cfg.RegisterDB(fs)
+			fs.String(&cfg.HTTPAddr, config.HTTP)
+			cfg.RegisterSecretKeyFile(fs)
+			cfg.RegisterLog(fs)
+		},
+		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, true) },
+	}
+}
+
+func workerCommand() *command {
+	return &command{
+		name:    "worker",
+		summary: "run the background loops only (scale-out on PostgreSQL)",
+		help: "Runs the background loops without serving the API, until SIGINT or SIGTERM. Processes sharing a " +
+			"PostgreSQL database split the work between them through leases, so workers on more machines add capacity; " +
+			"`crmsync serve` runs the same loops itself.",
+		flags: func(fs *config.FlagSet, cfg *config.Config) {
+			cfg.RegisterDB(fs)
+			cfg.RegisterSecretKeyFile(fs)
+			cfg.RegisterLog(fs)
+		},
+		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, false) },
+	}
+}
+
+// serve is `crmsync serve` (withAPI) and `crmsync worker`.
+func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
+	log := cfg.Logger(a.stderr)
+	db, err := openStore(ctx, cfg.DB, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := store.RequireCurrent(ctx, db); err != nil {
+		return err
+	}
+	kr, source, _, err := loadKeys(a, cfg, db, false)
+	if err != nil {
+		return err
+	}
+	log.Info("opened the database", "kind", db.kind, "db", db.display)
+	log.Info("loaded the secret keys", "source", source, "active_key", kr.ActiveKeyID())
+	if !withAPI && db.kind == config.SQLite {
+		log.Warn("a worker on SQLite adds no capacity: `crmsync serve` already runs every loop; workers help with PostgreSQL")
+	}
+
+	var srv *http.Server
+	var ln net.Listener
+	if withAPI {
+		// Listen before anything starts, so that a busy port fails at once.
+		ln, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return err
+		}
+		srv = &http.Server{
+			Handler:           api.New(api.Config{Store: db, Logger: log}),
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
+
+	loopsCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner()})
+	})
+
+	serveErr := make(chan error, 1)
+	if withAPI {
+		go func() { serveErr <- srv.Serve(ln) }()
+		log.Info("listening on http://"+ln.Addr().String(), "addr", ln.Addr().String())
+	} else {
+		log.Info("worker started")
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: finishing the requests and loops under way")
+	case err = <-serveErr:
+		log.Error("the HTTP server failed; stopping", "err", err)
+	}
+	if withAPI {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if serr := srv.Shutdown(sctx); serr != nil {
+			log.Warn("requests still running after the shutdown timeout were cut off", "err", serr)
+			srv.Close()
+		}
+		cancel()
+	}
+	stopLoops()
+	wg.Wait()
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
