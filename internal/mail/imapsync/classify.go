@@ -1,0 +1,267 @@
+package imapsync
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/crmsync/crmsync/internal/mail"
+)
+
+// This file decides, once, what kind of failure an error is (DESIGN §5):
+// the user sees the Message, the sync loop reacts to the Kind. The server
+// texts matched below are the ones real providers send; classify_test.go
+// replays them through go-imap's parser.
+
+// phase is where in the session an error happened: the same reply means
+// different things at login and later (a NO to LOGIN is a wrong password,
+// a NO to SELECT is not).
+type phase int
+
+const (
+	phaseConnect phase = iota // TCP, TLS handshake, greeting, STARTTLS
+	phaseLogin                // LOGIN / AUTHENTICATE
+	phaseCommand              // anything after login
+)
+
+// Server texts, lower-cased, matched as substrings.
+var (
+	// The provider refuses this kind of client: the user must create an app
+	// password or switch IMAP on.
+	blockedTexts = []string{
+		"application-specific password",   // Gmail: NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)
+		"app password",                    // generic wording
+		"log in via your web browser",     // Gmail: NO [ALERT] Please log in via your web browser: https://support.google.com/mail/accounts/answer/78754 (Failure)
+		"web login required",              // Gmail: NO [WEBALERT https://accounts.google.com/...] Web login required.
+		"not enabled for imap",            // Gmail: NO [ALERT] Your account is not enabled for IMAP use. ...
+		"imap access is disabled",         // generic wording
+		"imap is disabled",                // generic wording
+		"imap access disabled",            // generic wording
+		"authenticated but not connected", // Microsoft 365: BAD User is authenticated but not connected.
+		"less secure app",                 // older Google/Yahoo wording
+	}
+	// Too many connections or requests: retry later.
+	throttleTexts = []string{
+		"too many simultaneous connections", // Gmail: NO [ALERT] Too many simultaneous connections. (Failure)
+		"too many connections",              // generic wording
+		"maximum number of connections",     // Dovecot: NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)
+		"request is throttled",              // Microsoft 365: BAD Request is throttled. Suggested Backoff Time: 89117 milliseconds
+		"[throttled]",                       // Gmail appends [THROTTLED] to replies
+		"bandwidth limits",                  // Gmail: NO [ALERT] Account exceeded command or bandwidth limits. (Failure)
+		"rate limit",                        // generic wording
+	}
+	// A wrong user name or password (or a revoked token).
+	authTexts = []string{
+		"invalid credentials",   // Gmail, Yahoo: NO [AUTHENTICATIONFAILED] LOGIN Invalid credentials
+		"authentication failed", // Dovecot: NO [AUTHENTICATIONFAILED] Authentication failed.
+		"login failed",          // Microsoft 365: NO LOGIN failed.
+		"authenticate failed",   // Microsoft 365: NO AUTHENTICATE failed.
+		"incorrect password",    // generic wording
+		"invalid password",      // generic wording
+	}
+	// Microsoft 365 says how long to wait.
+	backoffRe = regexp.MustCompile(`(?i)backoff time:\s*(\d+)\s*milliseconds`)
+)
+
+// classifier carries what the messages need to name.
+type classifier struct {
+	host, user string
+	oauth      bool
+}
+
+func newClassifier(cfg *Config) classifier {
+	return classifier{host: cfg.Host, user: cfg.Username, oauth: cfg.OAuth2Token != ""}
+}
+
+// classify turns any error into a *mail.Error; what names the command for
+// the message ("SELECT Sent"). The caller's own context ending is told
+// apart before (Conn.fail): a dial timeout is also a
+// context.DeadlineExceeded, but the server's fault.
+func (k classifier) classify(err error, ph phase, what string) error {
+	if err == nil {
+		return nil
+	}
+	var me *mail.Error
+	if errors.As(err, &me) {
+		return err
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return k.response(ie, ph, what)
+	}
+	if ph == phaseConnect {
+		if e := k.tlsError(err); e != nil {
+			return e
+		}
+	}
+	if e := k.netError(err, ph); e != nil {
+		return e
+	}
+	return &mail.Error{Kind: mail.KindProtocol,
+		Message: fmt.Sprintf("Unexpected error from %s during %s.", k.host, what), Err: err}
+}
+
+// response classifies a NO, BAD or BYE from the server (RFC 3501 §7.1,
+// response codes from RFC 5530).
+func (k classifier) response(ie *imap.Error, ph phase, what string) *mail.Error {
+	text := strings.ToLower(ie.Text)
+	code := strings.ToUpper(string(ie.Code))
+	said := strings.TrimSpace(ie.Text)
+	if said == "" {
+		said = string(ie.Type)
+	}
+	e := &mail.Error{Err: ie}
+	switch {
+	case code == "LIMIT" || code == "UNAVAILABLE" || code == "THROTTLED" || containsAny(text, throttleTexts):
+		e.Kind = mail.KindThrottled
+		e.Message = fmt.Sprintf("%s is limiting connections or requests (%q). crmsync will retry later.", k.host, said)
+		if m := backoffRe.FindStringSubmatch(ie.Text); m != nil {
+			if ms, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+				e.RetryAfter = time.Duration(ms) * time.Millisecond
+			}
+		}
+	case containsAny(text, blockedTexts):
+		e.Kind = mail.KindBlocked
+		e.Message = k.blockedMessage(said)
+	case code == "PRIVACYREQUIRED":
+		e.Kind = mail.KindTLS
+		e.Message = fmt.Sprintf("%s requires an encrypted connection (%q): choose TLS or STARTTLS.", k.host, said)
+	case code == "AUTHENTICATIONFAILED" || code == "AUTHORIZATIONFAILED" || code == "EXPIRED" || containsAny(text, authTexts):
+		e.Kind = mail.KindAuth
+		e.Message = k.authMessage(said)
+	case code == "WEBALERT" || (code == "ALERT" && ph == phaseLogin):
+		// RFC 3501 §7.1: ALERT text must be shown to the user; at login it
+		// is a refusal that no retry will fix.
+		e.Kind = mail.KindBlocked
+		e.Message = k.blockedMessage(said)
+	case ph == phaseLogin && ie.Type == imap.StatusResponseTypeNo:
+		e.Kind = mail.KindAuth
+		e.Message = k.authMessage(said)
+	case ie.Type == imap.StatusResponseTypeBye:
+		e.Kind = mail.KindUnreachable
+		e.Message = fmt.Sprintf("%s closed the connection (%q). crmsync will retry later.", k.host, said)
+	default:
+		e.Kind = mail.KindProtocol
+		e.Message = fmt.Sprintf("%s refused %s: %q.", k.host, what, said)
+	}
+	return e
+}
+
+func (k classifier) authMessage(said string) string {
+	if k.oauth {
+		return fmt.Sprintf("%s refused the sign-in token for %s (%q): it expired or was revoked. Connect the account again.", k.host, k.user, said)
+	}
+	return fmt.Sprintf("Incorrect password (or username) for %s on %s (%q). Check them; if your provider requires it, use an app password.", k.user, k.host, said)
+}
+
+func (k classifier) blockedMessage(said string) string {
+	h := strings.ToLower(k.host)
+	var how string
+	switch {
+	case strings.Contains(h, "gmail") || strings.Contains(h, "google"):
+		how = "Create an app password at https://myaccount.google.com/apppasswords (needs 2-Step Verification) and use it instead of your Google password."
+	case strings.Contains(h, "office365") || strings.Contains(h, "outlook") || strings.Contains(h, "hotmail") || strings.Contains(h, "live.com"):
+		how = "Ask your administrator to enable IMAP for this mailbox, and sign in with an app password or with Microsoft."
+	case strings.Contains(h, "yahoo") || strings.Contains(h, "aol."):
+		how = "Generate an app password in your Yahoo account security settings and use it instead of your password."
+	default:
+		how = "Create an app password for crmsync, or enable IMAP access, in your mail account's settings, then try again."
+	}
+	return fmt.Sprintf("%s refused access for this app: %q. %s", k.host, said, how)
+}
+
+// tlsError classifies certificate and handshake failures.
+func (k classifier) tlsError(err error) *mail.Error {
+	var (
+		unknown   x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		roots     x509.SystemRootsError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+		verifyErr *tls.CertificateVerificationError
+	)
+	msg := ""
+	switch {
+	case errors.As(err, &unknown):
+		msg = fmt.Sprintf("The certificate of %s is not signed by a trusted authority (self-signed or private CA).", k.host)
+	case errors.As(err, &hostErr):
+		msg = fmt.Sprintf("The certificate of %s is not valid for the name %q (%v): check the server name.", k.host, hostErr.Host, hostErr.Error())
+	case errors.As(err, &invalid):
+		switch invalid.Reason {
+		case x509.Expired:
+			msg = fmt.Sprintf("The certificate of %s has expired or is not yet valid (check this machine's clock too).", k.host)
+		default:
+			msg = fmt.Sprintf("The certificate of %s is invalid: %v.", k.host, invalid.Error())
+		}
+	case errors.As(err, &roots):
+		msg = "This machine has no trusted certificate authorities to check the server's certificate."
+	case errors.As(err, &verifyErr):
+		msg = fmt.Sprintf("The certificate of %s could not be verified: %v.", k.host, verifyErr.Err)
+	case errors.As(err, &record):
+		msg = fmt.Sprintf("%s did not answer with TLS: check the port and the security setting (993 is usually TLS, 143 STARTTLS).", k.host)
+	case errors.As(err, &alert):
+		msg = fmt.Sprintf("The TLS handshake with %s failed: %v.", k.host, alert.Error())
+	case strings.HasPrefix(err.Error(), "tls:") || strings.Contains(err.Error(), " tls: "):
+		msg = fmt.Sprintf("The TLS handshake with %s failed: %v.", k.host, err)
+	default:
+		return nil
+	}
+	return &mail.Error{Kind: mail.KindTLS, Message: msg, Err: err}
+}
+
+// netError classifies network failures: all transient.
+func (k classifier) netError(err error, ph phase) *mail.Error {
+	e := &mail.Error{Kind: mail.KindUnreachable, Err: err}
+	var dns *net.DNSError
+	var ne net.Error
+	s := err.Error()
+	switch {
+	case errors.As(err, &dns):
+		e.Message = fmt.Sprintf("Cannot find the server %s (DNS lookup failed).", k.host)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		e.Message = fmt.Sprintf("%s refused the connection: is the port right and the server up?", k.host)
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		e.Message = fmt.Sprintf("No route to %s: check the network.", k.host)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) || strings.Contains(s, "i/o timeout"):
+		e.Message = fmt.Sprintf("%s did not answer in time.", k.host)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, net.ErrClosed) ||
+		// go-imap formats decoder errors with %v: only the text is left.
+		strings.Contains(s, "EOF") || strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe") ||
+		strings.Contains(s, "use of closed network connection") || strings.Contains(s, "connection closed"):
+		if ph == phaseConnect {
+			e.Message = fmt.Sprintf("%s closed the connection before the session started.", k.host)
+		} else {
+			e.Message = fmt.Sprintf("The connection to %s was lost.", k.host)
+		}
+	default:
+		if errors.As(err, &ne) {
+			e.Message = fmt.Sprintf("Network error talking to %s.", k.host)
+			return e
+		}
+		return nil
+	}
+	return e
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,164 @@
+// Package mailconn connects stored mail accounts to their servers: it
+// opens an account's sealed credential, dials the provider's connector
+// (IMAP today) and parses what it fetches. The API uses it to verify a
+// login before saving and to fetch attachments on demand; the sync loops
+// use it to dial and parse.
+//
+// It is wiring, not protocol: every protocol lives in its own package
+// (mail/imapsync, mail/smtpout, mail/mimeparse, autoconfig) and knows
+// nothing of storage or keys.
+package mailconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/crmsync/crmsync/internal/autoconfig"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/imapsync"
+	"github.com/crmsync/crmsync/internal/mail/mimeparse"
+	"github.com/crmsync/crmsync/internal/mail/smtpout"
+	"github.com/crmsync/crmsync/internal/secret"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// Connector reaches the mail servers of stored accounts.
+type Connector struct {
+	Credentials store.Credentials
+	Keys        *secret.Keyring
+	Discoverer  *autoconfig.Discoverer
+	// TLSConfig is the base TLS configuration (tests set RootCAs).
+	TLSConfig *tls.Config
+	Logger    *slog.Logger
+	// ParseOptions bound bodies and kept attachments (nil: defaults).
+	ParseOptions *mimeparse.Options
+}
+
+func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlain bool) imapsync.Config {
+	return imapsync.Config{Host: s.Host, Port: s.Port, Security: s.Security, Username: s.Username, Password: password,
+		TLSConfig: c.TLSConfig, AllowPlaintext: allowPlain, Logger: c.Logger}
+}
+
+// Verify logs in to IMAP, and to SMTP when set, so that an account is
+// saved only with settings that work.
+func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, password string) error {
+	if s.IMAP == nil {
+		return &mail.Error{Kind: mail.KindProtocol, Message: "No IMAP server is set."}
+	}
+	if err := imapsync.Verify(ctx, c.imapConfig(s.IMAP, password, s.AllowPlaintext)); err != nil {
+		return err
+	}
+	if s.SMTP != nil {
+		err := smtpout.Verify(ctx, smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
+			Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext})
+		var me *mail.Error
+		if errors.As(err, &me) {
+			// Say which server refused: the IMAP login worked.
+			cp := *me
+			cp.Message = "Sending (SMTP): " + me.Message
+			return &cp
+		}
+		return err
+	}
+	return nil
+}
+
+// Seal encrypts a password bound to its credential id.
+func (c *Connector) Seal(credentialID string, password []byte) ([]byte, error) {
+	return c.Keys.Seal(password, secret.CredentialAD(credentialID))
+}
+
+// password opens an account's credential.
+func (c *Connector) password(ctx context.Context, a crm.MailAccount) (string, error) {
+	if a.CredentialID == "" {
+		return "", &mail.Error{Kind: mail.KindAuth, Message: "No password is stored for this mailbox. Enter it again to reconnect."}
+	}
+	cred, err := c.Credentials.GetCredential(ctx, a.OrgID, a.CredentialID)
+	if err != nil {
+		return "", fmt.Errorf("mailconn: reading credential of account %d: %w", a.ID, err)
+	}
+	pt, err := c.Keys.Open(cred.Ciphertext, secret.CredentialAD(cred.ID))
+	if err != nil {
+		// A key problem is the operator's to fix, not the user's: say so.
+		return "", &mail.Error{Kind: mail.KindProtocol, Err: err,
+			Message: "The stored password cannot be decrypted with this server's keys. An administrator must restore the secret key (CRMSYNC_SECRET_KEY or the key file)."}
+	}
+	return string(pt), nil
+}
+
+// Dial connects to an account's IMAP server.
+func (c *Connector) Dial(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error) {
+	if a.Settings.IMAP == nil {
+		return nil, &mail.Error{Kind: mail.KindProtocol, Message: "No IMAP server is set for this mailbox. Add its settings."}
+	}
+	pw, err := c.password(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := imapsync.Dial(ctx, c.imapConfig(a.Settings.IMAP, pw, a.Settings.AllowPlaintext))
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Parse parses one raw message into the mail model.
+func (c *Connector) Parse(r io.Reader) (*mail.Message, error) {
+	m, _, err := mimeparse.Parse(r, c.ParseOptions)
+	return m, err
+}
+
+// Attachment fetches an email from the server and streams one attachment
+// into w. Nothing is written to w unless the message was found.
+func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Email, index int, w io.Writer) error {
+	if e.Folder == "" {
+		return &mail.Error{Kind: mail.KindProtocol, Message: "This message is no longer in a folder on the server, so its attachment cannot be fetched."}
+	}
+	mb, err := c.Dial(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	st, err := mb.Select(ctx, e.Folder)
+	if err != nil {
+		return err
+	}
+	if st.UIDValidity != e.UIDValidity {
+		return &mail.Error{Kind: mail.KindProtocol, Message: "The server renumbered this folder; try again after the next sync."}
+	}
+	found := false
+	err = mb.Fetch(ctx, []uint32{e.UID}, func(m *mail.Fetched) error {
+		found = true
+		_, err := mimeparse.Attachment(m.Body, index, w)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return &mail.Error{Kind: mail.KindProtocol, Message: "The message is no longer on the server."}
+	}
+	return nil
+}
+
+// Discover finds server settings for an address.
+func (c *Connector) Discover(ctx context.Context, email string) (autoconfig.Result, error) {
+	d := c.Discoverer
+	if d == nil {
+		d = &autoconfig.Discoverer{}
+	}
+	return d.Discover(ctx, email)
+}
+
+// Settings converts an autoconfig server to stored settings.
+func Settings(s *autoconfig.Server) *crm.ServerSettings {
+	if s == nil {
+		return nil
+	}
+	return &crm.ServerSettings{Host: s.Host, Port: s.Port, Security: string(s.Security), Username: s.Username}
+}
