@@ -1,0 +1,378 @@
+package syncer_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/secret"
+	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/store/sqlstore"
+	"github.com/crmsync/crmsync/internal/store/storetest"
+	"github.com/crmsync/crmsync/internal/syncer"
+	"github.com/crmsync/crmsync/internal/testpeer/dovecot"
+	"github.com/crmsync/crmsync/internal/testpeer/mailgen"
+)
+
+// mailEnv is a Dovecot, a store, and one connected account.
+type mailEnv struct {
+	t       *testing.T
+	srv     *dovecot.Server
+	st      *sqlstore.DB
+	conn    *mailconn.Connector
+	viewer  crm.Viewer
+	account crm.MailAccount
+	user    string
+	pass    string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	logs    *strings.Builder
+	mu      sync.Mutex
+}
+
+func newMailEnv(t *testing.T, f storetest.Factory) *mailEnv {
+	srv := dovecot.Start(t, nil)
+	st, _ := f(t)
+	ctx := context.Background()
+	_, p, h := auth.NewToken()
+	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := secret.NewKeyring(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &mailEnv{t: t, srv: srv, st: st, viewer: crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}, logs: &strings.Builder{}}
+	e.conn = &mailconn.Connector{Credentials: st, Keys: kr, TLSConfig: srv.TLSConfig()}
+	e.user, e.pass = srv.User(1)
+	settings := crm.MailSettings{IMAP: &crm.ServerSettings{Host: srv.Host, Port: srv.Port, Security: "starttls", Username: e.user}, Source: "manual"}
+	if err := e.conn.Verify(ctx, settings, e.pass); err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := e.conn.Seal("cred-1", []byte(e.pass))
+	if err := st.PutCredential(ctx, store.Credential{ID: "cred-1", OrgID: org.ID, Purpose: "mail_password", Ciphertext: sealed}); err != nil {
+		t.Fatal(err)
+	}
+	e.account, err = st.CreateMailAccount(ctx, e.viewer, crm.MailAccount{UserID: admin.ID, Email: e.user + "@crmsync.test", Provider: "imap",
+		Mode: crm.ModeSync, Settings: settings, CredentialID: "cred-1", State: crm.StateConnecting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *mailEnv) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.Write(p)
+}
+
+// start runs the sync loops until stop.
+func (e *mailEnv) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan struct{})
+	logger := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() {
+		defer close(e.done)
+		syncer.Run(ctx, syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(),
+			Lease: lease.Config{TTL: 3 * time.Second},
+			Mail: &syncer.MailConfig{Dial: e.conn.Dial, Parse: e.conn.Parse, Scan: 100 * time.Millisecond, IdleMax: 2 * time.Second,
+				PollInterval: 2 * time.Second, BatchSize: 100}})
+	}()
+	e.t.Cleanup(e.stop)
+}
+
+func (e *mailEnv) stop() {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+		e.cancel = nil
+	}
+}
+
+func (e *mailEnv) acct() crm.MailAccount {
+	a, err := e.st.GetMailAccount(context.Background(), e.viewer, e.account.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *mailEnv) waitFor(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			a := e.acct()
+			e.mu.Lock()
+			logs := e.logs.String()
+			e.mu.Unlock()
+			e.t.Fatalf("%s: not reached in %v (state %s, error %q, progress %d/%d)\nlogs:\n%s", what, timeout, a.State, a.ErrorMessage, a.ProgressDone, a.ProgressTotal, tail(logs, 3000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// emails returns every stored email of the account, by Message-ID.
+func (e *mailEnv) emails() map[string][]crm.Email {
+	out := map[string][]crm.Email{}
+	cursor := ""
+	for {
+		p, err := e.st.ListEmails(context.Background(), e.viewer, store.EmailFilter{ListParams: store.ListParams{Limit: 500, Cursor: cursor}})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range p.Items {
+			out[m.Folder+"|"+m.MessageID] = append(out[m.Folder+"|"+m.MessageID], m)
+		}
+		if p.NextCursor == "" {
+			return out
+		}
+		cursor = p.NextCursor
+	}
+}
+
+func (e *mailEnv) count() int {
+	n := 0
+	for _, v := range e.emails() {
+		n += len(v)
+	}
+	return n
+}
+
+func (e *mailEnv) synced(n int) func() bool {
+	return func() bool {
+		a := e.acct()
+		return a.State == crm.StateSynced && e.count() == n
+	}
+}
+
+func (e *mailEnv) assertNoDuplicates() {
+	e.t.Helper()
+	for k, v := range e.emails() {
+		if len(v) > 1 {
+			e.t.Fatalf("message %s stored %d times", k, len(v))
+		}
+	}
+}
+
+var factories = map[string]storetest.Factory{"sqlite": storetest.SQLite, "postgres": storetest.Postgres}
+
+func eachStore(t *testing.T, fn func(t *testing.T, f storetest.Factory)) {
+	for name, f := range factories {
+		t.Run(name, func(t *testing.T) { fn(t, f) })
+	}
+}
+
+// TestMailSyncDovecot drives the whole loop against a real Dovecot:
+// initial sync, new mail while connected, flags both ways, expunge,
+// UIDVALIDITY reset, server restart, and an interrupted sync resumed.
+func TestMailSyncDovecot(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newMailEnv(t, f)
+		ctx := context.Background()
+		gen := &mailgen.Generator{Seed: 7, MalformedRate: 0.02}
+		msgs := gen.Generate(600)
+		e.srv.BulkLoad(t, e.user, "INBOX", msgs[:500])
+		e.srv.BulkLoad(t, e.user, "Sent", msgs[500:])
+
+		e.start()
+		e.waitFor("initial sync", 60*time.Second, e.synced(600))
+		e.assertNoDuplicates()
+		a := e.acct()
+		if a.ProgressDone != 600 || a.ProgressTotal != 600 || a.LastSyncAt == nil || a.Audit != "" {
+			t.Fatalf("status after initial sync: %+v", a)
+		}
+		// Participants decoded; a malformed message stored with a warning.
+		stored := e.emails()
+		warned := 0
+		for i, raw := range msgs[:500] {
+			id := gen.MessageID(i)
+			got := stored["INBOX|"+strings.Trim(id, "<>")]
+			if len(got) != 1 {
+				t.Fatalf("message %d (%s) stored %d times", i, id, len(got))
+			}
+			if len(got[0].Participants.From) == 0 && gen.Malformation(i) == "" {
+				t.Fatalf("message %d stored without sender:\n%.400s", i, raw)
+			}
+			if len(got[0].Warnings) > 0 {
+				warned++
+			}
+		}
+		if warned == 0 {
+			t.Fatal("no malformed message carries a warning")
+		}
+
+		// New mail while connected arrives within seconds (IDLE).
+		start := time.Now()
+		extra := mailgen.Message(99, 1)
+		uid := e.srv.Append(t, e.user, "INBOX", extra, nil, time.Time{})
+		e.waitFor("new mail", 10*time.Second, func() bool { return e.count() == 601 })
+		t.Logf("new mail stored %v after APPEND", time.Since(start).Round(time.Millisecond))
+
+		// Flags from the server come back.
+		e.srv.SetFlags(t, e.user, "INBOX", uid, []string{`\Seen`, `\Flagged`}, nil)
+		var newest crm.Email
+		e.waitFor("server flags", 10*time.Second, func() bool {
+			got := e.emails()["INBOX|"+strings.Trim(messageIDOf(t, extra), "<>")]
+			if len(got) != 1 {
+				return false
+			}
+			newest = got[0]
+			return newest.Flags.Seen && newest.Flags.Flagged
+		})
+		// Flags set in crmsync go to the server.
+		if _, err := e.st.SetEmailFlags(ctx, e.viewer, newest.ID, func(fl *crm.Flags) { fl.Seen = false; fl.Flagged = false }); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("flags pushed", 10*time.Second, func() bool {
+			fl := serverFlags(t, e.srv, e.user, "INBOX", uid)
+			return !fl[`\Seen`] && !fl[`\Flagged`]
+		})
+
+		// An expunge on the server hides the message.
+		e.srv.Expunge(t, e.user, "INBOX", uid)
+		e.waitFor("expunge", 10*time.Second, func() bool { return e.count() == 600 })
+
+		// UIDVALIDITY reset: everything renumbered, nothing duplicated, same ids.
+		before := e.emails()
+		e.stop()
+		newValidity := e.srv.ResetUIDValidity(t, e.user, "INBOX")
+		e.start()
+		e.waitFor("resync after UIDVALIDITY reset", 60*time.Second, func() bool {
+			fs, _ := e.st.Folders(ctx, e.account.ID)
+			for _, f := range fs {
+				if f.Name == "INBOX" && (f.Cursor.UIDValidity != newValidity || f.Cursor.BackfillBelow != 0) {
+					return false
+				}
+			}
+			return e.synced(600)()
+		})
+		after := e.emails()
+		for k, v := range before {
+			if len(after[k]) != 1 || after[k][0].ID != v[0].ID {
+				t.Fatalf("%s: before %v, after %v", k, ids(v), ids(after[k]))
+			}
+		}
+		evs, _ := e.st.AccountEvents(ctx, e.account.ID, 50)
+		found := false
+		for _, ev := range evs {
+			found = found || strings.Contains(ev.Message, "UIDVALIDITY")
+		}
+		if !found {
+			e.mu.Lock(); logs := e.logs.String(); e.mu.Unlock(); t.Fatalf("no event tells the user about the renumbering: %+v\n%s", evs, tail(logs, 4000))
+		}
+
+		// Server restart while connected: the loop reconnects and catches up.
+		e.srv.Restart()
+		e.srv.Append(t, e.user, "INBOX", mailgen.Message(99, 2), nil, time.Time{})
+		e.waitFor("after server restart", 60*time.Second, e.synced(601))
+		e.assertNoDuplicates()
+	})
+}
+
+// TestMailSyncInterrupted stops the loops at many points of an initial sync
+// (as a crash would: mid-batch, mid-transaction) and checks that the final
+// stored set is exactly the mailbox.
+func TestMailSyncInterrupted(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newMailEnv(t, f)
+		msgs := mailgen.Generate(11, 1500)
+		e.srv.BulkLoad(t, e.user, "INBOX", msgs)
+		for i := 0; i < 6; i++ {
+			e.start()
+			time.Sleep(time.Duration(80+i*60) * time.Millisecond)
+			e.stop()
+		}
+		e.start()
+		e.waitFor("sync after interruptions", 90*time.Second, e.synced(1500))
+		e.assertNoDuplicates()
+	})
+}
+
+// TestMailSyncWrongPassword shows the truth and recovers after the user
+// fixes the password.
+func TestMailSyncWrongPassword(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newMailEnv(t, f)
+		ctx := context.Background()
+		e.srv.Append(t, e.user, "INBOX", mailgen.Message(3, 0), nil, time.Time{})
+		bad, _ := e.conn.Seal("cred-1", []byte("wrong password"))
+		if err := e.st.PutCredential(ctx, store.Credential{ID: "cred-1", OrgID: e.viewer.OrgID, Purpose: "mail_password", Ciphertext: bad}); err != nil {
+			t.Fatal(err)
+		}
+		e.start()
+		e.waitFor("auth_failed", 20*time.Second, func() bool { return e.acct().State == crm.StateAuthFailed })
+		a := e.acct()
+		if a.NextAttemptAt == nil || time.Until(*a.NextAttemptAt) < 5*time.Minute || !strings.Contains(strings.ToLower(a.ErrorMessage), "password") {
+			t.Fatalf("auth failure status: %+v", a)
+		}
+		// The user enters the right password (what PATCH does).
+		good, _ := e.conn.Seal("cred-1", []byte(e.pass))
+		if err := e.st.PutCredential(ctx, store.Credential{ID: "cred-1", OrgID: e.viewer.OrgID, Purpose: "mail_password", Ciphertext: good}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.UpdateMailAccount(ctx, e.viewer, e.account.ID, func(a *crm.MailAccount) error {
+			a.State, a.ErrorCode, a.ErrorMessage, a.Failures, a.NextAttemptAt = crm.StateConnecting, "", "", 0, nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("recovered", 30*time.Second, e.synced(1))
+	})
+}
+
+func ids(es []crm.Email) []int64 {
+	var out []int64
+	for _, e := range es {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func messageIDOf(t *testing.T, raw []byte) string {
+	m, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Header.Get("Message-Id")
+}
+
+// serverFlags reads a message's flags as another client would.
+func serverFlags(t *testing.T, srv *dovecot.Server, user, folder string, uid uint32) map[string]bool {
+	c := srv.Dial(t, user)
+	if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{Flags: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range msgs {
+		for _, f := range m.Flags {
+			out[string(f)] = true
+		}
+	}
+	c.Logout()
+	return out
+}
