@@ -71,6 +71,7 @@ func commands() []*command {
 		keysGenerateCommand(),
 		keysRotateCommand(),
 		keysUsageCommand(),
+		autoconfigCommand(),
 		versionCommand(),
 	}
 }
@@ -137,6 +138,7 @@ func run(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "crmsync %s: %v\nRun `crmsync %s --help` for its flags.\n", c.name, err, c.name)
 		return exitUsage
 	}
+	cfg.Arg = fs.Arg()
 	if err := c.run(ctx, a, cfg); err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {

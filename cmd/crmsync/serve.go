@@ -35,6 +35,7 @@ func serveCommand() *command {
 			fs.String(&cfg.HTTPAddr, config.HTTP)
 			cfg.RegisterSecretKeyFile(fs)
 			cfg.RegisterLog(fs)
+			cfg.RegisterMail(fs)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, true) },
 	}
@@ -49,6 +50,7 @@ func workerCommand() *command {
 			"`crmsync serve` runs the same loops itself.",
 		flags: func(fs *config.FlagSet, cfg *config.Config) {
 			cfg.RegisterDB(fs)
+			cfg.RegisterMail(fs)
 			cfg.RegisterSecretKeyFile(fs)
 			cfg.RegisterLog(fs)
 		},
@@ -77,6 +79,11 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		log.Warn("a worker on SQLite adds no capacity: `crmsync serve` already runs every loop; workers help with PostgreSQL")
 	}
 
+	conn, err := newMailConnector(cfg, db, kr, log)
+	if err != nil {
+		return err
+	}
+
 	var srv *http.Server
 	var ln net.Listener
 	if withAPI {
@@ -86,7 +93,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			return err
 		}
 		srv = &http.Server{
-			Handler:           api.New(api.Config{Store: db, Logger: log}),
+			Handler:           api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -97,7 +104,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	defer stopLoops()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner()})
+		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
+			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse}})
 	})
 
 	serveErr := make(chan error, 1)

@@ -22,6 +22,17 @@ type Config struct {
 	NoNewKey          bool
 	LogLevel          string
 	LogFormat         string
+	MailCAFile        string
+	AllowPrivate      bool
+	// Arg is the positional argument of commands that take one.
+	Arg string
+}
+
+// RegisterMail registers the options of the commands that reach mail
+// servers.
+func (c *Config) RegisterMail(fs *FlagSet) {
+	fs.String(&c.MailCAFile, MailCAFile)
+	fs.Bool(&c.AllowPrivate, AllowPrivate)
 }
 
 // RegisterDB registers --db.

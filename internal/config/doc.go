@@ -24,6 +24,8 @@
 //	| `--no-new-key` | `CRMSYNC_NO_NEW_KEY` | `false` | keys rotate | Only re-encrypt under the active key; do not append a new key to the key file. |
 //	| `--log-level LEVEL` | `CRMSYNC_LOG_LEVEL` | `info` | serve, worker | Least severe log messages written: debug, info, warn or error. |
 //	| `--log-format FORMAT` | `CRMSYNC_LOG_FORMAT` | `text` | serve, worker | Log format on standard error: text (key=value) or json (one object per line). |
+//	| `--mail-ca-file FILE` | `CRMSYNC_MAIL_CA_FILE` | — | serve, worker, autoconfig | PEM file of extra certificate authorities trusted for IMAP and SMTP servers (a company CA); the system's authorities stay trusted. Certificates are always verified. |
+//	| `--autoconfig-allow-private` | `CRMSYNC_AUTOCONFIG_ALLOW_PRIVATE` | `false` | serve, worker, autoconfig | Let autoconfiguration fetch from and probe private and loopback addresses (for mail servers on an internal network). Off by default, so that a user cannot make the server reach internal hosts. |
 //
 // # Databases
 //

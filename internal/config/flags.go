@@ -23,6 +23,7 @@ type FlagSet struct {
 	env     LookupEnv
 	opts    []Option // flags, in order
 	envOnly []Option // options read only from the environment
+	argName string   // the one positional argument, "" for none
 }
 
 // NewFlagSet returns the options of the subcommand name ("serve", "keys
@@ -78,6 +79,13 @@ func (s *FlagSet) register(o Option) {
 	s.opts = append(s.opts, o)
 }
 
+// TakesArg declares that the command takes one positional argument, named
+// name in messages ("ADDRESS").
+func (s *FlagSet) TakesArg(name string) { s.argName = name }
+
+// Arg returns the positional argument, "" if the command takes none.
+func (s *FlagSet) Arg() string { return s.fs.Arg(0) }
+
 // ErrHelp is returned by Parse when --help or -h was given.
 var ErrHelp = flag.ErrHelp
 
@@ -92,8 +100,11 @@ func (s *FlagSet) Parse(args []string) error {
 		}
 		return err
 	}
-	if s.fs.NArg() > 0 {
+	switch {
+	case s.argName == "" && s.fs.NArg() > 0:
 		return fmt.Errorf("unexpected argument %q: crmsync %s takes only flags", s.fs.Arg(0), s.name)
+	case s.argName != "" && s.fs.NArg() != 1:
+		return fmt.Errorf("crmsync %s takes one %s", s.name, s.argName)
 	}
 	given := map[string]bool{}
 	s.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

@@ -59,10 +59,19 @@ var (
 	LogFormat = Option{Flag: "log-format", Env: "CRMSYNC_LOG_FORMAT", Default: "text", Arg: "FORMAT",
 		Commands: []string{"serve", "worker"},
 		Usage:    "Log format on standard error: text (key=value) or json (one object per line)."}
+
+	MailCAFile = Option{Flag: "mail-ca-file", Env: "CRMSYNC_MAIL_CA_FILE", Arg: "FILE",
+		Commands: []string{"serve", "worker", "autoconfig"},
+		Usage: "PEM file of extra certificate authorities trusted for IMAP and SMTP servers (a company CA); " +
+			"the system's authorities stay trusted. Certificates are always verified."}
+	AllowPrivate = Option{Flag: "autoconfig-allow-private", Env: "CRMSYNC_AUTOCONFIG_ALLOW_PRIVATE", Default: "false",
+		Commands: []string{"serve", "worker", "autoconfig"},
+		Usage: "Let autoconfiguration fetch from and probe private and loopback addresses (for mail servers on an internal network). " +
+			"Off by default, so that a user cannot make the server reach internal hosts."}
 )
 
 // Options lists every option, in table order.
-var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat}
+var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat, MailCAFile, AllowPrivate}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.
