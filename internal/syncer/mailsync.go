@@ -131,6 +131,8 @@ type accountLoop struct {
 	mb    mail.Mailbox
 	// what the last recorded status was, to log transitions once
 	failures int
+	// lastProgress is when initial-sync progress was last recorded.
+	lastProgress time.Time
 }
 
 // errReconnect ends the loop so that it starts again with new settings.
@@ -374,6 +376,9 @@ func (l *accountLoop) folder(ctx context.Context, f store.Folder, full bool, dea
 			if err != nil {
 				return res, err
 			}
+			if err := l.reportProgress(ctx); err != nil {
+				return res, err
+			}
 		}
 		if len(older) == 0 {
 			// Everything below is stored: the previous UIDVALIDITY's rows that
@@ -469,6 +474,40 @@ func (l *accountLoop) fetchSave(ctx context.Context, folderID int64, cur store.F
 		}
 	}
 	return cur, flush()
+}
+
+// reportProgress records "initial_sync, n of m" at most once a second, so
+// that the status is true while a large mailbox comes in.
+func (l *accountLoop) reportProgress(ctx context.Context) error {
+	if time.Since(l.lastProgress) < time.Second {
+		return nil
+	}
+	l.lastProgress = time.Now()
+	folders, err := l.cfg.Store.Folders(ctx, l.id)
+	if err != nil {
+		return err
+	}
+	counts, err := l.cfg.Store.FolderCounts(ctx, l.id)
+	if err != nil {
+		return err
+	}
+	var done, total int64
+	for _, f := range folders {
+		if f.Selected {
+			done += counts[f.Name]
+			total += int64(f.Cursor.ServerCount)
+		}
+	}
+	st := store.AccountStatus{State: crm.StateInitialSync, ProgressDone: done, ProgressTotal: max(total, done), LastSyncAt: l.acct.LastSyncAt}
+	var ev *store.AccountEvent
+	if l.acct.State != crm.StateInitialSync {
+		ev = &store.AccountEvent{At: l.cfg.Now(), Kind: "state", Message: fmt.Sprintf("Initial sync started: %d messages to fetch", total)}
+	}
+	if err := l.status(ctx, st, ev); err != nil {
+		return err
+	}
+	l.acct.State = crm.StateInitialSync
+	return nil
 }
 
 // toEmail turns a parsed message into the stored form.

@@ -279,7 +279,10 @@ func TestMailSyncDovecot(t *testing.T) {
 			found = found || strings.Contains(ev.Message, "UIDVALIDITY")
 		}
 		if !found {
-			e.mu.Lock(); logs := e.logs.String(); e.mu.Unlock(); t.Fatalf("no event tells the user about the renumbering: %+v\n%s", evs, tail(logs, 4000))
+			e.mu.Lock()
+			logs := e.logs.String()
+			e.mu.Unlock()
+			t.Fatalf("no event tells the user about the renumbering: %+v\n%s", evs, tail(logs, 4000))
 		}
 
 		// Server restart while connected: the loop reconnects and catches up.
