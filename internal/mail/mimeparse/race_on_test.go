@@ -1,0 +1,5 @@
+//go:build race
+
+package mimeparse
+
+const raceEnabled = true
