@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/store"
@@ -158,4 +160,38 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - d/5 + time.Duration(n.Int64())
+}
+
+// ReapLocal releases the leases held by processes of this host that no
+// longer run (owner names carry host and pid, see NewOwner). A server
+// restarted after a crash thus resumes its work at once instead of waiting
+// out its predecessor's TTL. A lease whose process may still run — another
+// host, or a live pid — is left alone: only its expiry can free it.
+func ReapLocal(ctx context.Context, st store.Leases) (int, error) {
+	host, _ := os.Hostname()
+	leases, err := st.ListLeases(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range leases {
+		h, pid, ok := ownerProcess(l.Owner)
+		if !ok || h != host || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		if err := st.ReleaseLease(ctx, l); err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ownerProcess splits an owner name made by NewOwner.
+func ownerProcess(owner string) (host string, pid int, ok bool) {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 3 {
+		return "", 0, false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	return parts[0], pid, err == nil && pid > 0
 }

@@ -3,6 +3,9 @@ package lease_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,4 +167,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A lease of a process of this host that no longer runs is released at
+// once by ReapLocal; a live one, or another host's, is not.
+func TestReapLocal(t *testing.T) {
+	each(t, func(t *testing.T, f storetest.Factory) {
+		s, _ := f(t)
+		ctx := context.Background()
+		host, _ := os.Hostname()
+		dead := exec.Command("true")
+		if err := dead.Run(); err != nil {
+			t.Skip("cannot run a child process:", err)
+		}
+		deadOwner := fmt.Sprintf("%s/%d/abcd", host, dead.Process.Pid)
+		for _, o := range []struct{ key, owner string }{{"dead", deadOwner}, {"live", lease.NewOwner()}, {"remote", "elsewhere/1/abcd"}} {
+			if _, err := s.ClaimLease(ctx, "mail", o.key, o.owner, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := lease.ReapLocal(ctx, s)
+		if err != nil || n != 1 {
+			t.Fatalf("reaped %d (%v), want 1", n, err)
+		}
+		if _, err := s.ClaimLease(ctx, "mail", "dead", "newcomer", time.Minute); err != nil {
+			t.Fatalf("dead process's lease not freed: %v", err)
+		}
+		for _, k := range []string{"live", "remote"} {
+			if _, err := s.ClaimLease(ctx, "mail", k, "newcomer", time.Minute); !errors.Is(err, store.ErrLeaseHeld) {
+				t.Fatalf("%s lease taken: %v", k, err)
+			}
+		}
+	})
 }

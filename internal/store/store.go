@@ -163,6 +163,8 @@ type Leases interface {
 	ReleaseLease(ctx context.Context, l Lease) error
 	// GetLease returns the lease row as it stands (for status pages).
 	GetLease(ctx context.Context, kind, key string) (Lease, error)
+	// ListLeases returns the leases not yet expired.
+	ListLeases(ctx context.Context) ([]Lease, error)
 	// CheckFence returns nil if f's lease is still held, unexpired, with
 	// f's generation; ErrLeaseLost otherwise. Writes made under a lease run
 	// the same check inside their own transaction.

@@ -88,7 +88,12 @@ func TestVerify(t *testing.T) {
 	starttls := serve(t, &backend{}, false, cert)
 	implicit := serve(t, &backend{}, true, cert)
 	blocked := serve(t, &backend{reply: &smtp.SMTPError{Code: 534, EnhancedCode: smtp.EnhancedCode{5, 7, 9}, Message: "Application-specific password required"}}, false, cert)
-	closed := func() int { l, _ := net.Listen("tcp", "127.0.0.1:0"); p := l.Addr().(*net.TCPAddr).Port; l.Close(); return p }()
+	closed := func() int {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		return p
+	}()
 	ctx := context.Background()
 	tc := &tls.Config{RootCAs: pool}
 	for _, tc2 := range []struct {

@@ -86,3 +86,23 @@ func (db *DB) checkFence(ctx context.Context, q queryer, f store.Fence) error {
 	}
 	return err
 }
+
+// ListLeases returns the unexpired leases.
+func (db *DB) ListLeases(ctx context.Context) ([]store.Lease, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT kind, lease_key, owner, generation, expires_at FROM leases WHERE expires_at > `+db.d.NowMicros+` ORDER BY kind, lease_key`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Lease
+	for rows.Next() {
+		var l store.Lease
+		var exp int64
+		if err := rows.Scan(&l.Kind, &l.Key, &l.Owner, &l.Generation, &exp); err != nil {
+			return nil, err
+		}
+		l.ExpiresAt = fromMicros(exp)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

@@ -913,6 +913,11 @@ func testLeases(t *testing.T, f Factory) {
 	}
 	_, err = s.GetLease(ctx, "mail", "nope")
 	wantErr(t, err, store.ErrNotFound)
+	live, err := s.ListLeases(ctx)
+	must(t, err)
+	if len(live) != 3 || live[0].Kind != "mail" || live[0].Key != "acct-1" || live[0].Owner != "proc-b" {
+		t.Fatalf("live leases = %+v", live)
+	}
 }
 
 // testLeaseExpiry: a holder that stops renewing is replaced within the TTL,
