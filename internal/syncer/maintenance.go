@@ -71,6 +71,13 @@ func (c Config) withDefaults() Config {
 func Run(ctx context.Context, cfg Config) {
 	cfg = cfg.withDefaults()
 	cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "background loops starting", slog.String("owner", cfg.Owner))
+	// A crashed predecessor on this host leaves leases that would otherwise
+	// hold its mailboxes for a whole TTL.
+	if n, err := lease.ReapLocal(ctx, cfg.Store); err != nil {
+		cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "releasing the leases of dead processes failed", slog.Any("err", err))
+	} else if n > 0 {
+		cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "released the leases of processes of this host that no longer run", slog.Int("count", n))
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { runMaintenance(ctx, cfg) })
 	if cfg.Mail != nil {
