@@ -34,10 +34,20 @@ func genMailbox(tb testing.TB) (python, script string) {
 	return python, script
 }
 
-// corpus generates n messages (Maildir) once per test binary and run.
+// corpus generates n messages (Maildir) once per test binary and run;
+// TestMain removes the directories.
 var corpus struct {
 	sync.Mutex
 	files map[int][]string
+	dirs  []string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range corpus.dirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
 }
 
 func genCorpus(tb testing.TB, n int) []string {
@@ -52,7 +62,8 @@ func genCorpus(tb testing.TB, n int) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// Not tb.TempDir: the corpus outlives the first test that asks for it.
+	// Not tb.TempDir: the corpus outlives the test that asks for it first.
+	corpus.dirs = append(corpus.dirs, dir)
 	cmd := exec.Command(python, script, "--count", strconv.Itoa(n), "--maildir", dir, "--quiet")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)

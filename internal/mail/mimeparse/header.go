@@ -255,11 +255,9 @@ func parseMediaHeader(v string) (value string, params map[string]string, problem
 				extended, rest = true, strings.TrimSuffix(rest, "*")
 			}
 			switch {
-			case rest == "" && extended: // name*=charset'lang'value
-				section = 0
-			case rest == "" && !extended: // "name*=" without anything: treat as section 0
+			case rest == "": // "name*=charset'lang'value": one extended section
 				section, extended = 0, true
-			default:
+			default: // "name*N=" or "name*N*="
 				k := 0
 				for _, c := range rest {
 					k = k*10 + int(c-'0')

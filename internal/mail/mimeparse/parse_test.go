@@ -409,6 +409,17 @@ Content-Transfer-Encoding: base64
 		},
 	},
 	{
+		name: "bad encoded words",
+		raw:  "Subject: =?utf-8?B?SGVsbG8gd29ybGQ=!!?= and =?x-unknown?Q?caf=E9?= =?utf-8?q?broken\n\nx",
+		check: func(t *testing.T, m *mail.Message, _ []KeptAttachment, _ bool) {
+			eq(t, "Subject", m.Subject, "=?utf-8?B?SGVsbG8gd29ybGQ=!!?= and caf\uFFFD =?utf-8?q?broken")
+			eq(t, "Warnings", m.Warnings, []string{
+				"Subject: unknown charset x-unknown in encoded word; shown undecoded",
+				"Subject: malformed encoded word left as is",
+			})
+		},
+	},
+	{
 		name: "HTML only, scripts and handlers stripped",
 		raw: `From: a@example.com
 Content-Type: text/html; charset=windows-1252
