@@ -580,7 +580,7 @@ func (l *accountLoop) fail(ctx context.Context, err error) error {
 	case mail.KindBlocked:
 		state, delay = crm.StateProviderBlocked, backoff(failures, time.Hour, 12*time.Hour)
 	case mail.KindUnreachable:
-		state, delay = crm.StateUnreachable, backoff(failures, 10*time.Second, 15*time.Minute)
+		state, delay = crm.StateUnreachable, backoff(failures, 2*time.Second, 15*time.Minute)
 	case mail.KindThrottled:
 		state, delay = crm.StateThrottled, backoff(failures, time.Minute, time.Hour)
 		if me != nil && me.RetryAfter > delay {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	netmail "net/mail"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/crmsync/crmsync/internal/store/storetest"
 	"github.com/crmsync/crmsync/internal/syncer"
 	"github.com/crmsync/crmsync/internal/testpeer/dovecot"
+	"github.com/crmsync/crmsync/internal/testpeer/faultproxy"
 	"github.com/crmsync/crmsync/internal/testpeer/mailgen"
 )
 
@@ -378,4 +381,42 @@ func serverFlags(t *testing.T, srv *dovecot.Server, user, folder string, uid uin
 	}
 	c.Logout()
 	return out
+}
+
+// TestMailSyncFaults cuts the connection (through a proxy) and restarts the
+// server in the middle of an initial sync: the account shows the trouble,
+// then recovers, with every message stored once.
+func TestMailSyncFaults(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newMailEnv(t, f)
+		ctx := context.Background()
+		proxy := faultproxy.New(t, e.srv.Addr())
+		host, port, _ := net.SplitHostPort(proxy.Addr())
+		p, _ := strconv.Atoi(port)
+		if _, err := e.st.UpdateMailAccount(ctx, e.viewer, e.account.ID, func(a *crm.MailAccount) error {
+			a.Settings.IMAP.Host, a.Settings.IMAP.Port = host, p
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.srv.BulkLoad(t, e.user, "INBOX", mailgen.Generate(13, 2000))
+		e.start()
+		stored := func() int64 { c, _ := e.st.FolderCounts(ctx, e.account.ID); return c["INBOX"] }
+		e.waitFor("first messages", 30*time.Second, func() bool { return stored() > 0 })
+		proxy.CutAll()
+		e.waitFor("state after the cut", 30*time.Second, func() bool {
+			s := e.acct().State
+			return s == crm.StateUnreachable || s == crm.StateSynced
+		})
+		a := e.acct()
+		t.Logf("after the cut: state %s at %d stored, error %q", a.State, stored(), a.ErrorMessage)
+		if a.State == crm.StateUnreachable && (a.NextAttemptAt == nil || a.ErrorMessage == "") {
+			t.Fatalf("unreachable without a next attempt or a message: %+v", a)
+		}
+		before := stored()
+		e.waitFor("progress after the cut", 60*time.Second, func() bool { return stored() > before || e.acct().State == crm.StateSynced })
+		e.srv.Restart()
+		e.waitFor("synced after cut and restart", 120*time.Second, e.synced(2000))
+		e.assertNoDuplicates()
+	})
 }
