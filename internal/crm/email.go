@@ -66,9 +66,12 @@ type MailAccount struct {
 	NextAttemptAt  *time.Time   `json:"next_attempt_at"`
 	Audit          string       `json:"-"`
 	DisconnectedAt *time.Time   `json:"disconnected_at,omitempty"`
-	RetainedUntil  *time.Time   `json:"retained_until,omitempty"`
-	CreatedAt      time.Time    `json:"created_at"`
-	UpdatedAt      time.Time    `json:"updated_at"`
+	// DropboxToken is the local part of a forwarding-mode account's
+	// dropbox address.
+	DropboxToken  string     `json:"-"`
+	RetainedUntil *time.Time `json:"retained_until,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // Address is one participant of an email.
@@ -146,6 +149,7 @@ type Email struct {
 	ModSeq       uint64           `json:"-"`
 	Size         int64            `json:"size"`
 	Hash         string           `json:"-"`
+	Links        []EmailLink      `json:"links"`
 	CreatedAt    time.Time        `json:"created_at"`
 }
 
@@ -156,4 +160,27 @@ type MailService struct {
 	IMAP           *ServerSettings `json:"imap,omitempty"`
 	SMTP           *ServerSettings `json:"smtp,omitempty"`
 	AllowPlaintext bool            `json:"allow_plaintext"`
+}
+
+// LinkType is the kind of record an email is linked to.
+type LinkType string
+
+const (
+	LinkCompany     LinkType = "company"
+	LinkContact     LinkType = "contact"
+	LinkOpportunity LinkType = "opportunity"
+)
+
+// Valid reports whether t is a known link type.
+func (t LinkType) Valid() bool { return t == LinkCompany || t == LinkContact || t == LinkOpportunity }
+
+// EmailLink ties an email to a CRM record. Source "auto" links come from
+// the email's addresses; "manual" ones from a person, and automatic
+// linking never undoes them. A manual unlink is kept as State "unlinked".
+type EmailLink struct {
+	Type      LinkType  `json:"type"`
+	ID        int64     `json:"id"`
+	Source    string    `json:"source"` // auto | manual
+	State     string    `json:"-"`      // linked | unlinked
+	CreatedAt time.Time `json:"created_at"`
 }

@@ -161,4 +161,12 @@ type EmailFilter struct {
 	ListParams
 	AccountID *int64
 	Folder    string
+	// LinkedTo lists an entity's timeline: the emails linked to it.
+	LinkedTo *LinkTarget
+}
+
+// LinkTarget names a CRM record.
+type LinkTarget struct {
+	Type crm.LinkType
+	ID   int64
 }

@@ -82,6 +82,8 @@ type Store interface {
 	Credentials
 	Leases
 	Mail
+	Links
+	Forwarding
 }
 
 // Companies are read and written on behalf of a viewer.

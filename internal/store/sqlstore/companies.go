@@ -138,12 +138,12 @@ func (db *DB) UpdateCompany(ctx context.Context, v crm.Viewer, id int64, apply f
 // DeleteCompany removes a company; its contacts and opportunities stay,
 // without a company.
 func (db *DB) DeleteCompany(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "companies", id)
+	return db.deleteVisible(ctx, v, "companies", id, crm.LinkCompany)
 }
 
 // deleteVisible deletes a row of table that v may see. Child rows go by
 // ON DELETE CASCADE / SET NULL.
-func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, table string, id int64) error {
+func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, table string, id int64, lt crm.LinkType) error {
 	var w where
 	w.add(`id = ?`, id)
 	visible(&w, v)
@@ -155,7 +155,7 @@ func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, table string, id 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		return nil
+		return db.unlinkDeleted(ctx, tx, v.OrgID, lt, id)
 	})
 }
 

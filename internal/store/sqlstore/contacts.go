@@ -184,7 +184,7 @@ func (db *DB) UpdateContact(ctx context.Context, v crm.Viewer, id int64, apply f
 
 // DeleteContact removes a contact; it leaves the opportunities it was on.
 func (db *DB) DeleteContact(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "contacts", id)
+	return db.deleteVisible(ctx, v, "contacts", id, crm.LinkContact)
 }
 
 // ListContacts pages through the contacts v may see.

@@ -46,23 +46,23 @@ func (db *DB) PutMailService(ctx context.Context, orgID int64, s *crm.MailServic
 }
 
 const mailAccountCols = `id, org_id, owner_id, email, provider, mode, settings, credential_id, state, error_code, error_message,
-	progress_done, progress_total, failures, last_sync_at, next_attempt_at, audit, disconnected_at, retained_until, created_at, updated_at`
+	progress_done, progress_total, failures, last_sync_at, next_attempt_at, audit, disconnected_at, retained_until, created_at, updated_at, dropbox_token`
 
 func scanMailAccount(sc interface{ Scan(...any) error }) (crm.MailAccount, error) {
 	var a crm.MailAccount
 	var settings string
-	var cred sql.NullString
+	var cred, dropbox sql.NullString
 	var last, next, disc, ret sql.NullInt64
 	var created, updated int64
 	err := sc.Scan(&a.ID, &a.OrgID, &a.UserID, &a.Email, &a.Provider, &a.Mode, &settings, &cred, &a.State, &a.ErrorCode, &a.ErrorMessage,
-		&a.ProgressDone, &a.ProgressTotal, &a.Failures, &last, &next, &a.Audit, &disc, &ret, &created, &updated)
+		&a.ProgressDone, &a.ProgressTotal, &a.Failures, &last, &next, &a.Audit, &disc, &ret, &created, &updated, &dropbox)
 	if err != nil {
 		return a, err
 	}
 	if err := json.Unmarshal([]byte(settings), &a.Settings); err != nil {
 		return a, err
 	}
-	a.CredentialID = cred.String
+	a.CredentialID, a.DropboxToken = cred.String, dropbox.String
 	a.LastSyncAt, a.NextAttemptAt = fromOptMicros(last), fromOptMicros(next)
 	a.DisconnectedAt, a.RetainedUntil = fromOptMicros(disc), fromOptMicros(ret)
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -93,9 +93,9 @@ func (db *DB) CreateMailAccount(ctx context.Context, v crm.Viewer, a crm.MailAcc
 			}
 			return err
 		}
-		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO mail_accounts (org_id, owner_id, email, provider, mode, settings, credential_id, state, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			a.OrgID, a.UserID, a.Email, a.Provider, string(a.Mode), string(settings), optString(a.CredentialID), string(a.State), micros(now), micros(now)).Scan(&a.ID)
+		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO mail_accounts (org_id, owner_id, email, provider, mode, settings, credential_id, state, dropbox_token, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			a.OrgID, a.UserID, a.Email, a.Provider, string(a.Mode), string(settings), optString(a.CredentialID), string(a.State), optString(a.DropboxToken), micros(now), micros(now)).Scan(&a.ID)
 		if err != nil && db.d.IsUnique(err) {
 			return &store.FieldError{Field: "email", Code: "duplicate", Message: "this mailbox is already connected for this user"}
 		}
@@ -161,10 +161,10 @@ func (db *DB) UpdateMailAccount(ctx context.Context, v crm.Viewer, id int64, app
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE mail_accounts SET email = ?, settings = ?, credential_id = ?, state = ?, error_code = ?, error_message = ?,
-			failures = ?, next_attempt_at = ?, disconnected_at = ?, retained_until = ?, updated_at = ? WHERE id = ?`),
-			strings.ToLower(a.Email), string(settings), optString(a.CredentialID), string(a.State), a.ErrorCode, a.ErrorMessage,
-			a.Failures, optMicros(a.NextAttemptAt), optMicros(a.DisconnectedAt), optMicros(a.RetainedUntil), micros(a.UpdatedAt), id)
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE mail_accounts SET email = ?, mode = ?, settings = ?, credential_id = ?, state = ?, error_code = ?, error_message = ?,
+			failures = ?, next_attempt_at = ?, disconnected_at = ?, retained_until = ?, dropbox_token = ?, updated_at = ? WHERE id = ?`),
+			strings.ToLower(a.Email), string(a.Mode), string(settings), optString(a.CredentialID), string(a.State), a.ErrorCode, a.ErrorMessage,
+			a.Failures, optMicros(a.NextAttemptAt), optMicros(a.DisconnectedAt), optMicros(a.RetainedUntil), optString(a.DropboxToken), micros(a.UpdatedAt), id)
 		if err != nil && db.d.IsUnique(err) {
 			return &store.FieldError{Field: "email", Code: "duplicate", Message: "this mailbox is already connected for this user"}
 		}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/linker"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -260,8 +262,9 @@ func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, 
 			if a.Email == "" {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO message_addresses (message_id, org_id, kind, email, name, pos) VALUES (?, ?, ?, ?, ?, ?)`),
-				m.ID, org, g.kind, a.Email, a.Name, pos); err != nil {
+			email := strings.ToLower(a.Email)
+			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO message_addresses (message_id, org_id, kind, email, name, pos, domain) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+				m.ID, org, g.kind, email, a.Name, pos, linker.Domain(email)); err != nil {
 				return err
 			}
 			pos++
@@ -415,6 +418,9 @@ func (db *DB) ListEmails(ctx context.Context, v crm.Viewer, f store.EmailFilter)
 	if f.Folder != "" {
 		w.add(`f.name = ?`, f.Folder)
 	}
+	if f.LinkedTo != nil {
+		w.add(`m.id IN (SELECT message_id FROM email_links WHERE org_id = ? AND target_type = ? AND target_id = ? AND state = 'linked')`, v.OrgID, string(f.LinkedTo.Type), f.LinkedTo.ID)
+	}
 	if f.Q != "" {
 		p := likePattern(f.Q)
 		w.add(`(lower(m.subject) LIKE ? ESCAPE '\' OR m.id IN (SELECT message_id FROM message_addresses WHERE org_id = ? AND (email LIKE ? ESCAPE '\' OR lower(name) LIKE ? ESCAPE '\')))`, p, v.OrgID, p, p)
@@ -458,7 +464,11 @@ func (db *DB) getEmail(ctx context.Context, q queryer, v crm.Viewer, id int64) (
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, store.ErrNotFound
 	}
+	if err != nil {
+		return e, err
+	}
 	e.Text, e.HTML = text, html
+	e.Links, err = db.emailLinks(ctx, q, e.ID)
 	return e, err
 }
 

@@ -178,7 +178,7 @@ func (db *DB) UpdateOpportunity(ctx context.Context, v crm.Viewer, id int64, app
 
 // DeleteOpportunity removes an opportunity.
 func (db *DB) DeleteOpportunity(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "opportunities", id)
+	return db.deleteVisible(ctx, v, "opportunities", id, crm.LinkOpportunity)
 }
 
 // ListOpportunities pages through the opportunities v may see.

@@ -45,6 +45,9 @@ func setupMail(t *testing.T, f Factory) mailBundle {
 	must(t, err)
 	folders, err := b.s.SyncFolders(b.ctx, l.Fence(), a.ID, []store.FolderInfo{{Name: "INBOX", Role: "inbox"}, {Name: "Sent", Role: "sent"}, {Name: "Lists"}, {Name: "[Gmail]", NoSelect: true}}, []string{"inbox", "sent"})
 	must(t, err)
+	if err := b.s.PutCredential(b.ctx, store.Credential{ID: "cred-1", OrgID: b.org.ID, Purpose: "mail_password", Ciphertext: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
 	mb := mailBundle{bundle: b, user: u, uv: uv, account: a, fence: l.Fence()}
 	for _, fo := range folders {
 		if fo.Name == "INBOX" {
