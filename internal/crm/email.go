@@ -184,3 +184,62 @@ type EmailLink struct {
 	State     string    `json:"-"`      // linked | unlinked
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// SendRequest is a message a user sends from crmsync.
+type SendRequest struct {
+	To          []Address        `json:"to"`
+	Cc          []Address        `json:"cc"`
+	Bcc         []Address        `json:"bcc"`
+	Subject     string           `json:"subject"`
+	Text        string           `json:"text"`
+	HTML        string           `json:"html"`
+	Attachments []SendAttachment `json:"attachments"`
+	// Links are records the sent email is linked to by hand, besides the
+	// automatic links of its recipients.
+	Links     []LinkRef `json:"links"`
+	InReplyTo string    `json:"in_reply_to,omitempty"`
+}
+
+// SendAttachment is a file attached to a sent message.
+type SendAttachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Content     []byte `json:"content"` // base64 in JSON
+}
+
+// LinkRef names a CRM record.
+type LinkRef struct {
+	Type LinkType `json:"type"`
+	ID   int64    `json:"id"`
+}
+
+// OutboxState is where a message to send stands.
+type OutboxState string
+
+const (
+	OutboxQueued  OutboxState = "queued"  // waiting for its (next) attempt
+	OutboxSending OutboxState = "sending" // handed to the SMTP server; outcome being recorded
+	OutboxSent    OutboxState = "sent"
+	OutboxFailed  OutboxState = "failed" // permanently refused; the user must act
+)
+
+// OutboxItem is a message in the outbox. Its Message-ID is fixed when it is
+// queued, so that a retry after an uncertain attempt can be recognised in
+// the Sent folder and never sent twice.
+type OutboxItem struct {
+	ID            int64       `json:"id"`
+	OrgID         int64       `json:"-"`
+	OwnerID       int64       `json:"user_id"`
+	AccountID     int64       `json:"account_id"`
+	MessageID     string      `json:"message_id"`
+	From          Address     `json:"from"`
+	Request       SendRequest `json:"-"`
+	Raw           []byte      `json:"-"` // the RFC 5322 message, built once
+	State         OutboxState `json:"state"`
+	Attempts      int         `json:"attempts"`
+	NextAttemptAt time.Time   `json:"next_attempt_at"`
+	LastError     string      `json:"last_error,omitempty"`
+	EmailID       *int64      `json:"email_id,omitempty"` // the stored sent message
+	CreatedAt     time.Time   `json:"created_at"`
+	UpdatedAt     time.Time   `json:"updated_at"`
+}

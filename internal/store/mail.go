@@ -44,7 +44,7 @@ type Mail interface {
 	// SelectFolders sets which folders are synced (the user's choice).
 	SelectFolders(ctx context.Context, v crm.Viewer, accountID int64, names []string) ([]Folder, error)
 
-	// SaveMessages stores a batch fetched from one folder and the folder's
+	// SaveMessages stores (and links) a batch fetched from one folder and the folder's
 	// new cursor in one transaction. It is idempotent: a message already
 	// stored under (folder, uidvalidity, uid) is skipped. A message whose
 	// content hash matches one of the account's messages that was expunged

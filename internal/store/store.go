@@ -84,6 +84,7 @@ type Store interface {
 	Mail
 	Links
 	Forwarding
+	Outbox
 }
 
 // Companies are read and written on behalf of a viewer.

@@ -182,6 +182,7 @@ func (db *DB) SaveMessages(ctx context.Context, f store.Fence, folderID int64, c
 			return err
 		}
 		now := micros(db.now())
+		var inserted []int64
 		for i := range msgs {
 			m := &msgs[i]
 			var existing int64
@@ -218,7 +219,13 @@ func (db *DB) SaveMessages(ctx context.Context, f store.Fence, folderID int64, c
 			if err := db.insertEmail(ctx, tx, org, owner, account, folderID, m, now); err != nil {
 				return err
 			}
+			inserted = append(inserted, m.ID)
 			res.Inserted++
+		}
+		// New mail is linked in the same transaction: a crash never leaves
+		// a stored email without its links.
+		if err := db.linkEmails(ctx, tx, org, inserted); err != nil {
+			return err
 		}
 		return db.writeCursor(ctx, tx, folderID, cur)
 	})

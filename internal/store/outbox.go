@@ -1,0 +1,24 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/crm"
+)
+
+// Outbox holds mail to send until the SMTP server has it (DESIGN §8 of the
+// sending issue): queued by the API, sent by one loop under a lease,
+// retried on transient failures, never sent twice.
+type Outbox interface {
+	// EnqueueMail queues an item from an account v may see. Its MessageID
+	// must be unique (ErrConflict otherwise: the same send request twice).
+	EnqueueMail(ctx context.Context, v crm.Viewer, it crm.OutboxItem) (crm.OutboxItem, error)
+	GetOutboxItem(ctx context.Context, v crm.Viewer, id int64) (crm.OutboxItem, error)
+	// DueOutbox returns items to work on: queued ones whose next attempt has
+	// come, and "sending" ones left by a process that died mid-attempt.
+	DueOutbox(ctx context.Context, now time.Time, staleSending time.Duration, limit int) ([]crm.OutboxItem, error)
+	// UpdateOutbox records an attempt's outcome under the sender's lease.
+	// It changes state, attempts, next attempt, error and email id.
+	UpdateOutbox(ctx context.Context, f Fence, it crm.OutboxItem) error
+}
