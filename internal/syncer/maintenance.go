@@ -100,18 +100,32 @@ func runMaintenance(ctx context.Context, cfg Config) {
 }
 
 // Maintain makes one maintenance pass under the fence f: it deletes the
-// tokens revoked or expired more than TokenRetention before now. Every
+// tokens revoked or expired more than TokenRetention before now, and the
+// mail accounts whose retention after a disconnect has ended. Every
 // write carries f, so a process that lost the lease meanwhile changes
 // nothing.
-func Maintain(ctx context.Context, st store.Tokens, f store.Fence, now time.Time, log *slog.Logger) error {
+func Maintain(ctx context.Context, st MaintenanceStore, f store.Fence, now time.Time, log *slog.Logger) error {
 	n, err := st.PurgeTokens(ctx, f, now.Add(-TokenRetention))
 	if err != nil {
 		return err
 	}
+	// Disconnected mailboxes whose retention ended go for good, with their
+	// messages and links (DESIGN §8).
+	accounts, err := st.PurgeExpiredAccounts(ctx, f, now)
+	if err != nil {
+		return err
+	}
 	level := slog.LevelDebug
-	if n > 0 {
+	if n > 0 || accounts > 0 {
 		level = slog.LevelInfo
 	}
-	log.LogAttrs(ctx, level, "maintenance pass done", slog.Int64("tokens_purged", n), slog.Int64("lease_generation", f.Generation))
+	log.LogAttrs(ctx, level, "maintenance pass done", slog.Int64("tokens_purged", n), slog.Int("mail_accounts_purged", accounts),
+		slog.Int64("lease_generation", f.Generation))
 	return nil
+}
+
+// MaintenanceStore is what Maintain writes.
+type MaintenanceStore interface {
+	PurgeTokens(ctx context.Context, f store.Fence, cutoff time.Time) (int64, error)
+	PurgeExpiredAccounts(ctx context.Context, f store.Fence, now time.Time) (int, error)
 }
