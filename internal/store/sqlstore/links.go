@@ -66,6 +66,10 @@ func (db *DB) LinkEmails(ctx context.Context, orgID int64, emailIDs []int64) err
 // linkEmails (re)computes the automatic links of emails: contacts by
 // address, companies by domain, then open opportunities of both. Rows that
 // exist already — manual links, manual unlinks — are left as they are.
+//
+// The queries start from the emails (CROSS JOIN fixes the join order in
+// SQLite; PostgreSQL plans it alike): linking a batch costs what the batch
+// holds, not what the organisation holds.
 func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64) error {
 	own, extra, err := db.linkingRules(ctx, tx, orgID)
 	if err != nil {
@@ -82,8 +86,9 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 		args := append([]any{now, orgID}, ids...)
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at)
 			SELECT DISTINCT ma.message_id, ma.org_id, 'contact', ce.contact_id, 'auto', 'linked', CAST(? AS BIGINT)
-			FROM message_addresses ma JOIN contact_emails ce ON ce.org_id = ma.org_id AND ce.email = ma.email
-			WHERE ma.org_id = ? AND ma.kind IN (`+linkKinds+`) AND ma.message_id IN (`+in+`)
+			FROM message_addresses ma CROSS JOIN contact_emails ce
+			WHERE ce.org_id = ma.org_id AND ce.email = ma.email
+				AND ma.org_id = ? AND ma.kind IN (`+linkKinds+`) AND ma.message_id IN (`+in+`)
 			ON CONFLICT (message_id, target_type, target_id) DO NOTHING`), args...); err != nil {
 			return fmt.Errorf("linking contacts: %w", err)
 		}
@@ -138,15 +143,25 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 		}
 
 		// Open opportunities of the linked contacts and companies.
-		args = append([]any{now, orgID}, ids...)
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at)
+		for _, q := range []string{
+			// of the linked companies
+			`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at)
 			SELECT DISTINCT el.message_id, el.org_id, 'opportunity', o.id, 'auto', 'linked', CAST(? AS BIGINT)
-			FROM email_links el JOIN opportunities o ON o.org_id = el.org_id AND o.status = 'open'
-			WHERE el.org_id = ? AND el.state = 'linked' AND el.message_id IN (`+in+`) AND (
-				(el.target_type = 'company' AND o.company_id = el.target_id) OR
-				(el.target_type = 'contact' AND o.id IN (SELECT oc.opportunity_id FROM opportunity_contacts oc WHERE oc.contact_id = el.target_id)))
-			ON CONFLICT (message_id, target_type, target_id) DO NOTHING`), args...); err != nil {
-			return fmt.Errorf("linking opportunities: %w", err)
+			FROM email_links el CROSS JOIN opportunities o
+			WHERE el.message_id IN (` + in + `) AND el.state = 'linked' AND el.target_type = 'company'
+				AND o.company_id = el.target_id AND o.status = 'open'
+			ON CONFLICT (message_id, target_type, target_id) DO NOTHING`,
+			// of the linked contacts
+			`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at)
+			SELECT DISTINCT el.message_id, el.org_id, 'opportunity', o.id, 'auto', 'linked', CAST(? AS BIGINT)
+			FROM email_links el CROSS JOIN opportunity_contacts oc CROSS JOIN opportunities o
+			WHERE el.message_id IN (` + in + `) AND el.state = 'linked' AND el.target_type = 'contact'
+				AND oc.contact_id = el.target_id AND o.id = oc.opportunity_id AND o.status = 'open'
+			ON CONFLICT (message_id, target_type, target_id) DO NOTHING`,
+		} {
+			if _, err := tx.ExecContext(ctx, db.q(q), append([]any{now}, ids...)...); err != nil {
+				return fmt.Errorf("linking opportunities: %w", err)
+			}
 		}
 	}
 	return nil
@@ -158,9 +173,9 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 func (db *DB) relinkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64) error {
 	for lo := 0; lo < len(emailIDs); lo += 400 {
 		chunk := emailIDs[lo:min(lo+400, len(emailIDs))]
-		args := append([]any{orgID}, int64Args(chunk)...)
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM email_links WHERE org_id = ? AND source = 'auto' AND message_id IN (`+placeholders(len(chunk))+`)
-			AND NOT (target_type = 'opportunity' AND target_id IN (SELECT id FROM opportunities WHERE status <> 'open'))`), args...); err != nil {
+		// By message id alone (ids are global): the primary key finds them.
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM email_links WHERE source = 'auto' AND message_id IN (`+placeholders(len(chunk))+`)
+			AND NOT (target_type = 'opportunity' AND target_id IN (SELECT id FROM opportunities WHERE org_id = ? AND status <> 'open'))`), append(int64Args(chunk), orgID)...); err != nil {
 			return err
 		}
 	}
@@ -207,14 +222,14 @@ func (db *DB) affected(ctx context.Context, q queryer, orgID int64, t crm.LinkTy
 	}
 	switch t {
 	case crm.LinkContact:
-		if err := add(collectIDs(ctx, q, db.q(`SELECT DISTINCT ma.message_id FROM message_addresses ma JOIN contact_emails ce ON ce.org_id = ma.org_id AND ce.email = ma.email
-			WHERE ce.contact_id = ? AND ma.org_id = ? AND ma.kind IN (`+linkKinds+`)`), id, orgID)); err != nil {
+		if err := add(collectIDs(ctx, q, db.q(`SELECT DISTINCT ma.message_id FROM contact_emails ce CROSS JOIN message_addresses ma
+			WHERE ce.contact_id = ? AND ma.org_id = ce.org_id AND ma.email = ce.email AND ma.org_id = ? AND ma.kind IN (`+linkKinds+`)`), id, orgID)); err != nil {
 			return nil, err
 		}
 	case crm.LinkCompany:
-		if err := add(collectIDs(ctx, q, db.q(`SELECT DISTINCT ma.message_id FROM message_addresses ma JOIN company_domains cd ON cd.org_id = ma.org_id
-			AND (ma.domain = cd.domain OR ma.domain LIKE '%.' || cd.domain)
-			WHERE cd.company_id = ? AND ma.org_id = ? AND ma.kind IN (`+linkKinds+`)`), id, orgID)); err != nil {
+		if err := add(collectIDs(ctx, q, db.q(`SELECT DISTINCT ma.message_id FROM company_domains cd CROSS JOIN message_addresses ma
+			WHERE cd.company_id = ? AND ma.org_id = cd.org_id AND (ma.domain = cd.domain OR ma.domain LIKE '%.' || cd.domain)
+				AND ma.org_id = ? AND ma.kind IN (`+linkKinds+`)`), id, orgID)); err != nil {
 			return nil, err
 		}
 	case crm.LinkOpportunity:

@@ -34,7 +34,7 @@ type mailBundle struct {
 	inbox   store.Folder
 }
 
-func setupMail(t *testing.T, f Factory) mailBundle {
+func setupMail(t testing.TB, f Factory) mailBundle {
 	b := setup(t, f)
 	u, uv := b.user(t, "ann@acme.example", crm.RoleMember, nil)
 	a, err := b.s.CreateMailAccount(b.ctx, uv, crm.MailAccount{UserID: u.ID, Email: "Ann@Acme.example", Provider: "imap", Mode: crm.ModeSync,
