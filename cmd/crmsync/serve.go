@@ -93,7 +93,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			return err
 		}
 		srv = &http.Server{
-			Handler:           api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}}),
+			Handler:           api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: syncer.Wake}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

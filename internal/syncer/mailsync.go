@@ -193,11 +193,80 @@ func (l *accountLoop) idle(ctx context.Context, max time.Duration) error {
 	if _, err := l.mb.Select(ctx, "INBOX"); err != nil {
 		return err
 	}
-	_, err := idler.Idle(ctx, max)
+	// Work queued in crmsync (a flag changed by the user) ends the wait:
+	// a wake-up from this process at once, or the store's pending list,
+	// looked at every few seconds, when another process queued it.
+	idleCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	wake := wakeChan(l.id)
+	defer releaseWake(l.id, wake)
+	go func() {
+		t := time.NewTicker(pendingCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-idleCtx.Done():
+				return
+			case <-wake:
+				stop()
+				return
+			case <-t.C:
+				if p, err := l.cfg.Store.PendingFlags(idleCtx, l.id, 1); err == nil && len(p) > 0 {
+					stop()
+					return
+				}
+			}
+		}
+	}()
+	_, err := idler.Idle(idleCtx, max)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if idleCtx.Err() != nil {
+		return nil // woken for local work
+	}
 	return err
+}
+
+// pendingCheck is how often an idling loop looks for work queued by
+// another process.
+const pendingCheck = 3 * time.Second
+
+// wakers lets the API of this process wake an account's idling loop.
+var wakers = struct {
+	sync.Mutex
+	m map[int64]chan struct{}
+}{m: map[int64]chan struct{}{}}
+
+func wakeChan(id int64) chan struct{} {
+	wakers.Lock()
+	defer wakers.Unlock()
+	ch := make(chan struct{}, 1)
+	wakers.m[id] = ch
+	return ch
+}
+
+func releaseWake(id int64, ch chan struct{}) {
+	wakers.Lock()
+	defer wakers.Unlock()
+	if wakers.m[id] == ch {
+		delete(wakers.m, id)
+	}
+}
+
+// Wake tells the sync loop of an account, if this process runs it, that
+// work was queued for it (a flag change, mail to send), so that it stops
+// waiting on the server and does it now.
+func Wake(accountID int64) {
+	wakers.Lock()
+	ch := wakers.m[accountID]
+	wakers.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // pass syncs the selected folders once (INBOX only unless full) and pushes
@@ -376,9 +445,6 @@ func (l *accountLoop) folder(ctx context.Context, f store.Folder, full bool, dea
 			if err != nil {
 				return res, err
 			}
-			if err := l.reportProgress(ctx); err != nil {
-				return res, err
-			}
 		}
 		if len(older) == 0 {
 			// Everything below is stored: the previous UIDVALIDITY's rows that
@@ -439,6 +505,9 @@ func (l *accountLoop) fetchSave(ctx context.Context, folderID int64, cur store.F
 			return err
 		}
 		batch, batchUIDs, bytes = batch[:0], batchUIDs[:0], 0
+		if cur.BackfillBelow > 0 {
+			return l.reportProgress(ctx)
+		}
 		return nil
 	}
 	// The server returns messages in its own (ascending) order; the cursor
