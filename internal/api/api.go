@@ -36,12 +36,25 @@ type Config struct {
 	SessionTTL time.Duration
 	// Mail connects mailboxes; without it the mail endpoints answer 503.
 	Mail MailConnector
+	// Wake, when set, tells this process's sync loop of an account that
+	// work was queued for it (a flag change), so it is done at once.
+	Wake func(accountID int64)
+	// DropboxDomain is the mail domain of forwarding-mode dropboxes,
+	// <token>@DropboxDomain, received by the inbound SMTP server (serve
+	// --smtp … --dropbox-domain …). Empty: forwarding mode is not enabled
+	// and no forwarding-mode mailbox can be created.
+	DropboxDomain string
+	// Retention is how long a disconnected mailbox's messages and links
+	// are kept (and it may be reconnected with all of them) before the
+	// maintenance job purges them. Default 30 days.
+	Retention time.Duration
 }
 
 // Defaults for Config.
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultSessionTTL   = 12 * time.Hour
+	DefaultRetention    = 30 * 24 * time.Hour
 )
 
 // Server is the REST API. It is an http.Handler.
@@ -71,6 +84,10 @@ func New(cfg Config) *Server {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	cfg.DropboxDomain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(cfg.DropboxDomain), "."))
 	s := &Server{
 		cfg:     cfg,
 		st:      cfg.Store,
@@ -93,6 +110,8 @@ func (s *Server) registerRoutes() {
 	s.authed("POST /api/v1/logout", s.logout)
 	s.authed("GET /api/v1/me", s.me)
 	s.authed("GET /api/v1/org", s.org)
+	s.authed("GET /api/v1/org/linking", s.getLinking)
+	s.authed("PUT /api/v1/org/linking", s.putLinking)
 
 	s.authed("POST /api/v1/users", s.createUser)
 	s.list("GET /api/v1/users", s.listUsers, "role", "manager_id")
@@ -133,13 +152,16 @@ func (s *Server) registerRoutes() {
 	s.list("GET /api/v1/mail-accounts", s.listMailAccounts, "user_id")
 	s.authed("GET /api/v1/mail-accounts/{id}", s.getMailAccount)
 	s.authed("PATCH /api/v1/mail-accounts/{id}", s.updateMailAccount)
+	s.queried("DELETE /api/v1/mail-accounts/{id}", s.disconnectMailAccount, "confirm_data_loss")
 	s.authed("GET /api/v1/mail-accounts/{id}/folders", s.listFolders)
 	s.authed("PUT /api/v1/mail-accounts/{id}/folders", s.selectFolders)
 
-	s.list("GET /api/v1/messages", s.listMessages, "account_id", "folder")
+	s.list("GET /api/v1/messages", s.listMessages, "account_id", "folder", "company_id", "contact_id", "opportunity_id")
 	s.authed("GET /api/v1/messages/{id}", s.getMessage)
 	s.authed("PATCH /api/v1/messages/{id}", s.updateMessage)
 	s.authed("GET /api/v1/messages/{id}/attachments/{n}", s.getAttachment)
+	s.authed("POST /api/v1/messages/{id}/links", s.linkMessage)
+	s.authed("DELETE /api/v1/messages/{id}/links/{type}/{target_id}", s.unlinkMessage)
 
 	// A path registered for some methods answers others with 405 and an
 	// Allow header, in our error format rather than ServeMux's text.

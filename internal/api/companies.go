@@ -51,6 +51,7 @@ func (s *Server) createCompany(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return storeError(err, "company")
 	}
+	s.relink(r, c.Viewer.OrgID, crm.LinkCompany, co.ID)
 	return created(w, fmt.Sprintf("/api/v1/companies/%d", co.ID), cleanCompany(co))
 }
 
@@ -121,6 +122,7 @@ func (s *Server) updateCompany(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return storeError(err, "company")
 	}
+	s.relink(r, c.Viewer.OrgID, crm.LinkCompany, co.ID)
 	writeJSON(w, http.StatusOK, cleanCompany(co))
 	return nil
 }

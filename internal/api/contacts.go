@@ -103,6 +103,7 @@ func (s *Server) createContact(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return storeError(err, "contact")
 	}
+	s.relink(r, c.Viewer.OrgID, crm.LinkContact, ct.ID)
 	return created(w, fmt.Sprintf("/api/v1/contacts/%d", ct.ID), cleanContact(ct))
 }
 
@@ -229,6 +230,7 @@ func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return storeError(err, "contact")
 	}
+	s.relink(r, c.Viewer.OrgID, crm.LinkContact, ct.ID)
 	writeJSON(w, http.StatusOK, cleanContact(ct))
 	return nil
 }

@@ -94,13 +94,17 @@ type FolderSelectionRequest struct {
 // mailAccountView is an account as the user sees it: its true state.
 type mailAccountView struct {
 	crm.MailAccount
-	Progress   *progressView        `json:"progress,omitempty"`
-	Error      *errorView           `json:"error,omitempty"`
-	CanSend    bool                 `json:"can_send"`
-	SendStatus string               `json:"send_status,omitempty"`
-	Audit      string               `json:"audit,omitempty"`
-	Folders    []folderView         `json:"folders"`
-	History    []store.AccountEvent `json:"history"`
+	Progress   *progressView `json:"progress,omitempty"`
+	Error      *errorView    `json:"error,omitempty"`
+	CanSend    bool          `json:"can_send"`
+	SendStatus string        `json:"send_status,omitempty"`
+	// DropboxAddress is where a forwarding-mode mailbox's mail is
+	// forwarded to; DropboxStatus says what the dropbox is doing.
+	DropboxAddress string               `json:"dropbox_address,omitempty"`
+	DropboxStatus  string               `json:"dropbox_status,omitempty"`
+	Audit          string               `json:"audit,omitempty"`
+	Folders        []folderView         `json:"folders"`
+	History        []store.AccountEvent `json:"history"`
 }
 
 type progressView struct {
@@ -133,6 +137,11 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	if a.ErrorCode != "" && a.State != crm.StateSynced && a.State != crm.StateInitialSync && a.State != crm.StateSyncing {
 		v.Error = &errorView{Code: a.ErrorCode, Message: a.ErrorMessage}
 	}
+	if a.DisconnectedAt != nil {
+		// A sync loop that was mid-pass when the user disconnected may
+		// still record a state; disconnected is the truth.
+		v.State, v.Error = crm.StateDisconnected, nil
+	}
 	folders, err := s.st.Folders(ctx, a.ID)
 	if err != nil {
 		return v, err
@@ -140,6 +149,9 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	counts, err := s.st.FolderCounts(ctx, a.ID)
 	if err != nil {
 		return v, err
+	}
+	if a.Mode == crm.ModeForward {
+		s.dropboxView(&v, counts)
 	}
 	v.Folders = []folderView{}
 	for _, f := range folders {
@@ -264,11 +276,12 @@ func (s *Server) mailConnector() (MailConnector, error) {
 	return s.cfg.Mail, nil
 }
 
+// createMailAccount connects a mailbox. In sync mode it logs in before
+// saving anything; in forward mode there is nothing to log in to and the
+// account gets a dropbox address. An address the user disconnected and
+// whose messages are still retained is reattached rather than created:
+// 200 instead of 201, the same id, every message and link kept.
 func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
-	mc, err := s.mailConnector()
-	if err != nil {
-		return err
-	}
 	var req MailAccountCreationRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
@@ -285,9 +298,7 @@ func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 		mode = crm.ModeSync
 	}
 	switch mode {
-	case crm.ModeSync:
-	case crm.ModeForward:
-		return invalid("mode", "Forwarding mode needs the inbound SMTP server, which this server does not run yet. Use mode sync.")
+	case crm.ModeSync, crm.ModeForward:
 	default:
 		return invalid("mode", "mode must be sync (two-way synchronisation) or forward.")
 	}
@@ -301,11 +312,22 @@ func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 		}
 		owner = *req.UserID
 	}
+	if mode == crm.ModeForward {
+		return s.createForwardAccount(w, r, c, req, email, owner)
+	}
+	mc, err := s.mailConnector()
+	if err != nil {
+		return err
+	}
 	if req.AllowPlaintext && !c.Viewer.CanAdminister() {
 		return forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
 	}
 	if req.Password == "" {
 		return required("password", "password is required: the mailbox password (or an app password if your provider asks for one).")
+	}
+	retained, err := s.reconnectable(r.Context(), c.Viewer, owner, email, mode)
+	if err != nil {
+		return err
 	}
 	settings := crm.MailSettings{AllowPlaintext: req.AllowPlaintext}
 	svc, err := s.st.MailService(r.Context(), c.Viewer.OrgID)
@@ -350,6 +372,9 @@ func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 	if err := mc.Verify(r.Context(), settings, req.Password); err != nil {
 		return verifyError(err)
 	}
+	if retained != nil {
+		return s.reattachSync(w, r, c, mc, *retained, settings, req.Password)
+	}
 	credID := newCredentialID()
 	sealed, err := mc.Seal(credID, []byte(req.Password))
 	if err != nil {
@@ -364,7 +389,7 @@ func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 		_ = s.st.DeleteCredential(context.WithoutCancel(r.Context()), c.Viewer.OrgID, credID)
 		var fe *store.FieldError
 		if errors.As(err, &fe) && fe.Code == "duplicate" {
-			return conflict("email", "%s is already connected for this user. To change its password or settings, use PATCH /api/v1/mail-accounts/{id}.", email)
+			return alreadyConnected(email, mode)
 		}
 		return storeError(err, "user")
 	}
@@ -375,6 +400,14 @@ func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 		return err
 	}
 	return created(w, fmt.Sprintf("/api/v1/mail-accounts/%d", a.ID), v)
+}
+
+// alreadyConnected is the 409 for an address the user has connected.
+func alreadyConnected(email string, mode crm.MailMode) *Error {
+	if mode == crm.ModeForward {
+		return conflict("email", "%s is already connected for this user.", email)
+	}
+	return conflict("email", "%s is already connected for this user. To change its password or settings, use PATCH /api/v1/mail-accounts/{id}.", email)
 }
 
 func (s *Server) getMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -427,6 +460,12 @@ func (s *Server) updateMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return storeError(err, "mail account")
 	}
+	if a.DisconnectedAt != nil {
+		return conflict("", "%s is disconnected. Connect it again (POST /api/v1/mail-accounts with the same address and its password) to resume its sync with every message and link kept.", a.Email)
+	}
+	if a.Mode == crm.ModeForward {
+		return conflict("", "%s is in forwarding mode: it has no password or servers to change. Mail reaches it by forwarding to its dropbox address.", a.Email)
+	}
 	settings := a.Settings
 	if req.IMAP.Set {
 		v, err := req.IMAP.value("imap", "an account needs an IMAP server.")
@@ -476,6 +515,9 @@ func (s *Server) updateMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 		}
 	}
 	a, err = s.st.UpdateMailAccount(r.Context(), c.Viewer, id, func(a *crm.MailAccount) error {
+		if a.DisconnectedAt != nil { // disconnected meanwhile
+			return conflict("", "%s was disconnected meanwhile. Connect it again (POST /api/v1/mail-accounts) to resume its sync.", a.Email)
+		}
 		a.Settings = settings
 		// Try again now: the user has acted.
 		a.State, a.ErrorCode, a.ErrorMessage, a.Failures, a.NextAttemptAt = crm.StateConnecting, "", "", 0, nil

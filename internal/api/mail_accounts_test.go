@@ -126,7 +126,7 @@ func TestMailConnectRefusals(t *testing.T) {
 	m.wantErr(post(m.annToken, map[string]any{"password": goodPassword}), 422, "required", "email")
 	m.wantErr(post(m.annToken, map[string]any{"email": "not an address", "password": goodPassword}), 422, "invalid_value", "email")
 	m.wantErr(post(m.annToken, map[string]any{"email": "ann@acme.test"}), 422, "required", "password")
-	m.wantErr(post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "mode": "forward"}), 422, "invalid_value", "mode")
+	m.wantErr(post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "mode": "forward"}), 422, "forwarding_disabled", "mode")
 	m.wantErr(post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "mode": "push"}), 422, "invalid_value", "mode")
 	m.wantErr(post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "imap": map[string]any{"port": 993}}), 422, "required", "imap.host")
 	m.wantErr(post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "imap": map[string]any{"host": "imap.acme.test", "security": "ssl"}}), 422, "invalid_value", "imap.security")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -54,6 +55,9 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, c *caller)
 			return storeError(err, "mail account")
 		}
 	}
+	if f.LinkedTo, err = s.timelineOf(r, q, c); err != nil {
+		return err
+	}
 	page, err := s.st.ListEmails(r.Context(), c.Viewer, f)
 	if err != nil {
 		return storeError(err, "message")
@@ -61,8 +65,62 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, c *caller)
 	return writeList(w, page, cleanEmail)
 }
 
+// timelineParams are the filters of GET /api/v1/messages that list a
+// record's timeline: the emails linked to it.
+var timelineParams = []struct {
+	name string
+	typ  crm.LinkType
+}{{"company_id", crm.LinkCompany}, {"contact_id", crm.LinkContact}, {"opportunity_id", crm.LinkOpportunity}}
+
+// timelineOf reads the one timeline filter of a message list, if any, and
+// checks that the caller may see the record (404 otherwise, like any id).
+func (s *Server) timelineOf(r *http.Request, q query, c *caller) (*store.LinkTarget, error) {
+	var target *store.LinkTarget
+	var given string
+	for _, p := range timelineParams {
+		id, err := q.id(p.name)
+		if err != nil {
+			return nil, err
+		}
+		if id == nil {
+			continue
+		}
+		if target != nil {
+			return nil, badRequest(codeInvalidParameter, p.name, "Give at most one of company_id, contact_id and opportunity_id (got %s and %s): a list is one record's timeline.", given, p.name)
+		}
+		target, given = &store.LinkTarget{Type: p.typ, ID: *id}, p.name
+	}
+	if target == nil {
+		return nil, nil
+	}
+	if err := s.checkRecordVisible(r.Context(), c.Viewer, target.Type, target.ID); err != nil {
+		return nil, err
+	}
+	return target, nil
+}
+
+// checkRecordVisible answers 404 for a CRM record the viewer may not see.
+func (s *Server) checkRecordVisible(ctx context.Context, v crm.Viewer, t crm.LinkType, id int64) error {
+	var err error
+	switch t {
+	case crm.LinkCompany:
+		_, err = s.st.GetCompany(ctx, v, id)
+	case crm.LinkContact:
+		_, err = s.st.GetContact(ctx, v, id)
+	case crm.LinkOpportunity:
+		_, err = s.st.GetOpportunity(ctx, v, id)
+	default:
+		return fmt.Errorf("api: unknown link type %q", t)
+	}
+	if err != nil {
+		return storeError(err, string(t))
+	}
+	return nil
+}
+
 func cleanEmail(e crm.Email) crm.Email {
 	e.InReplyTo, e.References, e.Warnings = nonNil(e.InReplyTo), nonNil(e.References), nonNil(e.Warnings)
+	e.Links = nonNil(e.Links)
 	e.Attachments = nonNil(e.Attachments)
 	e.Participants.From, e.Participants.To, e.Participants.Cc = nonNil(e.Participants.From), nonNil(e.Participants.To), nonNil(e.Participants.Cc)
 	return e
@@ -107,7 +165,101 @@ func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return storeError(err, "message")
 	}
+	if s.cfg.Wake != nil {
+		s.cfg.Wake(e.AccountID)
+	}
 	writeJSON(w, http.StatusOK, cleanEmail(e))
+	return nil
+}
+
+// MessageLinkRequest is the body of POST /api/v1/messages/{id}/links: a
+// manual link from the message to a CRM record.
+type MessageLinkRequest struct {
+	Type crm.LinkType `json:"type"`
+	ID   *int64       `json:"id"`
+}
+
+// linksBody is the answer of a link change: the message's links.
+type linksBody struct {
+	Links []crm.EmailLink `json:"links"`
+}
+
+func checkLinkType(field string, t crm.LinkType) error {
+	if t == "" {
+		return required(field, "%s is required: company, contact or opportunity.", field)
+	}
+	if !t.Valid() {
+		return invalid(field, "%s must be one of %s.", field, joinQuoted([]crm.LinkType{crm.LinkCompany, crm.LinkContact, crm.LinkOpportunity}))
+	}
+	return nil
+}
+
+// linkMessage links a message to a record by hand. A manual link is never
+// undone by automatic linking; it answers 201 with the message's links.
+func (s *Server) linkMessage(w http.ResponseWriter, r *http.Request, c *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req MessageLinkRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := checkLinkType("type", req.Type); err != nil {
+		return err
+	}
+	if req.ID == nil {
+		return required("id", "id is required: the id of the %s to link the message to.", req.Type)
+	}
+	if err := refID("id", *req.ID); err != nil {
+		return err
+	}
+	// The store checks that the caller may see both the message (404) and
+	// the record (422 on "id", code not_found).
+	if err := s.st.SetLink(r.Context(), c.Viewer, id, req.Type, *req.ID, true); err != nil {
+		return storeError(err, "message")
+	}
+	e, err := s.st.GetEmail(r.Context(), c.Viewer, id)
+	if err != nil {
+		return storeError(err, "message")
+	}
+	writeJSON(w, http.StatusCreated, linksBody{Links: nonNil(e.Links)})
+	return nil
+}
+
+// unlinkMessage removes a link by hand, automatic or manual. The unlink
+// is remembered: automatic linking never links the two again.
+func (s *Server) unlinkMessage(w http.ResponseWriter, r *http.Request, c *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	t := crm.LinkType(r.PathValue("type"))
+	if !t.Valid() {
+		return badRequest(codeInvalidParameter, "type", "%q is not a link type: use company, contact or opportunity.", r.PathValue("type"))
+	}
+	target, err := pathID(r, "target_id")
+	if err != nil {
+		return err
+	}
+	e, err := s.st.GetEmail(r.Context(), c.Viewer, id)
+	if err != nil {
+		return storeError(err, "message")
+	}
+	// A link the message shows may be removed even when it names a record
+	// the caller cannot open (a colleague's company). Refusing a link that
+	// is not there in advance needs a record the caller may see: an unlink
+	// of an unknown id would only be clutter.
+	shown := slices.ContainsFunc(e.Links, func(l crm.EmailLink) bool { return l.Type == t && l.ID == target })
+	if !shown {
+		if err := s.checkRecordVisible(r.Context(), c.Viewer, t, target); err != nil {
+			return err
+		}
+	}
+	if err := s.st.SetLink(r.Context(), c.Viewer, id, t, target, false); err != nil {
+		return storeError(err, "message")
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

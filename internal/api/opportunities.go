@@ -74,6 +74,7 @@ func (s *Server) createOpportunity(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return storeError(err, "opportunity")
 	}
+	s.relink(r, c.Viewer.OrgID, crm.LinkOpportunity, o.ID)
 	return created(w, fmt.Sprintf("/api/v1/opportunities/%d", o.ID), cleanOpportunity(o))
 }
 
@@ -188,6 +189,7 @@ func (s *Server) updateOpportunity(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return storeError(err, "opportunity")
 	}
+	s.relink(r, c.Viewer.OrgID, crm.LinkOpportunity, o.ID)
 	writeJSON(w, http.StatusOK, cleanOpportunity(o))
 	return nil
 }

@@ -12,4 +12,6 @@ func TestConformance(t *testing.T) { storetest.Run(t, storetest.Postgres) }
 func BenchmarkContacts100k(b *testing.B) { storetest.BenchContacts(b, storetest.Postgres, 100_000) }
 
 // CRMSYNC_TEST_POSTGRES=... go test -run '^$' -bench Relink -benchtime 1x ./internal/store/postgres
-func BenchmarkRelink1000Contacts100kEmails(b *testing.B) { storetest.BenchRelink(b, storetest.Postgres, 100_000) }
+func BenchmarkRelink1000Contacts100kEmails(b *testing.B) {
+	storetest.BenchRelink(b, storetest.Postgres, 100_000)
+}

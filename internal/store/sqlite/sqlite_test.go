@@ -12,4 +12,6 @@ func TestConformance(t *testing.T) { storetest.Run(t, storetest.SQLite) }
 func BenchmarkContacts100k(b *testing.B) { storetest.BenchContacts(b, storetest.SQLite, 100_000) }
 
 // go test -run '^$' -bench Relink -benchtime 1x ./internal/store/sqlite
-func BenchmarkRelink1000Contacts100kEmails(b *testing.B) { storetest.BenchRelink(b, storetest.SQLite, 100_000) }
+func BenchmarkRelink1000Contacts100kEmails(b *testing.B) {
+	storetest.BenchRelink(b, storetest.SQLite, 100_000)
+}
