@@ -15,7 +15,7 @@ const DropboxFolder = "Dropbox"
 
 // MailAccountByDropbox finds a forwarding account by its token.
 func (db *DB) MailAccountByDropbox(ctx context.Context, token string) (crm.MailAccount, error) {
-	a, err := scanMailAccount(db.r.QueryRowContext(ctx, db.q(`SELECT `+mailAccountCols+` FROM mail_accounts WHERE dropbox_token = ? AND mode = 'forward'`), token))
+	a, err := scanMailAccount(db.r.QueryRowContext(ctx, db.q(`SELECT `+mailAccountCols+` FROM mail_accounts WHERE dropbox_token = ? AND mode = 'forward' AND disconnected_at IS NULL`), token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, store.ErrNotFound
 	}
@@ -78,7 +78,10 @@ func (db *DB) StoreForwarded(ctx context.Context, accountID int64, e crm.Email) 
 func (db *DB) PurgeExpiredAccounts(ctx context.Context, f store.Fence, now time.Time) (int, error) {
 	n := 0
 	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT id, org_id, COALESCE(credential_id, '') FROM mail_accounts WHERE retained_until IS NOT NULL AND retained_until <= ?`), micros(now))
+		// Locked, so that a reconnect at the very moment the retention ends
+		// either comes first (and the account is no longer due) or waits.
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT id, org_id, COALESCE(credential_id, '') FROM mail_accounts
+			WHERE retained_until IS NOT NULL AND retained_until <= ? AND disconnected_at IS NOT NULL`+db.d.ForUpdate), micros(now))
 		if err != nil {
 			return err
 		}

@@ -198,7 +198,7 @@ func (db *DB) RecordAccountStatus(ctx context.Context, f store.Fence, id int64, 
 	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
 		var org int64
 		err := tx.QueryRowContext(ctx, db.q(`UPDATE mail_accounts SET state = ?, error_code = ?, error_message = ?, progress_done = ?, progress_total = ?,
-			failures = ?, last_sync_at = COALESCE(?, last_sync_at), next_attempt_at = ?, audit = ?, updated_at = ? WHERE id = ? RETURNING org_id`),
+			failures = ?, last_sync_at = COALESCE(?, last_sync_at), next_attempt_at = ?, audit = ?, updated_at = ? WHERE id = ? AND disconnected_at IS NULL RETURNING org_id`),
 			string(st.State), st.ErrorCode, st.ErrorMessage, st.ProgressDone, st.ProgressTotal, st.Failures,
 			optMicros(st.LastSyncAt), optMicros(st.NextAttemptAt), st.Audit, micros(db.now()), id).Scan(&org)
 		if errors.Is(err, sql.ErrNoRows) {
