@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/autoconfig"
 	"github.com/crmsync/crmsync/internal/config"
+	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mailconn"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
@@ -97,4 +99,36 @@ func autoconfigCommand() *command {
 			return enc.Encode(r)
 		},
 	}
+}
+
+// parseRetention reads --retention.
+func parseRetention(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Hour {
+		return 0, usageErrorf("--retention: %q is not a duration of at least 1h, like 720h (30 days)", s)
+	}
+	return d, nil
+}
+
+// startDropbox listens for forwarding-mode mail on --smtp.
+func startDropbox(cfg config.Config, db *database, log *slog.Logger) (*dropbox.Server, error) {
+	if cfg.DropboxDomain == "" {
+		return nil, usageErrorf("--smtp needs --dropbox-domain: the domain of the dropbox addresses")
+	}
+	srv := dropbox.New(dropbox.Config{Addr: cfg.SMTPAddr, Domain: cfg.DropboxDomain, Logger: log.With("server", "smtp")},
+		&mailconn.Dropbox{Store: db, Logger: log})
+	ln, err := net.Listen("tcp", cfg.SMTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp: %w", err)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, dropbox.ErrServerClosed) {
+			log.Error("the inbound SMTP server stopped", "err", err)
+		}
+	}()
+	log.Info("receiving forwarded mail on smtp://"+ln.Addr().String(), "dropbox_domain", cfg.DropboxDomain)
+	return srv, nil
 }

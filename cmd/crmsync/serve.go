@@ -12,6 +12,7 @@ import (
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/config"
 	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
 )
@@ -36,6 +37,9 @@ func serveCommand() *command {
 			cfg.RegisterSecretKeyFile(fs)
 			cfg.RegisterLog(fs)
 			cfg.RegisterMail(fs)
+			fs.String(&cfg.SMTPAddr, config.SMTP)
+			fs.String(&cfg.DropboxDomain, config.DropboxDomain)
+			fs.String(&cfg.Retention, config.Retention)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, true) },
 	}
@@ -84,6 +88,18 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		return err
 	}
 
+	retention, err := parseRetention(cfg.Retention)
+	if err != nil {
+		return err
+	}
+	var inbound *dropbox.Server
+	if withAPI && cfg.SMTPAddr != "" {
+		if inbound, err = startDropbox(cfg, db, log); err != nil {
+			return err
+		}
+		defer inbound.Close()
+	}
+
 	var srv *http.Server
 	var ln net.Listener
 	if withAPI {
@@ -93,7 +109,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			return err
 		}
 		srv = &http.Server{
-			Handler:           api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: syncer.Wake}),
+			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: syncer.Wake,
+				DropboxDomain: cfg.DropboxDomain, Retention: retention}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -105,7 +122,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
-			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse}})
+			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send}})
 	})
 
 	serveErr := make(chan error, 1)

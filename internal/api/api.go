@@ -162,11 +162,13 @@ func (s *Server) registerRoutes() {
 	s.authed("GET /api/v1/messages/{id}/attachments/{n}", s.getAttachment)
 	s.authed("POST /api/v1/messages/{id}/links", s.linkMessage)
 	s.authed("DELETE /api/v1/messages/{id}/links/{type}/{target_id}", s.unlinkMessage)
+	s.authed("POST /api/v1/messages/send", s.sendMessage)
+	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 
 	// A path registered for some methods answers others with 405 and an
 	// Allow header, in our error format rather than ServeMux's text.
 	for path, methods := range s.methods {
-		s.mux.Handle(path, s.methodNotAllowed(methods))
+		s.otherMethods(path, methods)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: &Error{Status: http.StatusNotFound, Code: codeNotFound,
@@ -238,6 +240,50 @@ func (s *Server) list(pattern string, h authedFunc, filters ...string) {
 func (s *Server) queried(pattern string, h authedFunc, params ...string) {
 	s.queries[pattern] = params
 	s.authed(pattern, h)
+}
+
+// otherMethods registers the 405 answer for the methods path does not
+// serve. A path with a fixed segment where another has a wildcard (POST
+// /api/v1/messages/send beside GET /api/v1/messages/{id}) cannot take a
+// method-less pattern, which ServeMux finds in conflict with the other's:
+// it gets one pattern per method instead.
+func (s *Server) otherMethods(path string, methods []string) {
+	h := s.methodNotAllowed(methods)
+	if !s.shadowsWildcard(path) {
+		s.mux.Handle(path, h)
+		return
+	}
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if !slices.Contains(methods, m) {
+			s.mux.Handle(m+" "+path, h)
+		}
+	}
+}
+
+// shadowsWildcard reports whether another registered path matches some of
+// path's requests with a wildcard where path has a fixed segment.
+func (s *Server) shadowsWildcard(path string) bool {
+	segs := strings.Split(path, "/")
+	for other := range s.methods {
+		o := strings.Split(other, "/")
+		if other == path || len(o) != len(segs) {
+			continue
+		}
+		overlap, shadow := true, false
+		for i := range segs {
+			wp, wo := strings.HasPrefix(segs[i], "{"), strings.HasPrefix(o[i], "{")
+			switch {
+			case wo && !wp:
+				shadow = true
+			case !wo && !wp && o[i] != segs[i]:
+				overlap = false
+			}
+		}
+		if overlap && shadow {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) methodNotAllowed(methods []string) http.Handler {

@@ -153,6 +153,10 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	if a.Mode == crm.ModeForward {
 		s.dropboxView(&v, counts)
 	}
+	if a.DisconnectedAt != nil {
+		v.CanSend = false
+		v.SendStatus = "This mailbox is disconnected: nothing is synced or sent. Connect the same address again before retained_until to keep its messages and links."
+	}
 	v.Folders = []folderView{}
 	for _, f := range folders {
 		v.Folders = append(v.Folders, folderView{Name: f.Name, Role: f.Role, Selected: f.Selected, Messages: counts[f.Name],

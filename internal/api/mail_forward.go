@@ -81,6 +81,7 @@ func (s *Server) createForwardAccount(w http.ResponseWriter, r *http.Request, c 
 // dropboxView fills what the status of a forwarding-mode account shows:
 // its dropbox address, and what the dropbox is doing.
 func (s *Server) dropboxView(v *mailAccountView, counts map[string]int64) {
+	v.Progress = nil // there is no initial sync: forwarded mail arrives one message at a time
 	v.SendStatus = "This mailbox is in forwarding mode: crmsync receives the mail you forward but cannot send from it. Connect it in sync mode, with an SMTP server, to send."
 	switch {
 	case s.cfg.DropboxDomain == "":
@@ -101,6 +102,10 @@ func (s *Server) dropboxView(v *mailAccountView, counts map[string]int64) {
 	case n == 0:
 		v.DropboxStatus = fmt.Sprintf("Waiting for forwarded mail: forward or BCC messages from %s (or from your sign-in address) to %s. Keep this address private.", v.Email, v.DropboxAddress)
 	default:
-		v.DropboxStatus = fmt.Sprintf("Receiving forwarded mail (%d messages so far): forward or BCC messages from %s (or from your sign-in address) to %s.", n, v.Email, v.DropboxAddress)
+		received := fmt.Sprintf("%d messages", n)
+		if n == 1 {
+			received = "1 message"
+		}
+		v.DropboxStatus = fmt.Sprintf("Receiving forwarded mail (%s so far): forward or BCC messages from %s (or from your sign-in address) to %s.", received, v.Email, v.DropboxAddress)
 	}
 }

@@ -26,6 +26,18 @@ const codeConfirmationRequired = "confirmation_required"
 // day formats a retention date for people.
 func day(t time.Time) string { return t.UTC().Format("2 January 2006") }
 
+// messagesAndLinks says "3 retained messages and their links" (adj
+// "retained"), in the singular for one.
+func messagesAndLinks(n int64, adj string) string {
+	if adj != "" {
+		adj += " "
+	}
+	if n == 1 {
+		return "1 " + adj + "message and its links"
+	}
+	return fmt.Sprintf("%d %smessages and their links", n, adj)
+}
+
 // storedMessages counts an account's stored messages.
 func (s *Server) storedMessages(ctx context.Context, accountID int64) (int64, error) {
 	counts, err := s.st.FolderCounts(ctx, accountID)
@@ -86,18 +98,18 @@ func (s *Server) disconnectMailAccount(w http.ResponseWriter, r *http.Request, c
 				what = "the dropbox of " + a.Email + " (forwarded mail is no longer received)"
 			}
 			return &Error{Status: http.StatusConflict, Code: codeConfirmationRequired, Field: "confirm_data_loss", Message: fmt.Sprintf(
-				"Disconnecting stops %s. Its %d messages and their links stay visible until %s, then are deleted for good; reconnecting the same address before then restores everything. Repeat with ?confirm_data_loss=true to disconnect.",
-				what, n, day(until))}
+				"Disconnecting stops %s. Its %s stay visible until %s, then are deleted for good; reconnecting the same address before then restores everything. Repeat with ?confirm_data_loss=true to disconnect.",
+				what, messagesAndLinks(n, ""), day(until))}
 		}
 		disconnected := false
-		a, err = s.st.UpdateMailAccount(r.Context(), c.Viewer, id, func(a *crm.MailAccount) error {
-			if a.DisconnectedAt != nil {
+		a, err = s.st.UpdateMailAccount(r.Context(), c.Viewer, id, func(x *crm.MailAccount) error {
+			if x.DisconnectedAt != nil {
 				return nil // disconnected meanwhile: keep that date
 			}
 			now := s.cfg.Now()
 			until = now.Add(s.cfg.Retention)
-			a.State, a.DisconnectedAt, a.RetainedUntil = crm.StateDisconnected, &now, &until
-			a.ErrorCode, a.ErrorMessage, a.Failures, a.NextAttemptAt = "", "", 0, nil
+			x.State, x.DisconnectedAt, x.RetainedUntil = crm.StateDisconnected, &now, &until
+			x.ErrorCode, x.ErrorMessage, x.Failures, x.NextAttemptAt = "", "", 0, nil
 			disconnected = true
 			return nil
 		})
@@ -106,8 +118,8 @@ func (s *Server) disconnectMailAccount(w http.ResponseWriter, r *http.Request, c
 		}
 		if disconnected {
 			_ = s.st.AddAccountEvent(r.Context(), a.ID, store.AccountEvent{At: s.cfg.Now(), Kind: "disconnected", Message: fmt.Sprintf(
-				"Disconnected by %s. The %d messages and their links are kept until %s, then deleted; connecting %s again before then restores them.",
-				c.User.Email, n, day(until), a.Email)})
+				"Disconnected by %s. The %s are kept until %s, then deleted; connecting %s again before then restores them.",
+				c.User.Email, messagesAndLinks(n, ""), day(until), a.Email)})
 		}
 	}
 	v, err := s.mailAccountView(r.Context(), a)
@@ -197,7 +209,7 @@ func (s *Server) reattach(ctx context.Context, c *caller, a crm.MailAccount, app
 		return out, err
 	}
 	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.cfg.Now(), Kind: "reconnected",
-		Message: fmt.Sprintf("Reconnected; the %d retained messages and their links are kept.", n)})
+		Message: fmt.Sprintf("Reconnected; the %s are kept.", messagesAndLinks(n, "retained"))})
 	return out, nil
 }
 

@@ -247,9 +247,9 @@ func (s *Server) unlinkMessage(w http.ResponseWriter, r *http.Request, c *caller
 		return storeError(err, "message")
 	}
 	// A link the message shows may be removed even when it names a record
-	// the caller cannot open (a colleague's company). Refusing a link that
-	// is not there in advance needs a record the caller may see: an unlink
-	// of an unknown id would only be clutter.
+	// the caller cannot open (a colleague's company). Unlinking ahead of
+	// time, a record not linked (yet), needs one the caller may see: an
+	// unlink of an unknown id would only be clutter.
 	shown := slices.ContainsFunc(e.Links, func(l crm.EmailLink) bool { return l.Type == t && l.ID == target })
 	if !shown {
 		if err := s.checkRecordVisible(r.Context(), c.Viewer, t, target); err != nil {

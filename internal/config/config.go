@@ -24,6 +24,9 @@ type Config struct {
 	LogFormat         string
 	MailCAFile        string
 	AllowPrivate      bool
+	SMTPAddr          string
+	DropboxDomain     string
+	Retention         string
 	// Arg is the positional argument of commands that take one.
 	Arg string
 }

@@ -26,6 +26,9 @@
 //	| `--log-format FORMAT` | `CRMSYNC_LOG_FORMAT` | `text` | serve, worker | Log format on standard error: text (key=value) or json (one object per line). |
 //	| `--mail-ca-file FILE` | `CRMSYNC_MAIL_CA_FILE` | — | serve, worker, autoconfig | PEM file of extra certificate authorities trusted for IMAP and SMTP servers (a company CA); the system's authorities stay trusted. Certificates are always verified. |
 //	| `--autoconfig-allow-private` | `CRMSYNC_AUTOCONFIG_ALLOW_PRIVATE` | `false` | serve, worker, autoconfig | Let autoconfiguration fetch from and probe private and loopback addresses (for mail servers on an internal network). Off by default, so that a user cannot make the server reach internal hosts. |
+//	| `--smtp ADDR` | `CRMSYNC_SMTP` | — | serve | Address of the inbound SMTP server for forwarding mode (for example :25 or 127.0.0.1:2525); off when empty. Needs --dropbox-domain. |
+//	| `--dropbox-domain DOMAIN` | `CRMSYNC_DROPBOX_DOMAIN` | — | serve | Domain of the dropbox addresses (its MX must point at this server's --smtp address). A forwarding-mode mailbox gets TOKEN@DOMAIN. |
+//	| `--retention DURATION` | `CRMSYNC_RETENTION` | `720h` | serve | How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days). |
 //
 // # Databases
 //

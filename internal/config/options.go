@@ -68,10 +68,23 @@ var (
 		Commands: []string{"serve", "worker", "autoconfig"},
 		Usage: "Let autoconfiguration fetch from and probe private and loopback addresses (for mail servers on an internal network). " +
 			"Off by default, so that a user cannot make the server reach internal hosts."}
+
+	SMTP = Option{Flag: "smtp", Env: "CRMSYNC_SMTP", Arg: "ADDR",
+		Commands: []string{"serve"},
+		Usage: "Address of the inbound SMTP server for forwarding mode (for example :25 or 127.0.0.1:2525); off when empty. " +
+			"Needs --dropbox-domain."}
+	DropboxDomain = Option{Flag: "dropbox-domain", Env: "CRMSYNC_DROPBOX_DOMAIN", Arg: "DOMAIN",
+		Commands: []string{"serve"},
+		Usage: "Domain of the dropbox addresses (its MX must point at this server's --smtp address). " +
+			"A forwarding-mode mailbox gets TOKEN@DOMAIN."}
+	Retention = Option{Flag: "retention", Env: "CRMSYNC_RETENTION", Default: "720h", Arg: "DURATION",
+		Commands: []string{"serve"},
+		Usage:    "How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days)."}
 )
 
 // Options lists every option, in table order.
-var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat, MailCAFile, AllowPrivate}
+var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
+	MailCAFile, AllowPrivate, SMTP, DropboxDomain, Retention}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

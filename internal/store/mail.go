@@ -32,7 +32,8 @@ type Mail interface {
 	MailAccountByID(ctx context.Context, id int64) (crm.MailAccount, error)
 	// RecordAccountStatus writes the state users see, and an event to the
 	// account's history when ev is not nil. A disconnected account keeps
-	// its state (ErrNotFound): a loop still running cannot overwrite it.
+	// its state (the write is ignored): a loop still running cannot
+	// overwrite it.
 	RecordAccountStatus(ctx context.Context, f Fence, id int64, st AccountStatus, ev *AccountEvent) error
 	AddAccountEvent(ctx context.Context, accountID int64, ev AccountEvent) error
 	AccountEvents(ctx context.Context, accountID int64, limit int) ([]AccountEvent, error)

@@ -17,7 +17,8 @@ type Outbox interface {
 	GetOutboxItem(ctx context.Context, v crm.Viewer, id int64) (crm.OutboxItem, error)
 	// DueOutbox returns items to work on: queued ones whose next attempt has
 	// come, and "sending" ones left by a process that died mid-attempt.
-	DueOutbox(ctx context.Context, now time.Time, staleSending time.Duration, limit int) ([]crm.OutboxItem, error)
+	// Only the account's own: each account's loop sends its mail.
+	DueOutbox(ctx context.Context, accountID int64, now time.Time, staleSending time.Duration, limit int) ([]crm.OutboxItem, error)
 	// UpdateOutbox records an attempt's outcome under the sender's lease.
 	// It changes state, attempts, next attempt, error and email id.
 	UpdateOutbox(ctx context.Context, f Fence, it crm.OutboxItem) error

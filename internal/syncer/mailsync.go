@@ -47,6 +47,8 @@ type MailConfig struct {
 	BackfillBudget time.Duration
 	// AutoSelect are the folder roles synced unless the user chooses.
 	AutoSelect []string
+	// Send submits an outbox message through the account's SMTP server (nil: the outbox is not worked on).
+	Send func(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error
 }
 
 func (c MailConfig) withDefaults() MailConfig {
@@ -193,7 +195,7 @@ func (l *accountLoop) idle(ctx context.Context, max time.Duration) error {
 	if _, err := l.mb.Select(ctx, "INBOX"); err != nil {
 		return err
 	}
-	// Work queued in crmsync (a flag changed by the user) ends the wait:
+	// Work queued in crmsync (a flag changed, mail to send) ends the wait:
 	// a wake-up from this process at once, or the store's pending list,
 	// looked at every few seconds, when another process queued it.
 	idleCtx, stop := context.WithCancel(ctx)
@@ -214,6 +216,12 @@ func (l *accountLoop) idle(ctx context.Context, max time.Duration) error {
 				if p, err := l.cfg.Store.PendingFlags(idleCtx, l.id, 1); err == nil && len(p) > 0 {
 					stop()
 					return
+				}
+				if l.mc.Send != nil {
+					if d, err := l.cfg.Store.DueOutbox(idleCtx, l.id, l.cfg.Now(), outboxStaleSending, 1); err == nil && len(d) > 0 {
+						stop()
+						return
+					}
 				}
 			}
 		}
@@ -296,6 +304,9 @@ func (l *accountLoop) pass(ctx context.Context, full bool) (done bool, err error
 		return false, err
 	}
 	if err := l.pushFlags(ctx); err != nil {
+		return false, err
+	}
+	if err := l.sendOutbox(ctx); err != nil {
 		return false, err
 	}
 	done = true

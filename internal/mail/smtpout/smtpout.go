@@ -1,7 +1,7 @@
-// Package smtpout talks to an account's outgoing (submission) server. For
-// now it verifies that the server accepts the user's credentials, so that a
-// mailbox is saved only once sending would work; sending itself comes with
-// the outbox.
+// Package smtpout talks to an account's outgoing (submission) server: it
+// verifies that the server accepts the user's credentials, so that a
+// mailbox is saved only once sending would work, and sends the outbox's
+// messages (Send).
 //
 // It uses the standard library's net/smtp, which covers submission (RFC
 // 6409) with STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN; implicit TLS

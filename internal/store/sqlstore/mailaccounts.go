@@ -202,6 +202,15 @@ func (db *DB) RecordAccountStatus(ctx context.Context, f store.Fence, id int64, 
 			string(st.State), st.ErrorCode, st.ErrorMessage, st.ProgressDone, st.ProgressTotal, st.Failures,
 			optMicros(st.LastSyncAt), optMicros(st.NextAttemptAt), st.Audit, micros(db.now()), id).Scan(&org)
 		if errors.Is(err, sql.ErrNoRows) {
+			// Disconnected meanwhile: that state stays the truth, and the
+			// loop stops at its next pass. Gone: say so.
+			var n int
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM mail_accounts WHERE id = ?`), id).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
 			return store.ErrNotFound
 		}
 		if err != nil || ev == nil {

@@ -80,10 +80,10 @@ func (db *DB) GetOutboxItem(ctx context.Context, v crm.Viewer, id int64) (crm.Ou
 }
 
 // DueOutbox lists the items to work on.
-func (db *DB) DueOutbox(ctx context.Context, now time.Time, staleSending time.Duration, limit int) ([]crm.OutboxItem, error) {
+func (db *DB) DueOutbox(ctx context.Context, accountID int64, now time.Time, staleSending time.Duration, limit int) ([]crm.OutboxItem, error) {
 	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+outboxCols+` FROM outbox
-		WHERE (state = 'queued' AND next_attempt_at <= ?) OR (state = 'sending' AND updated_at <= ?) ORDER BY id LIMIT ?`),
-		micros(now), micros(now.Add(-staleSending)), limit)
+		WHERE account_id = ? AND ((state = 'queued' AND next_attempt_at <= ?) OR (state = 'sending' AND updated_at <= ?)) ORDER BY id LIMIT ?`),
+		accountID, micros(now), micros(now.Add(-staleSending)), limit)
 	if err != nil {
 		return nil, err
 	}

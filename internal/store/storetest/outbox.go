@@ -34,24 +34,27 @@ func testOutbox(t *testing.T, f Factory) {
 	_, err = s.GetOutboxItem(ctx, zv, it.ID)
 	wantErr(t, err, store.ErrNotFound)
 	now := time.Now()
-	due, err := s.DueOutbox(ctx, now.Add(time.Second), time.Minute, 10)
+	due, err := s.DueOutbox(ctx, mb.account.ID, now.Add(time.Second), time.Minute, 10)
 	must(t, err)
 	if len(due) != 1 {
 		t.Fatalf("due = %d", len(due))
 	}
+	if other, _ := s.DueOutbox(ctx, mb.account.ID+1000, now.Add(time.Second), time.Minute, 10); len(other) != 0 {
+		t.Fatal("another account's loop is given this account's mail")
+	}
 	got.State, got.Attempts = crm.OutboxSending, 1
 	must(t, s.UpdateOutbox(ctx, mb.fence, got))
-	due, _ = s.DueOutbox(ctx, now.Add(time.Second), time.Minute, 10)
+	due, _ = s.DueOutbox(ctx, mb.account.ID, now.Add(time.Second), time.Minute, 10)
 	if len(due) != 0 {
 		t.Fatal("an item being sent is due again at once")
 	}
-	due, _ = s.DueOutbox(ctx, now.Add(2*time.Minute), time.Minute, 10)
+	due, _ = s.DueOutbox(ctx, mb.account.ID, now.Add(2*time.Minute), time.Minute, 10)
 	if len(due) != 1 {
 		t.Fatal("an item left in sending by a dead process is not picked up again")
 	}
 	got.State, got.EmailID = crm.OutboxSent, ptr(int64(42))
 	must(t, s.UpdateOutbox(ctx, mb.fence, got))
-	due, _ = s.DueOutbox(ctx, now.Add(time.Hour), time.Minute, 10)
+	due, _ = s.DueOutbox(ctx, mb.account.ID, now.Add(time.Hour), time.Minute, 10)
 	if len(due) != 0 {
 		t.Fatal("a sent item is due")
 	}

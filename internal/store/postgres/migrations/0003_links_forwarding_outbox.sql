@@ -48,4 +48,4 @@ CREATE TABLE outbox (
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );
-CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+CREATE INDEX outbox_due ON outbox(account_id, state, next_attempt_at);

@@ -1,0 +1,26 @@
+package mailconn
+
+import (
+	"context"
+
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/smtpout"
+)
+
+// Send submits raw through the account's SMTP server with its stored
+// password: the outbox's sending step. Failures are *mail.Error; the chain
+// holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
+func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
+	s := a.Settings.SMTP
+	if s == nil {
+		return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent,
+			Message: "This mailbox has no SMTP server: add one in its settings to send from crmsync."}
+	}
+	pw, err := c.password(ctx, a)
+	if err != nil {
+		return err
+	}
+	return smtpout.Send(ctx, smtpout.Config{Host: s.Host, Port: s.Port, Security: s.Security, Username: s.Username,
+		Password: pw, TLSConfig: c.TLSConfig, AllowPlaintext: a.Settings.AllowPlaintext}, from, rcpts, raw)
+}

@@ -1,0 +1,414 @@
+package syncer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// Sending (the outbox). Messages are queued by the API with their raw
+// bytes and a fixed Message-ID; the account's sync loop sends them, under
+// the account's lease, on the IMAP connection it already holds:
+//
+//   - An item is marked "sending" (committed) before the SMTP server is
+//     contacted, and "sent" as soon as the server took it. An item found
+//     "sending" was left by a process that died mid-attempt (or an attempt
+//     whose outcome could not be recorded): it is looked for in the Sent
+//     folder by its Message-ID, and marked sent if there, failed with an
+//     explanation if not. It is never sent again automatically: a message
+//     is never sent twice.
+//   - A transient failure (4xx, network) puts it back in the queue with a
+//     backoff; a permanent one (5xx, login refused) fails it, with the
+//     server's answer for the user. A connection lost after the whole
+//     message was handed over is uncertain: handled like a dead process.
+//   - Once sent, the message is appended to the Sent folder unless the
+//     server saved it there itself (Gmail, Microsoft 365), stored at the
+//     UID the server gave it (so the sync does not fetch it again), and
+//     linked to the records the user chose.
+const (
+	// outboxStaleSending is how long an item may stay "sending" before it
+	// is taken for abandoned. Its only cost is that of recovering: it is
+	// checked against the Sent folder, never sent again.
+	outboxStaleSending = 2 * time.Minute
+	// outboxBatch is how many items one pass sends, so that the sync goes
+	// on between large batches.
+	outboxBatch = 20
+	// outboxGiveUp: an item still refused transiently this long after it
+	// was queued fails.
+	outboxGiveUp = 24 * time.Hour
+	// Backoff between attempts: 30 s, 1 min, 2 min… at most 1 h, ±20 %.
+	outboxRetryBase = 30 * time.Second
+	outboxRetryMax  = time.Hour
+	// How long to look for the copy a server that saves sent mail itself
+	// puts in the Sent folder.
+	outboxSavedWait = 5 * time.Second
+	// outboxFileTimeout bounds filing a sent message (Sent folder, store,
+	// links), which goes on when the loop is stopping.
+	outboxFileTimeout = 2 * time.Minute
+)
+
+// sendOutbox works on this account's due outbox items. It returns an error
+// only for what ends the pass: the mailbox connection or the store failed,
+// or the lease is lost. SMTP failures are the items' own.
+func (l *accountLoop) sendOutbox(ctx context.Context) error {
+	if l.mc.Send == nil {
+		return nil
+	}
+	due, err := l.cfg.Store.DueOutbox(ctx, l.id, l.cfg.Now(), outboxStaleSending, outboxBatch)
+	if err != nil {
+		return err
+	}
+	for _, it := range due {
+		down, err := l.sendItem(ctx, it)
+		if err != nil {
+			return err
+		}
+		if down {
+			// The server cannot be reached or is busy: the other items
+			// wait for the next pass rather than hold up the sync.
+			break
+		}
+	}
+	return nil
+}
+
+// sendItem makes one attempt at an item, or recovers an abandoned one.
+// down reports that the SMTP server could not be reached or is busy.
+func (l *accountLoop) sendItem(ctx context.Context, it crm.OutboxItem) (down bool, err error) {
+	switch it.State {
+	case crm.OutboxSending:
+		return false, l.recoverItem(ctx, it, "crmsync was interrupted while handing this message to the SMTP server")
+	case crm.OutboxQueued:
+	default:
+		return false, nil
+	}
+	now := l.cfg.Now()
+	if it.Attempts > 0 && now.Sub(it.CreatedAt) > outboxGiveUp {
+		it.State = crm.OutboxFailed
+		it.LastError = fmt.Sprintf("Not sent: the SMTP server refused it for %s. Its last answer: %s", outboxGiveUp, it.LastError)
+		return false, l.failItem(ctx, it)
+	}
+	// Committed before the SMTP server is contacted: if this process dies
+	// from here on, the next one knows an attempt may have been made.
+	it.State, it.Attempts = crm.OutboxSending, it.Attempts+1
+	if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+		return false, err
+	}
+	err = l.mc.Send(ctx, l.acct, it.From.Email, recipients(it.Request), it.Raw)
+	// The outcome is recorded even when the loop is stopping (the lease is
+	// released only after this returns).
+	wctx := context.WithoutCancel(ctx)
+	if err == nil {
+		return false, l.itemSent(wctx, it)
+	}
+	msg := userMessage(err)
+	switch {
+	case errors.Is(err, mail.ErrUncertain):
+		l.log.LogAttrs(ctx, slog.LevelWarn, "outbox: outcome of an SMTP submission unknown", slog.Int64("outbox", it.ID), slog.Any("err", err))
+		return false, l.recoverItem(wctx, it, msg)
+	case ctx.Err() != nil:
+		// Stopping before the message was handed over: not an attempt.
+		it.State, it.Attempts = crm.OutboxQueued, it.Attempts-1
+		if werr := l.cfg.Store.UpdateOutbox(wctx, l.fence, it); werr != nil {
+			return false, werr
+		}
+		return false, ctx.Err()
+	case permanent(err):
+		it.State, it.LastError = crm.OutboxFailed, msg
+		return false, l.failItem(wctx, it)
+	}
+	it.State, it.LastError = crm.OutboxQueued, msg
+	it.NextAttemptAt = now.Add(backoff(it.Attempts, outboxRetryBase, outboxRetryMax))
+	l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: sending failed; will retry", slog.Int64("outbox", it.ID), slog.Int("attempts", it.Attempts),
+		slog.Time("next_attempt", it.NextAttemptAt), slog.Any("err", err))
+	kind := mail.KindOf(err)
+	return kind == mail.KindUnreachable || kind == mail.KindThrottled, l.cfg.Store.UpdateOutbox(wctx, l.fence, it)
+}
+
+// recoverItem decides an item whose attempt has no known outcome: sent if
+// its Message-ID is in the Sent folder, failed otherwise, never sent again.
+func (l *accountLoop) recoverItem(ctx context.Context, it crm.OutboxItem, why string) error {
+	sent, err := l.sentFolder(ctx)
+	if err != nil {
+		return err
+	}
+	if sent != nil {
+		uid, _, err := l.findInSent(ctx, *sent, it.MessageID)
+		if err != nil {
+			return err
+		}
+		if uid != 0 {
+			l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: interrupted message found in Sent", slog.Int64("outbox", it.ID))
+			return l.itemSent(ctx, it)
+		}
+	}
+	it.State = crm.OutboxFailed
+	it.LastError = strings.TrimSuffix(why, ".") + ", and it is not in your Sent folder, so crmsync cannot tell whether it was sent. " +
+		"It will not be sent again automatically: check your Sent folder or ask a recipient, and send it again if it did not arrive."
+	return l.failItem(ctx, it)
+}
+
+// failItem records a failed item and tells the account's history.
+func (l *accountLoop) failItem(ctx context.Context, it crm.OutboxItem) error {
+	if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+		return err
+	}
+	l.event(ctx, "send_failed", fmt.Sprintf("Not sent: %s to %s — %s", quoteSubject(it.Request.Subject), recipientList(it.Request), it.LastError))
+	return nil
+}
+
+// itemSent records that the server took the message, then files it in the
+// Sent folder, stores and links it. The caller passes a context that a
+// stopping loop does not cancel: once sent, the copy is filed.
+func (l *accountLoop) itemSent(ctx context.Context, it crm.OutboxItem) error {
+	it.State, it.LastError = crm.OutboxSent, ""
+	if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+		return err
+	}
+	fctx, cancel := context.WithTimeout(ctx, outboxFileTimeout)
+	defer cancel()
+	id, note, err := l.fileSent(fctx, it)
+	if err != nil {
+		l.event(ctx, "sent", fmt.Sprintf("Sent %s to %s, but saving it in crmsync failed (%s); it will appear with the next sync of the Sent folder, without its manual links.",
+			quoteSubject(it.Request.Subject), recipientList(it.Request), userMessage(err)))
+		return err
+	}
+	msg := fmt.Sprintf("Sent: %s to %s", quoteSubject(it.Request.Subject), recipientList(it.Request))
+	if note != "" {
+		msg += " (" + note + ")"
+	}
+	if id != 0 {
+		it.EmailID = &id
+		if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+			return err
+		}
+	}
+	l.event(ctx, "sent", msg)
+	return nil
+}
+
+// fileSent puts the sent message in the Sent folder (unless the server did)
+// and stores it there at its UID with the request's manual links. It
+// returns the stored email's id (0 if it could not be stored now) and a
+// note for the user.
+func (l *accountLoop) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string, error) {
+	folder, err := l.sentFolder(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	if folder == nil {
+		return 0, "this mailbox has no Sent folder, so no copy was kept", nil
+	}
+	uid, st, err := l.findInSent(ctx, *folder, it.MessageID)
+	if err != nil {
+		return 0, "", err
+	}
+	saves := savesSentMail(l.acct)
+	for deadline := time.Now().Add(outboxSavedWait); uid == 0 && saves && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return 0, "", ctx.Err()
+		case <-time.After(time.Second):
+		}
+		if uid, st, err = l.findInSent(ctx, *folder, it.MessageID); err != nil {
+			return 0, "", err
+		}
+	}
+	var e crm.Email
+	switch {
+	case uid != 0:
+		// The server saved it (or an earlier attempt did): store its copy
+		// as the sync would.
+		var p *mail.Message
+		var fetched mail.Fetched
+		err := l.mb.Fetch(ctx, []uint32{uid}, func(m *mail.Fetched) error {
+			fetched = *m
+			var err error
+			p, err = l.mc.Parse(m.Body)
+			return err
+		})
+		if err != nil {
+			return 0, "", err
+		}
+		if p == nil {
+			return 0, "", nil // gone meanwhile; the sync will tell
+		}
+		e = toEmail(p, &fetched, st.UIDValidity)
+	case saves:
+		return 0, "the server keeps the copy in Sent; crmsync will pick it up with the next sync", nil
+	default:
+		ap, ok := l.mb.(mail.Appender)
+		if !ok {
+			return 0, "", nil
+		}
+		if uid, err = ap.Append(ctx, folder.Name, bytes.NewReader(it.Raw), int64(len(it.Raw)), mail.Flags{Seen: true}, time.Time{}); err != nil {
+			return 0, "", err
+		}
+		if uid == 0 {
+			// No UIDPLUS: find it.
+			if uid, st, err = l.findInSent(ctx, *folder, it.MessageID); err != nil || uid == 0 {
+				return 0, "", err
+			}
+		} else if st, err = l.mb.Select(ctx, folder.Name); err != nil {
+			return 0, "", err
+		}
+		p, err := l.mc.Parse(bytes.NewReader(it.Raw))
+		if err != nil {
+			return 0, "", err
+		}
+		e = toEmail(p, &mail.Fetched{UID: uid, Flags: mail.Flags{Seen: true}, InternalDate: l.cfg.Now()}, st.UIDValidity)
+	}
+	// Bcc recipients are in no header; the sender knows them.
+	e.Participants.Bcc = it.Request.Bcc
+	// The folder's cursor is written back unchanged: the message is stored
+	// at its UID, and the next pass over the folder skips it (stored) while
+	// the cursor logic stays the sync's own.
+	batch := []crm.Email{e}
+	if _, err := l.cfg.Store.SaveMessages(ctx, l.fence, folder.ID, folder.Cursor, batch); err != nil {
+		return 0, "", err
+	}
+	id := batch[0].ID // SaveMessages fills in the ids of the batch it stores
+	if id == 0 {
+		return 0, "", nil
+	}
+	return id, l.linkSent(ctx, it, id), nil
+}
+
+// linkSent adds the request's manual links as the account's owner, who sees
+// their own email. A record they may not see is skipped, and said.
+func (l *accountLoop) linkSent(ctx context.Context, it crm.OutboxItem, emailID int64) string {
+	if len(it.Request.Links) == 0 {
+		return ""
+	}
+	v := crm.Viewer{OrgID: l.acct.OrgID, UserID: l.acct.UserID, Role: crm.RoleMember}
+	if u, err := l.cfg.Store.GetUser(ctx, l.acct.OrgID, l.acct.UserID); err == nil {
+		v.Role = u.Role
+	}
+	var skipped []string
+	for _, r := range it.Request.Links {
+		if err := l.cfg.Store.SetLink(ctx, v, emailID, r.Type, r.ID, true); err != nil {
+			l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: link skipped", slog.Int64("email", emailID), slog.String("type", string(r.Type)), slog.Int64("id", r.ID), slog.Any("err", err))
+			skipped = append(skipped, fmt.Sprintf("%s %d", r.Type, r.ID))
+		}
+	}
+	if len(skipped) == 0 {
+		return ""
+	}
+	return "not linked to " + strings.Join(skipped, ", ") + ": no longer there, or not visible to the sender"
+}
+
+// sentFolder returns the account's folder with role sent, nil if none.
+func (l *accountLoop) sentFolder(ctx context.Context) (*store.Folder, error) {
+	folders, err := l.cfg.Store.Folders(ctx, l.id)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range folders {
+		if f.Role == string(mail.RoleSent) {
+			return &f, nil
+		}
+	}
+	return nil, nil
+}
+
+// findInSent selects the Sent folder and looks for a Message-ID there; uid
+// is 0 when it is not found or the connector cannot search.
+func (l *accountLoop) findInSent(ctx context.Context, f store.Folder, messageID string) (uint32, mail.FolderState, error) {
+	st, err := l.mb.Select(ctx, f.Name)
+	if err != nil {
+		return 0, st, err
+	}
+	s, ok := l.mb.(mail.Searcher)
+	if !ok {
+		return 0, st, nil
+	}
+	uids, err := s.SearchMessageID(ctx, messageID)
+	if err != nil || len(uids) == 0 {
+		return 0, st, err
+	}
+	return uids[len(uids)-1], st, nil
+}
+
+// savesSentMail reports whether the account's submission server files sent
+// mail in the Sent folder itself, so that appending would make a second
+// copy: Gmail and Microsoft 365 do; Dovecot, Postfix and most others do
+// not.
+func savesSentMail(a crm.MailAccount) bool {
+	switch a.Provider {
+	case "gmail", "office365", "exchange":
+		return true
+	}
+	if a.Settings.SMTP == nil {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSuffix(a.Settings.SMTP.Host, ".")) {
+	case "smtp.gmail.com", "smtp.googlemail.com", "smtp.office365.com", "outlook.office365.com", "smtp-mail.outlook.com":
+		return true
+	}
+	return false
+}
+
+// permanent reports whether trying again cannot help.
+func permanent(err error) bool {
+	if errors.Is(err, mail.ErrPermanent) {
+		return true
+	}
+	switch mail.KindOf(err) {
+	case mail.KindAuth, mail.KindBlocked, mail.KindTLS:
+		return true
+	}
+	return false
+}
+
+// userMessage is a failure as the user should read it.
+func userMessage(err error) string {
+	var me *mail.Error
+	if errors.As(err, &me) && me.Message != "" {
+		return me.Message
+	}
+	return err.Error()
+}
+
+// recipients is the envelope: To, Cc and Bcc, each once.
+func recipients(r crm.SendRequest) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range [][]crm.Address{r.To, r.Cc, r.Bcc} {
+		for _, a := range l {
+			k := strings.ToLower(strings.TrimSpace(a.Email))
+			if k != "" && !seen[k] {
+				seen[k] = true
+				out = append(out, strings.TrimSpace(a.Email))
+			}
+		}
+	}
+	return out
+}
+
+// recipientList names the recipients for the history: the first three,
+// then how many more.
+func recipientList(r crm.SendRequest) string {
+	all := recipients(r)
+	if len(all) > 3 {
+		return strings.Join(all[:3], ", ") + fmt.Sprintf(" and %d more", len(all)-3)
+	}
+	return strings.Join(all, ", ")
+}
+
+func quoteSubject(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(no subject)"
+	}
+	if len(s) > 80 {
+		s = strings.ToValidUTF8(s[:80], "") + "…"
+	}
+	return `"` + s + `"`
+}
