@@ -420,3 +420,62 @@ func TestMailSyncFaults(t *testing.T) {
 		e.assertNoDuplicates()
 	})
 }
+
+// TestMailSyncDisconnectReconnect: a disconnected account stops syncing and
+// keeps its messages and links; reconnected, it resumes from its cursors
+// (nothing fetched twice, same ids, manual links intact) and picks up what
+// arrived meanwhile.
+func TestMailSyncDisconnectReconnect(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newMailEnv(t, f)
+		ctx := context.Background()
+		e.srv.BulkLoad(t, e.user, "INBOX", mailgen.Generate(21, 150))
+		e.start()
+		e.waitFor("initial sync", 60*time.Second, e.synced(150))
+		before := e.emails()
+		co, err := e.st.CreateCompany(ctx, e.viewer, crm.Company{Name: "Kept", OwnerID: e.viewer.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var one crm.Email
+		for _, v := range before {
+			one = v[0]
+			break
+		}
+		if err := e.st.SetLink(ctx, e.viewer, one.ID, crm.LinkCompany, co.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		until := now.Add(30 * 24 * time.Hour)
+		if _, err := e.st.UpdateMailAccount(ctx, e.viewer, e.account.ID, func(a *crm.MailAccount) error {
+			a.State, a.DisconnectedAt, a.RetainedUntil = crm.StateDisconnected, &now, &until
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// While disconnected, new mail is not fetched and the state stays.
+		e.srv.Append(t, e.user, "INBOX", mailgen.Message(21, 999), nil, time.Time{})
+		time.Sleep(3 * time.Second)
+		if a := e.acct(); a.State != crm.StateDisconnected || e.count() != 150 {
+			t.Fatalf("while disconnected: state %s, %d messages", a.State, e.count())
+		}
+		// Reconnect.
+		if _, err := e.st.UpdateMailAccount(ctx, e.viewer, e.account.ID, func(a *crm.MailAccount) error {
+			a.State, a.DisconnectedAt, a.RetainedUntil = crm.StateConnecting, nil, nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("resumed", 30*time.Second, e.synced(151))
+		after := e.emails()
+		for k, v := range before {
+			if len(after[k]) != 1 || after[k][0].ID != v[0].ID {
+				t.Fatalf("%s: id %v before, %v after reconnect", k, ids(v), ids(after[k]))
+			}
+		}
+		links, err := e.st.EmailLinks(ctx, e.viewer, one.ID)
+		if err != nil || len(links) != 1 || links[0].Source != "manual" {
+			t.Fatalf("manual link after reconnect: %+v (%v)", links, err)
+		}
+	})
+}
