@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,15 +39,17 @@ import (
 // account creation until the account is "synced" with every message
 // stored) side by side with mbsync copying the same INBOX into a fresh
 // Maildir in the same run, at 1k and 10k messages (50k with
-// CRMSYNC_BENCH_LARGE=1; CRMSYNC_BENCH_SIZES=2000,20000 picks sizes).
+// CRMSYNC_BENCH_LARGE=1; CRMSYNC_BENCH_SIZES=2000,20000 picks sizes;
+// CRMSYNC_BENCH_MBSYNC=0 leaves mbsync out, e.g. while profiling).
 //
 //	go test -run '^$' -bench InitialSync -benchtime 1x -timeout 60m ./internal/syncer
 //
 // Sub-benchmarks are BenchmarkInitialSync/<size>/<store>: sqlite always,
 // postgres when CRMSYNC_TEST_POSTGRES is set. Each iteration syncs into a
 // fresh database in a child process (this test binary re-executed, see
-// TestInitialSyncBenchChild), so that its peak RSS (getrusage Maxrss) is
-// crmsync's alone, as mbsync's is. Metrics:
+// TestInitialSyncBenchChild), so that its peak RSS is crmsync's alone, as
+// mbsync's is (VmHWM of the child; mbsync's through GNU time, see
+// runMeasured). Metrics:
 //
 //	crmsync_s        wall time, account creation → state synced (min over b.N)
 //	mbsync_s         wall time of mbsync's full copy, its default FSync yes
@@ -109,32 +113,46 @@ type run struct {
 	wall   time.Duration
 	cpu    time.Duration // user + sys
 	maxRSS int64         // bytes
+	load   string        // 1-minute load average when the run started
 }
 
 func benchInitialSync(b *testing.B, n int) {
+	// b.Log of a benchmark with sub-benchmarks is not shown without -v:
+	// the sub-benchmarks log these notes.
+	var notes []string
+	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+
 	srv := dovecot.Start(b, &dovecot.Options{Users: 1})
-	user, pass := srv.User(1)
+	user, _ := srv.User(1)
 	start := time.Now()
 	total := loadBenchMailbox(b, srv, user, n)
 	if got := *srv.Status(b, user, "INBOX").NumMessages; got != uint32(n) {
 		b.Fatalf("INBOX holds %d messages after loading %d", got, n)
 	}
-	b.Logf("%d messages, %.0f MiB (%.1f KiB each on average) loaded into %s's INBOX in %v",
+	runtime.GC()
+	debug.FreeOSMemory()
+	note("%d messages, %.0f MiB (%.1f KiB each on average) loaded into %s's INBOX in %v",
 		n, mib(total), float64(total)/float64(n)/1024, user, time.Since(start).Round(time.Millisecond))
 
 	// mbsync: one untimed run (Dovecot's cache cold), then the timed ones.
 	var mb, mbNoFsync *run
-	if bin := mbsyncBinary(b); bin != "" {
-		if _, err := runMbsync(b, bin, srv, n, "yes", "cold"); err != nil {
-			b.Errorf("mbsync (cold run): %v", err)
+	if os.Getenv("CRMSYNC_BENCH_MBSYNC") == "0" {
+		note("mbsync skipped (CRMSYNC_BENCH_MBSYNC=0)")
+	} else if bin := mbsyncBinary(b); bin == "" {
+		note("mbsync not available: only crmsync's half runs")
+	} else if r, err := runMbsync(b, bin, srv, n, "yes"); err != nil {
+		b.Errorf("mbsync (cold run): %v", err)
+	} else {
+		note("mbsync cold run (Dovecot cache cold, untimed): %s", r)
+		if mb, err = runMbsync(b, bin, srv, n, "yes"); err != nil {
+			b.Errorf("mbsync: %v", err)
 		} else {
-			var err error
-			if mb, err = runMbsync(b, bin, srv, n, "yes", "timed"); err != nil {
-				b.Errorf("mbsync: %v", err)
-			}
-			if mbNoFsync, err = runMbsync(b, bin, srv, n, "no", "timed-nofsync"); err != nil {
-				b.Errorf("mbsync FSync no: %v", err)
-			}
+			note("mbsync FSync yes: %s", mb)
+		}
+		if mbNoFsync, err = runMbsync(b, bin, srv, n, "no"); err != nil {
+			b.Errorf("mbsync FSync no: %v", err)
+		} else {
+			note("mbsync FSync no: %s", mbNoFsync)
 		}
 	}
 
@@ -143,6 +161,9 @@ func benchInitialSync(b *testing.B, n int) {
 			// The timer is not used: ns/op is reported as crmsync's sync
 			// time (the fastest of b.N), the rest as metrics.
 			b.StopTimer()
+			for _, s := range notes {
+				b.Log(s)
+			}
 			var best run
 			var rss, heap int64
 			for i := 0; i < b.N; i++ {
@@ -156,6 +177,10 @@ func benchInitialSync(b *testing.B, n int) {
 			report(b, n, &best, heap, mb, mbNoFsync)
 		})
 	}
+}
+
+func (r *run) String() string {
+	return fmt.Sprintf("%.2fs wall, %.2fs cpu, peak RSS %.1f MiB (load average %s at start)", r.wall.Seconds(), r.cpu.Seconds(), mib(r.maxRSS), r.load)
 }
 
 func report(b *testing.B, n int, c *run, heap int64, mb, mbNoFsync *run) {
@@ -196,16 +221,85 @@ func settle() {
 	time.Sleep(1100 * time.Millisecond)
 }
 
-// rusage reads a finished process's CPU time and peak RSS.
-func rusage(ps *os.ProcessState) (cpu time.Duration, maxRSS int64) {
-	if ps == nil {
-		return 0, 0
+// gnuTime is GNU time, used to read a child's peak RSS: the Maxrss that
+// wait4 reports for a direct child of this (large) process is at least
+// this process's own RSS at the fork, since Linux carries the high-water
+// mark of the address space a child execs from; a child forked by the
+// small time process does not inherit ours.
+const gnuTime = "/usr/bin/time"
+
+// runMeasured runs cmd (not started) and returns its wall time, CPU time
+// and peak RSS, through GNU time when it is installed; without it the peak
+// RSS is the last VmHWM read from /proc every 10 ms while cmd runs.
+func runMeasured(cmd *exec.Cmd, scratch string) (run, error) {
+	var r run
+	rssFile := filepath.Join(scratch, "maxrss")
+	if _, err := os.Stat(gnuTime); err == nil {
+		cmd.Args = append([]string{gnuTime, "-f", "%M", "-o", rssFile, "--"}, cmd.Args...)
+		cmd.Path = gnuTime
 	}
-	cpu = ps.UserTime() + ps.SystemTime()
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		maxRSS = ru.Maxrss * 1024 // KiB on Linux
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.load = strings.Fields(string(la))[0]
 	}
-	return cpu, maxRSS
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	stop := make(chan struct{})
+	polled := make(chan int64, 1)
+	go func() {
+		var hwm int64
+		for {
+			if v := procHWM(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); v > 0 {
+				hwm = v
+			}
+			select {
+			case <-stop:
+				polled <- hwm
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
+	r.wall = time.Since(t0)
+	close(stop)
+	hwm := <-polled
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime() // GNU time's own CPU is negligible
+	}
+	if out, rerr := os.ReadFile(rssFile); rerr == nil {
+		kib, perr := strconv.ParseInt(strings.TrimSpace(lastLine(string(out))), 10, 64)
+		if perr == nil {
+			r.maxRSS = kib * 1024
+		}
+	} else {
+		r.maxRSS = hwm
+	}
+	return r, err
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// procHWM reads VmHWM (peak RSS) from a /proc/PID/status file, in bytes; 0
+// when unreadable.
+func procHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }
 
 // ---- the mailbox ----
@@ -331,7 +425,7 @@ func mbsyncBinary(b *testing.B) string {
 // runMbsync copies the INBOX into a fresh Maildir and checks it holds n
 // messages. The copy is left in place until the benchmark ends: deleting
 // hundreds of MiB right before the next timed run slows it (discard).
-func runMbsync(b *testing.B, bin string, srv *dovecot.Server, n int, fsync, label string) (*run, error) {
+func runMbsync(b *testing.B, bin string, srv *dovecot.Server, n int, fsync string) (*run, error) {
 	user, pass := srv.User(1)
 	dir := b.TempDir()
 	local := filepath.Join(dir, "local")
@@ -372,13 +466,10 @@ SyncState *
 	cmd := exec.Command(bin, "-q", "-c", conf, "inbox")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	err = cmd.Run()
-	wall := time.Since(t0)
+	r, err := runMeasured(cmd, dir)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %s", err, tail(out.String(), 2000))
 	}
-	cpu, rss := rusage(cmd.ProcessState)
 	got := 0
 	for _, sub := range []string{"cur", "new"} {
 		es, err := os.ReadDir(filepath.Join(local, "INBOX", sub))
@@ -390,8 +481,7 @@ SyncState *
 	if got != n {
 		return nil, fmt.Errorf("local Maildir holds %d messages, want %d", got, n)
 	}
-	b.Logf("mbsync %s (FSync %s): %.2fs wall, %.2fs cpu, peak RSS %.1f MiB", label, fsync, wall.Seconds(), cpu.Seconds(), mib(rss))
-	return &run{wall: wall, cpu: cpu, maxRSS: rss}, nil
+	return &r, nil
 }
 
 // ---- crmsync ----
@@ -424,19 +514,18 @@ func runCrmsync(b *testing.B, srv *dovecot.Server, kind string, n int, label str
 	cmd.Env = append(os.Environ(), benchChildEnv+"="+p.encode())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	err := cmd.Run()
-	procWall := time.Since(t0)
-	cpu, rss := rusage(cmd.ProcessState)
+	proc, err := runMeasured(cmd, dir)
 	res, perr := parseChildResult(out.String())
 	if err != nil || perr != nil || res.Error != "" {
 		logs, _ := os.ReadFile(p.LogPath)
 		b.Fatalf("crmsync child (%s): exit %v, %v, %s\noutput:\n%s\nsync log:\n%s", label, err, perr, res.Error, tail(out.String(), 3000), tail(string(logs), 3000))
 	}
-	b.Logf("crmsync %s: synced in %.2fs (process %.2fs incl. start and migration), %.2fs cpu, peak RSS %.1f MiB (%.1f MiB when synced), heap %.1f MiB",
-		label, res.Elapsed.Seconds(), procWall.Seconds(), cpu.Seconds(), mib(rss), mib(res.RSSAtSynced), mib(res.HeapPeak))
+	// The peak RSS is the child's own VmHWM at its end (the loops
+	// stopped), which GNU time's figure confirms.
+	b.Logf("crmsync %s: synced in %.2fs (process %.2fs with start and migration), %.2fs cpu, peak RSS %.1f MiB (%.1f MiB when synced; GNU time: %.1f MiB), heap %.1f MiB (load average %s at start)",
+		label, res.Elapsed.Seconds(), proc.wall.Seconds(), proc.cpu.Seconds(), mib(res.PeakRSS), mib(res.RSSAtSynced), mib(proc.maxRSS), mib(res.HeapPeak), proc.load)
 	verifyStored(b, kind, p.DSN, res, n)
-	return run{wall: res.Elapsed, cpu: cpu, maxRSS: rss}, res.HeapPeak
+	return run{wall: res.Elapsed, cpu: proc.cpu, maxRSS: res.PeakRSS}, res.HeapPeak
 }
 
 // postgresSchema makes a fresh schema, dropped when the benchmark ends,
