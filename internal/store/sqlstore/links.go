@@ -68,8 +68,10 @@ func (db *DB) LinkEmails(ctx context.Context, orgID int64, emailIDs []int64) err
 // exist already — manual links, manual unlinks — are left as they are.
 //
 // The queries start from the emails (CROSS JOIN fixes the join order in
-// SQLite; PostgreSQL plans it alike): linking a batch costs what the batch
-// holds, not what the organisation holds.
+// SQLite, and a unary + — || ” on text — keeps it from using the
+// organisation-wide indexes on the other terms; PostgreSQL plans it alike):
+// linking a batch costs what the batch holds, not what the organisation
+// holds.
 func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64) error {
 	own, extra, err := db.linkingRules(ctx, tx, orgID)
 	if err != nil {
@@ -87,8 +89,8 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at)
 			SELECT DISTINCT ma.message_id, ma.org_id, 'contact', ce.contact_id, 'auto', 'linked', CAST(? AS BIGINT)
 			FROM message_addresses ma CROSS JOIN contact_emails ce
-			WHERE ce.org_id = ma.org_id AND ce.email = ma.email
-				AND ma.org_id = ? AND ma.kind IN (`+linkKinds+`) AND ma.message_id IN (`+in+`)
+			WHERE ce.org_id = ? AND ce.email = ma.email
+				AND +ma.org_id = ce.org_id AND ma.kind IN (`+linkKinds+`) AND ma.message_id IN (`+in+`)
 			ON CONFLICT (message_id, target_type, target_id) DO NOTHING`), args...); err != nil {
 			return fmt.Errorf("linking contacts: %w", err)
 		}
@@ -96,7 +98,7 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 		// Companies: the address domains that may name one (no free-mail,
 		// not the organisation's own), matching a company domain or a
 		// subdomain of it.
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT DISTINCT domain FROM message_addresses WHERE org_id = ? AND kind IN (`+linkKinds+`) AND message_id IN (`+in+`)`),
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT DISTINCT domain FROM message_addresses WHERE +org_id = ? AND kind IN (`+linkKinds+`) AND message_id IN (`+in+`)`),
 			append([]any{orgID}, ids...)...)
 		if err != nil {
 			return err
@@ -133,10 +135,10 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 			}
 			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at)
 				SELECT DISTINCT ma.message_id, ma.org_id, 'company', cd.company_id, 'auto', 'linked', CAST(? AS BIGINT)
-				FROM message_addresses ma JOIN company_domains cd ON cd.org_id = ma.org_id
-					AND (ma.domain = cd.domain OR ma.domain LIKE '%.' || cd.domain)
-				WHERE ma.org_id = ? AND cd.org_id = ? AND cd.domain IN (`+placeholders(len(cands))+`)
-					AND ma.kind IN (`+linkKinds+`) AND ma.message_id IN (`+in+`) AND ma.domain IN (`+placeholders(len(dchunk))+`)
+				FROM message_addresses ma CROSS JOIN company_domains cd
+				WHERE +ma.org_id = ? AND cd.org_id = ? AND cd.domain IN (`+placeholders(len(cands))+`)
+					AND (ma.domain || '' = cd.domain OR ma.domain LIKE '%.' || cd.domain)
+					AND ma.kind IN (`+linkKinds+`) AND ma.message_id IN (`+in+`) AND ma.domain || '' IN (`+placeholders(len(dchunk))+`)
 				ON CONFLICT (message_id, target_type, target_id) DO NOTHING`), args...); err != nil {
 				return fmt.Errorf("linking companies: %w", err)
 			}
