@@ -429,9 +429,36 @@ func TestMailSyncDisconnectReconnect(t *testing.T) {
 	eachStore(t, func(t *testing.T, f storetest.Factory) {
 		e := newMailEnv(t, f)
 		ctx := context.Background()
-		e.srv.BulkLoad(t, e.user, "INBOX", mailgen.Generate(21, 150))
+		msgs := mailgen.Generate(21, 150)
+		e.srv.BulkLoad(t, e.user, "INBOX", msgs)
+		// A contact known before the sync: synced mail from them is linked.
+		m0, err := netmail.ReadMessage(bytes.NewReader(msgs[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, err := netmail.ParseAddress(m0.Header.Get("From"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		known, err := e.st.CreateContact(ctx, e.viewer, crm.Contact{FirstName: "Known", Emails: []string{strings.ToLower(sender.Address)}, OwnerID: e.viewer.UserID, Lifecycle: crm.LifecycleLead})
+		if err != nil {
+			t.Fatal(err)
+		}
 		e.start()
 		e.waitFor("initial sync", 60*time.Second, e.synced(150))
+		timeline, err := e.st.ListEmails(ctx, e.viewer, store.EmailFilter{LinkedTo: &store.LinkTarget{Type: crm.LinkContact, ID: known.ID}})
+		if err != nil || len(timeline.Items) == 0 {
+			t.Fatalf("synced mail from a known contact is not linked to them (%v)", err)
+		}
+		for _, em := range timeline.Items {
+			found := false
+			for _, a := range append(append(em.Participants.From, em.Participants.To...), em.Participants.Cc...) {
+				found = found || strings.EqualFold(a.Email, sender.Address)
+			}
+			if !found {
+				t.Fatalf("email %d linked to %s without their address: %+v", em.ID, sender.Address, em.Participants)
+			}
+		}
 		before := e.emails()
 		co, err := e.st.CreateCompany(ctx, e.viewer, crm.Company{Name: "Kept", OwnerID: e.viewer.UserID})
 		if err != nil {

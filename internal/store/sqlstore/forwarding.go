@@ -58,7 +58,7 @@ func (db *DB) StoreForwarded(ctx context.Context, accountID int64, e crm.Email) 
 			return err
 		}
 		e.UIDValidity, e.UID = 1, uint32(maxUID.Int64+1)
-		if err := db.insertEmail(ctx, tx, org, owner, accountID, folderID, &e, micros(db.now())); err != nil {
+		if err := db.insertEmail(ctx, tx, org, owner, accountID, folderID, &e, micros(db.now()), nil); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, db.q(`UPDATE mail_folders SET uidnext = ?, server_count = server_count + 1 WHERE id = ?`), int64(e.UID)+1, folderID); err != nil {

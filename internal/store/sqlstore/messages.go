@@ -182,45 +182,44 @@ func (db *DB) SaveMessages(ctx context.Context, f store.Fence, folderID int64, c
 			return err
 		}
 		now := micros(db.now())
+		// Two lookups for the whole batch instead of two per message: on
+		// PostgreSQL every statement is a round trip.
+		existing, err := db.storedIn(ctx, tx, folderID, msgs)
+		if err != nil {
+			return err
+		}
+		reattach, err := db.reattachCandidates(ctx, tx, account, folderID, msgs)
+		if err != nil {
+			return err
+		}
 		var inserted []int64
+		var addrs []addressRow
 		for i := range msgs {
 			m := &msgs[i]
-			var existing int64
-			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM messages WHERE folder_id = ? AND uidvalidity = ? AND uid = ? AND expunged_at IS NULL`),
-				folderID, int64(m.UIDValidity), int64(m.UID)).Scan(&existing)
-			if err == nil {
-				m.ID = existing
+			if id, ok := existing[remoteKey{m.UIDValidity, m.UID}]; ok {
+				m.ID = id
 				res.Skipped++
 				continue
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if m.Hash != "" {
-				// Same content, expunged elsewhere (a move) or stored under
-				// this folder's previous UIDVALIDITY: re-attach that row.
-				err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM messages WHERE account_id = ? AND hash = ?
-					AND (expunged_at IS NOT NULL OR (folder_id = ? AND uidvalidity <> ?)) ORDER BY id LIMIT 1`),
-					account, m.Hash, folderID, int64(m.UIDValidity)).Scan(&existing)
-				if err == nil {
-					_, err = tx.ExecContext(ctx, db.q(`UPDATE messages SET folder_id = ?, uidvalidity = ?, uid = ?, flags = ?, modseq = ?, expunged_at = NULL, updated_at = ? WHERE id = ?`),
-						folderID, int64(m.UIDValidity), int64(m.UID), m.Flags.Bits(), int64(m.ModSeq), now, existing)
-					if err != nil {
-						return err
-					}
-					m.ID = existing
-					res.Reattached++
-					continue
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
+			// Same content, expunged elsewhere (a move) or stored under this
+			// folder's previous UIDVALIDITY: re-attach that row.
+			if id, ok := takeCandidate(reattach, m.Hash, m.UIDValidity); ok {
+				if _, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET folder_id = ?, uidvalidity = ?, uid = ?, flags = ?, modseq = ?, expunged_at = NULL, updated_at = ? WHERE id = ?`),
+					folderID, int64(m.UIDValidity), int64(m.UID), m.Flags.Bits(), int64(m.ModSeq), now, id); err != nil {
 					return err
 				}
+				m.ID = id
+				res.Reattached++
+				continue
 			}
-			if err := db.insertEmail(ctx, tx, org, owner, account, folderID, m, now); err != nil {
+			if err := db.insertEmail(ctx, tx, org, owner, account, folderID, m, now, &addrs); err != nil {
 				return err
 			}
 			inserted = append(inserted, m.ID)
 			res.Inserted++
+		}
+		if err := db.insertAddresses(ctx, tx, addrs); err != nil {
+			return err
 		}
 		// New mail is linked in the same transaction: a crash never leaves
 		// a stored email without its links.
@@ -232,7 +231,10 @@ func (db *DB) SaveMessages(ctx context.Context, f store.Fence, folderID int64, c
 	return res, err
 }
 
-func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, folderID int64, m *crm.Email, now int64) error {
+// insertEmail inserts a message. Its address rows are appended to addrs
+// for the caller to insert with the batch; with addrs nil they are
+// inserted at once.
+func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, folderID int64, m *crm.Email, now int64, addrs *[]addressRow) error {
 	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	nn := func(s []string) []string {
 		if s == nil {
@@ -259,6 +261,7 @@ func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, 
 	if err != nil {
 		return err
 	}
+	var rows []addressRow
 	pos := 0
 	for _, g := range []struct {
 		kind  string
@@ -270,14 +273,144 @@ func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, 
 				continue
 			}
 			email := strings.ToLower(a.Email)
-			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO message_addresses (message_id, org_id, kind, email, name, pos, domain) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-				m.ID, org, g.kind, email, a.Name, pos, linker.Domain(email)); err != nil {
-				return err
-			}
+			rows = append(rows, addressRow{m.ID, org, g.kind, email, a.Name, pos, linker.Domain(email)})
 			pos++
 		}
 	}
+	if addrs != nil {
+		*addrs = append(*addrs, rows...)
+		return nil
+	}
+	return db.insertAddresses(ctx, tx, rows)
+}
+
+// addressRow is one row of message_addresses.
+type addressRow struct {
+	messageID, org int64
+	kind, email    string
+	name           string
+	pos            int
+	domain         string
+}
+
+// insertAddresses inserts address rows, many per statement.
+func (db *DB) insertAddresses(ctx context.Context, tx *sql.Tx, rows []addressRow) error {
+	const per = 200 // 7 parameters each: well under every driver's limit
+	for lo := 0; lo < len(rows); lo += per {
+		chunk := rows[lo:min(lo+per, len(rows))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO message_addresses (message_id, org_id, kind, email, name, pos, domain) VALUES `)
+		args := make([]any, 0, len(chunk)*7)
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?)`)
+			args = append(args, r.messageID, r.org, r.kind, r.email, r.name, r.pos, r.domain)
+		}
+		if _, err := tx.ExecContext(ctx, db.q(q.String()), args...); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+type remoteKey struct{ uidvalidity, uid uint32 }
+
+// storedIn returns the ids of the batch's messages already stored in the
+// folder, by (uidvalidity, uid).
+func (db *DB) storedIn(ctx context.Context, tx *sql.Tx, folderID int64, msgs []crm.Email) (map[remoteKey]int64, error) {
+	byValidity := map[uint32][]any{}
+	for _, m := range msgs {
+		byValidity[m.UIDValidity] = append(byValidity[m.UIDValidity], int64(m.UID))
+	}
+	out := map[remoteKey]int64{}
+	for uv, uids := range byValidity {
+		for lo := 0; lo < len(uids); lo += 500 {
+			chunk := uids[lo:min(lo+500, len(uids))]
+			rows, err := tx.QueryContext(ctx, db.q(`SELECT id, uid FROM messages WHERE folder_id = ? AND uidvalidity = ? AND expunged_at IS NULL AND uid IN (`+placeholders(len(chunk))+`)`),
+				append([]any{folderID, int64(uv)}, chunk...)...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var id, uid int64
+				if err := rows.Scan(&id, &uid); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[remoteKey{uv, uint32(uid)}] = id
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// takeCandidate removes and returns the first row a message may take over:
+// expunged, or of another UIDVALIDITY than the message's.
+func takeCandidate(c map[string][]reattachRow, hash string, uidvalidity uint32) (int64, bool) {
+	if hash == "" {
+		return 0, false
+	}
+	rows := c[hash]
+	for i, r := range rows {
+		if r.uidvalidity != uidvalidity {
+			c[hash] = append(rows[:i:i], rows[i+1:]...)
+			return r.id, true
+		}
+	}
+	return 0, false
+}
+
+type reattachRow struct {
+	id          int64
+	uidvalidity uint32
+}
+
+// reattachCandidates returns, by content hash, the account's rows a
+// message of the batch may take over: expunged ones (a move between
+// folders) and this folder's rows of another UIDVALIDITY, oldest first.
+func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folderID int64, msgs []crm.Email) (map[string][]reattachRow, error) {
+	var hashes []any
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if m.Hash != "" && !seen[m.Hash] {
+			seen[m.Hash] = true
+			hashes = append(hashes, m.Hash)
+		}
+	}
+	out := map[string][]reattachRow{}
+	for lo := 0; lo < len(hashes); lo += 500 {
+		chunk := hashes[lo:min(lo+500, len(hashes))]
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT id, hash, uidvalidity, expunged_at IS NOT NULL FROM messages WHERE account_id = ? AND hash IN (`+placeholders(len(chunk))+`)
+			AND (expunged_at IS NOT NULL OR folder_id = ?) ORDER BY id`), append(append([]any{account}, chunk...), folderID)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, uv int64
+			var h string
+			var expunged bool
+			if err := rows.Scan(&id, &h, &uv, &expunged); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r := reattachRow{id: id, uidvalidity: uint32(uv)}
+			if expunged {
+				r.uidvalidity = 0 // any validity may take an expunged row
+			}
+			out[h] = append(out[h], r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // StoredUIDs lists a folder's stored UIDs at a UIDVALIDITY.
