@@ -24,8 +24,10 @@ test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # BenchmarkInitialSync (crmsync vs mbsync against Dovecot, 1k and 10k
-# messages; CRMSYNC_BENCH_LARGE=1 adds 50k) is one full sync per iteration:
-# it runs once, not 500 times.
+# messages; CRMSYNC_BENCH_LARGE=1 adds 50k) and BenchmarkRelink (1,000
+# contacts into 100,000 emails) are one whole scenario per iteration: they
+# run once, not 500 times.
 bench:
-	$(GO) test -run '^$$' -bench . -skip '^BenchmarkInitialSync$$' -benchtime 500x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench . -skip '^Benchmark(InitialSync|Relink.*)$$' -benchtime 500x -timeout 60m ./...
+	$(GO) test -run '^$$' -bench '^BenchmarkRelink' -benchtime 1x -timeout 60m ./internal/store/...
 	$(GO) test -run '^$$' -bench '^BenchmarkInitialSync$$' -benchtime 1x -timeout 60m ./internal/syncer
