@@ -169,6 +169,12 @@ func TestTimeouts(t *testing.T) {
 			t.Parallel()
 			tb := setup(t, func(c *Config) {
 				c.ReadTimeout = 300 * time.Millisecond
+				if tc.drip {
+					// Longer than the session deadline, so that a NOOP
+					// delayed by a loaded machine cannot end the session
+					// first: only the deadline can.
+					c.ReadTimeout = 3 * time.Second
+				}
 				c.SessionTimeout = 1500 * time.Millisecond
 			})
 			start := time.Now()
