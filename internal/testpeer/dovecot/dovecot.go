@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/testpeer/proc"
 )
 
 // Options tune Start. A nil *Options is the same as a zero Options.
@@ -460,39 +462,12 @@ func (s *Server) stopLocked() {
 	if s.cmd == nil {
 		return
 	}
-	pid := s.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		// The master is not reaped yet, so the group is still ours.
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-s.exited
-	}
+	proc.StopGroup(s.cmd.Process.Pid, s.exited)
 	s.cmd, s.exited = nil, nil
 }
 
 // logTail returns up to the last limit bytes of the log.
-func (s *Server) logTail(limit int64) string {
-	f, err := os.Open(s.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	off := max(0, fi.Size()-limit)
-	buf := make([]byte, fi.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return err.Error()
-	}
-	if off > 0 {
-		return "...\n" + string(buf)
-	}
-	return string(buf)
-}
+func (s *Server) logTail(limit int64) string { return proc.Tail(s.logPath, limit) }
 
 // mailRoot is the Maildir of a user.
 func (s *Server) mailRoot(username string) string {
