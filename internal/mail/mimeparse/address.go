@@ -110,8 +110,19 @@ func (p *parser) address(field, name, addr string) model.Address {
 	}
 	name = cleanHeaderText(name)
 	name = strings.TrimSpace(strings.Trim(name, `"'`))
-	return model.Address{Name: clipField(name), Email: clipField(strings.ToLower(strings.TrimSpace(addr)))}
+	email := strings.ToLower(strings.TrimSpace(addr))
+	if len(email) > maxAddress {
+		// Cutting it would make another, wrong address (without its
+		// domain): keep the name only.
+		p.warn("%s: skipped an address of %d bytes, longer than any valid one", field, len(email))
+		email = ""
+	}
+	return model.Address{Name: clipField(name), Email: email}
 }
+
+// maxAddress is the longest address there can be: a 64-octet local part,
+// "@", a 255-octet domain (RFC 5321 section 4.5.3.1).
+const maxAddress = 64 + 1 + 255
 
 // groupPrefix strips a group name ("Team: a@b, c@d;") from a list piece.
 func groupPrefix(s string) string {
