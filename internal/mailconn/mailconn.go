@@ -116,6 +116,10 @@ func (c *Connector) Parse(r io.Reader) (*mail.Message, error) {
 // Attachment fetches an email from the server and streams one attachment
 // into w. Nothing is written to w unless the message was found.
 func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Email, index int, w io.Writer) error {
+	if a.Mode == crm.ModeForward {
+		// A forwarded message has no server copy to fetch again.
+		return &mail.Error{Kind: mail.KindProtocol, Message: "The attachments of forwarded messages are listed but not kept by this server; open the message in your mailbox to get them."}
+	}
 	if e.Folder == "" {
 		return &mail.Error{Kind: mail.KindProtocol, Message: "This message is no longer in a folder on the server, so its attachment cannot be fetched."}
 	}
