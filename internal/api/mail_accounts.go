@@ -142,12 +142,9 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 		// still record a state; disconnected is the truth.
 		v.State, v.Error = crm.StateDisconnected, nil
 	}
-	folders, err := s.st.Folders(ctx, a.ID)
-	if err != nil {
-		return v, err
-	}
-	counts, err := s.st.FolderCounts(ctx, a.ID)
-	if err != nil {
+	var counts map[string]int64
+	var err error
+	if v.Folders, counts, err = s.folderViews(ctx, a.ID); err != nil {
 		return v, err
 	}
 	if a.Mode == crm.ModeForward {
@@ -157,15 +154,29 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 		v.CanSend = false
 		v.SendStatus = "This mailbox is disconnected: nothing is synced or sent. Connect the same address again before retained_until to keep its messages and links."
 	}
-	v.Folders = []folderView{}
-	for _, f := range folders {
-		v.Folders = append(v.Folders, folderView{Name: f.Name, Role: f.Role, Selected: f.Selected, Messages: counts[f.Name],
-			ServerMessages: int64(f.Cursor.ServerCount), Missing: f.Cursor.Missing})
-	}
 	if v.History, err = s.st.AccountEvents(ctx, a.ID, 20); err != nil {
 		return v, err
 	}
 	return v, nil
+}
+
+// folderViews returns an account's folders with their counts, and the
+// stored messages per folder name.
+func (s *Server) folderViews(ctx context.Context, accountID int64) ([]folderView, map[string]int64, error) {
+	folders, err := s.st.Folders(ctx, accountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts, err := s.st.FolderCounts(ctx, accountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := []folderView{}
+	for _, f := range folders {
+		out = append(out, folderView{Name: f.Name, Role: f.Role, Selected: f.Selected, Messages: counts[f.Name],
+			ServerMessages: int64(f.Cursor.ServerCount), Missing: f.Cursor.Missing})
+	}
+	return out, counts, nil
 }
 
 // serverSettings validates one server of a request.
@@ -544,15 +555,14 @@ func (s *Server) listFolders(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return err
 	}
-	a, err := s.st.GetMailAccount(r.Context(), c.Viewer, id)
-	if err != nil {
+	if _, err := s.st.GetMailAccount(r.Context(), c.Viewer, id); err != nil {
 		return storeError(err, "mail account")
 	}
-	v, err := s.mailAccountView(r.Context(), a)
+	folders, _, err := s.folderViews(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, listBody[folderView]{Data: v.Folders})
+	writeJSON(w, http.StatusOK, listBody[folderView]{Data: folders})
 	return nil
 }
 
