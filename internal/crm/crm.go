@@ -102,6 +102,10 @@ type Contact struct {
 	CompanyID    *int64            `json:"company_id"`
 	OwnerID      int64             `json:"owner_id"`
 	Lifecycle    Lifecycle         `json:"lifecycle"`
+	Title        string            `json:"title"`
+	Address      PostalAddress     `json:"address"`
+	Notes        string            `json:"notes"`
+	Categories   []string          `json:"categories"`
 	CustomFields map[string]string `json:"custom_fields"`
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`

@@ -136,6 +136,19 @@ const (
 	FieldDescription = "description"
 	FieldLocation    = "location"
 	FieldAttendees   = "attendees" // events: addresses
+	FieldAddress     = "address"   // contacts: crm.PostalAddress.String()
+
+	// Tasks and events. Times are crm.When strings.
+	FieldDue       = "due"
+	FieldStatus    = "status"   // tasks: crm.TaskStatus
+	FieldPriority  = "priority" // tasks: "1".."9", "" undefined
+	FieldCompleted = "completed"
+	FieldStart     = "start"
+	FieldEnd       = "end"
+	FieldRRule     = "rrule"     // events: canonical RRULE value
+	FieldExDates   = "exdates"   // events: crm.When of skipped occurrences
+	FieldRDates    = "rdates"    // events: crm.When of added occurrences
+	FieldOverrides = "overrides" // events: canonical JSON of []crm.EventOverride
 )
 
 // fieldSpec fixes the kind and element normalization of a known field.
@@ -157,6 +170,19 @@ var fieldSpecs = map[string]fieldSpec{
 	FieldPhones:      {List, NormalizePhone},
 	FieldCategories:  {Set, normalizeLine},
 	FieldAttendees:   {Set, NormalizeEmail},
+	FieldAddress:     {Scalar, normalizeLine},
+	FieldDue:         {Scalar, normalizeLine},
+	FieldStatus:      {Scalar, normalizeLine},
+	FieldPriority:    {Scalar, normalizeLine},
+	FieldCompleted:   {Scalar, normalizeLine},
+	FieldStart:       {Scalar, normalizeLine},
+	FieldEnd:         {Scalar, normalizeLine},
+	FieldRRule:       {Scalar, normalizeLine},
+	FieldExDates:     {Set, normalizeLine},
+	FieldRDates:      {Set, normalizeLine},
+	// Overrides are one value: two sides changing the same occurrence is
+	// a conflict for the policy, not two occurrences.
+	FieldOverrides: {Scalar, normalizeText},
 }
 
 // KindOf returns the kind of a known field, or 0 for a field the engine
