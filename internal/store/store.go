@@ -78,6 +78,8 @@ type Store interface {
 	Companies
 	Contacts
 	Opportunities
+	Tasks
+	Events
 	Tokens
 	Credentials
 	Leases
@@ -85,6 +87,7 @@ type Store interface {
 	Links
 	Forwarding
 	Outbox
+	PIM
 }
 
 // Companies are read and written on behalf of a viewer.

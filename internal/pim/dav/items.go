@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Item is a member of a collection and its current ETag.
@@ -23,6 +24,10 @@ type Object struct {
 	ETag        string
 	ContentType string // "" when the server did not say
 	Data        []byte
+	// Modified is the server's DAV:getlastmodified (from Multiget), zero
+	// when it sent none: the date of the last change for an item whose
+	// body carries none (no REV, no LAST-MODIFIED).
+	Modified time.Time
 }
 
 // MultigetBatch is how many hrefs one multiget REPORT asks for; Multiget
@@ -119,6 +124,9 @@ func (c *Client) Multiget(ctx context.Context, coll Collection, hrefs []string) 
 					continue
 				}
 				o := Object{Href: href, Data: []byte(*data), ContentType: p.ContentType}
+				if t, err := http.ParseTime(strings.TrimSpace(p.LastModified)); err == nil {
+					o.Modified = t.UTC()
+				}
 				if p.ETag != nil {
 					o.ETag = strings.TrimSpace(*p.ETag)
 				}

@@ -44,6 +44,7 @@ type propstat struct {
 type prop struct {
 	ETag         *string      `xml:"DAV: getetag"`
 	ContentType  string       `xml:"DAV: getcontenttype"`
+	LastModified string       `xml:"DAV: getlastmodified"` // RFC 4918 §15.7, an HTTP date
 	DisplayName  string       `xml:"DAV: displayname"`
 	ResourceType *elementList `xml:"DAV: resourcetype"`
 	SyncToken    string       `xml:"DAV: sync-token"` // RFC 6578 §4
@@ -286,9 +287,9 @@ func multigetBody(typ CollectionType, hrefs []string) string {
 	var b strings.Builder
 	b.WriteString(xmlDecl)
 	if typ == AddressBook {
-		b.WriteString(`<CR:addressbook-multiget xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><D:getetag/><CR:address-data/></D:prop>`)
+		b.WriteString(`<CR:addressbook-multiget xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:prop><D:getetag/><D:getlastmodified/><CR:address-data/></D:prop>`)
 	} else {
-		b.WriteString(`<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>`)
+		b.WriteString(`<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><D:getlastmodified/><C:calendar-data/></D:prop>`)
 	}
 	for _, h := range hrefs {
 		b.WriteString("<D:href>")

@@ -11,15 +11,27 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-const contactCols = `id, org_id, first_name, last_name, phones, company_id, owner_id, lifecycle, custom_fields, created_at, updated_at`
+const contactCols = `id, org_id, first_name, last_name, phones, company_id, owner_id, lifecycle, title, notes, address, categories, custom_fields, created_at, updated_at`
 
 func scanContact(sc interface{ Scan(...any) error }) (crm.Contact, error) {
 	var c crm.Contact
-	var phones, custom string
+	var phones, address, categories, custom string
 	var company sql.NullInt64
 	var created, updated int64
-	if err := sc.Scan(&c.ID, &c.OrgID, &c.FirstName, &c.LastName, &phones, &company, &c.OwnerID, &c.Lifecycle, &custom, &created, &updated); err != nil {
+	if err := sc.Scan(&c.ID, &c.OrgID, &c.FirstName, &c.LastName, &phones, &company, &c.OwnerID, &c.Lifecycle,
+		&c.Title, &c.Notes, &address, &categories, &custom, &created, &updated); err != nil {
 		return c, err
+	}
+	if address != "" {
+		if err := json.Unmarshal([]byte(address), &c.Address); err != nil {
+			return c, err
+		}
+	}
+	if err := json.Unmarshal([]byte(categories), &c.Categories); err != nil {
+		return c, err
+	}
+	if c.Categories == nil {
+		c.Categories = []string{}
 	}
 	c.CompanyID = fromOptInt(company)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -39,7 +51,9 @@ func scanContact(sc interface{ Scan(...any) error }) (crm.Contact, error) {
 	return c, nil
 }
 
-func contactJSON(c *crm.Contact) (phones, custom string) {
+// contactJSON fills c's nil collections, normalizes its categories and
+// returns the values of its JSON columns (address is "" when zero).
+func contactJSON(c *crm.Contact) (phones, address, categories, custom string) {
 	if c.Phones == nil {
 		c.Phones = []string{}
 	}
@@ -49,9 +63,41 @@ func contactJSON(c *crm.Contact) (phones, custom string) {
 	if c.Emails == nil {
 		c.Emails = []string{}
 	}
+	c.Categories = normCategories(c.Categories)
 	p, _ := json.Marshal(c.Phones)
 	m, _ := json.Marshal(c.CustomFields)
-	return string(p), string(m)
+	if !c.Address.IsZero() {
+		a, _ := json.Marshal(c.Address)
+		address = string(a)
+	}
+	return string(p), address, jsonList(c.Categories), string(m)
+}
+
+// normCategories trims categories and drops the empty ones and those equal,
+// ignoring case, to one before them; the order is kept. It never returns
+// nil.
+func normCategories(cs []string) []string {
+	out := make([]string, 0, len(cs))
+	seen := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		c = strings.TrimSpace(c)
+		k := strings.ToLower(c)
+		if c == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, c)
+	}
+	return out
+}
+
+// jsonList returns the JSON of a list, "[]" for nil.
+func jsonList[T any](xs []T) string {
+	if xs == nil {
+		return "[]"
+	}
+	b, _ := json.Marshal(xs)
+	return string(b)
 }
 
 // checkContactRefs verifies owner and company of a contact being written.
@@ -69,21 +115,29 @@ func (db *DB) checkContactRefs(ctx context.Context, tx *sql.Tx, v crm.Viewer, c,
 
 // CreateContact stores a new contact.
 func (db *DB) CreateContact(ctx context.Context, v crm.Viewer, c crm.Contact) (crm.Contact, error) {
+	var out crm.Contact
+	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
+		out, err = db.createContactTx(ctx, tx, v, c)
+		return err
+	})
+	return out, err
+}
+
+// createContactTx is CreateContact inside tx (also the PIM sync's writes).
+func (db *DB) createContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, c crm.Contact) (crm.Contact, error) {
 	now := db.now()
 	c.OrgID, c.CreatedAt, c.UpdatedAt = v.OrgID, now, now
-	phones, custom := contactJSON(&c)
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if err := db.checkContactRefs(ctx, tx, v, c, crm.Contact{}, true); err != nil {
-			return err
-		}
-		if err := tx.QueryRowContext(ctx, db.q(`INSERT INTO contacts (org_id, first_name, last_name, phones, company_id, owner_id, lifecycle, custom_fields, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			c.OrgID, c.FirstName, c.LastName, phones, optInt(c.CompanyID), c.OwnerID, string(c.Lifecycle), custom, micros(now), micros(now)).Scan(&c.ID); err != nil {
-			return err
-		}
-		return db.writeEmails(ctx, tx, c)
-	})
-	return c, err
+	phones, address, categories, custom := contactJSON(&c)
+	if err := db.checkContactRefs(ctx, tx, v, c, crm.Contact{}, true); err != nil {
+		return c, err
+	}
+	if err := tx.QueryRowContext(ctx, db.q(`INSERT INTO contacts (org_id, first_name, last_name, phones, company_id, owner_id, lifecycle, title, notes, address, categories, custom_fields, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		c.OrgID, c.FirstName, c.LastName, phones, optInt(c.CompanyID), c.OwnerID, string(c.Lifecycle),
+		c.Title, c.Notes, address, categories, custom, micros(now), micros(now)).Scan(&c.ID); err != nil {
+		return c, err
+	}
+	return c, db.writeEmails(ctx, tx, c)
 }
 
 func (db *DB) writeEmails(ctx context.Context, tx *sql.Tx, c crm.Contact) error {
@@ -151,35 +205,45 @@ func (db *DB) GetContact(ctx context.Context, v crm.Viewer, id int64) (crm.Conta
 // UpdateContact changes a contact in one transaction.
 func (db *DB) UpdateContact(ctx context.Context, v crm.Viewer, id int64, apply func(*crm.Contact) error) (crm.Contact, error) {
 	var out crm.Contact
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		old, err := db.getContact(ctx, tx, v, id, db.d.ForUpdate)
-		if err != nil {
-			return err
-		}
-		c := old
-		c.Emails = append([]string(nil), old.Emails...)
-		c.Phones = append([]string(nil), old.Phones...)
-		c.CustomFields = make(map[string]string, len(old.CustomFields))
-		for k, val := range old.CustomFields {
-			c.CustomFields[k] = val
-		}
-		if err := apply(&c); err != nil {
-			return err
-		}
-		c.ID, c.OrgID, c.CreatedAt = id, v.OrgID, old.CreatedAt
-		if err := db.checkContactRefs(ctx, tx, v, c, old, false); err != nil {
-			return err
-		}
-		c.UpdatedAt = db.now()
-		phones, custom := contactJSON(&c)
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE contacts SET first_name = ?, last_name = ?, phones = ?, company_id = ?, owner_id = ?, lifecycle = ?, custom_fields = ?, updated_at = ? WHERE id = ?`),
-			c.FirstName, c.LastName, phones, optInt(c.CompanyID), c.OwnerID, string(c.Lifecycle), custom, micros(c.UpdatedAt), id); err != nil {
-			return err
-		}
-		out = c
-		return db.writeEmails(ctx, tx, c)
+	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
+		out, err = db.updateContactTx(ctx, tx, v, id, apply)
+		return err
 	})
 	return out, err
+}
+
+// updateContactTx is UpdateContact inside tx (also the PIM sync's writes):
+// it reads the contact with the dialect's row lock, lets apply change it
+// and writes it back.
+func (db *DB) updateContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id int64, apply func(*crm.Contact) error) (crm.Contact, error) {
+	old, err := db.getContact(ctx, tx, v, id, db.d.ForUpdate)
+	if err != nil {
+		return old, err
+	}
+	c := old
+	c.Emails = append([]string(nil), old.Emails...)
+	c.Phones = append([]string(nil), old.Phones...)
+	c.Categories = append([]string(nil), old.Categories...)
+	c.CustomFields = make(map[string]string, len(old.CustomFields))
+	for k, val := range old.CustomFields {
+		c.CustomFields[k] = val
+	}
+	if err := apply(&c); err != nil {
+		return old, err
+	}
+	c.ID, c.OrgID, c.CreatedAt = id, v.OrgID, old.CreatedAt
+	if err := db.checkContactRefs(ctx, tx, v, c, old, false); err != nil {
+		return old, err
+	}
+	c.UpdatedAt = db.now()
+	phones, address, categories, custom := contactJSON(&c)
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE contacts SET first_name = ?, last_name = ?, phones = ?, company_id = ?, owner_id = ?, lifecycle = ?,
+		title = ?, notes = ?, address = ?, categories = ?, custom_fields = ?, updated_at = ? WHERE id = ?`),
+		c.FirstName, c.LastName, phones, optInt(c.CompanyID), c.OwnerID, string(c.Lifecycle),
+		c.Title, c.Notes, address, categories, custom, micros(c.UpdatedAt), id); err != nil {
+		return old, err
+	}
+	return c, db.writeEmails(ctx, tx, c)
 }
 
 // DeleteContact removes a contact; it leaves the opportunities it was on.

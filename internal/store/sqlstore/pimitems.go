@@ -1,0 +1,307 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+const pimCollectionCols = `id, account_id, href, kind, display_name, sync_token, ctag`
+
+func scanPIMCollection(sc interface{ Scan(...any) error }) (store.PIMCollection, error) {
+	var c store.PIMCollection
+	err := sc.Scan(&c.ID, &c.AccountID, &c.Href, &c.Kind, &c.DisplayName, &c.SyncToken, &c.CTag)
+	return c, err
+}
+
+// PIMCollections lists an account's collections, by id.
+func (db *DB) PIMCollections(ctx context.Context, accountID int64) ([]store.PIMCollection, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+pimCollectionCols+` FROM pim_collections WHERE account_id = ? ORDER BY id`), accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.PIMCollection{}
+	for rows.Next() {
+		c, err := scanPIMCollection(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// PutPIMCollection inserts or updates a collection by (account, href,
+// kind). The cursor (sync token and ctag, a pair) is replaced only when c
+// carries one (either part not empty); otherwise the stored one stays.
+func (db *DB) PutPIMCollection(ctx context.Context, f store.Fence, c store.PIMCollection) (store.PIMCollection, error) {
+	var out store.PIMCollection
+	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
+		// INSERT … SELECT takes the organisation from the account (and
+		// inserts nothing when there is no such account). The WHERE clause
+		// also keeps SQLite from reading ON CONFLICT as a join constraint.
+		var err error
+		out, err = scanPIMCollection(tx.QueryRowContext(ctx, db.q(`INSERT INTO pim_collections (org_id, account_id, href, kind, display_name, sync_token, ctag)
+			SELECT org_id, id, ?, ?, ?, ?, ? FROM pim_accounts WHERE id = ?
+			ON CONFLICT (account_id, href, kind) DO UPDATE SET display_name = excluded.display_name,
+				sync_token = CASE WHEN excluded.sync_token <> '' OR excluded.ctag <> '' THEN excluded.sync_token ELSE pim_collections.sync_token END,
+				ctag = CASE WHEN excluded.sync_token <> '' OR excluded.ctag <> '' THEN excluded.ctag ELSE pim_collections.ctag END
+			RETURNING `+pimCollectionCols),
+			c.Href, c.Kind, c.DisplayName, c.SyncToken, c.CTag, c.AccountID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		return err
+	})
+	return out, err
+}
+
+// SetPIMCursor writes a collection's cursor.
+func (db *DB) SetPIMCursor(ctx context.Context, f store.Fence, collectionID int64, syncToken, ctag string) error {
+	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE pim_collections SET sync_token = ?, ctag = ? WHERE id = ?`), syncToken, ctag, collectionID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+}
+
+const pimItemCols = `id, account_id, collection_id, record_type, crm_id, href, uid, etag, base, raw, crm_updated_at, tombstone_side, tombstoned_at, error`
+
+func scanPIMItem(sc interface{ Scan(...any) error }) (store.PIMItem, error) {
+	var it store.PIMItem
+	var base string
+	var raw []byte
+	var crmUpdated int64
+	var tomb sql.NullInt64
+	err := sc.Scan(&it.ID, &it.AccountID, &it.CollectionID, &it.RecordType, &it.CRMID, &it.Href, &it.UID, &it.ETag, &base, &raw,
+		&crmUpdated, &it.TombstoneSide, &tomb, &it.Error)
+	if err != nil {
+		return it, err
+	}
+	if base != "" {
+		it.Base = []byte(base)
+	}
+	if len(raw) > 0 {
+		it.Raw = raw
+	}
+	if crmUpdated != 0 {
+		it.CRMUpdatedAt = fromMicros(crmUpdated)
+	}
+	it.TombstonedAt = fromOptMicros(tomb)
+	return it, nil
+}
+
+// PIMItems returns every mapping of a collection, tombstones included, by
+// id.
+func (db *DB) PIMItems(ctx context.Context, collectionID int64) ([]store.PIMItem, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+pimItemCols+` FROM pim_items WHERE collection_id = ? ORDER BY id`), collectionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.PIMItem{}
+	for rows.Next() {
+		it, err := scanPIMItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// optMicrosZero is micros(t), 0 for the zero time (crm_updated_at is NOT
+// NULL, 0 meaning never).
+func optMicrosZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+func optBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// ApplyPIMWrite writes a CRM record and its mapping in one fenced
+// transaction. The record goes through the same code as the API's writes
+// (validation, visibility, child tables); a replacement is refused with
+// store.ErrStale when the record changed since the engine read it. A
+// mapping that would give a collection two items with the same href, or
+// map one record twice in a collection, is refused with store.ErrConflict
+// (the engine's mistake, not a user's: no FieldError), and then nothing
+// is written.
+func (db *DB) ApplyPIMWrite(ctx context.Context, f store.Fence, v crm.Viewer, w store.PIMWrite) (store.PIMWrite, error) {
+	n := 0
+	for _, set := range []bool{w.Contact != nil, w.Task != nil, w.Event != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return store.PIMWrite{}, errors.New("sqlstore: a PIM write holds at most one of contact, task and event")
+	}
+	var out store.PIMWrite
+	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
+		out = store.PIMWrite{}
+		var it *store.PIMItem
+		if w.Item != nil {
+			cp := *w.Item
+			it = &cp
+			if err := db.checkPIMItemCollection(ctx, tx, v, it); err != nil {
+				return err
+			}
+		}
+		var (
+			recType    string
+			recID      int64
+			recUpdated time.Time
+		)
+		switch {
+		case w.Contact != nil:
+			c, err := db.pimWriteContact(ctx, tx, v, *w.Contact)
+			if err != nil {
+				return err
+			}
+			out.Contact = &c
+			recType, recID, recUpdated = store.PIMContact, c.ID, c.UpdatedAt
+		case w.Task != nil:
+			t, err := db.pimWriteTask(ctx, tx, v, *w.Task)
+			if err != nil {
+				return err
+			}
+			out.Task = &t
+			recType, recID, recUpdated = store.PIMTask, t.ID, t.UpdatedAt
+		case w.Event != nil:
+			e, err := db.pimWriteEvent(ctx, tx, v, *w.Event)
+			if err != nil {
+				return err
+			}
+			out.Event = &e
+			recType, recID, recUpdated = store.PIMEvent, e.ID, e.UpdatedAt
+		}
+		if it == nil {
+			return nil
+		}
+		if recType != "" {
+			if it.RecordType == "" {
+				it.RecordType = recType
+			} else if it.RecordType != recType {
+				return fmt.Errorf("sqlstore: PIM write of a %s mapped as a %s", recType, it.RecordType)
+			}
+			it.CRMID, it.CRMUpdatedAt = recID, recUpdated
+		}
+		if err := db.putPIMItem(ctx, tx, v.OrgID, it); err != nil {
+			return err
+		}
+		out.Item = it
+		return nil
+	})
+	if err != nil {
+		return store.PIMWrite{}, err
+	}
+	return out, nil
+}
+
+// checkPIMItemCollection verifies that the item's collection is one of v's
+// organisation and fills the item's account from it.
+func (db *DB) checkPIMItemCollection(ctx context.Context, tx *sql.Tx, v crm.Viewer, it *store.PIMItem) error {
+	var org, account int64
+	err := tx.QueryRowContext(ctx, db.q(`SELECT org_id, account_id FROM pim_collections WHERE id = ?`), it.CollectionID).Scan(&org, &account)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && org != v.OrgID) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if it.AccountID != 0 && it.AccountID != account {
+		return fmt.Errorf("sqlstore: PIM item of account %d in a collection of account %d", it.AccountID, account)
+	}
+	it.AccountID = account
+	return nil
+}
+
+// putPIMItem inserts (ID 0) or replaces a mapping, every column.
+func (db *DB) putPIMItem(ctx context.Context, tx *sql.Tx, orgID int64, it *store.PIMItem) error {
+	args := []any{it.AccountID, it.CollectionID, it.RecordType, it.CRMID, it.Href, it.UID, it.ETag, string(it.Base), optBytes(it.Raw),
+		optMicrosZero(it.CRMUpdatedAt), it.TombstoneSide, optMicros(it.TombstonedAt), it.Error}
+	var err error
+	if it.ID == 0 {
+		err = tx.QueryRowContext(ctx, db.q(`INSERT INTO pim_items (account_id, collection_id, record_type, crm_id, href, uid, etag, base, raw,
+			crm_updated_at, tombstone_side, tombstoned_at, error, org_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			append(args, orgID)...).Scan(&it.ID)
+	} else {
+		var res sql.Result
+		res, err = tx.ExecContext(ctx, db.q(`UPDATE pim_items SET account_id = ?, collection_id = ?, record_type = ?, crm_id = ?, href = ?, uid = ?, etag = ?,
+			base = ?, raw = ?, crm_updated_at = ?, tombstone_side = ?, tombstoned_at = ?, error = ? WHERE id = ? AND org_id = ?`),
+			append(args, it.ID, orgID)...)
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				return store.ErrNotFound
+			}
+		}
+	}
+	if err != nil && db.d.IsUnique(err) {
+		return fmt.Errorf("%w: a PIM item with this href or record is already in this collection", store.ErrConflict)
+	}
+	if err == nil {
+		// What the database keeps.
+		if it.TombstonedAt != nil {
+			t := it.TombstonedAt.UTC().Truncate(time.Microsecond)
+			it.TombstonedAt = &t
+		}
+		if !it.CRMUpdatedAt.IsZero() {
+			it.CRMUpdatedAt = it.CRMUpdatedAt.UTC().Truncate(time.Microsecond)
+		}
+		if len(it.Base) == 0 {
+			it.Base = nil
+		}
+		if len(it.Raw) == 0 {
+			it.Raw = nil
+		}
+	}
+	return err
+}
+
+// PIMRecordOutcomes returns, per contact of the organisation, the statuses
+// of the opportunities it is on or that belong to its company, each
+// opportunity once, by opportunity id.
+func (db *DB) PIMRecordOutcomes(ctx context.Context, orgID int64) (map[int64][]crm.OpportunityStatus, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT contact_id, opportunity_id, status FROM (
+			SELECT oc.contact_id AS contact_id, o.id AS opportunity_id, o.status AS status
+			FROM opportunity_contacts oc JOIN opportunities o ON o.id = oc.opportunity_id
+			WHERE oc.org_id = ? AND o.org_id = ?
+			UNION
+			SELECT c.id, o.id, o.status
+			FROM contacts c JOIN opportunities o ON o.company_id = c.company_id
+			WHERE c.org_id = ? AND o.org_id = ?
+		) x ORDER BY contact_id, opportunity_id`), orgID, orgID, orgID, orgID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64][]crm.OpportunityStatus{}
+	for rows.Next() {
+		var contact, opp int64
+		var st crm.OpportunityStatus
+		if err := rows.Scan(&contact, &opp, &st); err != nil {
+			return nil, err
+		}
+		out[contact] = append(out[contact], st)
+	}
+	return out, rows.Err()
+}
