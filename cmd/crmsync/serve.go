@@ -88,6 +88,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		return err
 	}
 
+	pconn := newPIMConnector(db, kr, log)
+
 	retention, err := parseRetention(cfg.Retention)
 	if err != nil {
 		return err
@@ -110,6 +112,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		}
 		srv = &http.Server{
 			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: syncer.Wake,
+				PIM: pconn, WakePIM: syncer.WakePIM,
 				DropboxDomain: cfg.DropboxDomain, Retention: retention}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
@@ -122,7 +125,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
-			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send}})
+			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send},
+			PIM:  pimConfig(pconn)})
 	})
 
 	serveErr := make(chan error, 1)

@@ -1,5 +1,6 @@
 // Package api serves the REST API under /api/v1: users, companies, contacts,
-// opportunities, API tokens and sign-in, described by the OpenAPI document at
+// opportunities, tasks, events, API tokens and sign-in, mailboxes and PIM
+// (address book and calendar) accounts, described by the OpenAPI document at
 // /api/v1/openapi.json.
 //
 // Handlers are thin: they decode and validate a request strictly, call the
@@ -39,6 +40,13 @@ type Config struct {
 	// Wake, when set, tells this process's sync loop of an account that
 	// work was queued for it (a flag change), so it is done at once.
 	Wake func(accountID int64)
+	// PIM connects address book and calendar servers (CardDAV, CalDAV);
+	// without it the PIM account endpoints that reach a server (connect,
+	// change, sync now) answer 503.
+	PIM PIMConnector
+	// WakePIM, when set, tells this process's PIM sync loop that an
+	// account was connected, changed or asked to sync, so it runs at once.
+	WakePIM func(accountID int64)
 	// DropboxDomain is the mail domain of forwarding-mode dropboxes,
 	// <token>@DropboxDomain, received by the inbound SMTP server (serve
 	// --smtp … --dropbox-domain …). Empty: forwarding mode is not enabled
@@ -144,6 +152,18 @@ func (s *Server) registerRoutes() {
 	s.authed("PATCH /api/v1/opportunities/{id}", s.updateOpportunity)
 	s.authed("DELETE /api/v1/opportunities/{id}", s.deleteOpportunity)
 
+	s.authed("POST /api/v1/tasks", s.createTask)
+	s.list("GET /api/v1/tasks", s.listTasks, "owner_id", "contact_id", "status")
+	s.authed("GET /api/v1/tasks/{id}", s.getTask)
+	s.authed("PATCH /api/v1/tasks/{id}", s.updateTask)
+	s.authed("DELETE /api/v1/tasks/{id}", s.deleteTask)
+
+	s.authed("POST /api/v1/events", s.createEvent)
+	s.list("GET /api/v1/events", s.listEvents, "owner_id", "contact_id", "from", "to")
+	s.authed("GET /api/v1/events/{id}", s.getEvent)
+	s.authed("PATCH /api/v1/events/{id}", s.updateEvent)
+	s.authed("DELETE /api/v1/events/{id}", s.deleteEvent)
+
 	s.queried("GET /api/v1/autoconfig", s.autoconfig, "email")
 	s.authed("GET /api/v1/org/mail-service", s.getMailService)
 	s.authed("PUT /api/v1/org/mail-service", s.putMailService)
@@ -155,6 +175,13 @@ func (s *Server) registerRoutes() {
 	s.queried("DELETE /api/v1/mail-accounts/{id}", s.disconnectMailAccount, "confirm_data_loss")
 	s.authed("GET /api/v1/mail-accounts/{id}/folders", s.listFolders)
 	s.authed("PUT /api/v1/mail-accounts/{id}/folders", s.selectFolders)
+
+	s.authed("POST /api/v1/pim-accounts", s.createPIMAccount)
+	s.list("GET /api/v1/pim-accounts", s.listPIMAccounts, "user_id")
+	s.authed("GET /api/v1/pim-accounts/{id}", s.getPIMAccount)
+	s.authed("PATCH /api/v1/pim-accounts/{id}", s.updatePIMAccount)
+	s.authed("DELETE /api/v1/pim-accounts/{id}", s.deletePIMAccount)
+	s.authed("POST /api/v1/pim-accounts/{id}/sync", s.syncPIMAccount)
 
 	s.list("GET /api/v1/messages", s.listMessages, "account_id", "folder", "company_id", "contact_id", "opportunity_id")
 	s.authed("GET /api/v1/messages/{id}", s.getMessage)

@@ -1,9 +1,15 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
@@ -18,6 +24,10 @@ type ContactCreationRequest struct {
 	CompanyID    *int64             `json:"company_id"`
 	OwnerID      *int64             `json:"owner_id"`  // default: the caller
 	Lifecycle    crm.Lifecycle      `json:"lifecycle"` // default: lead
+	Title        string             `json:"title"`
+	Address      *AddressRequest    `json:"address"`
+	Notes        string             `json:"notes"`
+	Categories   []string           `json:"categories"`
 	CustomFields map[string]*string `json:"custom_fields"`
 }
 
@@ -32,12 +42,88 @@ type ContactUpdateRequest struct {
 	CompanyID    Opt[int64]              `json:"company_id"` // null: no company
 	OwnerID      Opt[int64]              `json:"owner_id"`
 	Lifecycle    Opt[crm.Lifecycle]      `json:"lifecycle"`
+	Title        Opt[string]             `json:"title"`
+	Address      Opt[AddressRequest]     `json:"address"` // null: no address
+	Notes        Opt[string]             `json:"notes"`
+	Categories   Opt[[]string]           `json:"categories"`
 	CustomFields Opt[map[string]*string] `json:"custom_fields"`
+}
+
+// AddressRequest is a postal address in a request. Every part is
+// optional; an address with no part is no address.
+type AddressRequest struct {
+	Street     string `json:"street"`
+	City       string `json:"city"`
+	Region     string `json:"region"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// UnmarshalJSON decodes the address strictly, also inside an Opt.
+func (a *AddressRequest) UnmarshalJSON(b []byte) error {
+	type plain AddressRequest
+	return strictJSON(b, (*plain)(a), "address")
+}
+
+// Limits of the fields address books and calendars carry.
+const (
+	maxAddressPart = 1000
+	maxLongText    = 100000 // notes, descriptions
+)
+
+// postalAddress checks an address's parts.
+func postalAddress(field string, r AddressRequest) (crm.PostalAddress, error) {
+	var a crm.PostalAddress
+	for _, p := range []struct {
+		name string
+		in   string
+		out  *string
+	}{{"street", r.Street, &a.Street}, {"city", r.City, &a.City}, {"region", r.Region, &a.Region},
+		{"postal_code", r.PostalCode, &a.PostalCode}, {"country", r.Country, &a.Country}} {
+		v, err := text(field+"."+p.name, p.in, false, maxAddressPart)
+		if err != nil {
+			return a, err
+		}
+		*p.out = v
+	}
+	return a, nil
+}
+
+// strictJSON decodes the JSON object data into v the way decodeJSON
+// decodes a body: an unknown member is refused, and a value at fault is
+// named by its path from field ("address.zip", "options.collection").
+// Objects nested in a request decode with it in their UnmarshalJSON, so
+// that they stay strict inside an Opt, which encoding/json alone is not.
+func strictJSON(data []byte, v any, field string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, _ = strconv.Unquote(name)
+		return badRequest(codeUnknownField, field+"."+name, "Unknown field %q in %s. Accepted fields: %s.",
+			name, field, strings.Join(jsonFields(reflect.TypeOf(v)), ", "))
+	}
+	if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+		path := field
+		if te.Field != "" {
+			path += "." + te.Field
+		}
+		return badRequest(codeInvalidType, path, "%s must be %s, not %s.", path, jsonTypeName(te.Type), describeJSONValue(te.Value))
+	}
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return invalid(field, "%s %s.", field, strings.TrimSuffix(err.Error(), "."))
 }
 
 func cleanContact(c crm.Contact) crm.Contact {
 	c.Emails = nonNil(c.Emails)
 	c.Phones = nonNil(c.Phones)
+	c.Categories = nonNil(c.Categories)
 	if c.CustomFields == nil {
 		c.CustomFields = map[string]string{}
 	}
@@ -93,6 +179,20 @@ func (s *Server) createContact(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		ct.Lifecycle = req.Lifecycle
 	}
+	if ct.Title, err = text("title", req.Title, false, maxName); err != nil {
+		return err
+	}
+	if req.Address != nil {
+		if ct.Address, err = postalAddress("address", *req.Address); err != nil {
+			return err
+		}
+	}
+	if ct.Notes, err = text("notes", req.Notes, false, maxLongText); err != nil {
+		return err
+	}
+	if ct.Categories, err = normCategories("categories", req.Categories, fixedRefused); err != nil {
+		return err
+	}
 	if err := customFields(req.CustomFields, false); err != nil {
 		return err
 	}
@@ -129,8 +229,9 @@ func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, c *caller
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	var first, last string
-	var emails, phones []string
+	var first, last, title, notes string
+	var emails, phones, categories []string
+	var address crm.PostalAddress
 	if req.FirstName.Set {
 		v, err := req.FirstName.value("first_name", `send "" to remove the first name.`)
 		if err != nil {
@@ -190,6 +291,38 @@ func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, c *caller
 			return err
 		}
 	}
+	if req.Title.Set {
+		v, err := req.Title.value("title", `send "" to remove the title.`)
+		if err != nil {
+			return err
+		}
+		if title, err = text("title", v, false, maxName); err != nil {
+			return err
+		}
+	}
+	if req.Address.Set && !req.Address.Null {
+		if address, err = postalAddress("address", req.Address.Value); err != nil {
+			return err
+		}
+	}
+	if req.Notes.Set {
+		v, err := req.Notes.value("notes", `send "" to remove the notes.`)
+		if err != nil {
+			return err
+		}
+		if notes, err = text("notes", v, false, maxLongText); err != nil {
+			return err
+		}
+	}
+	if req.Categories.Set {
+		v, err := req.Categories.value("categories", "send [] to remove every category.")
+		if err != nil {
+			return err
+		}
+		if categories, err = normCategories("categories", v, fixedRefused); err != nil {
+			return err
+		}
+	}
 	if req.CustomFields.Set {
 		if err := customFields(req.CustomFields.Value, true); err != nil {
 			return err
@@ -221,6 +354,18 @@ func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, c *caller
 		}
 		if req.Lifecycle.Set {
 			ct.Lifecycle = req.Lifecycle.Value
+		}
+		if req.Title.Set {
+			ct.Title = title
+		}
+		if req.Address.Set {
+			ct.Address = address // the zero address when null
+		}
+		if req.Notes.Set {
+			ct.Notes = notes
+		}
+		if req.Categories.Set {
+			ct.Categories = categories
 		}
 		if req.CustomFields.Set {
 			ct.CustomFields = mergeCustomFields(ct.CustomFields, req.CustomFields.Value, req.CustomFields.Null)

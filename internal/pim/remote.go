@@ -32,6 +32,14 @@ type Remote interface {
 	Update(ctx context.Context, prev RemoteItem, f Fields) (RemoteItem, error)
 }
 
+// ModTimer is implemented by a Remote that can tell when the provider
+// last stored an item. The engine asks only to decide a newest-wins
+// conflict on an item whose body carries no date of its own (or an older
+// one: a client that rewrote it without updating REV).
+type ModTimer interface {
+	ModTime(ctx context.Context, href string) (time.Time, error)
+}
+
 // RemoteRef is an item in a listing: its id and version.
 type RemoteRef struct {
 	Href string

@@ -200,8 +200,8 @@ func (l *accountLoop) idle(ctx context.Context, max time.Duration) error {
 	// looked at every few seconds, when another process queued it.
 	idleCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wake := wakeChan(l.id)
-	defer releaseWake(l.id, wake)
+	wake := mailWakes.open(l.id)
+	defer mailWakes.close(l.id, wake)
 	go func() {
 		t := time.NewTicker(pendingCheck)
 		defer t.Stop()
@@ -240,42 +240,13 @@ func (l *accountLoop) idle(ctx context.Context, max time.Duration) error {
 // another process.
 const pendingCheck = 3 * time.Second
 
-// wakers lets the API of this process wake an account's idling loop.
-var wakers = struct {
-	sync.Mutex
-	m map[int64]chan struct{}
-}{m: map[int64]chan struct{}{}}
-
-func wakeChan(id int64) chan struct{} {
-	wakers.Lock()
-	defer wakers.Unlock()
-	ch := make(chan struct{}, 1)
-	wakers.m[id] = ch
-	return ch
-}
-
-func releaseWake(id int64, ch chan struct{}) {
-	wakers.Lock()
-	defer wakers.Unlock()
-	if wakers.m[id] == ch {
-		delete(wakers.m, id)
-	}
-}
+// mailWakes lets the API of this process wake an account's idling loop.
+var mailWakes = newWakeSet()
 
 // Wake tells the sync loop of an account, if this process runs it, that
 // work was queued for it (a flag change, mail to send), so that it stops
 // waiting on the server and does it now.
-func Wake(accountID int64) {
-	wakers.Lock()
-	ch := wakers.m[accountID]
-	wakers.Unlock()
-	if ch != nil {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
+func Wake(accountID int64) { mailWakes.wake(accountID) }
 
 // pass syncs the selected folders once (INBOX only unless full) and pushes
 // pending flag changes. done is false while initial sync has work left.

@@ -47,6 +47,8 @@ type Config struct {
 	Now                 func() time.Time // default time.Now
 	// Mail runs the mailbox sync loops when not nil.
 	Mail *MailConfig
+	// PIM runs the contact, task and event sync loops when not nil.
+	PIM *PIMConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +82,9 @@ func Run(ctx context.Context, cfg Config) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { runMaintenance(ctx, cfg) })
+	if cfg.PIM != nil {
+		wg.Go(func() { runPIM(ctx, cfg) })
+	}
 	if cfg.Mail != nil {
 		wg.Go(func() { runMail(ctx, cfg) })
 	}

@@ -229,3 +229,25 @@ func sniffContentType(body []byte) string {
 	}
 	return "text/calendar; charset=utf-8"
 }
+
+// propfindLastModified asks for an item's DAV:getlastmodified.
+const propfindLastModified = xmlDecl + `<D:propfind xmlns:D="DAV:"><D:prop><D:getlastmodified/></D:prop></D:propfind>`
+
+// LastModified returns when the server last stored the item at href
+// (DAV:getlastmodified, PROPFIND Depth 0), zero when it does not say. It
+// dates a change whose body carries no date of its own; servers that
+// answer getlastmodified in multiget (Multiget's Object.Modified) spare
+// this request, but not all do (Radicale does not).
+func (c *Client) LastModified(ctx context.Context, href string) (time.Time, error) {
+	what := "reading the date of " + href
+	ms, _, err := c.multistatus(ctx, "PROPFIND", href, "0", propfindLastModified, what)
+	if err != nil {
+		return time.Time{}, c.check(err, href, what)
+	}
+	for _, r := range ms.Responses {
+		if t, err := http.ParseTime(strings.TrimSpace(r.props().LastModified)); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, nil
+}

@@ -180,6 +180,9 @@ func (r *response) props() prop {
 		if p.ContentType != "" {
 			out.ContentType = p.ContentType
 		}
+		if p.LastModified != "" {
+			out.LastModified = p.LastModified
+		}
 		if p.DisplayName != "" {
 			out.DisplayName = p.DisplayName
 		}

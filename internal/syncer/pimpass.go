@@ -1,0 +1,592 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/crmsync/crmsync/internal/pim"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// pimBase is what a mapping's Base holds: the fields both sides agreed on
+// at the end of the last sync, the fixed categories written then, and
+// every category the remote item carried (those the user did not import
+// included), so that a CRM-side change can be written without fetching
+// the remote item again.
+type pimBase struct {
+	Fields     pim.Fields `json:"fields"`
+	Fixed      []string   `json:"fixed,omitempty"`
+	RemoteCats []string   `json:"remote_categories,omitempty"`
+}
+
+func decodeBase(b []byte) pimBase {
+	var pb pimBase
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &pb) // a base that cannot be read is empty: the merge then treats both sides as new
+	}
+	if pb.Fields == nil {
+		pb.Fields = pim.Fields{}
+	}
+	return pb
+}
+
+func (pb pimBase) encode() []byte {
+	b, _ := json.Marshal(pb)
+	return b
+}
+
+// passStats counts what a pass did, for the account's history.
+type passStats struct {
+	toCRM, toRemote, createdCRM, createdRemote, linked, conflicts, tombstoned, skipped, failed int
+}
+
+func (s passStats) String() string {
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(s.createdCRM, "new in the CRM")
+	add(s.createdRemote, "new on the server")
+	add(s.toCRM, "updated in the CRM")
+	add(s.toRemote, "updated on the server")
+	add(s.linked, "matched")
+	add(s.conflicts, "conflicts resolved")
+	add(s.tombstoned, "deleted on one side (kept on the other)")
+	add(s.failed, "could not be synced")
+	return strings.Join(parts, ", ")
+}
+
+func (s passStats) any() bool { return s != passStats{} }
+
+// collectionPass syncs one collection once (DESIGN §9; the steps are those
+// of package pim's doc, "A pass, per item").
+type collectionPass struct {
+	l      *pimLoop
+	coll   store.PIMCollection
+	remote pim.Remote
+	side   recordSide
+	policy pim.Policy
+	// importCats selects the remote items (and their categories) that
+	// come into the CRM; empty means all.
+	importCats []string
+	// only, when not empty, limits the records synced both ways to those
+	// with one of these categories (the event categories a user picked).
+	only []string
+
+	byHref  map[string]*store.PIMItem
+	byCRM   map[int64]*store.PIMItem
+	records map[int64]*localRecord
+	handled map[int64]bool // CRM records dealt with in this pass
+	byEmail map[string][]int64
+	dated   map[string]bool // remote items whose server date was asked for
+	stats   passStats
+}
+
+// maxRetries bounds the refetch-and-merge rounds of one item whose remote
+// or CRM side keeps changing under the engine.
+const maxRetries = 3
+
+func (p *collectionPass) run(ctx context.Context) error {
+	items, err := p.l.cfg.Store.PIMItems(ctx, p.coll.ID)
+	if err != nil {
+		return err
+	}
+	p.byHref, p.byCRM = map[string]*store.PIMItem{}, map[int64]*store.PIMItem{}
+	for i := range items {
+		it := &items[i]
+		if it.Href != "" {
+			p.byHref[it.Href] = it
+		}
+		if it.CRMID != 0 {
+			p.byCRM[it.CRMID] = it
+		}
+	}
+	ch, err := p.remote.Changes(ctx, p.coll.SyncToken)
+	if errors.Is(err, pim.ErrTokenInvalid) {
+		p.l.event(ctx, "token_reset", fmt.Sprintf("%s: the server no longer knows where the last sync stopped; every item is compared again, nothing is duplicated.", p.coll.DisplayName))
+		ch, err = p.remote.Changes(ctx, "")
+	}
+	if err != nil {
+		return err
+	}
+	if p.records, err = p.side.load(ctx); err != nil {
+		return err
+	}
+	p.handled, p.dated = map[int64]bool{}, map[string]bool{}
+	p.indexEmails()
+
+	// What changed on the remote: new items and new ETags.
+	var fetch []string
+	listed := map[string]bool{}
+	for _, ref := range ch.Items {
+		listed[ref.Href] = true
+		m := p.byHref[ref.Href]
+		if m == nil || (m.TombstoneSide == "" && m.ETag != ref.ETag) {
+			fetch = append(fetch, ref.Href)
+		}
+	}
+	deleted := slices.Clone(ch.Deleted)
+	if ch.Full {
+		for href, m := range p.byHref {
+			if !listed[href] && m.TombstoneSide == "" && m.CRMID != 0 {
+				deleted = append(deleted, href)
+			}
+		}
+	}
+	// What changed in the CRM.
+	var local []int64
+	for id, r := range p.records {
+		m := p.byCRM[id]
+		if m == nil || (m.TombstoneSide == "" && (!m.CRMUpdatedAt.Equal(r.updatedAt) || !slices.Equal(decodeBase(m.Base).Fixed, r.want))) {
+			local = append(local, id)
+		}
+	}
+	slices.Sort(local)
+	p.l.progress(ctx, 0, int64(len(fetch)+len(local)+len(deleted)))
+
+	for _, href := range deleted {
+		if err := p.remoteDeleted(ctx, href); err != nil {
+			return err
+		}
+		p.l.progress(ctx, 1, 0)
+	}
+	for batch := range slices.Chunk(fetch, 200) {
+		got, bad, missing, err := p.remote.Fetch(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, b := range bad {
+			if err := p.itemError(ctx, b.Href, refETag(ch.Items, b.Href), b.Err); err != nil {
+				return err
+			}
+		}
+		for _, href := range missing {
+			if err := p.remoteDeleted(ctx, href); err != nil {
+				return err
+			}
+		}
+		for i := range got {
+			if err := p.remoteChanged(ctx, &got[i]); err != nil {
+				return err
+			}
+		}
+		p.l.progress(ctx, int64(len(batch)), 0)
+	}
+	for _, id := range local {
+		if p.handled[id] {
+			continue
+		}
+		if err := p.localChanged(ctx, p.records[id]); err != nil {
+			return err
+		}
+		p.l.progress(ctx, 1, 0)
+	}
+	// Mapped records gone from the CRM (deleted, or out of the user's
+	// sight): a tombstone; the remote copy stays.
+	for id, m := range p.byCRM {
+		if p.records[id] == nil && m.TombstoneSide == "" {
+			if err := p.tombstone(ctx, m, pim.SideCRM); err != nil {
+				return err
+			}
+		}
+	}
+	if ch.Token != "" && ch.Token != p.coll.SyncToken {
+		if err := p.l.cfg.Store.SetPIMCursor(ctx, p.l.fence, p.coll.ID, ch.Token, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func refETag(refs []pim.RemoteRef, href string) string {
+	for _, r := range refs {
+		if r.Href == href {
+			return r.ETag
+		}
+	}
+	return ""
+}
+
+func (p *collectionPass) indexEmails() {
+	p.byEmail = map[string][]int64{}
+	if p.side.recordType() != store.PIMContact {
+		return
+	}
+	ids := make([]int64, 0, len(p.records))
+	for id := range p.records {
+		if p.byCRM[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		for _, e := range p.records[id].emails {
+			e = pim.NormalizeEmail(e)
+			p.byEmail[e] = append(p.byEmail[e], id)
+		}
+	}
+}
+
+// inScope reports whether fields pass the account's category choice.
+func (p *collectionPass) inScope(f pim.Fields) bool {
+	return len(p.only) == 0 || pim.ImportFilter(f[pim.FieldCategories].List, p.only)
+}
+
+// remoteDeleted records that the remote item at href is gone. The CRM
+// record stays (deletions are never propagated) and is never pushed back.
+func (p *collectionPass) remoteDeleted(ctx context.Context, href string) error {
+	m := p.byHref[href]
+	if m == nil || m.TombstoneSide != "" || m.CRMID == 0 {
+		return nil
+	}
+	p.handled[m.CRMID] = true
+	return p.tombstone(ctx, m, pim.SideRemote)
+}
+
+func (p *collectionPass) tombstone(ctx context.Context, m *store.PIMItem, side pim.Side) error {
+	if pim.OnMissing(side) != pim.ActionTombstone {
+		return nil
+	}
+	now := p.l.cfg.Now()
+	m.TombstoneSide, m.TombstonedAt = string(side), &now
+	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	if err != nil {
+		return err
+	}
+	*m = *w.Item
+	p.stats.tombstoned++
+	return nil
+}
+
+// itemError records an item that cannot be synced; it is skipped until
+// its ETag changes.
+func (p *collectionPass) itemError(ctx context.Context, href, etag string, cause error) error {
+	p.stats.failed++
+	m := p.byHref[href]
+	if m == nil {
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(), Href: href}
+	}
+	m.ETag, m.Error = etag, cause.Error()
+	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	if err != nil {
+		return err
+	}
+	p.byHref[href] = w.Item
+	p.l.log.LogAttrs(ctx, 0, "pim item skipped", slogString("href", href), slogString("err", cause.Error()))
+	return nil
+}
+
+// remoteChanged handles a new or changed remote item.
+func (p *collectionPass) remoteChanged(ctx context.Context, it *pim.RemoteItem) error {
+	m := p.byHref[it.Href]
+	if m != nil && m.TombstoneSide != "" {
+		return nil // pim.ActionIgnore
+	}
+	if m == nil || m.CRMID == 0 {
+		// Unmapped here: an item the engine created in an interrupted pass
+		// (its stamp names the record), one the CRM already has (same
+		// email), or a new one.
+		if id, ok := p.stampID(it.UID); ok && p.records[id] != nil {
+			if old := p.byCRM[id]; old != nil {
+				if old.TombstoneSide != "" {
+					return nil
+				}
+				if old.Href != "" && old.Href != it.Href {
+					// The record is mapped to another item already.
+					return p.importNew(ctx, m, it)
+				}
+				m = old
+			}
+			p.stats.linked++
+			return p.link(ctx, m, p.records[id], it)
+		}
+		if rec := p.matchByEmail(it); rec != nil {
+			p.stats.linked++
+			return p.link(ctx, m, rec, it)
+		}
+		return p.importNew(ctx, m, it)
+	}
+	rec := p.records[m.CRMID]
+	if rec == nil {
+		return p.tombstone(ctx, m, pim.SideCRM)
+	}
+	p.handled[rec.id] = true
+	return p.merge(ctx, m, rec, it)
+}
+
+// stampID reads a CRM id from an idempotency stamp of this record type.
+func (p *collectionPass) stampID(uid string) (int64, bool) {
+	s, ok := pim.ParseStamp(uid)
+	if !ok {
+		return 0, false
+	}
+	prefix := p.side.recordType() + "-"
+	if !strings.HasPrefix(s, prefix) {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s[len(prefix):], 10, 64)
+	return id, err == nil && id > 0
+}
+
+// matchByEmail finds an unmapped CRM contact sharing an address with a
+// new remote contact (first sync: merged, not duplicated). Each CRM
+// contact matches one remote item: a duplicate already on the remote side
+// comes in as its own contact.
+func (p *collectionPass) matchByEmail(it *pim.RemoteItem) *localRecord {
+	for _, e := range it.Fields[pim.FieldEmails].List {
+		for _, id := range p.byEmail[pim.NormalizeEmail(e)] {
+			if p.byCRM[id] == nil && !p.handled[id] {
+				return p.records[id]
+			}
+		}
+	}
+	return nil
+}
+
+// link maps an unmapped remote item to a CRM record and merges them with
+// an empty base (fields that differ are conflicts, decided by the policy).
+func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem) error {
+	if m == nil {
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
+	}
+	m.CRMID, m.Href, m.UID, m.Error = rec.id, it.Href, it.UID, ""
+	m.Base = nil
+	p.byCRM[rec.id] = m
+	p.byHref[it.Href] = m
+	p.handled[rec.id] = true
+	return p.merge(ctx, m, rec, it)
+}
+
+// importNew copies a new remote item into the CRM, if the account imports
+// it; otherwise it is remembered (by ETag) and left alone.
+func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pim.RemoteItem) error {
+	if m == nil {
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
+	}
+	m.Href, m.UID, m.ETag, m.Raw, m.Error = it.Href, it.UID, it.ETag, it.Raw, ""
+	all := it.Fields[pim.FieldCategories].List
+	if !pim.ImportFilter(all, p.importCats) || !p.inScope(it.Fields) {
+		p.stats.skipped++
+		m.CRMID, m.Base = 0, nil
+		w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+		if err == nil {
+			p.byHref[it.Href] = w.Item
+		}
+		return err
+	}
+	fields := it.Fields.Clone()
+	fields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, p.importCats)...)
+	fields = fields.Normalize()
+	m.Base = pimBase{Fields: fields, RemoteCats: all}.encode()
+	rec, stored, err := p.side.write(ctx, nil, fields, nil, m)
+	if err != nil {
+		return p.writeError(ctx, m, it, err)
+	}
+	p.stats.createdCRM++
+	p.records[rec.id] = rec
+	p.byCRM[rec.id], p.byHref[it.Href] = stored, stored
+	p.handled[rec.id] = true
+	// The new record's fixed categories go to the remote item now.
+	if _, changed := pim.RestoreFixed(all, rec.want); changed {
+		return p.merge(ctx, stored, rec, it)
+	}
+	return nil
+}
+
+// writeError turns a CRM write refused for one item's data into an item
+// error; anything else (the database, the lease) fails the pass.
+func (p *collectionPass) writeError(ctx context.Context, m *store.PIMItem, it *pim.RemoteItem, err error) error {
+	var fe *store.FieldError
+	if errors.As(err, &fe) {
+		return p.itemError(ctx, it.Href, it.ETag, fmt.Errorf("%s: %s", fe.Field, fe.Message))
+	}
+	return err
+}
+
+// localChanged handles a CRM record that is new or changed since its base.
+func (p *collectionPass) localChanged(ctx context.Context, rec *localRecord) error {
+	m := p.byCRM[rec.id]
+	if m == nil {
+		if !p.inScope(rec.fields) {
+			return nil
+		}
+		return p.createRemote(ctx, rec)
+	}
+	if m.TombstoneSide != "" {
+		return nil
+	}
+	base := decodeBase(m.Base)
+	// The remote item has not changed since the base: it is the base,
+	// with the categories it carried.
+	remote := &pim.RemoteItem{Href: m.Href, ETag: m.ETag, UID: m.UID, Raw: m.Raw, Fields: base.Fields.Clone()}
+	remote.Fields[pim.FieldCategories] = pim.SetOf(base.RemoteCats...)
+	return p.merge(ctx, m, rec, remote)
+}
+
+// createRemote copies a new CRM record to the remote with its stamp.
+func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) error {
+	uid := pim.StampUID(p.side.recordType() + "-" + strconv.FormatInt(rec.id, 10))
+	out := rec.fields.Clone()
+	cats, _ := pim.RestoreFixed(rec.fields[pim.FieldCategories].List, rec.want)
+	out[pim.FieldCategories] = pim.SetOf(cats...)
+	written, err := p.remote.Create(ctx, uid, out)
+	if errors.Is(err, pim.ErrExists) && written.Href != "" {
+		// A create retried after an interruption: the item is there
+		// already. Link it.
+		got, _, _, ferr := p.remote.Fetch(ctx, []string{written.Href})
+		if ferr != nil {
+			return ferr
+		}
+		if len(got) == 1 {
+			p.stats.linked++
+			return p.link(ctx, p.byHref[written.Href], rec, &got[0])
+		}
+	}
+	if err != nil {
+		if isItemFault(err) {
+			return p.recordLocalError(ctx, rec, err)
+		}
+		return err
+	}
+	m := &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(),
+		CRMID: rec.id, Href: written.Href, UID: uid, ETag: written.ETag, Raw: written.Raw, CRMUpdatedAt: rec.updatedAt,
+		Base: pimBase{Fields: rec.fields, Fixed: rec.want, RemoteCats: cats}.encode()}
+	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	if err != nil {
+		return err
+	}
+	p.stats.createdRemote++
+	p.byCRM[rec.id], p.byHref[written.Href] = w.Item, w.Item
+	return nil
+}
+
+// isItemFault reports whether a remote write failed because of this
+// item's content (the server refused it) rather than the connection.
+func isItemFault(err error) bool { return errors.Is(err, pim.ErrRefused) }
+
+func (p *collectionPass) recordLocalError(ctx context.Context, rec *localRecord, cause error) error {
+	p.stats.failed++
+	p.l.itemErrors = append(p.l.itemErrors, fmt.Sprintf("%s %d: %v", p.side.recordType(), rec.id, cause))
+	return nil
+}
+
+// merge brings a mapped record and remote item together (pim.Merge), then
+// writes each side that needs it: the CRM record first (so that a value
+// newest-wins replaced on the remote is kept even if the pass stops right
+// after), then the remote item conditionally, then the new base with the
+// remote's ETag. Both writes are retried on a concurrent change: the CRM
+// record re-read, the remote item refetched.
+func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem) error {
+	for round := 0; ; round++ {
+		base := decodeBase(m.Base)
+		all := it.Fields[pim.FieldCategories].List
+		remoteFields := it.Fields.Clone()
+		if remoteFields == nil {
+			remoteFields = pim.Fields{}
+		}
+		remoteFields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, p.importCats)...)
+		res := pim.Merge(base.Fields, rec.fields, remoteFields, rec.updatedAt, it.Modified, p.policy)
+		if len(res.Conflicts) > 0 && p.policy == pim.NewestWins && !p.dated[it.Href] {
+			// A conflict newest-wins decides: the server's own date of the
+			// item counts too (the later one), since a client may have
+			// rewritten it without updating its REV or LAST-MODIFIED.
+			if mt, ok := p.remote.(pim.ModTimer); ok {
+				t, err := mt.ModTime(ctx, it.Href)
+				if err != nil {
+					return err
+				}
+				p.dated[it.Href] = true
+				if t.After(it.Modified) {
+					it.Modified = t
+					continue
+				}
+			}
+		}
+		cats, catsChanged := pim.RemoteCategories(all, res.Remote[pim.FieldCategories].List, rec.want, p.importCats)
+		needRemote := len(res.ToRemote) > 0 || catsChanged
+		needCRM := len(res.ToCRM) > 0 || len(res.Replaced) > 0
+
+		newBase := pimBase{Fields: res.Base, Fixed: rec.want, RemoteCats: cats}
+		if needCRM {
+			var item *store.PIMItem
+			if !needRemote {
+				// One transaction: the record and its new base.
+				cp := *m
+				cp.ETag, cp.Raw, cp.UID, cp.Error = it.ETag, it.Raw, it.UID, ""
+				cp.Base = newBase.encode()
+				item = &cp
+			}
+			nrec, stored, err := p.side.write(ctx, rec, res.CRM, res.Replaced, item)
+			if errors.Is(err, store.ErrStale) && round < maxRetries {
+				if rec, err = p.side.get(ctx, rec.id); err != nil || rec == nil {
+					return err
+				}
+				p.records[rec.id] = rec
+				continue
+			}
+			if err != nil {
+				return p.writeError(ctx, m, it, err)
+			}
+			rec = nrec
+			p.records[rec.id] = rec
+			p.stats.toCRM++
+			if stored != nil {
+				*m = *stored
+			}
+		}
+		p.stats.conflicts += len(res.Conflicts)
+		if !needRemote {
+			if !needCRM {
+				// Nothing to write on either side: the new ETag, and the
+				// record's time so it is not looked at again.
+				m.ETag, m.Raw, m.UID, m.Error = it.ETag, it.Raw, it.UID, ""
+				m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
+				return p.saveItem(ctx, m)
+			}
+			return nil
+		}
+		out := res.Remote.Clone()
+		out[pim.FieldCategories] = pim.SetOf(cats...)
+		written, err := p.remote.Update(ctx, *it, out)
+		switch {
+		case errors.Is(err, pim.ErrPrecondition) && round < maxRetries:
+			got, _, missing, ferr := p.remote.Fetch(ctx, []string{it.Href})
+			if ferr != nil {
+				return ferr
+			}
+			if len(got) == 0 || len(missing) > 0 {
+				return p.tombstone(ctx, m, pim.SideRemote)
+			}
+			it = &got[0]
+			// The CRM side of this round is written: merge from it.
+			continue
+		case errors.Is(err, pim.ErrGone):
+			return p.tombstone(ctx, m, pim.SideRemote)
+		case err != nil:
+			if isItemFault(err) {
+				return p.itemError(ctx, it.Href, it.ETag, err)
+			}
+			return err
+		}
+		p.stats.toRemote++
+		m.ETag, m.Raw, m.UID, m.Error = written.ETag, written.Raw, it.UID, ""
+		m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
+		return p.saveItem(ctx, m)
+	}
+}
+
+func (p *collectionPass) saveItem(ctx context.Context, m *store.PIMItem) error {
+	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	if err != nil {
+		return err
+	}
+	*m = *w.Item
+	return nil
+}

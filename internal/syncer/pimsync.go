@@ -1,0 +1,368 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/pim"
+	"github.com/crmsync/crmsync/internal/pim/dav"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// PIMLeaseKind is the lease kind of a PIM account's sync loop; the key is
+// the account id.
+const PIMLeaseKind = "pim"
+
+// PIMTarget is a collection an account syncs and the connector that
+// reaches it.
+type PIMTarget struct {
+	Collection store.PIMCollection // Href, Kind, DisplayName
+	Remote     pim.Remote
+}
+
+// PIMConfig wires the contact, task and event sync loops (DESIGN §9).
+type PIMConfig struct {
+	// Open connects to an account's server (decrypting its credential) and
+	// returns the collections its options select.
+	Open func(ctx context.Context, a crm.PIMAccount) ([]PIMTarget, error)
+	// PollInterval is the time between two passes (default 1 min): a pass
+	// with nothing new costs one sync-collection request per collection.
+	PollInterval time.Duration
+	// Scan is how often the manager looks for accounts to run (default 2 s).
+	Scan time.Duration
+	// MaxAccounts caps the loops one process runs (default 500).
+	MaxAccounts int
+}
+
+func (c PIMConfig) withDefaults() PIMConfig {
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Minute
+	}
+	if c.Scan <= 0 {
+		c.Scan = 2 * time.Second
+	}
+	if c.MaxAccounts <= 0 {
+		c.MaxAccounts = 500
+	}
+	return c
+}
+
+// pimWakes lets the API wake a PIM account's loop ("sync now").
+var pimWakes = newWakeSet()
+
+// WakePIM tells the loop of a PIM account, if this process runs it, to
+// sync now. Another process's loop sees the request in the store.
+func WakePIM(accountID int64) { pimWakes.wake(accountID) }
+
+// runPIM is the manager: a loop for every due account no process holds.
+func runPIM(ctx context.Context, cfg Config) {
+	pc := cfg.PIM.withDefaults()
+	log := cfg.Logger.With(slog.String("loop", "pim"))
+	var mu sync.Mutex
+	running := map[int64]bool{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(pc.Scan)
+	defer t.Stop()
+	for {
+		accounts, err := cfg.Store.SyncablePIMAccounts(ctx, cfg.Now())
+		if err != nil && ctx.Err() == nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "listing PIM accounts failed", slog.Any("err", err))
+		}
+		for _, a := range accounts {
+			mu.Lock()
+			busy := running[a.ID] || len(running) >= pc.MaxAccounts
+			if !busy {
+				running[a.ID] = true
+			}
+			mu.Unlock()
+			if busy {
+				continue
+			}
+			wg.Go(func() {
+				defer func() { mu.Lock(); delete(running, a.ID); mu.Unlock() }()
+				l := &pimLoop{cfg: cfg, pc: pc, id: a.ID, log: log.With(slog.Int64("pim_account", a.ID))}
+				err := lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(a.ID, 10), cfg.Owner, cfg.Lease, l.run)
+				if err != nil && !errors.Is(err, store.ErrLeaseHeld) && ctx.Err() == nil {
+					l.log.LogAttrs(ctx, slog.LevelInfo, "pim loop ended", slog.Any("err", err))
+				}
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pimLoop syncs one PIM account while its lease is held.
+type pimLoop struct {
+	cfg      Config
+	pc       PIMConfig
+	id       int64
+	log      *slog.Logger
+	fence    store.Fence
+	acct     crm.PIMAccount
+	viewer   crm.Viewer
+	failures int
+
+	state             crm.AccountState
+	progDone, progTot int64
+	lastProgress      time.Time
+	itemErrors        []string
+}
+
+func (l *pimLoop) run(ctx context.Context, f store.Fence) error {
+	targets, err := l.start(ctx, f)
+	if err != nil || targets == nil {
+		return err
+	}
+	for {
+		if err := l.pass(ctx, targets); err != nil {
+			return l.fail(ctx, err)
+		}
+		changed, err := l.wait(ctx)
+		if err != nil || changed {
+			return err // settings changed: the manager starts a new loop with them
+		}
+	}
+}
+
+// start reads the account and connects; targets is nil (and err recorded
+// in the account's status) when connecting failed.
+func (l *pimLoop) start(ctx context.Context, f store.Fence) ([]PIMTarget, error) {
+	l.fence = f
+	a, err := l.cfg.Store.PIMAccountByID(ctx, l.id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := l.cfg.Store.GetUser(ctx, a.OrgID, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	l.acct, l.failures, l.state = a, a.Failures, a.State
+	l.viewer = crm.Viewer{OrgID: a.OrgID, UserID: u.ID, Role: u.Role}
+	if a.State != crm.StateInitialSync && a.State != crm.StateSynced && a.State != crm.StateSyncing {
+		l.state = crm.StateConnecting
+		if err := l.status(ctx, store.AccountStatus{State: crm.StateConnecting, Failures: a.Failures}, false, nil); err != nil {
+			return nil, err
+		}
+	}
+	targets, err := l.pc.Open(ctx, a)
+	if err != nil {
+		return nil, l.fail(ctx, err)
+	}
+	if targets == nil {
+		targets = []PIMTarget{}
+	}
+	return targets, nil
+}
+
+// SyncPIMOnce runs one pass of a PIM account in this process, under the
+// account's lease (store.ErrLeaseHeld when another process runs it), and
+// records its state as the loop would. It is what the loop does on each
+// poll, for tests and tools that need a pass at a known moment.
+func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) error {
+	cfg = cfg.withDefaults()
+	l := &pimLoop{cfg: cfg, pc: cfg.PIM.withDefaults(), id: accountID,
+		log: cfg.Logger.With(slog.String("loop", "pim"), slog.Int64("pim_account", accountID))}
+	return lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(accountID, 10), cfg.Owner, cfg.Lease,
+		func(ctx context.Context, f store.Fence) error {
+			targets, err := l.start(ctx, f)
+			if err != nil {
+				return err
+			}
+			if err := l.pass(ctx, targets); err != nil {
+				return l.fail(ctx, err)
+			}
+			return nil
+		})
+}
+
+// wait sleeps until the next poll, a wake-up, or a sync requested through
+// another process. changed reports that the account's settings changed.
+func (l *pimLoop) wait(ctx context.Context) (changed bool, err error) {
+	wake := pimWakes.open(l.id)
+	defer pimWakes.close(l.id, wake)
+	deadline := time.NewTimer(l.pc.PollInterval)
+	defer deadline.Stop()
+	check := time.NewTicker(pendingCheck)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-deadline.C:
+			return false, nil
+		case <-wake:
+		case <-check.C:
+		}
+		a, err := l.cfg.Store.PIMAccountByID(ctx, l.id)
+		if err != nil {
+			return false, err
+		}
+		if a.URL != l.acct.URL || a.Username != l.acct.Username || a.CredentialID != l.acct.CredentialID ||
+			!samePIMOptions(a.Options, l.acct.Options) {
+			return true, nil
+		}
+		if a.SyncRequested {
+			return false, nil
+		}
+	}
+}
+
+func samePIMOptions(a, b crm.PIMOptions) bool {
+	return a.ConflictPolicy == b.ConflictPolicy && a.Collection == b.Collection && a.TaskCollection == b.TaskCollection &&
+		slices.Equal(a.ImportCategories, b.ImportCategories) && slices.Equal(a.EventCategories, b.EventCategories)
+}
+
+// pass syncs every collection once and records the account's state.
+func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
+	policy, err := pim.ParsePolicy(l.acct.Options.ConflictPolicy)
+	if err != nil {
+		policy = pim.NewestWins
+	}
+	l.progDone, l.progTot, l.itemErrors = 0, 0, nil
+	var total passStats
+	for i := range targets {
+		t := &targets[i]
+		t.Collection.AccountID = l.id
+		coll, err := l.cfg.Store.PutPIMCollection(ctx, l.fence, t.Collection)
+		if err != nil {
+			return err
+		}
+		if coll.SyncToken == "" && l.state != crm.StateSynced {
+			l.state = crm.StateInitialSync
+		}
+		p := &collectionPass{l: l, coll: coll, remote: t.Remote, side: l.side(coll.Kind), policy: policy,
+			importCats: l.acct.Options.ImportCategories}
+		if coll.Kind == "events" {
+			p.only = l.acct.Options.EventCategories
+		}
+		if err := p.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", coll.DisplayName, err)
+		}
+		total = addStats(total, p.stats)
+	}
+	now := l.cfg.Now()
+	l.state, l.failures = crm.StateSynced, 0
+	st := store.AccountStatus{State: crm.StateSynced, ProgressDone: l.progDone, ProgressTotal: l.progDone, LastSyncAt: &now}
+	var ev *store.AccountEvent
+	switch {
+	case l.acct.State != crm.StateSynced:
+		ev = &store.AccountEvent{At: now, Kind: "state", Message: "Synced. " + total.String()}
+		l.acct.State = crm.StateSynced
+	case total.any():
+		ev = &store.AccountEvent{At: now, Kind: "sync", Message: total.String()}
+	}
+	if len(l.itemErrors) > 0 {
+		st.ErrorMessage = fmt.Sprintf("%d records could not be written to the server; the first: %s", len(l.itemErrors), l.itemErrors[0])
+	}
+	return l.status(ctx, st, true, ev)
+}
+
+func addStats(a, b passStats) passStats {
+	a.toCRM += b.toCRM
+	a.toRemote += b.toRemote
+	a.createdCRM += b.createdCRM
+	a.createdRemote += b.createdRemote
+	a.linked += b.linked
+	a.conflicts += b.conflicts
+	a.tombstoned += b.tombstoned
+	a.skipped += b.skipped
+	a.failed += b.failed
+	return a
+}
+
+func (l *pimLoop) side(kind string) recordSide {
+	b := sideBase{st: l.cfg.Store, fence: l.fence, v: l.viewer, now: l.cfg.Now}
+	switch kind {
+	case "tasks":
+		return &taskSide{b}
+	case "events":
+		return &eventSide{b}
+	}
+	return &contactSide{sideBase: b}
+}
+
+// progress adds to the pass's counts and records them, at most once a
+// second, while the account is in its initial sync.
+func (l *pimLoop) progress(ctx context.Context, done, total int64) {
+	l.progDone += done
+	l.progTot += total
+	if l.state != crm.StateInitialSync || time.Since(l.lastProgress) < time.Second {
+		return
+	}
+	l.lastProgress = time.Now()
+	st := store.AccountStatus{State: crm.StateInitialSync, ProgressDone: l.progDone, ProgressTotal: l.progTot}
+	if err := l.status(ctx, st, false, nil); err != nil {
+		l.log.LogAttrs(ctx, slog.LevelWarn, "recording progress failed", slog.Any("err", err))
+	}
+}
+
+// fail records a failure in the words the user should see and schedules
+// the next attempt, as for mailboxes: transient failures back off with
+// jitter, a wrong password is retried rarely.
+func (l *pimLoop) fail(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, store.ErrLeaseLost) {
+		return err
+	}
+	var de *dav.Error
+	kind, msg := dav.KindOf(err), "sync error: "+err.Error()
+	if errors.As(err, &de) {
+		msg = de.Message
+	}
+	failures := l.failures + 1
+	var delay time.Duration
+	state := crm.StateSyncError
+	switch {
+	case de == nil:
+		kind = "sync_error"
+		delay = backoff(failures, 30*time.Second, 30*time.Minute)
+	case kind == dav.KindAuth:
+		state, delay = crm.StateAuthFailed, backoff(failures, 15*time.Minute, 6*time.Hour)
+		msg = "Incorrect password or user name: " + msg
+	case kind == dav.KindUnreachable:
+		state, delay = crm.StateUnreachable, backoff(failures, 2*time.Second, 15*time.Minute)
+	case kind == dav.KindThrottled:
+		state, delay = crm.StateThrottled, backoff(failures, time.Minute, time.Hour)
+		delay = max(delay, de.RetryAfter)
+	case kind == dav.KindTLS:
+		delay = backoff(failures, 5*time.Minute, 6*time.Hour)
+	default:
+		delay = backoff(failures, 30*time.Second, 30*time.Minute)
+	}
+	next := l.cfg.Now().Add(delay)
+	st := store.AccountStatus{State: state, ErrorCode: string(kind), ErrorMessage: msg, Failures: failures, NextAttemptAt: &next,
+		ProgressDone: l.progDone, ProgressTotal: l.progTot}
+	l.log.LogAttrs(ctx, slog.LevelWarn, "pim sync failed", slog.String("state", string(state)), slog.Any("err", err), slog.Duration("retry_in", delay))
+	if werr := l.status(ctx, st, true, &store.AccountEvent{At: l.cfg.Now(), Kind: "error",
+		Message: fmt.Sprintf("%s — next attempt in %s", msg, delay.Round(time.Second))}); werr != nil {
+		return werr
+	}
+	return err
+}
+
+func (l *pimLoop) status(ctx context.Context, st store.AccountStatus, clearRequest bool, ev *store.AccountEvent) error {
+	return l.cfg.Store.RecordPIMStatus(ctx, l.fence, l.id, st, clearRequest, ev)
+}
+
+func (l *pimLoop) event(ctx context.Context, kind, msg string) {
+	ev := &store.AccountEvent{At: l.cfg.Now(), Kind: kind, Message: msg}
+	st := store.AccountStatus{State: l.state, ProgressDone: l.progDone, ProgressTotal: l.progTot,
+		Failures: l.failures, LastSyncAt: l.acct.LastSyncAt}
+	if err := l.status(ctx, st, false, ev); err != nil {
+		l.log.LogAttrs(ctx, slog.LevelWarn, "recording event failed", slog.Any("err", err))
+	}
+}
+
+func slogString(k, v string) slog.Attr { return slog.String(k, v) }

@@ -1,0 +1,654 @@
+package syncer_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/pim"
+	"github.com/crmsync/crmsync/internal/pim/caldav"
+	"github.com/crmsync/crmsync/internal/pim/carddav"
+	"github.com/crmsync/crmsync/internal/pim/dav"
+	"github.com/crmsync/crmsync/internal/pimconn"
+	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/store/sqlstore"
+	"github.com/crmsync/crmsync/internal/store/storetest"
+	"github.com/crmsync/crmsync/internal/syncer"
+	"github.com/crmsync/crmsync/internal/testpeer/radicale"
+)
+
+// pimEnv is a Radicale, a store, and one PIM account of its admin on the
+// user's address book, calendar or task list.
+type pimEnv struct {
+	t       *testing.T
+	srv     *radicale.Server
+	st      *sqlstore.DB
+	viewer  crm.Viewer
+	account crm.PIMAccount
+	user    string
+	coll    string // collection path
+	kind    string // contacts, events, tasks
+	// wrap, when set, wraps the Remote of the next passes (fault tests).
+	wrap func(pim.Remote) pim.Remote
+	logs *strings.Builder
+	mu   sync.Mutex
+}
+
+func newPIMEnv(t *testing.T, f storetest.Factory, srv *radicale.Server, kind string, opts crm.PIMOptions) *pimEnv {
+	st, _ := f(t)
+	ctx := context.Background()
+	_, p, h := auth.NewToken()
+	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &pimEnv{t: t, srv: srv, st: st, viewer: crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}, kind: kind, logs: &strings.Builder{}}
+	e.user, _ = srv.User(1)
+	name := fmt.Sprintf("%s-%d", kind, time.Now().UnixNano())
+	pk := crm.PIMCalDAV
+	switch kind {
+	case "contacts":
+		e.coll = srv.CreateAddressBook(t, e.user, name, "Contacts")
+		pk = crm.PIMCardDAV
+	case "events":
+		e.coll = srv.CreateCalendar(t, e.user, name, "Calendar", "VEVENT")
+	default:
+		e.coll = srv.CreateCalendar(t, e.user, name, "Tasks", "VTODO")
+	}
+	opts.Collection = e.coll
+	e.account, err = st.CreatePIMAccount(ctx, e.viewer, crm.PIMAccount{UserID: admin.ID, Kind: pk, URL: srv.URL(), Username: e.user,
+		Options: opts, State: crm.StateConnecting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *pimEnv) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.Write(p)
+}
+
+func (e *pimEnv) remote() pim.Remote {
+	_, pass := e.srv.User(1)
+	var r pim.Remote = &pimconn.Remote{Client: &dav.Client{BaseURL: e.srv.URL(), Username: e.user, Password: pass},
+		Href: e.coll, Kind: e.kind, SupportsSync: true}
+	if e.wrap != nil {
+		r = e.wrap(r)
+	}
+	return r
+}
+
+func (e *pimEnv) config() syncer.Config {
+	logger := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(), Lease: lease.Config{TTL: 5 * time.Second},
+		PIM: &syncer.PIMConfig{Open: func(ctx context.Context, a crm.PIMAccount) ([]syncer.PIMTarget, error) {
+			return []syncer.PIMTarget{{Collection: store.PIMCollection{Href: e.coll, Kind: e.kind, DisplayName: e.kind}, Remote: e.remote()}}, nil
+		}}}
+}
+
+// sync runs one pass and fails the test on an error.
+func (e *pimEnv) sync() {
+	e.t.Helper()
+	if err := e.trySync(); err != nil {
+		e.mu.Lock()
+		logs := e.logs.String()
+		e.mu.Unlock()
+		e.t.Fatalf("sync: %v\nlogs:\n%s", err, tail(logs, 3000))
+	}
+}
+
+func (e *pimEnv) trySync() error {
+	return syncer.SyncPIMOnce(context.Background(), e.config(), e.account.ID)
+}
+
+func (e *pimEnv) acct() crm.PIMAccount {
+	a, err := e.st.GetPIMAccount(context.Background(), e.viewer, e.account.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// remoteItems returns every item of the collection, decoded, by UID.
+func (e *pimEnv) remoteItems() map[string]pim.RemoteItem {
+	e.t.Helper()
+	ctx := context.Background()
+	r := e.remote()
+	ch, err := r.Changes(ctx, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var hrefs []string
+	for _, it := range ch.Items {
+		hrefs = append(hrefs, it.Href)
+	}
+	items, bad, _, err := r.Fetch(ctx, hrefs)
+	if err != nil || len(bad) > 0 {
+		e.t.Fatalf("fetching remote items: %v %v", err, bad)
+	}
+	out := map[string]pim.RemoteItem{}
+	for _, it := range items {
+		if _, dup := out[it.UID]; dup {
+			e.t.Fatalf("two remote items with UID %s", it.UID)
+		}
+		out[it.UID] = it
+	}
+	return out
+}
+
+// byName returns the remote items by "first last" (contacts) or summary.
+func (e *pimEnv) remoteByName() map[string]pim.RemoteItem {
+	out := map[string]pim.RemoteItem{}
+	for _, it := range e.remoteItems() {
+		n := it.Fields[pim.FieldSummary].Str
+		if e.kind == "contacts" {
+			n = strings.TrimSpace(it.Fields[pim.FieldFirstName].Str + " " + it.Fields[pim.FieldLastName].Str)
+		}
+		if _, dup := out[n]; dup {
+			e.t.Fatalf("two remote items named %q", n)
+		}
+		out[n] = it
+	}
+	return out
+}
+
+func (e *pimEnv) contacts() map[string]crm.Contact {
+	e.t.Helper()
+	out := map[string]crm.Contact{}
+	p, err := e.st.ListContacts(context.Background(), e.viewer, store.ContactFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range p.Items {
+		n := strings.TrimSpace(c.FirstName + " " + c.LastName)
+		if _, dup := out[n]; dup {
+			e.t.Fatalf("two CRM contacts named %q", n)
+		}
+		out[n] = c
+	}
+	return out
+}
+
+func (e *pimEnv) createContact(c crm.Contact) crm.Contact {
+	e.t.Helper()
+	c.OrgID, c.OwnerID = e.viewer.OrgID, e.viewer.UserID
+	if c.Lifecycle == "" {
+		c.Lifecycle = crm.LifecycleLead
+	}
+	c, err := e.st.CreateContact(context.Background(), e.viewer, c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *pimEnv) updateContact(id int64, fn func(*crm.Contact)) {
+	e.t.Helper()
+	if _, err := e.st.UpdateContact(context.Background(), e.viewer, id, func(c *crm.Contact) error { fn(c); return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// put stores a body on the server under name (no conditions: another
+// client).
+func (e *pimEnv) put(name, body string) string {
+	return e.srv.Put(e.t, e.user, e.coll+name, body)
+}
+
+// edit rewrites a remote item with fn applied to its fields, as another
+// client would (patching its body).
+func (e *pimEnv) edit(it pim.RemoteItem, fn func(pim.Fields)) {
+	e.t.Helper()
+	f := it.Fields.Clone()
+	fn(f)
+	var body []byte
+	var err error
+	switch e.kind {
+	case "contacts":
+		body, err = carddav.Encode(it.Raw, it.UID, f)
+	case "events":
+		body, err = caldav.Encode(it.Raw, it.UID, caldav.TypeEvent, f)
+	default:
+		body, err = caldav.Encode(it.Raw, it.UID, caldav.TypeTask, f)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv.Put(e.t, e.user, it.Href, string(body))
+}
+
+func vcard(uid, first, last, email string, extra ...string) string {
+	lines := []string{"BEGIN:VCARD", "VERSION:3.0", "UID:" + uid, "FN:" + first + " " + last, "N:" + last + ";" + first + ";;;"}
+	if email != "" {
+		lines = append(lines, "EMAIL;TYPE=INTERNET:"+email)
+	}
+	lines = append(lines, extra...)
+	lines = append(lines, "END:VCARD", "")
+	return strings.Join(lines, "\r\n")
+}
+
+func cats(it pim.RemoteItem) []string { return it.Fields[pim.FieldCategories].List }
+
+// TestPIMContactsFirstSync: records on both sides come in both ways, a
+// contact on both (same email) is merged, not duplicated, duplicates on
+// the remote side each come in, every remote item gets the fixed
+// categories, and a second pass changes nothing.
+func TestPIMContactsFirstSync(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{})
+		e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@analytical.example"}, Title: "Countess",
+			Address: crm.PostalAddress{Street: "12 St James's Sq", City: "London", Country: "UK"}, Lifecycle: crm.LifecycleCustomer})
+		e.createContact(crm.Contact{FirstName: "Alan", LastName: "Turing", Emails: []string{"alan@bletchley.example"}, Phones: []string{"+44 20 7946 0000"}})
+		e.put("grace.vcf", vcard("grace-1", "Grace", "Hopper", "grace@navy.example", "ORG:US Navy", "TEL;TYPE=CELL:+1 555 0100", "NOTE:Invented the compiler"))
+		e.put("alan.vcf", vcard("alan-phone", "Alan", "Turing", "ALAN@bletchley.example", "TITLE:Mathematician"))
+		e.put("dup1.vcf", vcard("dup-1", "Dup", "One", "same@dup.example"))
+		e.put("dup2.vcf", vcard("dup-2", "Dup", "Two", "same@dup.example"))
+
+		e.sync()
+		cs := e.contacts()
+		if len(cs) != 5 {
+			t.Fatalf("CRM contacts: %v, want Ada, Alan, Grace, Dup One, Dup Two", keys(cs))
+		}
+		if g := cs["Grace Hopper"]; g.Notes != "Invented the compiler" || len(g.Phones) != 1 || g.CompanyID == nil {
+			t.Errorf("Grace in the CRM: %+v", g)
+		}
+		if a := cs["Alan Turing"]; a.Title != "Mathematician" || len(a.Phones) != 1 {
+			t.Errorf("Alan merged: title %q phones %v", a.Title, a.Phones)
+		}
+		rs := e.remoteByName()
+		if len(rs) != 5 {
+			t.Fatalf("remote contacts: %v", keys(rs))
+		}
+		ada := rs["Ada Lovelace"]
+		if _, ok := pim.ParseStamp(ada.UID); !ok {
+			t.Errorf("Ada created on the server without the CRM stamp: UID %q", ada.UID)
+		}
+		if ada.Fields[pim.FieldTitle].Str != "Countess" || !strings.Contains(ada.Fields[pim.FieldAddress].Str, "London") {
+			t.Errorf("Ada on the server: %v", ada.Fields)
+		}
+		if c := cats(ada); !slices.Equal(c, []string{"Base Current Customer", "Base Person"}) {
+			t.Errorf("Ada's categories %v", c)
+		}
+		if c := cats(rs["Grace Hopper"]); !slices.Equal(c, []string{"Base Lead", "Base Person"}) {
+			t.Errorf("Grace's categories %v", c)
+		}
+		if rs["Alan Turing"].UID != "alan-phone" {
+			t.Errorf("Alan's remote item replaced: UID %q", rs["Alan Turing"].UID)
+		}
+		etags := map[string]string{}
+		for uid, it := range e.remoteItems() {
+			etags[uid] = it.ETag
+		}
+		e.sync()
+		for uid, it := range e.remoteItems() {
+			if etags[uid] != it.ETag {
+				t.Errorf("a pass with no change rewrote %s", uid)
+			}
+		}
+		if len(e.contacts()) != 5 {
+			t.Fatal("second pass changed the CRM")
+		}
+		if a := e.acct(); a.State != crm.StateSynced {
+			t.Errorf("state %s (%s)", a.State, a.ErrorMessage)
+		}
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPIMConflictPolicies edits the same field on both sides between two
+// passes, under each policy.
+func TestPIMConflictPolicies(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	for _, tc := range []struct {
+		policy   string
+		crmFirst bool   // the CRM edit is the older one
+		want     string // the title both sides end with
+		replaced string // the value kept in replaced_title_<day>, "" none
+	}{
+		{"newest_wins", true, "Remote title", "CRM title"},
+		{"newest_wins", false, "CRM title", "Remote title"},
+		{"crm_wins", true, "CRM title", ""},
+		{"provider_wins", false, "Remote title", ""},
+	} {
+		t.Run(fmt.Sprintf("%s/crm_first=%v", tc.policy, tc.crmFirst), func(t *testing.T) {
+			eachStore(t, func(t *testing.T, f storetest.Factory) {
+				e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{ConflictPolicy: tc.policy})
+				c := e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@analytical.example"}, Title: "Base title"})
+				e.sync()
+				editCRM := func() {
+					e.updateContact(c.ID, func(c *crm.Contact) { c.Title = "CRM title"; c.Phones = []string{"+44 1"} })
+				}
+				editRemote := func() {
+					e.edit(e.remoteByName()["Ada Lovelace"], func(f pim.Fields) {
+						f[pim.FieldTitle] = pim.Str("Remote title")
+						f[pim.FieldNotes] = pim.Str("met at the RSA")
+					})
+				}
+				if tc.crmFirst {
+					editCRM()
+					time.Sleep(1100 * time.Millisecond) // the server dates items to the second
+					editRemote()
+				} else {
+					editRemote()
+					time.Sleep(1100 * time.Millisecond)
+					editCRM()
+				}
+				e.sync()
+				got := e.contacts()["Ada Lovelace"]
+				rem := e.remoteByName()["Ada Lovelace"]
+				if got.Title != tc.want || rem.Fields[pim.FieldTitle].Str != tc.want {
+					t.Errorf("title: CRM %q, remote %q, want %q", got.Title, rem.Fields[pim.FieldTitle].Str, tc.want)
+				}
+				// Fields changed on one side only apply under every policy.
+				if got.Notes != "met at the RSA" || len(rem.Fields[pim.FieldPhones].List) != 1 || len(got.Phones) != 1 {
+					t.Errorf("one-sided changes lost: CRM notes %q phones %v, remote phones %v", got.Notes, got.Phones, rem.Fields[pim.FieldPhones].List)
+				}
+				field := pim.CustomFieldName("title", time.Now())
+				if got.CustomFields[field] != tc.replaced {
+					t.Errorf("custom field %s = %q, want %q (all: %v)", field, got.CustomFields[field], tc.replaced, got.CustomFields)
+				}
+				// And it is stable: another pass writes nothing.
+				etag := rem.ETag
+				e.sync()
+				if e.remoteByName()["Ada Lovelace"].ETag != etag {
+					t.Error("the pass after the merge rewrote the item (echo)")
+				}
+			})
+		})
+	}
+}
+
+// TestPIMFixedCategoriesAndImportFilter: a fixed category renamed or
+// removed on the server comes back; only the chosen categories are
+// imported, and the others stay on the server untouched.
+func TestPIMFixedCategoriesAndImportFilter(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{ImportCategories: []string{"Clients"}})
+		e.put("a.vcf", vcard("a", "Anna", "Client", "anna@client.example", "CATEGORIES:Clients,Golf"))
+		e.put("b.vcf", vcard("b", "Bob", "Private", "bob@home.example", "CATEGORIES:Family"))
+		e.put("c.vcf", vcard("c", "Carl", "None", "carl@none.example"))
+		e.sync()
+		cs := e.contacts()
+		if len(cs) != 1 || !slices.Equal(cs["Anna Client"].Categories, []string{"Clients"}) {
+			t.Fatalf("imported: %v (Anna's categories %v), want Anna with [Clients] only", keys(cs), cs["Anna Client"].Categories)
+		}
+		rs := e.remoteByName()
+		if c := cats(rs["Anna Client"]); !slices.Equal(c, []string{"Base Lead", "Base Person", "Clients", "Golf"}) {
+			t.Errorf("Anna's remote categories %v", c)
+		}
+		if c := cats(rs["Bob Private"]); !slices.Equal(c, []string{"Family"}) {
+			t.Errorf("an item not imported was changed: %v", c)
+		}
+		// The user renames one fixed category and removes the other.
+		e.edit(rs["Anna Client"], func(f pim.Fields) { f[pim.FieldCategories] = pim.SetOf("Clients", "Golf", "base  lead") })
+		e.sync()
+		if c := cats(e.remoteByName()["Anna Client"]); !slices.Equal(c, []string{"Base Lead", "Base Person", "Clients", "Golf"}) {
+			t.Errorf("fixed categories not restored: %v", c)
+		}
+		// The CRM status changes: the fixed category follows.
+		e.updateContact(cs["Anna Client"].ID, func(c *crm.Contact) { c.Lifecycle = crm.LifecycleCustomer })
+		e.sync()
+		if c := cats(e.remoteByName()["Anna Client"]); !slices.Equal(c, []string{"Base Current Customer", "Base Person", "Clients", "Golf"}) {
+			t.Errorf("fixed categories after the contact became a customer: %v", c)
+		}
+		// Bob gets the imported category: he comes in.
+		e.edit(e.remoteByName()["Bob Private"], func(f pim.Fields) { f[pim.FieldCategories] = pim.SetOf("Family", "Clients") })
+		e.sync()
+		if _, ok := e.contacts()["Bob Private"]; !ok {
+			t.Error("an item given an imported category was not imported")
+		}
+	})
+}
+
+// TestPIMDeletionsNotPropagated: an item deleted on one side stays on the
+// other, and is never recreated.
+func TestPIMDeletionsNotPropagated(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{})
+		a := e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@analytical.example"}})
+		e.put("grace.vcf", vcard("grace-1", "Grace", "Hopper", "grace@navy.example"))
+		e.sync()
+		// Deleted on the server: kept in the CRM, not pushed back even
+		// after a CRM edit.
+		e.srv.Delete(t, e.user, e.remoteByName()["Ada Lovelace"].Href)
+		e.sync()
+		e.updateContact(a.ID, func(c *crm.Contact) { c.Title = "Countess" })
+		e.sync()
+		if _, ok := e.remoteByName()["Ada Lovelace"]; ok {
+			t.Error("a contact deleted on the server was recreated")
+		}
+		if _, ok := e.contacts()["Ada Lovelace"]; !ok {
+			t.Error("a deletion on the server was propagated to the CRM")
+		}
+		// Deleted in the CRM: kept on the server, not imported again even
+		// after a server edit.
+		g := e.contacts()["Grace Hopper"]
+		if err := e.st.DeleteContact(context.Background(), e.viewer, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		e.edit(e.remoteByName()["Grace Hopper"], func(f pim.Fields) { f[pim.FieldTitle] = pim.Str("Rear Admiral") })
+		e.sync()
+		if _, ok := e.contacts()["Grace Hopper"]; ok {
+			t.Error("a contact deleted in the CRM was imported again")
+		}
+		if _, ok := e.remoteByName()["Grace Hopper"]; !ok {
+			t.Error("a deletion in the CRM was propagated to the server")
+		}
+	})
+}
+
+// flakyRemote fails every write after the first n, as a connection
+// dropped mid-pass would.
+type flakyRemote struct {
+	pim.Remote
+	mu sync.Mutex
+	n  int
+}
+
+func (r *flakyRemote) tick() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n <= 0 {
+		return &dav.Error{Kind: dav.KindUnreachable, Message: "connection reset (test)"}
+	}
+	r.n--
+	return nil
+}
+
+func (r *flakyRemote) Create(ctx context.Context, uid string, f pim.Fields) (pim.RemoteItem, error) {
+	if err := r.tick(); err != nil {
+		return pim.RemoteItem{}, err
+	}
+	return r.Remote.Create(ctx, uid, f)
+}
+
+func (r *flakyRemote) Update(ctx context.Context, prev pim.RemoteItem, f pim.Fields) (pim.RemoteItem, error) {
+	if err := r.tick(); err != nil {
+		return pim.RemoteItem{}, err
+	}
+	return r.Remote.Update(ctx, prev, f)
+}
+
+// TestPIMInterruptedAndTokenReset: a pass cut off mid-way resumes without
+// duplicates on either side; a sync token the server forgot leads to a
+// full comparison, again without duplicates.
+func TestPIMInterruptedAndTokenReset(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{})
+		for i := range 12 {
+			e.createContact(crm.Contact{FirstName: "Crm", LastName: fmt.Sprint(i), Emails: []string{fmt.Sprintf("crm%d@x.example", i)}})
+			e.put(fmt.Sprintf("r%d.vcf", i), vcard(fmt.Sprintf("r%d", i), "Remote", fmt.Sprint(i), fmt.Sprintf("remote%d@y.example", i)))
+		}
+		for _, n := range []int{3, 7} {
+			e.wrap = func(r pim.Remote) pim.Remote { return &flakyRemote{Remote: r, n: n} }
+			if err := e.trySync(); err == nil {
+				t.Fatalf("the pass with writes failing after %d did not fail", n)
+			}
+			if a := e.acct(); a.State != crm.StateUnreachable {
+				t.Errorf("state after a dropped connection: %s", a.State)
+			}
+		}
+		e.wrap = nil
+		e.sync()
+		if n := len(e.contacts()); n != 24 {
+			t.Errorf("CRM contacts after resuming: %d, want 24", n)
+		}
+		if n := len(e.remoteByName()); n != 24 {
+			t.Errorf("remote contacts after resuming: %d, want 24", n)
+		}
+		e.put("late.vcf", vcard("late", "Late", "Comer", "late@z.example"))
+		e.srv.ExpireSyncTokens(t, e.coll)
+		e.sync()
+		if n := len(e.contacts()); n != 25 {
+			t.Errorf("CRM contacts after a token reset: %d, want 25", n)
+		}
+		if n := len(e.remoteByName()); n != 25 {
+			t.Errorf("remote contacts after a token reset: %d, want 25", n)
+		}
+		evs, _ := e.st.PIMAccountEvents(context.Background(), e.account.ID, 50)
+		found := false
+		for _, ev := range evs {
+			found = found || ev.Kind == "token_reset"
+		}
+		if !found {
+			t.Errorf("no token_reset event in the history: %+v", evs)
+		}
+	})
+}
+
+const recurringICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\n" +
+	"BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n" +
+	"RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n" +
+	"RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n" +
+	"BEGIN:VEVENT\r\nUID:weekly-1\r\nDTSTAMP:20261101T090000Z\r\nSUMMARY:Weekly pipeline review\r\n" +
+	"DTSTART;TZID=W. Europe Standard Time:20261102T100000\r\nDTEND;TZID=W. Europe Standard Time:20261102T110000\r\n" +
+	"RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=20270301T000000Z\r\nEXDATE;TZID=W. Europe Standard Time:20261116T100000\r\n" +
+	"CATEGORIES:Sales\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:Reminder\r\nEND:VALARM\r\nEND:VEVENT\r\n" +
+	"BEGIN:VEVENT\r\nUID:weekly-1\r\nDTSTAMP:20261101T090000Z\r\nRECURRENCE-ID;TZID=W. Europe Standard Time:20261123T100000\r\n" +
+	"SUMMARY:Weekly pipeline review (moved)\r\nDTSTART;TZID=W. Europe Standard Time:20261124T140000\r\n" +
+	"DTEND;TZID=W. Europe Standard Time:20261124T150000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+
+const allDayICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nBEGIN:VEVENT\r\nUID:offsite-1\r\nDTSTAMP:20261101T090000Z\r\n" +
+	"SUMMARY:Team offsite\r\nDTSTART;VALUE=DATE:20261210\r\nDTEND;VALUE=DATE:20261212\r\nCATEGORIES:Internal\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+
+// TestPIMEvents: a recurring event with an exception and an excluded date
+// comes into the CRM whole, survives a CRM edit of its summary unchanged
+// otherwise (alarm, time zone, exception), and CRM events go out; the
+// event category filter keeps others out.
+func TestPIMEvents(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "events", crm.PIMOptions{EventCategories: []string{"Sales"}})
+		e.put("weekly.ics", recurringICS)
+		e.put("offsite.ics", allDayICS)
+		ctx := context.Background()
+		_, err := e.st.CreateEvent(ctx, e.viewer, crm.Event{OrgID: e.viewer.OrgID, OwnerID: e.viewer.UserID, Summary: "Demo at Acme",
+			Start: "2026-12-01T15:00:00[America/New_York]", End: "2026-12-01T16:00:00[America/New_York]", Categories: []string{"Sales"},
+			Attendees: []string{"buyer@acme.example"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		p, err := e.st.ListEvents(ctx, e.viewer, store.EventFilter{ListParams: store.ListParams{Limit: 50}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var weekly *crm.Event
+		for i := range p.Items {
+			if p.Items[i].Summary == "Weekly pipeline review" {
+				weekly = &p.Items[i]
+			}
+			if p.Items[i].Summary == "Team offsite" {
+				t.Error("an event outside the chosen categories was imported")
+			}
+		}
+		if weekly == nil || len(p.Items) != 2 {
+			t.Fatalf("CRM events: %+v", p.Items)
+		}
+		if weekly.Start != "2026-11-02T10:00:00[Europe/Berlin]" && !strings.HasPrefix(string(weekly.Start), "2026-11-02T10:00:00[Europe/") {
+			t.Errorf("start %q: the Windows zone name was not mapped", weekly.Start)
+		}
+		if !strings.Contains(weekly.RRule, "FREQ=WEEKLY") || len(weekly.ExDates) != 1 || len(weekly.Overrides) != 1 {
+			t.Errorf("recurrence lost: rrule %q exdates %v overrides %+v", weekly.RRule, weekly.ExDates, weekly.Overrides)
+		}
+		before := e.remoteByName()["Weekly pipeline review"]
+		if _, err := e.st.UpdateEvent(ctx, e.viewer, weekly.ID, func(ev *crm.Event) error { ev.Summary = "Weekly pipeline review (CRM)"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		after := e.remoteByName()["Weekly pipeline review (CRM)"]
+		for _, f := range []string{pim.FieldStart, pim.FieldEnd, pim.FieldRRule, pim.FieldExDates, pim.FieldOverrides, pim.FieldCategories} {
+			if !before.Fields[f].Equal(after.Fields[f]) {
+				t.Errorf("%s changed on the server: %v → %v", f, before.Fields[f], after.Fields[f])
+			}
+		}
+		for _, s := range []string{"VALARM", "RECURRENCE-ID", "EXDATE"} {
+			if !strings.Contains(string(after.Raw), s) {
+				t.Errorf("the server's event lost its %s:\n%s", s, after.Raw)
+			}
+		}
+		demo, ok := e.remoteByName()["Demo at Acme"]
+		if !ok || demo.Fields[pim.FieldStart].Str != "2026-12-01T15:00:00[America/New_York]" {
+			t.Errorf("CRM event on the server: %+v", demo.Fields)
+		}
+	})
+}
+
+// TestPIMTasks: tasks both ways, and a completion on the server.
+func TestPIMTasks(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "tasks", crm.PIMOptions{})
+		ctx := context.Background()
+		if _, err := e.st.CreateTask(ctx, e.viewer, crm.Task{OrgID: e.viewer.OrgID, OwnerID: e.viewer.UserID, Summary: "Send the quote",
+			Due: "2026-11-25", Priority: 1}); err != nil {
+			t.Fatal(err)
+		}
+		e.put("call.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nBEGIN:VTODO\r\nUID:call-1\r\nDTSTAMP:20261101T090000Z\r\n"+
+			"SUMMARY:Call Grace\r\nDUE;VALUE=DATE:20261124\r\nSTATUS:NEEDS-ACTION\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+		e.sync()
+		rs := e.remoteByName()
+		if q, ok := rs["Send the quote"]; !ok || q.Fields[pim.FieldDue].Str != "2026-11-25" || q.Fields[pim.FieldPriority].Str != "1" {
+			t.Errorf("CRM task on the server: %+v", rs["Send the quote"].Fields)
+		}
+		e.edit(rs["Call Grace"], func(f pim.Fields) {
+			f[pim.FieldStatus] = pim.Str("completed")
+			f[pim.FieldCompleted] = pim.Str("2026-11-21T10:00:00Z")
+		})
+		e.sync()
+		p, err := e.st.ListTasks(ctx, e.viewer, store.TaskFilter{ListParams: store.ListParams{Limit: 50}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := false
+		for _, tk := range p.Items {
+			done = done || (tk.Summary == "Call Grace" && tk.Status == crm.TaskCompleted)
+		}
+		if len(p.Items) != 2 || !done {
+			t.Errorf("CRM tasks: %+v", p.Items)
+		}
+	})
+}
