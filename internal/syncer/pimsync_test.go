@@ -78,10 +78,16 @@ func (e *pimEnv) Write(p []byte) (int, error) {
 	return e.logs.Write(p)
 }
 
-func (e *pimEnv) remote() pim.Remote {
+// plainRemote reaches the collection as the engine does, without the
+// test's faults: what the server really holds.
+func (e *pimEnv) plainRemote() pim.Remote {
 	_, pass := e.srv.User(1)
-	var r pim.Remote = &pimconn.Remote{Client: &dav.Client{BaseURL: e.srv.URL(), Username: e.user, Password: pass},
+	return &pimconn.Remote{Client: &dav.Client{BaseURL: e.srv.URL(), Username: e.user, Password: pass},
 		Href: e.coll, Kind: e.kind, SupportsSync: true}
+}
+
+func (e *pimEnv) remote() pim.Remote {
+	r := e.plainRemote()
 	if e.wrap != nil {
 		r = e.wrap(r)
 	}
@@ -123,7 +129,7 @@ func (e *pimEnv) acct() crm.PIMAccount {
 func (e *pimEnv) remoteItems() map[string]pim.RemoteItem {
 	e.t.Helper()
 	ctx := context.Background()
-	r := e.remote()
+	r := e.plainRemote()
 	ch, err := r.Changes(ctx, "")
 	if err != nil {
 		e.t.Fatal(err)
@@ -651,4 +657,115 @@ func TestPIMTasks(t *testing.T) {
 			t.Errorf("CRM tasks: %+v", p.Items)
 		}
 	})
+}
+
+// racingRemote changes the item on the server, as another client would,
+// right before the engine's first conditional update of it.
+type racingRemote struct {
+	pim.Remote
+	once sync.Once
+	race func(prev pim.RemoteItem)
+}
+
+func (r *racingRemote) Update(ctx context.Context, prev pim.RemoteItem, f pim.Fields) (pim.RemoteItem, error) {
+	r.once.Do(func() { r.race(prev) })
+	return r.Remote.Update(ctx, prev, f)
+}
+
+// TestPIMConcurrentChangeAndBadItem: an update refused with 412 (the item
+// changed meanwhile) is refetched and merged, losing neither change; an
+// item the codec cannot read is reported and skipped while the others
+// sync; a manager's address book holds their report's contacts.
+func TestPIMConcurrentChangeAndBadItem(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{})
+		ctx := context.Background()
+		rep, err := e.st.CreateUser(ctx, e.viewer.OrgID, store.UserParams{Email: "rep@acme.example", Name: "Rep", Role: crm.RoleMember, ManagerID: &e.viewer.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		repView := crm.Viewer{OrgID: e.viewer.OrgID, UserID: rep.ID, Role: crm.RoleMember}
+		if _, err := e.st.CreateContact(ctx, repView, crm.Contact{OrgID: e.viewer.OrgID, OwnerID: rep.ID, FirstName: "Rita", LastName: "Report",
+			Emails: []string{"rita@client.example"}, Lifecycle: crm.LifecycleProspect}); err != nil {
+			t.Fatal(err)
+		}
+		a := e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@analytical.example"}})
+		e.put("broken.vcf", vcard("broken", "Broken", "Card", "broken@x.example"))
+		e.sync()
+		if _, ok := e.remoteByName()["Rita Report"]; !ok {
+			t.Error("the report's contact is not in the manager's address book")
+		}
+		// An item that cannot be read (Radicale refuses malformed vCards
+		// itself, so the connector reports it as the codec would).
+		e.put("broken.vcf", vcard("broken", "Broken", "Card", "broken@x.example", "TITLE:v2"))
+		e.wrap = func(r pim.Remote) pim.Remote {
+			return &racingRemote{Remote: &badRemote{Remote: r, href: e.coll + "broken.vcf"}, race: func(prev pim.RemoteItem) {
+				it := e.remoteItems()[prev.UID]
+				body, err := carddav.Encode(it.Raw, it.UID, func() pim.Fields {
+					f := it.Fields.Clone()
+					f[pim.FieldNotes] = pim.Str("written by another client meanwhile")
+					return f
+				}())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				e.srv.Put(t, e.user, it.Href, string(body))
+			}}
+		}
+		e.updateContact(a.ID, func(c *crm.Contact) { c.Title = "Countess" })
+		e.sync()
+		e.wrap = nil
+		ada := e.remoteByName()["Ada Lovelace"]
+		if ada.Fields[pim.FieldTitle].Str != "Countess" || ada.Fields[pim.FieldNotes].Str != "written by another client meanwhile" {
+			t.Errorf("after a 412: remote %v", ada.Fields)
+		}
+		if c := e.contacts()["Ada Lovelace"]; c.Notes != "written by another client meanwhile" {
+			t.Errorf("after a 412: CRM notes %q", c.Notes)
+		}
+		items, err := e.st.PIMItems(ctx, e.collection().ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := 0
+		for _, it := range items {
+			if it.Error != "" {
+				bad++
+			}
+		}
+		if bad != 1 {
+			t.Errorf("%d items carry an error, want the unreadable one", bad)
+		}
+		if a := e.acct(); a.State != crm.StateSynced {
+			t.Errorf("one bad item must not fail the account: %s %s", a.State, a.ErrorMessage)
+		}
+	})
+}
+
+// badRemote reports the item at href as unreadable.
+type badRemote struct {
+	pim.Remote
+	href string
+}
+
+func (r *badRemote) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, []pim.ItemError, []string, error) {
+	items, bad, missing, err := r.Remote.Fetch(ctx, hrefs)
+	for i := 0; i < len(items); i++ {
+		if items[i].Href == r.href {
+			bad = append(bad, pim.ItemError{Href: r.href, Err: fmt.Errorf("carddav: unreadable vCard (test)")})
+			items = slices.Delete(items, i, i+1)
+			i--
+		}
+	}
+	return items, bad, missing, err
+}
+
+func (e *pimEnv) collection() store.PIMCollection {
+	e.t.Helper()
+	cs, err := e.st.PIMCollections(context.Background(), e.account.ID)
+	if err != nil || len(cs) != 1 {
+		e.t.Fatalf("collections: %v %v", cs, err)
+	}
+	return cs[0]
 }
