@@ -104,7 +104,10 @@ type pimCounts struct {
 	Events     *int64 `json:"events,omitempty"`
 	Tasks      *int64 `json:"tasks,omitempty"`
 	Tombstoned int64  `json:"tombstoned"`
-	Errors     int64  `json:"errors"`
+	// NotImported counts server items left out of the CRM (categories not
+	// chosen, or unreadable).
+	NotImported int64 `json:"not_imported"`
+	Errors      int64 `json:"errors"`
 }
 
 type pimItemError struct {
@@ -142,33 +145,15 @@ func (s *Server) pimAccountView(ctx context.Context, a crm.PIMAccount) (pimAccou
 		return v, err
 	}
 	v.Collections = nonNil(cols)
-	var contacts, events, tasks int64
-	for _, col := range cols {
-		items, err := s.st.PIMItems(ctx, col.ID)
-		if err != nil {
-			return v, err
-		}
-		for _, it := range items {
-			if it.Error != "" {
-				v.Counts.Errors++
-				if len(v.ItemErrors) < pimItemErrorsShown {
-					v.ItemErrors = append(v.ItemErrors, pimItemError{Href: it.Href, RecordType: it.RecordType, CRMID: it.CRMID, Error: it.Error})
-				}
-			}
-			if it.TombstoneSide != "" {
-				v.Counts.Tombstoned++
-				continue
-			}
-			switch it.RecordType {
-			case store.PIMContact:
-				contacts++
-			case store.PIMEvent:
-				events++
-			case store.PIMTask:
-				tasks++
-			}
-		}
+	stats, err := s.st.PIMItemStats(ctx, a.ID, pimItemErrorsShown)
+	if err != nil {
+		return v, err
 	}
+	v.Counts.Errors, v.Counts.Tombstoned, v.Counts.NotImported = stats.Errors, stats.Tombstoned, stats.NotImported
+	for _, it := range stats.ItemErrors {
+		v.ItemErrors = append(v.ItemErrors, pimItemError{Href: it.Href, RecordType: it.RecordType, CRMID: it.CRMID, Error: it.Error})
+	}
+	contacts, events, tasks := stats.Synced[store.PIMContact], stats.Synced[store.PIMEvent], stats.Synced[store.PIMTask]
 	if a.Kind == crm.PIMCardDAV {
 		v.Counts.Contacts = &contacts
 	} else {

@@ -616,9 +616,14 @@ func TestPIMAccountView(t *testing.T) {
 		cols = append(cols, c)
 	}
 	now := p.clock.Now()
+	crmID := int64(0)
 	put := func(col store.PIMCollection, typ, href, tomb, errMsg string) {
 		t.Helper()
-		it := &store.PIMItem{CollectionID: col.ID, RecordType: typ, Href: href, UID: href, TombstoneSide: tomb, Error: errMsg}
+		crmID++
+		it := &store.PIMItem{CollectionID: col.ID, RecordType: typ, CRMID: crmID, Href: href, UID: href, TombstoneSide: tomb, Error: errMsg}
+		if errMsg != "" {
+			it.CRMID = 0 // an unreadable item never reaches the CRM
+		}
 		if tomb != "" {
 			it.TombstonedAt = &now
 		}
@@ -639,7 +644,8 @@ func TestPIMAccountView(t *testing.T) {
 
 	r := p.mustCall(200, "GET", pimPath(id), p.annToken, nil)
 	counts := obj(r.Body["counts"])
-	if num(counts["events"]) != 4 || num(counts["tasks"]) != 1 || num(counts["tombstoned"]) != 1 || num(counts["errors"]) != 1 || counts["contacts"] != nil {
+	if num(counts["events"]) != 3 || num(counts["tasks"]) != 1 || num(counts["tombstoned"]) != 1 || num(counts["errors"]) != 1 ||
+		num(counts["not_imported"]) != 1 || counts["contacts"] != nil {
 		t.Errorf("counts %v", counts)
 	}
 	if ie := r.Body["item_errors"].([]any); len(ie) != 1 || obj(ie[0])["href"] != "/dav/ann/cal/bad.ics" || obj(ie[0])["record_type"] != "event" ||

@@ -84,6 +84,9 @@ type PIM interface {
 	// SetPIMCursor writes a collection's cursor.
 	SetPIMCursor(ctx context.Context, f Fence, collectionID int64, syncToken, ctag string) error
 
+	// PIMItemStats counts an account's mappings for its status page, and
+	// returns up to maxErrors of those in error (without Base and Raw).
+	PIMItemStats(ctx context.Context, accountID int64, maxErrors int) (PIMStats, error)
 	// PIMItems returns every mapping of a collection (tombstones included).
 	PIMItems(ctx context.Context, collectionID int64) ([]PIMItem, error)
 	// ApplyPIMWrite makes one step of a sync pass atomic: the CRM record
@@ -147,6 +150,18 @@ type PIMItem struct {
 	// Error is the last error met on this item ("" when it synced), shown
 	// in the account's status; the item is skipped, never blocking others.
 	Error string
+}
+
+// PIMStats counts an account's mappings.
+type PIMStats struct {
+	// Synced counts the records mapped on both sides, by record type.
+	Synced map[string]int64
+	// NotImported counts remote items left out (their categories were
+	// not chosen) or not readable.
+	NotImported int64
+	Tombstoned  int64
+	Errors      int64
+	ItemErrors  []PIMItem
 }
 
 // PIMWrite is one atomic step of a sync pass. Contact, Task or Event (at

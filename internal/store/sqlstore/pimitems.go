@@ -121,6 +121,53 @@ func (db *DB) PIMItems(ctx context.Context, collectionID int64) ([]store.PIMItem
 	return out, rows.Err()
 }
 
+// PIMItemStats counts an account's mappings in one grouped query and
+// reads the first items in error.
+func (db *DB) PIMItemStats(ctx context.Context, accountID int64, maxErrors int) (store.PIMStats, error) {
+	st := store.PIMStats{Synced: map[string]int64{}}
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT record_type,
+		CASE WHEN tombstone_side <> '' THEN 't' WHEN crm_id = 0 OR href = '' THEN 'n' ELSE 's' END AS k,
+		COUNT(*), SUM(CASE WHEN error <> '' THEN 1 ELSE 0 END)
+		FROM pim_items WHERE account_id = ? GROUP BY record_type, k`), accountID)
+	if err != nil {
+		return st, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, k string
+		var n, errs int64
+		if err := rows.Scan(&typ, &k, &n, &errs); err != nil {
+			return st, err
+		}
+		st.Errors += errs
+		switch k {
+		case "t":
+			st.Tombstoned += n
+		case "n":
+			st.NotImported += n
+		default:
+			st.Synced[typ] += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, err
+	}
+	erows, err := db.r.QueryContext(ctx, db.q(`SELECT id, record_type, crm_id, href, error FROM pim_items
+		WHERE account_id = ? AND error <> '' ORDER BY id LIMIT ?`), accountID, maxErrors)
+	if err != nil {
+		return st, err
+	}
+	defer erows.Close()
+	for erows.Next() {
+		it := store.PIMItem{AccountID: accountID}
+		if err := erows.Scan(&it.ID, &it.RecordType, &it.CRMID, &it.Href, &it.Error); err != nil {
+			return st, err
+		}
+		st.ItemErrors = append(st.ItemErrors, it)
+	}
+	return st, erows.Err()
+}
+
 // optMicrosZero is micros(t), 0 for the zero time (crm_updated_at is NOT
 // NULL, 0 meaning never).
 func optMicrosZero(t time.Time) int64 {

@@ -20,6 +20,7 @@ func init() {
 		"PIMWriteTasksEvents": testPIMWriteTasksEvents,
 		"PIMDeleteAccount":    testPIMDeleteAccount,
 		"PIMRecordOutcomes":   testPIMRecordOutcomes,
+		"PIMItemStats":        testPIMItemStats,
 	} {
 		extraTests[k] = v
 	}
@@ -653,5 +654,35 @@ func testPIMRecordOutcomes(t *testing.T, f Factory) {
 	must(t, err)
 	if len(got) != 0 {
 		t.Fatalf("another org's outcomes = %v", got)
+	}
+}
+
+func testPIMItemStats(t *testing.T, f Factory) {
+	pb := setupPIM(t, f)
+	now := time.Now()
+	put := func(it store.PIMItem) {
+		t.Helper()
+		it.CollectionID = pb.book.ID
+		it.RecordType = store.PIMContact
+		_, err := pb.s.ApplyPIMWrite(pb.ctx, pb.fence, pb.uv, store.PIMWrite{Item: &it})
+		must(t, err)
+	}
+	put(store.PIMItem{CRMID: 101, Href: "/ann/contacts/a.vcf"})
+	put(store.PIMItem{CRMID: 102, Href: "/ann/contacts/b.vcf"})
+	put(store.PIMItem{CRMID: 103, Href: "/ann/contacts/c.vcf", TombstoneSide: "remote", TombstonedAt: &now})
+	put(store.PIMItem{Href: "/ann/contacts/family.vcf"})
+	put(store.PIMItem{Href: "/ann/contacts/bad.vcf", Error: "unreadable"})
+	put(store.PIMItem{CRMID: 104, Href: "/ann/contacts/d.vcf", Error: "refused by the server"})
+	st, err := pb.s.PIMItemStats(pb.ctx, pb.account.ID, 1)
+	must(t, err)
+	if st.Synced[store.PIMContact] != 3 || st.Tombstoned != 1 || st.NotImported != 2 || st.Errors != 2 {
+		t.Fatalf("stats = %+v", st)
+	}
+	if len(st.ItemErrors) != 1 || st.ItemErrors[0].Href != "/ann/contacts/bad.vcf" || st.ItemErrors[0].Error != "unreadable" || st.ItemErrors[0].Raw != nil {
+		t.Fatalf("item errors = %+v", st.ItemErrors)
+	}
+	other := setupPIM(t, f)
+	if st, err := other.s.PIMItemStats(other.ctx, other.account.ID, 10); err != nil || len(st.Synced) != 0 || st.Errors != 0 {
+		t.Fatalf("another account's stats = %+v, %v", st, err)
 	}
 }
