@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/testpeer/radicale"
@@ -404,5 +405,26 @@ func TestWrongPassword(t *testing.T) {
 		} else if e.Kind.Transient() {
 			t.Errorf("%s: auth_failed counted transient", name)
 		}
+	}
+}
+
+// TestLastModified reads the server's date of an item: the time of its
+// last write, to the second.
+func TestLastModified(t *testing.T) {
+	b := setup(t)
+	before := time.Now().Add(-time.Second)
+	href := b.book.Href + "dated.vcf"
+	if _, err := b.c.Create(b.ctx, href, vcard("dated", "Dated Card"), ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.c.LastModified(b.ctx, href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Before(before.Truncate(time.Second)) || got.After(time.Now().Add(time.Second)) {
+		t.Errorf("LastModified = %v, want about %v", got, before)
+	}
+	if _, err := b.c.LastModified(b.ctx, b.book.Href+"missing.vcf"); !errors.Is(err, dav.ErrNotFound) {
+		t.Errorf("LastModified of a missing item: %v, want ErrNotFound", err)
 	}
 }
