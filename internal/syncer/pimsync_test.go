@@ -497,6 +497,17 @@ func (r *flakyRemote) Update(ctx context.Context, prev pim.RemoteItem, f pim.Fie
 	return r.Remote.Update(ctx, prev, f)
 }
 
+// lostReplyRemote makes its writes on the server but reports them failed,
+// as a connection dropped before the answer arrived would.
+type lostReplyRemote struct{ pim.Remote }
+
+func (r lostReplyRemote) Create(ctx context.Context, uid string, f pim.Fields) (pim.RemoteItem, error) {
+	if _, err := r.Remote.Create(ctx, uid, f); err != nil {
+		return pim.RemoteItem{}, err
+	}
+	return pim.RemoteItem{}, &dav.Error{Kind: dav.KindUnreachable, Message: "connection reset before the answer (test)"}
+}
+
 // TestPIMInterruptedAndTokenReset: a pass cut off mid-way resumes without
 // duplicates on either side; a sync token the server forgot leads to a
 // full comparison, again without duplicates.
@@ -517,22 +528,28 @@ func TestPIMInterruptedAndTokenReset(t *testing.T) {
 				t.Errorf("state after a dropped connection: %s", a.State)
 			}
 		}
+		// A create that reached the server but whose answer was lost.
+		e.createContact(crm.Contact{FirstName: "Lost", LastName: "Reply", Emails: []string{"lost@x.example"}})
+		e.wrap = func(r pim.Remote) pim.Remote { return lostReplyRemote{r} }
+		if err := e.trySync(); err == nil {
+			t.Fatal("the pass whose create lost its answer did not fail")
+		}
 		e.wrap = nil
 		e.sync()
-		if n := len(e.contacts()); n != 24 {
-			t.Errorf("CRM contacts after resuming: %d, want 24", n)
+		if n := len(e.contacts()); n != 25 {
+			t.Errorf("CRM contacts after resuming: %d, want 25", n)
 		}
-		if n := len(e.remoteByName()); n != 24 {
-			t.Errorf("remote contacts after resuming: %d, want 24", n)
+		if n := len(e.remoteByName()); n != 25 {
+			t.Errorf("remote contacts after resuming: %d, want 25", n)
 		}
 		e.put("late.vcf", vcard("late", "Late", "Comer", "late@z.example"))
 		e.srv.ExpireSyncTokens(t, e.coll)
 		e.sync()
-		if n := len(e.contacts()); n != 25 {
-			t.Errorf("CRM contacts after a token reset: %d, want 25", n)
+		if n := len(e.contacts()); n != 26 {
+			t.Errorf("CRM contacts after a token reset: %d, want 26", n)
 		}
-		if n := len(e.remoteByName()); n != 25 {
-			t.Errorf("remote contacts after a token reset: %d, want 25", n)
+		if n := len(e.remoteByName()); n != 26 {
+			t.Errorf("remote contacts after a token reset: %d, want 26", n)
 		}
 		evs, _ := e.st.PIMAccountEvents(context.Background(), e.account.ID, 50)
 		found := false
