@@ -18,10 +18,14 @@ func newPIMConnector(creds store.Credentials, kr *secret.Keyring, log *slog.Logg
 }
 
 // pimConfig is the PIM sync loops' wiring: the connector's targets as the
-// syncer takes them.
-func pimConfig(conn *pimconn.Connector) *syncer.PIMConfig {
+// syncer takes them, from the collections the store knows when it can.
+func pimConfig(conn *pimconn.Connector, st store.PIM) *syncer.PIMConfig {
 	return &syncer.PIMConfig{Open: func(ctx context.Context, a crm.PIMAccount) ([]syncer.PIMTarget, error) {
-		ts, err := conn.Open(ctx, a)
+		known, err := st.PIMCollections(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		ts, err := conn.Open(ctx, a, known)
 		if err != nil {
 			return nil, err
 		}

@@ -126,7 +126,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	wg.Go(func() {
 		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
 			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send},
-			PIM:  pimConfig(pconn)})
+			PIM:  pimConfig(pconn, db)})
 	})
 
 	serveErr := make(chan error, 1)

@@ -29,10 +29,13 @@ func (a PostalAddress) String() string {
 	if a.IsZero() {
 		return ""
 	}
-	esc := strings.NewReplacer(`\`, `\\`, `;`, `\;`)
+	esc := addressEscaper
 	return strings.Join([]string{esc.Replace(a.Street), esc.Replace(a.City), esc.Replace(a.Region),
 		esc.Replace(a.PostalCode), esc.Replace(a.Country)}, ";")
 }
+
+// addressEscaper escapes a part of an address for String.
+var addressEscaper = strings.NewReplacer(`\`, `\\`, `;`, `\;`)
 
 // ParsePostalAddress reads what String writes. Missing trailing parts are
 // empty; extra ones are joined to the country.

@@ -38,6 +38,10 @@ func NormalizePhone(s string) string {
 
 // phoneExtMarkers are the ways an extension is introduced, lower-case,
 // longest first so that "ext." is not read as "ext" followed by ".".
+// parens drops parentheses from a number (built once: it is on every
+// normalization).
+var parens = strings.NewReplacer("(", "", ")", "")
+
 var phoneExtMarkers = []string{";ext=", "ext.", "ext", "x"}
 
 func canonicalPhone(s string) (string, bool) {
@@ -70,7 +74,7 @@ func canonicalPhone(s string) (string, bool) {
 	if intl {
 		num = strings.Replace(num, "(0)", "", 1)
 	}
-	num = strings.NewReplacer("(", "", ")", "").Replace(num)
+	num = parens.Replace(num)
 	if num == "" || strings.TrimFunc(num, isDigit) != "" {
 		return "", false
 	}

@@ -15,17 +15,27 @@ type Target struct {
 	Remote     *Remote
 }
 
-// Open logs in as the account, discovers its collections again (they may
-// have moved or gone since the account was saved) and returns those its
-// options select: for carddav the chosen address book (the first when
-// none was chosen); for caldav the chosen calendar's events and the task
-// list's tasks (the chosen one, else the calendar if it holds tasks, else
-// the first that does). A chosen collection that is gone is an error the
-// user can act on.
-func (c *Connector) Open(ctx context.Context, a crm.PIMAccount) ([]Target, error) {
+// Open returns the collections an account's options select: for carddav
+// the chosen address book (the first when none was chosen); for caldav the
+// chosen calendar's events and the task list's tasks (the chosen one, else
+// the calendar if it holds tasks, else the first that does).
+//
+// known are the account's collections as the store holds them. When they
+// answer the options and each has a sync token (which proves the server
+// offers sync-collection on it), they are used as they are: discovery
+// costs a few requests, one of which makes some servers read every
+// collection of the user (Radicale: ~0.35 s with a 5,000-card address
+// book), more than a whole pass with nothing new. Otherwise — a new
+// account, a changed option, a collection whose cursor was dropped
+// because it vanished — Open discovers them again. A chosen collection
+// that is gone is an error the user can act on.
+func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PIMCollection) ([]Target, error) {
 	cl, err := c.Client(ctx, a)
 	if err != nil {
 		return nil, err
+	}
+	if ts := fromKnown(cl, a, known); ts != nil {
+		return ts, nil
 	}
 	d, err := cl.Discover(ctx)
 	if err != nil {
@@ -83,6 +93,47 @@ func (c *Connector) Open(ctx context.Context, a crm.PIMAccount) ([]Target, error
 		return nil, noCollections(a.Kind, d, a.URL, a.Username)
 	}
 	return out, nil
+}
+
+// fromKnown returns the targets from the stored collections, or nil when
+// they do not answer the options or lack a sync token.
+func fromKnown(cl *dav.Client, a crm.PIMAccount, known []store.PIMCollection) []Target {
+	find := func(kind, href string) *store.PIMCollection {
+		var found *store.PIMCollection
+		for i := range known {
+			k := &known[i]
+			if k.Kind != kind || (href != "" && !sameHref(k.Href, href)) {
+				continue
+			}
+			if found != nil || k.SyncToken == "" {
+				return nil // ambiguous, or not proven to sync
+			}
+			found = k
+		}
+		return found
+	}
+	var want []*store.PIMCollection
+	if a.Options.Collection == "" {
+		return nil
+	}
+	if a.Kind == crm.PIMCardDAV {
+		want = append(want, find(KindContacts, a.Options.Collection))
+	} else {
+		want = append(want, find(KindEvents, a.Options.Collection))
+		if a.Options.TaskCollection != "" {
+			want = append(want, find(KindTasks, a.Options.TaskCollection))
+		} else if t := find(KindTasks, ""); t != nil {
+			want = append(want, t)
+		}
+	}
+	out := make([]Target, 0, len(want))
+	for _, k := range want {
+		if k == nil {
+			return nil
+		}
+		out = append(out, Target{Collection: *k, Remote: &Remote{Client: cl, Href: k.Href, Kind: k.Kind, SupportsSync: true}})
+	}
+	return out
 }
 
 // sameHref compares collection paths with or without their final slash.

@@ -40,9 +40,16 @@ type PIMConfig struct {
 	Scan time.Duration
 	// MaxAccounts caps the loops one process runs (default 500).
 	MaxAccounts int
+	// CategoryBudget bounds the time a pass spends writing fixed
+	// categories alone (default 10 s); the rest is done in the next pass,
+	// which then follows at once.
+	CategoryBudget time.Duration
 }
 
 func (c PIMConfig) withDefaults() PIMConfig {
+	if c.CategoryBudget <= 0 {
+		c.CategoryBudget = 10 * time.Second
+	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Minute
 	}
@@ -119,6 +126,8 @@ type pimLoop struct {
 	progDone, progTot int64
 	lastProgress      time.Time
 	itemErrors        []string
+	// backlog counts what the last pass left for the next one.
+	backlog int
 }
 
 func (l *pimLoop) run(ctx context.Context, f store.Fence) error {
@@ -129,6 +138,9 @@ func (l *pimLoop) run(ctx context.Context, f store.Fence) error {
 	for {
 		if err := l.pass(ctx, targets); err != nil {
 			return l.fail(ctx, err)
+		}
+		if l.backlog > 0 {
+			continue
 		}
 		changed, err := l.wait(ctx)
 		if err != nil || changed {
@@ -171,11 +183,14 @@ func (l *pimLoop) start(ctx context.Context, f store.Fence) ([]PIMTarget, error)
 // account's lease (store.ErrLeaseHeld when another process runs it), and
 // records its state as the loop would. It is what the loop does on each
 // poll, for tests and tools that need a pass at a known moment.
-func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) error {
+//
+// backlog is what the pass left for the next one (fixed categories not yet
+// written, see CategoryBudget): the loop would run again at once.
+func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) (backlog int, err error) {
 	cfg = cfg.withDefaults()
 	l := &pimLoop{cfg: cfg, pc: cfg.PIM.withDefaults(), id: accountID,
 		log: cfg.Logger.With(slog.String("loop", "pim"), slog.Int64("pim_account", accountID))}
-	return lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(accountID, 10), cfg.Owner, cfg.Lease,
+	err = lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(accountID, 10), cfg.Owner, cfg.Lease,
 		func(ctx context.Context, f store.Fence) error {
 			targets, err := l.start(ctx, f)
 			if err != nil {
@@ -186,6 +201,7 @@ func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) error {
 			}
 			return nil
 		})
+	return l.backlog, err
 }
 
 // wait sleeps until the next poll, a wake-up, or a sync requested through
@@ -227,6 +243,7 @@ func samePIMOptions(a, b crm.PIMOptions) bool {
 
 // pass syncs every collection once and records the account's state.
 func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
+	l.backlog = 0
 	policy, err := pim.ParsePolicy(l.acct.Options.ConflictPolicy)
 	if err != nil {
 		policy = pim.NewestWins
@@ -235,8 +252,11 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 	var total passStats
 	for i := range targets {
 		t := &targets[i]
-		t.Collection.AccountID = l.id
-		coll, err := l.cfg.Store.PutPIMCollection(ctx, l.fence, t.Collection)
+		c := t.Collection
+		// The stored cursor is newer than the one the targets were opened
+		// with: keep it (PutPIMCollection keeps a cursor not given).
+		c.AccountID, c.SyncToken, c.CTag = l.id, "", ""
+		coll, err := l.cfg.Store.PutPIMCollection(ctx, l.fence, c)
 		if err != nil {
 			return err
 		}
@@ -252,6 +272,7 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 			return fmt.Errorf("%s: %w", coll.DisplayName, err)
 		}
 		total = addStats(total, p.stats)
+		l.backlog += p.backlog
 	}
 	now := l.cfg.Now()
 	l.state, l.failures = crm.StateSynced, 0
@@ -263,6 +284,14 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 		l.acct.State = crm.StateSynced
 	case total.any():
 		ev = &store.AccountEvent{At: now, Kind: "sync", Message: total.String()}
+	}
+	if l.backlog > 0 {
+		msg := fmt.Sprintf("%d contacts still to be given their CRM categories on the server; continuing.", l.backlog)
+		if ev == nil {
+			ev = &store.AccountEvent{At: now, Kind: "categories", Message: msg}
+		} else {
+			ev.Message += ". " + msg
+		}
 	}
 	if len(l.itemErrors) > 0 {
 		st.ErrorMessage = fmt.Sprintf("%d records could not be written to the server; the first: %s", len(l.itemErrors), l.itemErrors[0])
@@ -280,6 +309,7 @@ func addStats(a, b passStats) passStats {
 	a.tombstoned += b.tombstoned
 	a.skipped += b.skipped
 	a.failed += b.failed
+	a.categories += b.categories
 	return a
 }
 

@@ -113,8 +113,16 @@ func (e *pimEnv) sync() {
 	}
 }
 
+// trySync runs passes as the loop does: again at once while the last one
+// left fixed categories to write.
 func (e *pimEnv) trySync() error {
-	return syncer.SyncPIMOnce(context.Background(), e.config(), e.account.ID)
+	for range 10 {
+		backlog, err := syncer.SyncPIMOnce(context.Background(), e.config(), e.account.ID)
+		if err != nil || backlog == 0 {
+			return err
+		}
+	}
+	return fmt.Errorf("still a backlog after 10 passes")
 }
 
 func (e *pimEnv) acct() crm.PIMAccount {
