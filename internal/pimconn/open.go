@@ -3,6 +3,7 @@ package pimconn
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim/dav"
@@ -120,10 +121,12 @@ func fromKnown(cl *dav.Client, a crm.PIMAccount, known []store.PIMCollection) []
 		want = append(want, find(KindContacts, a.Options.Collection))
 	} else {
 		want = append(want, find(KindEvents, a.Options.Collection))
-		if a.Options.TaskCollection != "" {
+		switch {
+		case a.Options.TaskCollection != "":
 			want = append(want, find(KindTasks, a.Options.TaskCollection))
-		} else if t := find(KindTasks, ""); t != nil {
-			want = append(want, t)
+		case slices.ContainsFunc(known, func(k store.PIMCollection) bool { return k.Kind == KindTasks }):
+			// The task list found last time must still be proven.
+			want = append(want, find(KindTasks, ""))
 		}
 	}
 	out := make([]Target, 0, len(want))
