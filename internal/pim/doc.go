@@ -32,8 +32,11 @@
 //
 // Lists and sets are merged element by element: an email added in the CRM
 // and another removed in Outlook both apply; an element is only dropped
-// when a side removed it. Element merges therefore never conflict; the
-// policy only picks the order of a List that both sides reordered.
+// when a side removed it. The one conflict is an element both sides
+// replaced differently (email a became b in the CRM and c in Outlook):
+// the policy's winner keeps its replacement, and under NewestWins the
+// other is kept in "replaced_email_<date>". The policy also picks the
+// order of a List that both sides reordered.
 //
 // The policies, set per PIM account, are those users of CRM plug-ins know
 // (Zoho CRM for Outlook: "Zoho wins", "Outlook wins"; Zendesk Sell and

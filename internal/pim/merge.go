@@ -3,6 +3,7 @@ package pim
 import (
 	"errors"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -118,9 +119,10 @@ type MergeResult struct {
 // Lists and sets (emails, phones, categories) are merged element by
 // element, not as one value: an element stays if it is in base and still on
 // both sides, or if it is new on either side. So an email added on one side
-// and another removed on the other both apply, and an email edited on both
-// sides (a removal and an addition on each) yields both new addresses:
-// element merges never conflict and never lose a value. For a List, the
+// and another removed on the other both apply. An element both sides
+// replaced, each with a different one (a removal of the same element and
+// an addition on each), is a Conflict: the winner's addition is kept and,
+// under NewestWins, the loser's is Replaced. For a List, the
 // order (the first element is the primary) follows the side that
 // reordered — changed the order of the elements it kept, or put a new one
 // before them — or the policy's winner when both did; elements from the
@@ -147,7 +149,14 @@ func Merge(base, crm, remote Fields, crmChangedAt, remoteChangedAt time.Time, po
 		bv, cv, rv := b[name], c[name], r[name]
 		var v Value
 		if kind, ok := elementKind(bv, cv, rv); ok {
-			v = mergeElements(kind, bv, cv, rv, winner)
+			var lost []string
+			v, lost = mergeElements(kind, bv, cv, rv, winner)
+			if lost != nil {
+				res.Conflicts = append(res.Conflicts, Conflict{Field: name, CRM: cv.clone(), Remote: rv.clone(), Winner: winner})
+				if policy == NewestWins {
+					res.Replaced = append(res.Replaced, Replaced{Field: name, OldValue: strings.Join(lost, ", "), By: winner})
+				}
+			}
 		} else {
 			var conflict bool
 			v, conflict = mergeScalar(bv, cv, rv, winner)
@@ -209,9 +218,44 @@ func elementKind(vs ...Value) (Kind, bool) {
 }
 
 // mergeElements merges a List or Set element by element (see Merge).
-func mergeElements(kind Kind, b, c, r Value, winner Side) Value {
+//
+// One case is a conflict: both sides replaced the same element with
+// different ones (an email a changed to b in the CRM and to c in the
+// address book). Keeping both new elements would lose nothing, but it
+// would not be what either user did, and the policy would not apply; so
+// the winner's replacement is kept and the loser's additions are dropped
+// and returned in lost (NewestWins keeps them in a custom field).
+func mergeElements(kind Kind, b, c, r Value, winner Side) (merged Value, lost []string) {
 	inB, inC, inR := setOf(b.List), setOf(c.List), setOf(r.List)
+	var bothRemoved bool
+	for _, e := range b.List {
+		bothRemoved = bothRemoved || !inC[e] && !inR[e]
+	}
+	var addC, addR []string
+	for _, e := range c.List {
+		if !inB[e] && !inR[e] {
+			addC = append(addC, e)
+		}
+	}
+	for _, e := range r.List {
+		if !inB[e] && !inC[e] {
+			addR = append(addR, e)
+		}
+	}
+	drop := map[string]bool{}
+	if bothRemoved && len(addC) > 0 && len(addR) > 0 {
+		lost = addR
+		if winner == SideRemote {
+			lost = addC
+		}
+		for _, e := range lost {
+			drop[e] = true
+		}
+	}
 	keep := func(e string) bool {
+		if drop[e] {
+			return false
+		}
 		if inB[e] {
 			return inC[e] && inR[e]
 		}
@@ -242,12 +286,12 @@ func mergeElements(kind Kind, b, c, r Value, winner Side) Value {
 		}
 	}
 	if len(out) == 0 {
-		return Value{}
+		return Value{}, lost
 	}
 	if kind == Set {
 		slices.Sort(out)
 	}
-	return Value{Kind: kind, List: out}
+	return Value{Kind: kind, List: out}, lost
 }
 
 // reordered reports whether side changed the order of base: whether it is

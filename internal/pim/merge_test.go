@@ -147,9 +147,22 @@ func TestMergeMatrix(t *testing.T) {
 			want: same(ListOf("b@x", "c@x")), wantToCRM: true, wantToRm: true,
 		},
 		{
-			name: "list/both_edited_same_element", field: FieldEmails, // both new addresses are kept
+			// Both replaced the same address differently: a conflict, the
+			// policy's winner keeps its address, the other is kept aside.
+			name: "list/both_edited_same_element", field: FieldEmails,
 			base: ListOf("a@x"), crm: ListOf("crm@x"), remote: ListOf("remote@x"), crmAt: t0, remoteAt: t1,
-			want: same(ListOf("crm@x", "remote@x")), wantToCRM: true, wantToRm: true,
+			want: map[Policy]want{
+				NewestWins:   {ListOf("remote@x"), &Replaced{FieldEmails, "crm@x", SideRemote}, true},
+				CRMWins:      {ListOf("crm@x"), nil, true},
+				ProviderWins: {ListOf("remote@x"), nil, true},
+			},
+			wantToCRM: true, wantToRm: true,
+		},
+		{
+			// One side replaced an address, the other added one: no conflict.
+			name: "list/edit_and_add", field: FieldEmails,
+			base: ListOf("a@x"), crm: ListOf("b@x"), remote: ListOf("a@x", "c@x"), crmAt: t0, remoteAt: t1,
+			want: same(ListOf("b@x", "c@x")), wantToCRM: true, wantToRm: true,
 		},
 		{
 			name: "list/both_identically", field: FieldEmails,

@@ -18,6 +18,15 @@ import (
 // (two syncs, two conflicts). ReplacedCustomFields resolves that with a
 // suffix: "replaced_email_2026-11-21_2", then "_3", and so on.
 func CustomFieldName(field string, day time.Time) string {
+	// A replaced element of a list is one email or phone: the field is
+	// named for one ("replaced_email_…", as users of such integrations
+	// know it), not for the list.
+	switch field {
+	case FieldEmails:
+		field = "email"
+	case FieldPhones:
+		field = "phone"
+	}
 	var b strings.Builder
 	b.WriteString("replaced_")
 	for _, r := range strings.ToLower(field) {

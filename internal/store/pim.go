@@ -177,4 +177,9 @@ type PIMWrite struct {
 	Task    *crm.Task
 	Event   *crm.Event
 	Item    *PIMItem
+	// Pending keeps Item.CRMUpdatedAt as given instead of the record's new
+	// one: the record is ahead of the base (the engine wrote the CRM side
+	// of a merge and has yet to write the remote side), so the next pass
+	// must look at it again.
+	Pending bool
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -221,7 +222,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 	// sight): a tombstone; the remote copy stays.
 	for id, m := range p.byCRM {
 		if p.records[id] == nil && m.TombstoneSide == "" {
-			if err := p.tombstone(ctx, m, pim.SideCRM); err != nil {
+			if err := p.crmMissing(ctx, m); err != nil {
 				return err
 			}
 		}
@@ -334,20 +335,31 @@ func (p *collectionPass) remoteChanged(ctx context.Context, it *pim.RemoteItem) 
 				m = old
 			}
 			p.stats.linked++
-			return p.link(ctx, m, p.records[id], it)
+			return p.link(ctx, m, p.records[id], it, nil)
 		}
 		if rec := p.matchByEmail(it); rec != nil {
 			p.stats.linked++
-			return p.link(ctx, m, rec, it)
+			return p.link(ctx, m, rec, it, nil)
 		}
 		return p.importNew(ctx, m, it)
 	}
 	rec := p.records[m.CRMID]
 	if rec == nil {
-		return p.tombstone(ctx, m, pim.SideCRM)
+		return p.crmMissing(ctx, m)
 	}
 	p.handled[rec.id] = true
 	return p.merge(ctx, m, rec, it)
+}
+
+// crmMissing handles a mapped record the pass did not find in the owner's
+// records: deleted (a tombstone), or only out of their sight (reassigned,
+// a manager's team changed): left as it is, to sync again once back.
+func (p *collectionPass) crmMissing(ctx context.Context, m *store.PIMItem) error {
+	ok, err := p.side.exists(ctx, m.CRMID)
+	if err != nil || ok {
+		return err
+	}
+	return p.tombstone(ctx, m, pim.SideCRM)
 }
 
 // stampID reads a CRM id from an idempotency stamp of this record type.
@@ -381,12 +393,12 @@ func (p *collectionPass) matchByEmail(it *pim.RemoteItem) *localRecord {
 
 // link maps an unmapped remote item to a CRM record and merges them with
 // an empty base (fields that differ are conflicts, decided by the policy).
-func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem) error {
+func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem, base []byte) error {
 	if m == nil {
 		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
 	}
 	m.CRMID, m.Href, m.UID, m.Error = rec.id, it.Href, it.UID, ""
-	m.Base = nil
+	m.Base = base
 	p.byCRM[rec.id] = m
 	p.byHref[it.Href] = m
 	p.handled[rec.id] = true
@@ -414,7 +426,7 @@ func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pi
 	fields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, p.importCats)...)
 	fields = fields.Normalize()
 	m.Base = pimBase{Fields: fields, RemoteCats: all}.encode()
-	rec, stored, err := p.side.write(ctx, nil, fields, nil, m)
+	rec, stored, err := p.side.write(ctx, nil, fields, nil, nil, m, false)
 	if err != nil {
 		return p.writeError(ctx, m, it, err)
 	}
@@ -506,9 +518,15 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 			return ferr
 		}
 		if len(got) == 1 {
+			// The engine wrote that item: its content is the base, so
+			// only what changed on either side since is merged.
 			p.stats.linked++
-			return p.link(ctx, p.byHref[written.Href], rec, &got[0])
+			seen := got[0].Fields.Clone()
+			seen[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(got[0].Fields[pim.FieldCategories].List, p.importCats)...)
+			base := pimBase{Fields: seen.Normalize(), RemoteCats: got[0].Fields[pim.FieldCategories].List}
+			return p.link(ctx, p.byHref[written.Href], rec, &got[0], base.encode())
 		}
+		return p.recordLocalError(ctx, rec, err)
 	}
 	if err != nil {
 		if isItemFault(err) {
@@ -542,54 +560,79 @@ func (p *collectionPass) recordLocalError(ctx context.Context, rec *localRecord,
 // writes each side that needs it: the CRM record first (so that a value
 // newest-wins replaced on the remote is kept even if the pass stops right
 // after), then the remote item conditionally, then the new base with the
-// remote's ETag. Both writes are retried on a concurrent change: the CRM
-// record re-read, the remote item refetched.
+// remote's ETag.
+//
+// Between the two writes the CRM is ahead of the base. The CRM write
+// therefore stores, with the record, an intermediate base — the remote as
+// the merge saw it — and leaves the mapping marked as changed in the CRM
+// (store.PIMWrite.Pending): a pass stopped there, or a retry after a 412,
+// merges the CRM's side of this merge against what the remote then held,
+// so the engine's own CRM write is never taken for a user's edit of the
+// fields the remote changed. The CRM's change time stays the user's, not
+// the engine's write's.
 func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem) error {
+	crmAt := rec.updatedAt
+	var override *pimBase
 	for round := 0; ; round++ {
 		base := decodeBase(m.Base)
-		all := it.Fields[pim.FieldCategories].List
+		if override != nil {
+			base = *override
+		}
+		actual := it.Fields[pim.FieldCategories].List
+		all := unrenamed(base, actual)
+		eff := p.syncedCategories(base)
 		remoteFields := it.Fields.Clone()
 		if remoteFields == nil {
 			remoteFields = pim.Fields{}
 		}
-		remoteFields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, p.importCats)...)
-		res := pim.Merge(base.Fields, rec.fields, remoteFields, rec.updatedAt, it.Modified, p.policy)
+		remoteFields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, eff)...)
+		remoteFields = remoteFields.Normalize()
+		res := pim.Merge(base.Fields, rec.fields, remoteFields, crmAt, it.Modified, p.policy)
 		if len(res.Conflicts) > 0 && p.policy == pim.NewestWins && !p.dated[it.Href] {
 			// A conflict newest-wins decides: the server's own date of the
 			// item counts too (the later one), since a client may have
 			// rewritten it without updating its REV or LAST-MODIFIED.
+			p.dated[it.Href] = true
 			if mt, ok := p.remote.(pim.ModTimer); ok {
 				t, err := mt.ModTime(ctx, it.Href)
 				if err != nil {
-					return err
-				}
-				p.dated[it.Href] = true
-				if t.After(it.Modified) {
+					p.l.log.LogAttrs(ctx, slog.LevelWarn, "reading an item's date failed", slog.String("href", it.Href), slog.Any("err", err))
+				} else if t.After(it.Modified) {
 					it.Modified = t
 					continue
 				}
 			}
 		}
-		cats, catsChanged := pim.RemoteCategories(all, res.Remote[pim.FieldCategories].List, rec.want, p.importCats)
+		cats, _ := pim.RemoteCategories(all, res.Remote[pim.FieldCategories].List, rec.want, eff)
+		catsChanged := !pim.Normalize(pim.FieldCategories, pim.SetOf(actual...)).Equal(pim.Normalize(pim.FieldCategories, pim.SetOf(cats...)))
 		needRemote := len(res.ToRemote) > 0 || catsChanged
 		needCRM := len(res.ToCRM) > 0 || len(res.Replaced) > 0
-
 		newBase := pimBase{Fields: res.Base, Fixed: rec.want, RemoteCats: cats}
+		p.stats.conflicts += len(res.Conflicts)
+
 		if needCRM {
-			var item *store.PIMItem
-			if !needRemote {
-				// One transaction: the record and its new base.
-				cp := *m
-				cp.ETag, cp.Raw, cp.UID, cp.Error = it.ETag, it.Raw, it.UID, ""
+			cp := *m
+			cp.ETag, cp.Raw, cp.UID, cp.Error = it.ETag, it.Raw, it.UID, ""
+			seen := pimBase{Fields: remoteFields, Fixed: base.Fixed, RemoteCats: actual}
+			if needRemote {
+				cp.Base = seen.encode()
+			} else {
 				cp.Base = newBase.encode()
-				item = &cp
 			}
-			nrec, stored, err := p.side.write(ctx, rec, res.CRM, res.Replaced, item)
-			if errors.Is(err, store.ErrStale) && round < maxRetries {
+			only := map[string]bool{}
+			for _, ch := range res.ToCRM {
+				only[ch.Field] = true
+			}
+			nrec, stored, err := p.side.write(ctx, rec, res.CRM, only, res.Replaced, &cp, needRemote)
+			if errors.Is(err, store.ErrStale) {
+				// The user changed the record meanwhile: merge again with it.
+				if round >= maxRetries {
+					return p.recordLocalError(ctx, rec, fmt.Errorf("the record keeps changing while it is synced; it is tried again next time"))
+				}
 				if rec, err = p.side.get(ctx, rec.id); err != nil || rec == nil {
 					return err
 				}
-				p.records[rec.id] = rec
+				p.records[rec.id], crmAt = rec, rec.updatedAt
 				continue
 			}
 			if err != nil {
@@ -597,12 +640,12 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			}
 			rec = nrec
 			p.records[rec.id] = rec
+			*m = *stored
 			p.stats.toCRM++
-			if stored != nil {
-				*m = *stored
+			if needRemote {
+				override = &seen
 			}
 		}
-		p.stats.conflicts += len(res.Conflicts)
 		if !needRemote {
 			if !needCRM {
 				// Nothing to write on either side: the new ETag, and the
@@ -617,16 +660,21 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		out[pim.FieldCategories] = pim.SetOf(cats...)
 		written, err := p.remote.Update(ctx, *it, out)
 		switch {
-		case errors.Is(err, pim.ErrPrecondition) && round < maxRetries:
-			got, _, missing, ferr := p.remote.Fetch(ctx, []string{it.Href})
-			if ferr != nil {
-				return ferr
+		case errors.Is(err, pim.ErrPrecondition):
+			if round >= maxRetries {
+				return p.itemError(ctx, it.Href, it.ETag, fmt.Errorf("the item keeps changing on the server while it is synced; it is tried again when it changes"))
 			}
-			if len(got) == 0 || len(missing) > 0 {
+			got, bad, missing, ferr := p.remote.Fetch(ctx, []string{it.Href})
+			switch {
+			case ferr != nil:
+				return ferr
+			case len(bad) > 0:
+				return p.itemError(ctx, it.Href, "", bad[0].Err)
+			case len(got) == 0 || len(missing) > 0:
 				return p.tombstone(ctx, m, pim.SideRemote)
 			}
 			it = &got[0]
-			// The CRM side of this round is written: merge from it.
+			delete(p.dated, it.Href) // a new version: date it again if it conflicts
 			continue
 		case errors.Is(err, pim.ErrGone):
 			return p.tombstone(ctx, m, pim.SideRemote)
@@ -641,6 +689,56 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
 		return p.saveItem(ctx, m)
 	}
+}
+
+// syncedCategories is the account's import_categories widened to the
+// categories the item already syncs (those of its base): a CRM category
+// outside the list that went to the server with the record (or was added
+// to it since) is the record's, not one the user chose to leave out, so
+// its removal on either side is merged like any other. Empty (all) stays
+// empty.
+func (p *collectionPass) syncedCategories(base pimBase) []string {
+	if len(p.importCats) == 0 {
+		return nil
+	}
+	return append(slices.Clone(p.importCats), base.Fields[pim.FieldCategories].List...)
+}
+
+// unrenamed returns the remote's categories without those a user made by
+// renaming fixed ones: when, since the base, fixed categories vanished
+// from the item and as many new categories appeared, the new ones are the
+// fixed ones renamed ("Base Lead" → "Leads"). Restoring a renamed category
+// means renaming it back: the new name is neither imported nor kept.
+func unrenamed(base pimBase, remote []string) []string {
+	if len(base.RemoteCats) == 0 {
+		return remote
+	}
+	had := setOfNorm(base.RemoteCats)
+	has := setOfNorm(remote)
+	gone := 0
+	for c := range had {
+		if pim.IsFixed(c) && !has[c] {
+			gone++
+		}
+	}
+	var added []string
+	for _, c := range remote {
+		if n := strings.ToLower(strings.Join(strings.Fields(c), " ")); !pim.IsFixed(c) && !had[n] {
+			added = append(added, c)
+		}
+	}
+	if gone == 0 || len(added) != gone {
+		return remote
+	}
+	return slices.DeleteFunc(slices.Clone(remote), func(c string) bool { return slices.Contains(added, c) })
+}
+
+func setOfNorm(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, c := range l {
+		m[strings.ToLower(strings.Join(strings.Fields(c), " "))] = true
+	}
+	return m
 }
 
 func (p *collectionPass) saveItem(ctx context.Context, m *store.PIMItem) error {

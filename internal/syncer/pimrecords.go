@@ -3,6 +3,8 @@ package syncer
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,10 +36,48 @@ type recordSide interface {
 	load(ctx context.Context) (map[int64]*localRecord, error)
 	// get reads one record again (after ErrStale); nil when it is gone.
 	get(ctx context.Context, id int64) (*localRecord, error)
-	// write creates (rec nil) or replaces a record with fields, keeping
-	// replaced values in custom fields, together with item (may be nil)
-	// in one transaction.
-	write(ctx context.Context, rec *localRecord, fields pim.Fields, replaced []pim.Replaced, item *store.PIMItem) (*localRecord, *store.PIMItem, error)
+	// write creates (rec nil) or updates a record, together with item
+	// (may be nil; pending: see store.PIMWrite) in one transaction: on an
+	// update only the fields in only are set (nil: all), so the others
+	// keep the CRM's own spelling, and replaced values are added to the
+	// custom fields.
+	write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error)
+	// exists reports whether the record exists at all, seen or not by the
+	// account's owner: a record out of their sight is not a deleted one.
+	exists(ctx context.Context, id int64) (bool, error)
+}
+
+// setter assigns a field from fields when only allows it.
+type setter struct {
+	fields pim.Fields
+	only   map[string]bool
+}
+
+func (s setter) has(name string) bool { return s.only == nil || s.only[name] }
+
+func (s setter) str(name string, dst *string) {
+	if s.has(name) {
+		*dst = s.fields[name].Str
+	}
+}
+
+func (s setter) list(name string, dst *[]string) {
+	if s.has(name) {
+		*dst = slices.Clone(s.fields[name].List)
+	}
+}
+
+// anyViewer sees every record of the organisation: to tell a record out of
+// the owner's sight from a deleted one.
+func (b sideBase) anyViewer() crm.Viewer {
+	return crm.Viewer{OrgID: b.v.OrgID, UserID: b.v.UserID, Role: crm.RoleAdmin}
+}
+
+func found(err error) (bool, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // sideBase holds what every record side needs.
@@ -48,11 +88,18 @@ type sideBase struct {
 	now   func() time.Time
 }
 
+// replacedFields returns the record's custom fields with the replaced
+// values added (dated in UTC, the day of the sync).
 func (b sideBase) replacedFields(existing map[string]string, replaced []pim.Replaced) map[string]string {
 	if len(replaced) == 0 {
 		return existing
 	}
-	return pim.ReplacedCustomFields(existing, replaced, b.now())
+	out := maps.Clone(existing)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, pim.ReplacedCustomFields(existing, replaced, b.now().UTC()))
+	return out
 }
 
 // ---- contacts ----
@@ -128,39 +175,48 @@ func (s *contactSide) local(c crm.Contact) *localRecord {
 		want: pim.CategoriesFor(c.Lifecycle, false, s.outcomes[c.ID]...), rec: c}
 }
 
-func (s *contactSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, replaced []pim.Replaced, item *store.PIMItem) (*localRecord, *store.PIMItem, error) {
+func (s *contactSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
 	c := crm.Contact{OrgID: s.v.OrgID, OwnerID: s.v.UserID, Lifecycle: crm.LifecycleLead, CustomFields: map[string]string{}}
 	if rec != nil {
 		c = rec.rec.(crm.Contact)
+	} else {
+		only = nil
 	}
-	c.FirstName = fields[pim.FieldFirstName].Str
-	c.LastName = fields[pim.FieldLastName].Str
-	c.Emails = slices.Clone(fields[pim.FieldEmails].List)
-	c.Phones = slices.Clone(fields[pim.FieldPhones].List)
-	c.Title = fields[pim.FieldTitle].Str
-	c.Address = crm.ParsePostalAddress(fields[pim.FieldAddress].Str)
-	c.Notes = fields[pim.FieldNotes].Str
-	c.Categories = slices.Clone(fields[pim.FieldCategories].List)
+	set := setter{fields, only}
+	set.str(pim.FieldFirstName, &c.FirstName)
+	set.str(pim.FieldLastName, &c.LastName)
+	set.list(pim.FieldEmails, &c.Emails)
+	set.list(pim.FieldPhones, &c.Phones)
+	set.str(pim.FieldTitle, &c.Title)
+	if set.has(pim.FieldAddress) {
+		c.Address = crm.ParsePostalAddress(fields[pim.FieldAddress].Str)
+	}
+	set.str(pim.FieldNotes, &c.Notes)
+	set.list(pim.FieldCategories, &c.Categories)
 	c.CustomFields = s.replacedFields(c.CustomFields, replaced)
-	name := fields[pim.FieldCompany].Str
-	if cur := ""; c.CompanyID != nil {
-		cur = s.companies[*c.CompanyID]
-		if !strings.EqualFold(cur, name) {
+	if set.has(pim.FieldCompany) {
+		name := fields[pim.FieldCompany].Str
+		if c.CompanyID != nil && !strings.EqualFold(s.companies[*c.CompanyID], name) {
 			c.CompanyID = nil
 		}
-	}
-	if name != "" && c.CompanyID == nil {
-		id, err := s.company(ctx, name, c.Emails)
-		if err != nil {
-			return nil, nil, err
+		if name != "" && c.CompanyID == nil {
+			id, err := s.company(ctx, name, c.Emails)
+			if err != nil {
+				return nil, nil, err
+			}
+			c.CompanyID = &id
 		}
-		c.CompanyID = &id
 	}
-	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Contact: &c, Item: item})
+	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Contact: &c, Item: item, Pending: pending})
 	if err != nil {
 		return nil, nil, err
 	}
 	return s.local(*w.Contact), w.Item, nil
+}
+
+func (s *contactSide) exists(ctx context.Context, id int64) (bool, error) {
+	_, err := s.st.GetContact(ctx, s.anyViewer(), id)
+	return found(err)
 }
 
 // company finds the company a vCard's organisation names: by name (case
@@ -254,30 +310,46 @@ func taskLocal(t crm.Task) *localRecord {
 	return &localRecord{id: t.ID, updatedAt: t.UpdatedAt, fields: f.Normalize(), rec: t}
 }
 
-func (s *taskSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, replaced []pim.Replaced, item *store.PIMItem) (*localRecord, *store.PIMItem, error) {
+func (s *taskSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
 	t := crm.Task{OrgID: s.v.OrgID, OwnerID: s.v.UserID, CustomFields: map[string]string{}}
 	if rec != nil {
 		t = rec.rec.(crm.Task)
+	} else {
+		only = nil
 	}
-	t.Summary = fields[pim.FieldSummary].Str
+	set := setter{fields, only}
+	set.str(pim.FieldSummary, &t.Summary)
 	if t.Summary == "" {
 		t.Summary = "(no title)"
 	}
-	t.Description = fields[pim.FieldDescription].Str
-	t.Due = crm.When(fields[pim.FieldDue].Str)
-	t.Status = crm.TaskStatus(fields[pim.FieldStatus].Str)
+	set.str(pim.FieldDescription, &t.Description)
+	if set.has(pim.FieldDue) {
+		t.Due = crm.When(fields[pim.FieldDue].Str)
+	}
+	if set.has(pim.FieldStatus) {
+		t.Status = crm.TaskStatus(fields[pim.FieldStatus].Str)
+	}
 	if !t.Status.Valid() {
 		t.Status = crm.TaskNeedsAction
 	}
-	t.Priority, _ = strconv.Atoi(fields[pim.FieldPriority].Str)
-	t.CompletedAt = crm.When(fields[pim.FieldCompleted].Str)
-	t.Categories = slices.Clone(fields[pim.FieldCategories].List)
+	if set.has(pim.FieldPriority) {
+		t.Priority, _ = strconv.Atoi(fields[pim.FieldPriority].Str)
+	}
+	if set.has(pim.FieldCompleted) {
+		t.CompletedAt = crm.When(fields[pim.FieldCompleted].Str)
+	}
+	set.list(pim.FieldCategories, &t.Categories)
 	t.CustomFields = s.replacedFields(t.CustomFields, replaced)
-	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Task: &t, Item: item})
+	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Task: &t, Item: item, Pending: pending})
 	if err != nil {
 		return nil, nil, err
 	}
 	return taskLocal(*w.Task), w.Item, nil
+}
+
+func (s *taskSide) exists(ctx context.Context, id int64) (bool, error) {
+	_, err := s.st.GetTask(ctx, s.anyViewer(), id)
+	return found(err)
 }
 
 // ---- events ----
@@ -366,35 +438,53 @@ func eventLocal(e crm.Event) *localRecord {
 	return &localRecord{id: e.ID, updatedAt: e.UpdatedAt, fields: f.Normalize(), rec: e}
 }
 
-func (s *eventSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, replaced []pim.Replaced, item *store.PIMItem) (*localRecord, *store.PIMItem, error) {
+func (s *eventSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
 	e := crm.Event{OrgID: s.v.OrgID, OwnerID: s.v.UserID, CustomFields: map[string]string{}}
 	if rec != nil {
 		e = rec.rec.(crm.Event)
+	} else {
+		only = nil
 	}
-	e.Summary = fields[pim.FieldSummary].Str
+	set := setter{fields, only}
+	set.str(pim.FieldSummary, &e.Summary)
 	if e.Summary == "" {
 		e.Summary = "(no title)"
 	}
-	e.Description = fields[pim.FieldDescription].Str
-	e.Location = fields[pim.FieldLocation].Str
-	e.Start = crm.When(fields[pim.FieldStart].Str)
-	e.End = crm.When(fields[pim.FieldEnd].Str)
+	set.str(pim.FieldDescription, &e.Description)
+	set.str(pim.FieldLocation, &e.Location)
+	if set.has(pim.FieldStart) {
+		e.Start = crm.When(fields[pim.FieldStart].Str)
+	}
+	if set.has(pim.FieldEnd) {
+		e.End = crm.When(fields[pim.FieldEnd].Str)
+	}
 	e.AllDay = e.Start.IsDate()
-	e.RRule = fields[pim.FieldRRule].Str
-	e.ExDates = toWhens(fields[pim.FieldExDates].List)
-	e.RDates = toWhens(fields[pim.FieldRDates].List)
-	e.Overrides = nil
-	if t := fields[pim.FieldOverrides].Str; t != "" {
-		if err := json.Unmarshal([]byte(t), &e.Overrides); err != nil {
-			return nil, nil, err
+	set.str(pim.FieldRRule, &e.RRule)
+	if set.has(pim.FieldExDates) {
+		e.ExDates = toWhens(fields[pim.FieldExDates].List)
+	}
+	if set.has(pim.FieldRDates) {
+		e.RDates = toWhens(fields[pim.FieldRDates].List)
+	}
+	if set.has(pim.FieldOverrides) {
+		e.Overrides = nil
+		if t := fields[pim.FieldOverrides].Str; t != "" {
+			if err := json.Unmarshal([]byte(t), &e.Overrides); err != nil {
+				return nil, nil, &store.FieldError{Field: "overrides", Code: "invalid", Message: "the overridden occurrences cannot be read: " + err.Error()}
+			}
 		}
 	}
-	e.Attendees = slices.Clone(fields[pim.FieldAttendees].List)
-	e.Categories = slices.Clone(fields[pim.FieldCategories].List)
+	set.list(pim.FieldAttendees, &e.Attendees)
+	set.list(pim.FieldCategories, &e.Categories)
 	e.CustomFields = s.replacedFields(e.CustomFields, replaced)
-	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Event: &e, Item: item})
+	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Event: &e, Item: item, Pending: pending})
 	if err != nil {
 		return nil, nil, err
 	}
 	return eventLocal(*w.Event), w.Item, nil
+}
+
+func (s *eventSide) exists(ctx context.Context, id int64) (bool, error) {
+	_, err := s.st.GetEvent(ctx, s.anyViewer(), id)
+	return found(err)
 }

@@ -126,8 +126,10 @@ type pimLoop struct {
 	progDone, progTot int64
 	lastProgress      time.Time
 	itemErrors        []string
-	// backlog counts what the last pass left for the next one.
+	// backlog counts what the last pass left for the next one; catDone
+	// the fixed categories written since the backlog began.
 	backlog int
+	catDone int64
 }
 
 func (l *pimLoop) run(ctx context.Context, f store.Fence) error {
@@ -275,7 +277,23 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 		l.backlog += p.backlog
 	}
 	now := l.cfg.Now()
-	l.state, l.failures = crm.StateSynced, 0
+	l.failures = 0
+	if l.backlog > 0 {
+		// The records are in on both sides; the fixed categories of some
+		// are still to be written. Not "synced" until they are: the loop
+		// goes on at once.
+		if l.state != crm.StateInitialSync {
+			l.state = crm.StateSyncing
+		}
+		l.catDone += int64(total.categories)
+		st := store.AccountStatus{State: l.state, ProgressDone: l.catDone, ProgressTotal: l.catDone + int64(l.backlog), LastSyncAt: &now}
+		msg := fmt.Sprintf("Writing the CRM's categories to the server: %d contacts to go.", l.backlog)
+		if total.any() {
+			msg = total.String() + ". " + msg
+		}
+		return l.status(ctx, st, false, &store.AccountEvent{At: now, Kind: "categories", Message: msg})
+	}
+	l.state, l.catDone = crm.StateSynced, 0
 	st := store.AccountStatus{State: crm.StateSynced, ProgressDone: l.progDone, ProgressTotal: l.progDone, LastSyncAt: &now}
 	var ev *store.AccountEvent
 	switch {
@@ -284,14 +302,6 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 		l.acct.State = crm.StateSynced
 	case total.any():
 		ev = &store.AccountEvent{At: now, Kind: "sync", Message: total.String()}
-	}
-	if l.backlog > 0 {
-		msg := fmt.Sprintf("%d contacts still to be given their CRM categories on the server; continuing.", l.backlog)
-		if ev == nil {
-			ev = &store.AccountEvent{At: now, Kind: "categories", Message: msg}
-		} else {
-			ev.Message += ". " + msg
-		}
 	}
 	if len(l.itemErrors) > 0 {
 		st.ErrorMessage = fmt.Sprintf("%d records could not be written to the server; the first: %s", len(l.itemErrors), l.itemErrors[0])

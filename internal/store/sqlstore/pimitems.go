@@ -250,7 +250,10 @@ func (db *DB) ApplyPIMWrite(ctx context.Context, f store.Fence, v crm.Viewer, w 
 			} else if it.RecordType != recType {
 				return fmt.Errorf("sqlstore: PIM write of a %s mapped as a %s", recType, it.RecordType)
 			}
-			it.CRMID, it.CRMUpdatedAt = recID, recUpdated
+			it.CRMID = recID
+			if !w.Pending {
+				it.CRMUpdatedAt = recUpdated
+			}
 		}
 		if err := db.putPIMItem(ctx, tx, v.OrgID, it); err != nil {
 			return err
