@@ -794,3 +794,93 @@ func (e *pimEnv) collection() store.PIMCollection {
 	}
 	return cs[0]
 }
+
+// TestPIMScenarios: edits on both sides whose outcome the review of the
+// engine pinned down.
+func TestPIMScenarios(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{ImportCategories: []string{"Clients"}})
+		c := e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@old.example"},
+			Phones: []string{"+44 (0)20 7946 0000"}, Categories: []string{"VIP"}, CustomFields: map[string]string{"source": "trade fair"}})
+		e.sync()
+		if c := cats(e.remoteByName()["Ada Lovelace"]); !slices.Equal(c, []string{"Base Lead", "Base Person", "VIP"}) {
+			t.Fatalf("Ada's categories on the server %v", c)
+		}
+		// The same address replaced differently on each side, the server
+		// last; the CRM also changes the title.
+		e.updateContact(c.ID, func(c *crm.Contact) { c.Emails = []string{"ada@crm.example"}; c.Title = "Countess" })
+		time.Sleep(1100 * time.Millisecond)
+		e.edit(e.remoteByName()["Ada Lovelace"], func(f pim.Fields) { f[pim.FieldEmails] = pim.ListOf("ada@server.example") })
+		e.sync()
+		got := e.contacts()["Ada Lovelace"]
+		rem := e.remoteByName()["Ada Lovelace"]
+		if !slices.Equal(got.Emails, []string{"ada@server.example"}) || !slices.Equal(rem.Fields[pim.FieldEmails].List, []string{"ada@server.example"}) {
+			t.Errorf("emails: CRM %v, server %v, want the newest [ada@server.example] on both", got.Emails, rem.Fields[pim.FieldEmails].List)
+		}
+		if v := got.CustomFields[pim.CustomFieldName(pim.FieldEmails, time.Now().UTC())]; v != "ada@crm.example" {
+			t.Errorf("replaced email kept as %q (custom fields %v)", v, got.CustomFields)
+		}
+		if got.CustomFields["source"] != "trade fair" {
+			t.Errorf("a custom field of the record was lost: %v", got.CustomFields)
+		}
+		if got.Phones[0] != "+44 (0)20 7946 0000" {
+			t.Errorf("a field nobody changed was rewritten in the CRM: %q", got.Phones[0])
+		}
+		if !slices.Equal(got.Categories, []string{"VIP"}) || rem.Fields[pim.FieldTitle].Str != "Countess" {
+			t.Errorf("CRM categories %v (VIP must stay: it is the record's own), server title %q", got.Categories, rem.Fields[pim.FieldTitle].Str)
+		}
+		// A fixed category renamed on the server is renamed back, and the
+		// new name does not reach the CRM.
+		e.edit(e.remoteByName()["Ada Lovelace"], func(f pim.Fields) { f[pim.FieldCategories] = pim.SetOf("Leads", "Base Person", "VIP") })
+		e.sync()
+		if c := cats(e.remoteByName()["Ada Lovelace"]); !slices.Equal(c, []string{"Base Lead", "Base Person", "VIP"}) {
+			t.Errorf("after renaming Base Lead to Leads: %v", c)
+		}
+		if got := e.contacts()["Ada Lovelace"]; slices.Contains(got.Categories, "Leads") {
+			t.Errorf("the renamed fixed category reached the CRM: %v", got.Categories)
+		}
+	})
+}
+
+// TestPIMOutOfSight: a contact reassigned to someone the account's owner
+// does not see is not taken for deleted; given back, it syncs again.
+func TestPIMOutOfSight(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		ctx := context.Background()
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{})
+		admin := e.viewer
+		ann, err := e.st.CreateUser(ctx, admin.OrgID, store.UserParams{Email: "ann@acme.example", Name: "Ann", Role: crm.RoleMember})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, err := e.st.CreateUser(ctx, admin.OrgID, store.UserParams{Email: "bob@acme.example", Name: "Bob", Role: crm.RoleMember})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The account is Ann's.
+		if err := e.st.DeletePIMAccount(ctx, admin, e.account.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.viewer = crm.Viewer{OrgID: admin.OrgID, UserID: ann.ID, Role: crm.RoleMember}
+		e.account, err = e.st.CreatePIMAccount(ctx, e.viewer, crm.PIMAccount{UserID: ann.ID, Kind: crm.PIMCardDAV, URL: srv.URL(), Username: e.user,
+			Options: crm.PIMOptions{Collection: e.coll}, State: crm.StateConnecting})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@analytical.example"}})
+		e.sync()
+		if _, err := e.st.UpdateContact(ctx, admin, c.ID, func(c *crm.Contact) error { c.OwnerID = bob.ID; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		if _, err := e.st.UpdateContact(ctx, admin, c.ID, func(c *crm.Contact) error { c.OwnerID = ann.ID; c.Title = "Countess"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		if got := e.remoteByName()["Ada Lovelace"].Fields[pim.FieldTitle].Str; got != "Countess" {
+			t.Errorf("a contact back in sight did not sync again: title %q on the server", got)
+		}
+	})
+}
