@@ -25,6 +25,10 @@ type pimBase struct {
 	Fields     pim.Fields `json:"fields"`
 	Fixed      []string   `json:"fixed,omitempty"`
 	RemoteCats []string   `json:"remote_categories,omitempty"`
+	// LeftOutBy is, for a remote item not imported, the category choice
+	// that left it out: when the user changes it, the item is looked at
+	// again.
+	LeftOutBy []string `json:"left_out_by,omitempty"`
 }
 
 func decodeBase(b []byte) pimBase {
@@ -143,8 +147,15 @@ func (p *collectionPass) run(ctx context.Context) error {
 	for _, ref := range ch.Items {
 		listed[ref.Href] = true
 		m := p.byHref[ref.Href]
-		if m == nil || (m.TombstoneSide == "" && m.ETag != ref.ETag) {
+		if m == nil || m.TombstoneSide == "" && m.ETag != ref.ETag {
 			fetch = append(fetch, ref.Href)
+		}
+	}
+	// Items left out under another category choice: looked at again.
+	for href, m := range p.byHref {
+		if m.CRMID == 0 && m.Error == "" && m.TombstoneSide == "" && !slices.Contains(fetch, href) &&
+			!slices.Equal(decodeBase(m.Base).LeftOutBy, p.choice()) {
+			fetch = append(fetch, href)
 		}
 	}
 	deleted := slices.Clone(ch.Deleted)
@@ -262,6 +273,12 @@ func (p *collectionPass) indexEmails() {
 			p.byEmail[e] = append(p.byEmail[e], id)
 		}
 	}
+}
+
+// choice is the account's category choice as a left-out item records it.
+func (p *collectionPass) choice() []string {
+	c := append(append([]string{"import:"}, p.importCats...), "only:")
+	return append(c, p.only...)
 }
 
 // inScope reports whether fields pass the account's category choice.
@@ -415,7 +432,7 @@ func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pi
 	all := it.Fields[pim.FieldCategories].List
 	if !pim.ImportFilter(all, p.importCats) || !p.inScope(it.Fields) {
 		p.stats.skipped++
-		m.CRMID, m.Base = 0, nil
+		m.CRMID, m.Base = 0, pimBase{LeftOutBy: p.choice()}.encode()
 		w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
 		if err == nil {
 			p.byHref[it.Href] = w.Item

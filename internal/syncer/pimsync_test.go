@@ -431,6 +431,17 @@ func TestPIMFixedCategoriesAndImportFilter(t *testing.T) {
 		if _, ok := e.contacts()["Bob Private"]; !ok {
 			t.Error("an item given an imported category was not imported")
 		}
+		// The user now imports every category: the items left out come in.
+		if _, err := e.st.UpdatePIMAccount(context.Background(), e.viewer, e.account.ID, func(a *crm.PIMAccount) error {
+			a.Options.ImportCategories = nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		if _, ok := e.contacts()["Carl None"]; !ok {
+			t.Errorf("an item left out is not imported once every category is: %v", keys(e.contacts()))
+		}
 	})
 }
 
