@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -211,7 +212,22 @@ func davURL(raw string) (string, error) {
 		return "", invalid("url", "url must not have a #fragment.")
 	}
 	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		// Basic authentication sends the password with every request: in
+		// clear over http://, readable by anyone on the way.
+		return "", &Error{Status: http.StatusUnprocessableEntity, Code: "plaintext_refused", Field: "url",
+			Message: "The password would cross the network unencrypted: use the server's https:// address. Only a server on this machine (localhost) may use http://."}
+	}
 	return u.String(), nil
+}
+
+// loopbackHost reports whether host names this machine.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkPolicy(raw string) (string, error) {

@@ -499,6 +499,10 @@ func TestPIMUpdate(t *testing.T) {
 	p.wantErr(p.call("PATCH", pimPath(id), p.annToken, map[string]any{"options": map[string]any{"colour": "red"}}), 400, "unknown_field", "options.colour")
 	p.wantErr(p.call("PATCH", pimPath(id), p.annToken, map[string]any{"options": nil}), 422, "invalid_value", "options")
 	p.wantErr(p.call("PATCH", pimPath(id), p.annToken, map[string]any{"url": "mailto:ann@acme.test"}), 422, "invalid_value", "url")
+	// The password would travel in clear to another machine.
+	p.wantErr(p.call("PATCH", pimPath(id), p.annToken, map[string]any{"url": "http://dav.acme.test/", "password": goodPassword}), 422, "plaintext_refused", "url")
+	p.wantErr(p.call("POST", "/api/v1/pim-accounts", p.annToken, map[string]any{"kind": "carddav", "url": "http://10.0.0.5/dav/", "username": "ann", "password": goodPassword}),
+		422, "plaintext_refused", "url")
 
 	// A new server or username needs the password; a wrong one changes
 	// nothing.

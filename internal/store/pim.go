@@ -93,6 +93,9 @@ type PIM interface {
 	// write (if any) and the mapping write (if any) commit together, so
 	// the base always describes what the engine wrote (no echo).
 	ApplyPIMWrite(ctx context.Context, f Fence, v crm.Viewer, w PIMWrite) (PIMWrite, error)
+	// ApplyPIMWrites makes several such steps in one transaction: all of
+	// them, or none (a first sync's imports, a batch at a time).
+	ApplyPIMWrites(ctx context.Context, f Fence, v crm.Viewer, ws []PIMWrite) ([]PIMWrite, error)
 	// PIMRecordOutcomes returns, per contact id, the statuses of the
 	// opportunities the contact is on or that belong to its company: what
 	// the fixed categories are computed from.

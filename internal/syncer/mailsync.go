@@ -8,12 +8,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -79,47 +76,22 @@ func (c MailConfig) withDefaults() MailConfig {
 	return c
 }
 
-// runMail is the manager: it starts a loop for every due account that no
-// process holds, up to MaxAccounts.
+// runMail is the manager of the mailbox loops.
 func runMail(ctx context.Context, cfg Config) {
 	mc := cfg.Mail.withDefaults()
-	log := cfg.Logger.With(slog.String("loop", "mail"))
-	var mu sync.Mutex
-	running := map[int64]bool{}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	t := time.NewTicker(mc.Scan)
-	defer t.Stop()
-	for {
-		accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
-		if err != nil && ctx.Err() == nil {
-			log.LogAttrs(ctx, slog.LevelWarn, "listing mail accounts failed", slog.Any("err", err))
-		}
-		for _, a := range accounts {
-			mu.Lock()
-			busy := running[a.ID] || len(running) >= mc.MaxAccounts
-			if !busy {
-				running[a.ID] = true
+	m := manager{cfg: cfg, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
+		due: func(ctx context.Context) ([]int64, error) {
+			accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
+			ids := make([]int64, len(accounts))
+			for i, a := range accounts {
+				ids[i] = a.ID
 			}
-			mu.Unlock()
-			if busy {
-				continue
-			}
-			wg.Go(func() {
-				defer func() { mu.Lock(); delete(running, a.ID); mu.Unlock() }()
-				l := &accountLoop{cfg: cfg, mc: mc, id: a.ID, log: log.With(slog.Int64("account", a.ID))}
-				err := lease.Hold(ctx, cfg.Store, MailLeaseKind, strconv.FormatInt(a.ID, 10), cfg.Owner, cfg.Lease, l.run)
-				if err != nil && !errors.Is(err, store.ErrLeaseHeld) && ctx.Err() == nil {
-					l.log.LogAttrs(ctx, slog.LevelInfo, "mail loop ended", slog.Any("err", err))
-				}
-			})
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+			return ids, err
+		},
+		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
+			return (&accountLoop{cfg: cfg, mc: mc, id: id, log: log}).run
+		}}
+	m.run(ctx)
 }
 
 // accountLoop syncs one account while its lease is held.

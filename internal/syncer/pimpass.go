@@ -98,6 +98,8 @@ type collectionPass struct {
 	// backlog counts the records whose fixed categories are left for the
 	// next pass.
 	backlog int
+	// imports wait for the end of their fetched batch (flushImports).
+	imports []importJob
 }
 
 // maxRetries bounds the refetch-and-merge rounds of one item whose remote
@@ -214,6 +216,9 @@ func (p *collectionPass) run(ctx context.Context) error {
 			if err := p.remoteChanged(ctx, &got[i]); err != nil {
 				return err
 			}
+		}
+		if err := p.flushImports(ctx); err != nil {
+			return err
 		}
 		p.l.progress(ctx, int64(len(batch)), 0)
 	}
@@ -443,20 +448,72 @@ func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pi
 	fields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, p.importCats)...)
 	fields = fields.Normalize()
 	m.Base = pimBase{Fields: fields, RemoteCats: all}.encode()
-	rec, stored, err := p.side.write(ctx, nil, fields, nil, nil, m, false)
+	w, err := p.side.build(ctx, nil, fields, nil, nil)
 	if err != nil {
 		return p.writeError(ctx, m, it, err)
 	}
+	w.Item = m
+	p.imports = append(p.imports, importJob{w: w, it: it})
+	return nil
+}
+
+// importJob is a new remote item waiting to be stored in the CRM with its
+// mapping.
+type importJob struct {
+	w  store.PIMWrite
+	it *pim.RemoteItem
+}
+
+// flushImports stores the imports of a fetched batch in one transaction
+// (one commit instead of hundreds: a first sync is otherwise bound by the
+// database's fsync). When one of them is refused, they are stored one by
+// one so that only that one is reported and skipped.
+func (p *collectionPass) flushImports(ctx context.Context) error {
+	jobs := p.imports
+	p.imports = nil
+	if len(jobs) == 0 {
+		return nil
+	}
+	ws := make([]store.PIMWrite, len(jobs))
+	for i, j := range jobs {
+		ws[i] = j.w
+	}
+	outs, err := p.l.cfg.Store.ApplyPIMWrites(ctx, p.l.fence, p.l.viewer, ws)
+	var fe *store.FieldError
+	switch {
+	case err == nil:
+		for i, j := range jobs {
+			p.imported(j, outs[i])
+		}
+		return nil
+	case !errors.As(err, &fe):
+		return err
+	}
+	for _, j := range jobs {
+		out, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, j.w)
+		if err != nil {
+			if err := p.writeError(ctx, j.w.Item, j.it, err); err != nil {
+				return err
+			}
+			continue
+		}
+		p.imported(j, out)
+	}
+	return nil
+}
+
+// imported records a record created from a remote item. Its fixed
+// categories reach the server after the records (categoriesOnly): its
+// base has none yet.
+func (p *collectionPass) imported(j importJob, out store.PIMWrite) {
+	rec := p.side.stored(out)
 	p.stats.createdCRM++
 	p.records[rec.id] = rec
-	p.byCRM[rec.id], p.byHref[it.Href] = stored, stored
+	p.byCRM[rec.id], p.byHref[j.it.Href] = out.Item, out.Item
 	p.handled[rec.id] = true
-	// The new record's fixed categories reach the server in a later pass
-	// (categoriesOnly): its base has none yet.
 	if len(rec.want) > 0 {
 		p.backlog++
 	}
-	return nil
 }
 
 // categoriesOnly writes the fixed categories of records whose fields are
@@ -640,7 +697,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			for _, ch := range res.ToCRM {
 				only[ch.Field] = true
 			}
-			nrec, stored, err := p.side.write(ctx, rec, res.CRM, only, res.Replaced, &cp, needRemote)
+			nrec, stored, err := writeRecord(ctx, p.side, p.sideBase(), rec, res.CRM, only, res.Replaced, &cp, needRemote)
 			if errors.Is(err, store.ErrStale) {
 				// The user changed the record meanwhile: merge again with it.
 				if round >= maxRetries {
@@ -706,6 +763,10 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
 		return p.saveItem(ctx, m)
 	}
+}
+
+func (p *collectionPass) sideBase() sideBase {
+	return sideBase{st: p.l.cfg.Store, fence: p.l.fence, v: p.l.viewer, now: p.l.cfg.Now}
 }
 
 // syncedCategories is the account's import_categories widened to the

@@ -36,15 +36,32 @@ type recordSide interface {
 	load(ctx context.Context) (map[int64]*localRecord, error)
 	// get reads one record again (after ErrStale); nil when it is gone.
 	get(ctx context.Context, id int64) (*localRecord, error)
-	// write creates (rec nil) or updates a record, together with item
-	// (may be nil; pending: see store.PIMWrite) in one transaction: on an
-	// update only the fields in only are set (nil: all), so the others
-	// keep the CRM's own spelling, and replaced values are added to the
-	// custom fields.
-	write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error)
+	// build returns the store write that creates (rec nil) or updates a
+	// record: on an update only the fields in only are set (nil: all), so
+	// the others keep the CRM's own spelling, and replaced values are
+	// added to the custom fields.
+	build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error)
+	// stored returns the record a write stored.
+	stored(w store.PIMWrite) *localRecord
 	// exists reports whether the record exists at all, seen or not by the
 	// account's owner: a record out of their sight is not a deleted one.
 	exists(ctx context.Context, id int64) (bool, error)
+}
+
+// writeRecord builds a record's write and makes it, with item (may be nil;
+// pending: see store.PIMWrite), in one transaction.
+func writeRecord(ctx context.Context, side recordSide, b sideBase, rec *localRecord, fields pim.Fields, only map[string]bool,
+	replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
+	w, err := side.build(ctx, rec, fields, only, replaced)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.Item, w.Pending = item, pending
+	out, err := b.st.ApplyPIMWrite(ctx, b.fence, b.v, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	return side.stored(out), out.Item, nil
 }
 
 // setter assigns a field from fields when only allows it.
@@ -175,7 +192,7 @@ func (s *contactSide) local(c crm.Contact) *localRecord {
 		want: pim.CategoriesFor(c.Lifecycle, false, s.outcomes[c.ID]...), rec: c}
 }
 
-func (s *contactSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
+func (s *contactSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error) {
 	c := crm.Contact{OrgID: s.v.OrgID, OwnerID: s.v.UserID, Lifecycle: crm.LifecycleLead, CustomFields: map[string]string{}}
 	if rec != nil {
 		c = rec.rec.(crm.Contact)
@@ -202,17 +219,15 @@ func (s *contactSide) write(ctx context.Context, rec *localRecord, fields pim.Fi
 		if name != "" && c.CompanyID == nil {
 			id, err := s.company(ctx, name, c.Emails)
 			if err != nil {
-				return nil, nil, err
+				return store.PIMWrite{}, err
 			}
 			c.CompanyID = &id
 		}
 	}
-	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Contact: &c, Item: item, Pending: pending})
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.local(*w.Contact), w.Item, nil
+	return store.PIMWrite{Contact: &c}, nil
 }
+
+func (s *contactSide) stored(w store.PIMWrite) *localRecord { return s.local(*w.Contact) }
 
 func (s *contactSide) exists(ctx context.Context, id int64) (bool, error) {
 	_, err := s.st.GetContact(ctx, s.anyViewer(), id)
@@ -310,7 +325,7 @@ func taskLocal(t crm.Task) *localRecord {
 	return &localRecord{id: t.ID, updatedAt: t.UpdatedAt, fields: f.Normalize(), rec: t}
 }
 
-func (s *taskSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
+func (s *taskSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error) {
 	t := crm.Task{OrgID: s.v.OrgID, OwnerID: s.v.UserID, CustomFields: map[string]string{}}
 	if rec != nil {
 		t = rec.rec.(crm.Task)
@@ -340,12 +355,10 @@ func (s *taskSide) write(ctx context.Context, rec *localRecord, fields pim.Field
 	}
 	set.list(pim.FieldCategories, &t.Categories)
 	t.CustomFields = s.replacedFields(t.CustomFields, replaced)
-	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Task: &t, Item: item, Pending: pending})
-	if err != nil {
-		return nil, nil, err
-	}
-	return taskLocal(*w.Task), w.Item, nil
+	return store.PIMWrite{Task: &t}, nil
 }
+
+func (s *taskSide) stored(w store.PIMWrite) *localRecord { return taskLocal(*w.Task) }
 
 func (s *taskSide) exists(ctx context.Context, id int64) (bool, error) {
 	_, err := s.st.GetTask(ctx, s.anyViewer(), id)
@@ -438,7 +451,7 @@ func eventLocal(e crm.Event) *localRecord {
 	return &localRecord{id: e.ID, updatedAt: e.UpdatedAt, fields: f.Normalize(), rec: e}
 }
 
-func (s *eventSide) write(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
+func (s *eventSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error) {
 	e := crm.Event{OrgID: s.v.OrgID, OwnerID: s.v.UserID, CustomFields: map[string]string{}}
 	if rec != nil {
 		e = rec.rec.(crm.Event)
@@ -470,19 +483,17 @@ func (s *eventSide) write(ctx context.Context, rec *localRecord, fields pim.Fiel
 		e.Overrides = nil
 		if t := fields[pim.FieldOverrides].Str; t != "" {
 			if err := json.Unmarshal([]byte(t), &e.Overrides); err != nil {
-				return nil, nil, &store.FieldError{Field: "overrides", Code: "invalid", Message: "the overridden occurrences cannot be read: " + err.Error()}
+				return store.PIMWrite{}, &store.FieldError{Field: "overrides", Code: "invalid", Message: "the overridden occurrences cannot be read: " + err.Error()}
 			}
 		}
 	}
 	set.list(pim.FieldAttendees, &e.Attendees)
 	set.list(pim.FieldCategories, &e.Categories)
 	e.CustomFields = s.replacedFields(e.CustomFields, replaced)
-	w, err := s.st.ApplyPIMWrite(ctx, s.fence, s.v, store.PIMWrite{Event: &e, Item: item, Pending: pending})
-	if err != nil {
-		return nil, nil, err
-	}
-	return eventLocal(*w.Event), w.Item, nil
+	return store.PIMWrite{Event: &e}, nil
 }
+
+func (s *eventSide) stored(w store.PIMWrite) *localRecord { return eventLocal(*w.Event) }
 
 func (s *eventSide) exists(ctx context.Context, id int64) (bool, error) {
 	_, err := s.st.GetEvent(ctx, s.anyViewer(), id)

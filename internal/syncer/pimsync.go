@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
@@ -69,46 +68,22 @@ var pimWakes = newWakeSet()
 // sync now. Another process's loop sees the request in the store.
 func WakePIM(accountID int64) { pimWakes.wake(accountID) }
 
-// runPIM is the manager: a loop for every due account no process holds.
+// runPIM is the manager of the PIM loops.
 func runPIM(ctx context.Context, cfg Config) {
 	pc := cfg.PIM.withDefaults()
-	log := cfg.Logger.With(slog.String("loop", "pim"))
-	var mu sync.Mutex
-	running := map[int64]bool{}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	t := time.NewTicker(pc.Scan)
-	defer t.Stop()
-	for {
-		accounts, err := cfg.Store.SyncablePIMAccounts(ctx, cfg.Now())
-		if err != nil && ctx.Err() == nil {
-			log.LogAttrs(ctx, slog.LevelWarn, "listing PIM accounts failed", slog.Any("err", err))
-		}
-		for _, a := range accounts {
-			mu.Lock()
-			busy := running[a.ID] || len(running) >= pc.MaxAccounts
-			if !busy {
-				running[a.ID] = true
+	m := manager{cfg: cfg, kind: PIMLeaseKind, scan: pc.Scan, max: pc.MaxAccounts,
+		due: func(ctx context.Context) ([]int64, error) {
+			accounts, err := cfg.Store.SyncablePIMAccounts(ctx, cfg.Now())
+			ids := make([]int64, len(accounts))
+			for i, a := range accounts {
+				ids[i] = a.ID
 			}
-			mu.Unlock()
-			if busy {
-				continue
-			}
-			wg.Go(func() {
-				defer func() { mu.Lock(); delete(running, a.ID); mu.Unlock() }()
-				l := &pimLoop{cfg: cfg, pc: pc, id: a.ID, log: log.With(slog.Int64("pim_account", a.ID))}
-				err := lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(a.ID, 10), cfg.Owner, cfg.Lease, l.run)
-				if err != nil && !errors.Is(err, store.ErrLeaseHeld) && ctx.Err() == nil {
-					l.log.LogAttrs(ctx, slog.LevelInfo, "pim loop ended", slog.Any("err", err))
-				}
-			})
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+			return ids, err
+		},
+		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
+			return (&pimLoop{cfg: cfg, pc: pc, id: id, log: log}).run
+		}}
+	m.run(ctx)
 }
 
 // pimLoop syncs one PIM account while its lease is held.

@@ -193,77 +193,102 @@ func optBytes(b []byte) any {
 // (the engine's mistake, not a user's: no FieldError), and then nothing
 // is written.
 func (db *DB) ApplyPIMWrite(ctx context.Context, f store.Fence, v crm.Viewer, w store.PIMWrite) (store.PIMWrite, error) {
-	n := 0
-	for _, set := range []bool{w.Contact != nil, w.Task != nil, w.Event != nil} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		return store.PIMWrite{}, errors.New("sqlstore: a PIM write holds at most one of contact, task and event")
-	}
-	var out store.PIMWrite
-	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
-		out = store.PIMWrite{}
-		var it *store.PIMItem
-		if w.Item != nil {
-			cp := *w.Item
-			it = &cp
-			if err := db.checkPIMItemCollection(ctx, tx, v, it); err != nil {
-				return err
-			}
-		}
-		var (
-			recType    string
-			recID      int64
-			recUpdated time.Time
-		)
-		switch {
-		case w.Contact != nil:
-			c, err := db.pimWriteContact(ctx, tx, v, *w.Contact)
-			if err != nil {
-				return err
-			}
-			out.Contact = &c
-			recType, recID, recUpdated = store.PIMContact, c.ID, c.UpdatedAt
-		case w.Task != nil:
-			t, err := db.pimWriteTask(ctx, tx, v, *w.Task)
-			if err != nil {
-				return err
-			}
-			out.Task = &t
-			recType, recID, recUpdated = store.PIMTask, t.ID, t.UpdatedAt
-		case w.Event != nil:
-			e, err := db.pimWriteEvent(ctx, tx, v, *w.Event)
-			if err != nil {
-				return err
-			}
-			out.Event = &e
-			recType, recID, recUpdated = store.PIMEvent, e.ID, e.UpdatedAt
-		}
-		if it == nil {
-			return nil
-		}
-		if recType != "" {
-			if it.RecordType == "" {
-				it.RecordType = recType
-			} else if it.RecordType != recType {
-				return fmt.Errorf("sqlstore: PIM write of a %s mapped as a %s", recType, it.RecordType)
-			}
-			it.CRMID = recID
-			if !w.Pending {
-				it.CRMUpdatedAt = recUpdated
-			}
-		}
-		if err := db.putPIMItem(ctx, tx, v.OrgID, it); err != nil {
-			return err
-		}
-		out.Item = it
-		return nil
-	})
+	out, err := db.ApplyPIMWrites(ctx, f, v, []store.PIMWrite{w})
 	if err != nil {
 		return store.PIMWrite{}, err
 	}
+	return out[0], nil
+}
+
+// ApplyPIMWrites makes several writes in one fenced transaction: all or
+// none. A first sync imports thousands of records; one commit per record
+// would make it as slow as the database's fsync.
+func (db *DB) ApplyPIMWrites(ctx context.Context, f store.Fence, v crm.Viewer, ws []store.PIMWrite) ([]store.PIMWrite, error) {
+	for _, w := range ws {
+		n := 0
+		for _, set := range []bool{w.Contact != nil, w.Task != nil, w.Event != nil} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			return nil, errors.New("sqlstore: a PIM write holds at most one of contact, task and event")
+		}
+	}
+	var outs []store.PIMWrite
+	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
+		outs = make([]store.PIMWrite, len(ws))
+		for i, w := range ws {
+			out, err := db.applyPIMWrite(ctx, tx, v, w)
+			if err != nil {
+				return err
+			}
+			outs[i] = out
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+func (db *DB) applyPIMWrite(ctx context.Context, tx *sql.Tx, v crm.Viewer, w store.PIMWrite) (store.PIMWrite, error) {
+	var out store.PIMWrite
+	var it *store.PIMItem
+	if w.Item != nil {
+		cp := *w.Item
+		it = &cp
+		if err := db.checkPIMItemCollection(ctx, tx, v, it); err != nil {
+			return out, err
+		}
+	}
+	var (
+		recType    string
+		recID      int64
+		recUpdated time.Time
+	)
+	switch {
+	case w.Contact != nil:
+		c, err := db.pimWriteContact(ctx, tx, v, *w.Contact)
+		if err != nil {
+			return out, err
+		}
+		out.Contact = &c
+		recType, recID, recUpdated = store.PIMContact, c.ID, c.UpdatedAt
+	case w.Task != nil:
+		t, err := db.pimWriteTask(ctx, tx, v, *w.Task)
+		if err != nil {
+			return out, err
+		}
+		out.Task = &t
+		recType, recID, recUpdated = store.PIMTask, t.ID, t.UpdatedAt
+	case w.Event != nil:
+		e, err := db.pimWriteEvent(ctx, tx, v, *w.Event)
+		if err != nil {
+			return out, err
+		}
+		out.Event = &e
+		recType, recID, recUpdated = store.PIMEvent, e.ID, e.UpdatedAt
+	}
+	if it == nil {
+		return out, nil
+	}
+	if recType != "" {
+		if it.RecordType == "" {
+			it.RecordType = recType
+		} else if it.RecordType != recType {
+			return out, fmt.Errorf("sqlstore: PIM write of a %s mapped as a %s", recType, it.RecordType)
+		}
+		it.CRMID = recID
+		if !w.Pending {
+			it.CRMUpdatedAt = recUpdated
+		}
+	}
+	if err := db.putPIMItem(ctx, tx, v.OrgID, it); err != nil {
+		return out, err
+	}
+	out.Item = it
 	return out, nil
 }
 

@@ -21,6 +21,7 @@ func init() {
 		"PIMDeleteAccount":    testPIMDeleteAccount,
 		"PIMRecordOutcomes":   testPIMRecordOutcomes,
 		"PIMItemStats":        testPIMItemStats,
+		"PIMWriteBatch":       testPIMWriteBatch,
 	} {
 		extraTests[k] = v
 	}
@@ -685,4 +686,35 @@ func testPIMItemStats(t *testing.T, f Factory) {
 	if st, err := other.s.PIMItemStats(other.ctx, other.account.ID, 10); err != nil || len(st.Synced) != 0 || st.Errors != 0 {
 		t.Fatalf("another account's stats = %+v, %v", st, err)
 	}
+}
+
+// testPIMWriteBatch: several writes in one transaction, all or none.
+func testPIMWriteBatch(t *testing.T, f Factory) {
+	pb := setupPIM(t, f)
+	b, uv := pb.bundle, pb.uv
+	write := func(name, href string) store.PIMWrite {
+		return store.PIMWrite{Contact: &crm.Contact{FirstName: name, OwnerID: pb.user.ID, Lifecycle: crm.LifecycleLead},
+			Item: &store.PIMItem{CollectionID: pb.book.ID, Href: href, UID: name}}
+	}
+	outs, err := b.s.ApplyPIMWrites(b.ctx, pb.fence, uv, []store.PIMWrite{write("A", "/a.vcf"), write("B", "/b.vcf")})
+	must(t, err)
+	if len(outs) != 2 || outs[0].Contact.FirstName != "A" || outs[1].Item.CRMID != outs[1].Contact.ID || outs[1].Item.Href != "/b.vcf" {
+		t.Fatalf("outs = %+v", outs)
+	}
+	// The second reuses an href: neither is written.
+	_, err = b.s.ApplyPIMWrites(b.ctx, pb.fence, uv, []store.PIMWrite{write("C", "/c.vcf"), write("D", "/a.vcf")})
+	wantErr(t, err, store.ErrConflict)
+	if its := pb.items(t, pb.book.ID); len(its) != 2 {
+		t.Fatalf("after a refused batch: %d items, want 2", len(its))
+	}
+	p, err := b.s.ListContacts(b.ctx, uv, store.ContactFilter{})
+	must(t, err)
+	if len(p.Items) != 2 {
+		t.Fatalf("after a refused batch: %d contacts, want 2", len(p.Items))
+	}
+	// Under a lost lease nothing is written.
+	lost := pb.fence
+	lost.Generation++
+	_, err = b.s.ApplyPIMWrites(b.ctx, lost, uv, []store.PIMWrite{write("E", "/e.vcf")})
+	wantErr(t, err, store.ErrLeaseLost)
 }
