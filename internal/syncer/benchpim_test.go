@@ -494,6 +494,7 @@ func (e *pimBench) runCrmsync(b *testing.B, p *pimPair, kind string) *crmResult 
 		}
 		return nil
 	})
+	e.checkCRM(b, st, v, acct.ID, p, "the categories' passes", fail)
 	e.checkRemote(b, p, fail)
 
 	var medianHTTP []httpUse
@@ -549,7 +550,10 @@ func (e *pimBench) checkCRM(b *testing.B, st store.Store, v crm.Viewer, accountI
 	if err != nil {
 		b.Fatal(err)
 	}
-	if a.State != crm.StateSynced || a.ErrorMessage != "" {
+	// After the first pass of an address book, its contacts' fixed
+	// categories are still to be written: the account says so.
+	ok := a.State == crm.StateSynced || after == "the first sync" && a.State == crm.StateInitialSync
+	if !ok || a.ErrorMessage != "" {
 		fail("after %s the account is %s: %s", after, a.State, a.ErrorMessage)
 	}
 	records := 0
