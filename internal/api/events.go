@@ -295,7 +295,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	e := crm.Event{OrgID: c.Viewer.OrgID, OwnerID: c.User.ID, CustomFields: map[string]string{}}
+	e := crm.Event{OrgID: c.Viewer.OrgID, OwnerID: c.User.ID}
 	var err error
 	if e.Summary, err = text("summary", req.Summary, true, maxSummary); err != nil {
 		return err
@@ -333,23 +333,11 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err := checkEvent(&e, req.AllDay); err != nil {
 		return err
 	}
-	if req.ContactID != nil {
-		if err := refID("contact_id", *req.ContactID); err != nil {
-			return err
-		}
-		e.ContactID = req.ContactID
-	}
-	if req.OwnerID != nil {
-		if err := refID("owner_id", *req.OwnerID); err != nil {
-			return err
-		}
-		e.OwnerID = *req.OwnerID
-	}
-	if err := customFields(req.CustomFields, false); err != nil {
+	if err := setCreationRefs(req.ContactID, req.OwnerID, &e.ContactID, &e.OwnerID); err != nil {
 		return err
 	}
-	for k, v := range req.CustomFields {
-		e.CustomFields[k] = *v
+	if e.CustomFields, err = creationCustomFields(req.CustomFields); err != nil {
+		return err
 	}
 	e, err = s.st.CreateEvent(r.Context(), c.Viewer, e)
 	if err != nil {
@@ -359,16 +347,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	e, err := s.st.GetEvent(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "event")
-	}
-	writeJSON(w, http.StatusOK, cleanEvent(e))
-	return nil
+	return getRecord(w, r, c, "event", s.st.GetEvent, cleanEvent)
 }
 
 func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -380,38 +359,23 @@ func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	var summary, description, location, rrule string
+	var rrule string
 	var start, end crm.When
 	var exdates, rdates []crm.When
 	var overrides []crm.EventOverride
-	var attendees, categories []string
+	var attendees []string
 	var allDay *bool
-	if req.Summary.Set {
-		v, err := req.Summary.value("summary", "every event has a summary.")
-		if err != nil {
-			return err
-		}
-		if summary, err = text("summary", v, true, maxSummary); err != nil {
-			return err
-		}
+	summary, err := patchText(req.Summary, "summary", "every event has a summary.", true, maxSummary)
+	if err != nil {
+		return err
 	}
-	if req.Description.Set {
-		v, err := req.Description.value("description", `send "" to remove the description.`)
-		if err != nil {
-			return err
-		}
-		if description, err = text("description", v, false, maxLongText); err != nil {
-			return err
-		}
+	description, err := patchText(req.Description, "description", `send "" to remove the description.`, false, maxLongText)
+	if err != nil {
+		return err
 	}
-	if req.Location.Set {
-		v, err := req.Location.value("location", `send "" to remove the location.`)
-		if err != nil {
-			return err
-		}
-		if location, err = text("location", v, false, maxLocation); err != nil {
-			return err
-		}
+	location, err := patchText(req.Location, "location", `send "" to remove the location.`, false, maxLocation)
+	if err != nil {
+		return err
 	}
 	if req.Start.Set {
 		v, err := req.Start.value("start", "every event has a start.")
@@ -475,33 +439,13 @@ func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 			return err
 		}
 	}
-	if req.Categories.Set {
-		v, err := req.Categories.value("categories", "send [] to remove every category.")
-		if err != nil {
-			return err
-		}
-		if categories, err = normCategories("categories", v, fixedAllowed); err != nil {
-			return err
-		}
+	categories, err := patchCategories(req.Categories)
+	if err != nil {
+		return err
 	}
-	if req.ContactID.Set && !req.ContactID.Null {
-		if err := refID("contact_id", req.ContactID.Value); err != nil {
-			return err
-		}
-	}
-	if req.OwnerID.Set {
-		v, err := req.OwnerID.value("owner_id", "every event has an owner; give the id of the new one.")
-		if err != nil {
-			return err
-		}
-		if err := refID("owner_id", v); err != nil {
-			return err
-		}
-	}
-	if req.CustomFields.Set {
-		if err := customFields(req.CustomFields.Value, true); err != nil {
-			return err
-		}
+	refs := refsPatch{ContactID: req.ContactID, OwnerID: req.OwnerID, CustomFields: req.CustomFields}
+	if err := refs.check("event"); err != nil {
+		return err
 	}
 	e, err := s.st.UpdateEvent(r.Context(), c.Viewer, id, func(e *crm.Event) error {
 		if req.Summary.Set {
@@ -537,20 +481,7 @@ func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 		if req.Categories.Set {
 			e.Categories = categories
 		}
-		if req.ContactID.Set {
-			if req.ContactID.Null {
-				e.ContactID = nil
-			} else {
-				id := req.ContactID.Value
-				e.ContactID = &id
-			}
-		}
-		if req.OwnerID.Set {
-			e.OwnerID = req.OwnerID.Value
-		}
-		if req.CustomFields.Set {
-			e.CustomFields = mergeCustomFields(e.CustomFields, req.CustomFields.Value, req.CustomFields.Null)
-		}
+		refs.apply(&e.ContactID, &e.OwnerID, &e.CustomFields)
 		return checkEvent(e, allDay)
 	})
 	if err != nil {
@@ -561,15 +492,7 @@ func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 }
 
 func (s *Server) deleteEvent(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.st.DeleteEvent(r.Context(), c.Viewer, id); err != nil {
-		return storeError(err, "event")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteRecord(w, r, c, "event", s.st.DeleteEvent)
 }
 
 // timeParam reads an optional RFC 3339 time parameter.
@@ -590,10 +513,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, c *caller) e
 		return err
 	}
 	f := store.EventFilter{ListParams: lp}
-	if f.OwnerID, err = q.id("owner_id"); err != nil {
-		return err
-	}
-	if f.ContactID, err = q.id("contact_id"); err != nil {
+	if f.OwnerID, f.ContactID, err = ownerContactParams(q); err != nil {
 		return err
 	}
 	if f.From, err = timeParam(q, "from"); err != nil {

@@ -123,7 +123,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	t := crm.Task{OrgID: c.Viewer.OrgID, OwnerID: c.User.ID, Status: crm.TaskNeedsAction, CustomFields: map[string]string{}}
+	t := crm.Task{OrgID: c.Viewer.OrgID, OwnerID: c.User.ID, Status: crm.TaskNeedsAction}
 	var err error
 	if t.Summary, err = text("summary", req.Summary, true, maxSummary); err != nil {
 		return err
@@ -153,23 +153,11 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, c *caller) e
 	if t.Categories, err = normCategories("categories", req.Categories, fixedAllowed); err != nil {
 		return err
 	}
-	if req.ContactID != nil {
-		if err := refID("contact_id", *req.ContactID); err != nil {
-			return err
-		}
-		t.ContactID = req.ContactID
-	}
-	if req.OwnerID != nil {
-		if err := refID("owner_id", *req.OwnerID); err != nil {
-			return err
-		}
-		t.OwnerID = *req.OwnerID
-	}
-	if err := customFields(req.CustomFields, false); err != nil {
+	if err := setCreationRefs(req.ContactID, req.OwnerID, &t.ContactID, &t.OwnerID); err != nil {
 		return err
 	}
-	for k, v := range req.CustomFields {
-		t.CustomFields[k] = *v
+	if t.CustomFields, err = creationCustomFields(req.CustomFields); err != nil {
+		return err
 	}
 	t, err = s.st.CreateTask(r.Context(), c.Viewer, t)
 	if err != nil {
@@ -179,16 +167,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, c *caller) e
 }
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	t, err := s.st.GetTask(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "task")
-	}
-	writeJSON(w, http.StatusOK, cleanTask(t))
-	return nil
+	return getRecord(w, r, c, "task", s.st.GetTask, cleanTask)
 }
 
 func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -200,26 +179,14 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	var summary, description string
 	var due, completedAt crm.When
-	var categories []string
-	if req.Summary.Set {
-		v, err := req.Summary.value("summary", "every task has a summary.")
-		if err != nil {
-			return err
-		}
-		if summary, err = text("summary", v, true, maxSummary); err != nil {
-			return err
-		}
+	summary, err := patchText(req.Summary, "summary", "every task has a summary.", true, maxSummary)
+	if err != nil {
+		return err
 	}
-	if req.Description.Set {
-		v, err := req.Description.value("description", `send "" to remove the description.`)
-		if err != nil {
-			return err
-		}
-		if description, err = text("description", v, false, maxLongText); err != nil {
-			return err
-		}
+	description, err := patchText(req.Description, "description", `send "" to remove the description.`, false, maxLongText)
+	if err != nil {
+		return err
 	}
 	if req.Due.Set && !req.Due.Null {
 		if due, err = when("due", req.Due.Value, false); err != nil {
@@ -249,33 +216,13 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) e
 			return err
 		}
 	}
-	if req.Categories.Set {
-		v, err := req.Categories.value("categories", "send [] to remove every category.")
-		if err != nil {
-			return err
-		}
-		if categories, err = normCategories("categories", v, fixedAllowed); err != nil {
-			return err
-		}
+	categories, err := patchCategories(req.Categories)
+	if err != nil {
+		return err
 	}
-	if req.ContactID.Set && !req.ContactID.Null {
-		if err := refID("contact_id", req.ContactID.Value); err != nil {
-			return err
-		}
-	}
-	if req.OwnerID.Set {
-		v, err := req.OwnerID.value("owner_id", "every task has an owner; give the id of the new one.")
-		if err != nil {
-			return err
-		}
-		if err := refID("owner_id", v); err != nil {
-			return err
-		}
-	}
-	if req.CustomFields.Set {
-		if err := customFields(req.CustomFields.Value, true); err != nil {
-			return err
-		}
+	refs := refsPatch{ContactID: req.ContactID, OwnerID: req.OwnerID, CustomFields: req.CustomFields}
+	if err := refs.check("task"); err != nil {
+		return err
 	}
 	now := crm.WhenOf(s.cfg.Now().UTC(), false)
 	t, err := s.st.UpdateTask(r.Context(), c.Viewer, id, func(t *crm.Task) error {
@@ -308,20 +255,7 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) e
 		if req.Categories.Set {
 			t.Categories = categories
 		}
-		if req.ContactID.Set {
-			if req.ContactID.Null {
-				t.ContactID = nil
-			} else {
-				id := req.ContactID.Value
-				t.ContactID = &id
-			}
-		}
-		if req.OwnerID.Set {
-			t.OwnerID = req.OwnerID.Value
-		}
-		if req.CustomFields.Set {
-			t.CustomFields = mergeCustomFields(t.CustomFields, req.CustomFields.Value, req.CustomFields.Null)
-		}
+		refs.apply(&t.ContactID, &t.OwnerID, &t.CustomFields)
 		return nil
 	})
 	if err != nil {
@@ -332,15 +266,7 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) e
 }
 
 func (s *Server) deleteTask(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.st.DeleteTask(r.Context(), c.Viewer, id); err != nil {
-		return storeError(err, "task")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteRecord(w, r, c, "task", s.st.DeleteTask)
 }
 
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -349,10 +275,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request, c *caller) er
 		return err
 	}
 	f := store.TaskFilter{ListParams: lp}
-	if f.OwnerID, err = q.id("owner_id"); err != nil {
-		return err
-	}
-	if f.ContactID, err = q.id("contact_id"); err != nil {
+	if f.OwnerID, f.ContactID, err = ownerContactParams(q); err != nil {
 		return err
 	}
 	if q.has("status") {
