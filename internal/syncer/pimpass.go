@@ -183,8 +183,17 @@ func (p *collectionPass) run(ctx context.Context) error {
 			// until the item changes on the server (see itemError).
 		case !m.CRMUpdatedAt.Equal(r.updatedAt):
 			local = append(local, id)
-		case len(r.want) > 0 && !slices.Equal(decodeBase(m.Base).Fixed, r.want):
-			catOnly = append(catOnly, id)
+		case len(r.want) > 0:
+			// A contact: its company's name and its fixed categories come
+			// from other records (the company, its opportunities), whose
+			// changes do not touch the contact's updated_at.
+			b := decodeBase(m.Base)
+			switch {
+			case !b.Fields[pim.FieldCompany].Equal(r.fields[pim.FieldCompany]):
+				local = append(local, id)
+			case !slices.Equal(b.Fixed, r.want):
+				catOnly = append(catOnly, id)
+			}
 		}
 	}
 	slices.Sort(local)

@@ -841,6 +841,20 @@ func TestPIMScenarios(t *testing.T) {
 		if !slices.Equal(got.Categories, []string{"VIP"}) || rem.Fields[pim.FieldTitle].Str != "Countess" {
 			t.Errorf("CRM categories %v (VIP must stay: it is the record's own), server title %q", got.Categories, rem.Fields[pim.FieldTitle].Str)
 		}
+		// The contact's company is renamed in the CRM: its vCard follows.
+		co, err := e.st.CreateCompany(context.Background(), e.viewer, crm.Company{OrgID: e.viewer.OrgID, OwnerID: e.viewer.UserID, Name: "Analytical Engines"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.updateContact(c.ID, func(c *crm.Contact) { c.CompanyID = &co.ID })
+		e.sync()
+		if _, err := e.st.UpdateCompany(context.Background(), e.viewer, co.ID, func(c *crm.Company) error { c.Name = "Babbage & Co"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		if got := e.remoteByName()["Ada Lovelace"].Fields[pim.FieldCompany].Str; got != "Babbage & Co" {
+			t.Errorf("the server's ORG after the company was renamed: %q", got)
+		}
 		// A fixed category renamed on the server is renamed back, and the
 		// new name does not reach the CRM.
 		e.edit(e.remoteByName()["Ada Lovelace"], func(f pim.Fields) { f[pim.FieldCategories] = pim.SetOf("Leads", "Base Person", "VIP") })
