@@ -177,6 +177,11 @@ func (p *collectionPass) run(ctx context.Context) error {
 		case m == nil:
 			local = append(local, id)
 		case m.TombstoneSide != "":
+		case m.Error != "" && m.Href == "":
+			// A create the server refused: again once the record changes.
+			if !m.CRMUpdatedAt.Equal(r.updatedAt) {
+				local = append(local, id)
+			}
 		case m.Error != "":
 			// The server's copy could not be read or written: writing the
 			// CRM's over it could lose what the user has there. It waits
@@ -569,7 +574,7 @@ func (p *collectionPass) writeError(ctx context.Context, m *store.PIMItem, it *p
 // localChanged handles a CRM record that is new or changed since its base.
 func (p *collectionPass) localChanged(ctx context.Context, rec *localRecord) error {
 	m := p.byCRM[rec.id]
-	if m == nil {
+	if m == nil || m.Href == "" && m.TombstoneSide == "" {
 		if !p.inScope(rec.fields) {
 			return nil
 		}
@@ -611,15 +616,22 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 		}
 		return p.recordLocalError(ctx, rec, err)
 	}
-	if err != nil {
-		if isItemFault(err) {
-			return p.recordLocalError(ctx, rec, err)
-		}
-		return err
+	m := p.byCRM[rec.id] // a create refused before, or nil
+	if m == nil {
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(), CRMID: rec.id}
 	}
-	m := &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(),
-		CRMID: rec.id, Href: written.Href, UID: uid, ETag: written.ETag, Raw: written.Raw, CRMUpdatedAt: rec.updatedAt,
-		Base: pimBase{Fields: rec.fields, Fixed: rec.want, RemoteCats: cats}.encode()}
+	if err != nil {
+		if !isItemFault(err) {
+			return err
+		}
+		// Refused: recorded on a mapping without an href, so it is shown
+		// and not tried again until the record changes.
+		p.stats.failed++
+		m.UID, m.Error, m.CRMUpdatedAt = uid, err.Error(), rec.updatedAt
+		return p.saveItem(ctx, m)
+	}
+	m.Href, m.UID, m.ETag, m.Raw, m.CRMUpdatedAt, m.Error = written.Href, uid, written.ETag, written.Raw, rec.updatedAt, ""
+	m.Base = pimBase{Fields: rec.fields, Fixed: rec.want, RemoteCats: cats}.encode()
 	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
 	if err != nil {
 		return err

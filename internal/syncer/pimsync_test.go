@@ -909,3 +909,49 @@ func TestPIMOutOfSight(t *testing.T) {
 		}
 	})
 }
+
+// refusingRemote refuses every create, as a server refusing a record's
+// content would, and counts the attempts.
+type refusingRemote struct {
+	pim.Remote
+	creates *int
+}
+
+func (r refusingRemote) Create(ctx context.Context, uid string, f pim.Fields) (pim.RemoteItem, error) {
+	*r.creates++
+	return pim.RemoteItem{}, fmt.Errorf("%w: 415 the server does not accept this card (test)", pim.ErrRefused)
+}
+
+// TestPIMRefusedCreate: a record the server refuses is reported, the rest
+// syncs, and it is not tried again until it changes.
+func TestPIMRefusedCreate(t *testing.T) {
+	srv := radicale.Start(t, nil)
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newPIMEnv(t, f, srv, "contacts", crm.PIMOptions{})
+		c := e.createContact(crm.Contact{FirstName: "Ada", LastName: "Lovelace", Emails: []string{"ada@analytical.example"}})
+		e.put("grace.vcf", vcard("grace-1", "Grace", "Hopper", "grace@navy.example"))
+		creates := 0
+		e.wrap = func(r pim.Remote) pim.Remote { return refusingRemote{r, &creates} }
+		e.sync()
+		e.sync()
+		if creates != 1 {
+			t.Errorf("%d create attempts over two passes, want 1", creates)
+		}
+		if _, ok := e.contacts()["Grace Hopper"]; !ok {
+			t.Error("a refused record blocked the others")
+		}
+		st, err := e.st.PIMItemStats(context.Background(), e.account.ID, 10)
+		if err != nil || st.Errors != 1 || len(st.ItemErrors) != 1 || st.ItemErrors[0].CRMID != c.ID {
+			t.Errorf("stats %+v, %v: want the refused record reported", st, err)
+		}
+		e.wrap = nil
+		e.updateContact(c.ID, func(c *crm.Contact) { c.Title = "Countess" })
+		e.sync()
+		if got := e.remoteByName()["Ada Lovelace"].Fields[pim.FieldTitle].Str; got != "Countess" {
+			t.Errorf("the record was not created once it changed: %q", got)
+		}
+		if st, _ := e.st.PIMItemStats(context.Background(), e.account.ID, 10); st.Errors != 0 || st.Synced[store.PIMContact] != 2 {
+			t.Errorf("stats after the create %+v", st)
+		}
+	})
+}
