@@ -52,7 +52,9 @@ func (m manager) run(ctx context.Context) {
 			wg.Go(func() {
 				defer func() { mu.Lock(); delete(running, id); mu.Unlock() }()
 				llog := log.With(slog.Int64("account", id))
-				err := lease.Hold(ctx, m.cfg.Store, m.kind, strconv.FormatInt(id, 10), m.cfg.Owner, m.cfg.Lease, m.loop(id, llog))
+				err := runLocal(m.kind, id, func() error {
+					return lease.Hold(ctx, m.cfg.Store, m.kind, strconv.FormatInt(id, 10), m.cfg.Owner, m.cfg.Lease, m.loop(id, llog))
+				})
 				if err != nil && !errors.Is(err, store.ErrLeaseHeld) && ctx.Err() == nil {
 					llog.LogAttrs(ctx, slog.LevelInfo, m.kind+" loop ended", slog.Any("err", err))
 				}
@@ -64,4 +66,28 @@ func (m manager) run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// localRuns holds the accounts a loop or pass runs for in this process, by
+// lease kind. The lease keeps other processes out; within this one it is
+// ours already (its owner is the process), so a second claim would
+// succeed — and its release would take the lease from the first.
+var localRuns = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// runLocal runs fn unless this process runs the account already
+// (store.ErrLeaseHeld then).
+func runLocal(kind string, id int64, fn func() error) error {
+	key := kind + "/" + strconv.FormatInt(id, 10)
+	localRuns.Lock()
+	busy := localRuns.m[key]
+	localRuns.m[key] = true
+	localRuns.Unlock()
+	if busy {
+		return store.ErrLeaseHeld
+	}
+	defer func() { localRuns.Lock(); delete(localRuns.m, key); localRuns.Unlock() }()
+	return fn()
 }

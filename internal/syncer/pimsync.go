@@ -167,17 +167,19 @@ func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) (backlog int,
 	cfg = cfg.withDefaults()
 	l := &pimLoop{cfg: cfg, pc: cfg.PIM.withDefaults(), id: accountID,
 		log: cfg.Logger.With(slog.String("loop", "pim"), slog.Int64("pim_account", accountID))}
-	err = lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(accountID, 10), cfg.Owner, cfg.Lease,
-		func(ctx context.Context, f store.Fence) error {
-			targets, err := l.start(ctx, f)
-			if err != nil {
-				return err
-			}
-			if err := l.pass(ctx, targets); err != nil {
-				return l.fail(ctx, err)
-			}
-			return nil
-		})
+	err = runLocal(PIMLeaseKind, accountID, func() error {
+		return lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(accountID, 10), cfg.Owner, cfg.Lease,
+			func(ctx context.Context, f store.Fence) error {
+				targets, err := l.start(ctx, f)
+				if err != nil {
+					return err
+				}
+				if err := l.pass(ctx, targets); err != nil {
+					return l.fail(ctx, err)
+				}
+				return nil
+			})
+	})
 	return l.backlog, err
 }
 
