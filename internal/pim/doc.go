@@ -107,16 +107,21 @@
 //  2. For a merge: the remote's Fields with "categories" set to
 //     ImportedCategories; Merge(base, crm, remote, the CRM record's
 //     updated_at, the remote item's last-modified, the account's policy).
-//  3. One transaction: ToCRM and ReplacedCustomFields on the CRM record.
-//     It comes before the remote write so that a value NewestWins replaced
-//     on the remote is kept even if the pass stops right after that write.
+//  3. One transaction: ToCRM and ReplacedCustomFields on the CRM record,
+//     with, on the mapping, an intermediate base — the remote as the merge
+//     saw it — and the record still marked as changed. It comes before
+//     the remote write so that a value NewestWins replaced on the remote
+//     is kept even if the pass stops right after that write.
 //  4. ToRemote, with categories from RemoteCategories, as a conditional
-//     write.
-//  5. One transaction: the new Base and the etag on the mapping (with the
-//     last item of a batch, the collection's cursor too). When ToRemote is
-//     empty, 3 and 5 are one transaction.
+//     write; a 412 refetches the item and merges again from 2, against
+//     the intermediate base.
+//  5. One transaction: the new Base and the etag on the mapping. When
+//     ToRemote is empty, 3 and 5 are one transaction. The collection's
+//     cursor moves once the whole collection is done.
 //
-// A pass stopped between 3 and 5 leaves a side ahead of the base; the next
-// pass merges again and reaches the same values, since a merge's result is
-// a fixed point (merging it with itself changes nothing).
+// A pass stopped between 3 and 5 leaves the CRM ahead of the base; the
+// next pass merges the CRM's side of that merge against what the remote
+// held then (the intermediate base), so the engine's own CRM write is not
+// taken for a user's edit of the fields the remote changed, and only what
+// changed on the remote since is merged with it.
 package pim
