@@ -49,26 +49,36 @@ func TestEndToEndPIM(t *testing.T) {
 			if d, _ := contacts["data"].([]any); len(d) != 1 {
 				t.Fatalf("Grace not imported: %v", contacts)
 			}
-			// A new CRM contact reaches the server on "sync now".
+			// A new CRM contact reaches the server at once (the API wakes the
+			// loop; its poll is a minute away).
 			p.mustCall(http.StatusCreated, "POST", "/api/v1/contacts", token, map[string]any{
 				"first_name": "Alan", "last_name": "Turing", "emails": []string{"alan@bletchley.example"}})
-			p.mustCall(http.StatusAccepted, "POST", path+"/sync", token, nil)
 			waitPIM(t, p, path, token, func(v map[string]any) bool {
 				c, _ := v["counts"].(map[string]any)
 				return c != nil && c["contacts"] == float64(3)
 			})
+			// A change on the server comes in on "sync now".
+			srv.Put(t, user, book+"alice.vcf", "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:alice\r\nFN:Alice Ball\r\nN:Ball;Alice;;;\r\n"+
+				"EMAIL:alice@hawaii.example\r\nEND:VCARD\r\n")
+			p.mustCall(http.StatusAccepted, "POST", path+"/sync", token, nil)
+			waitPIM(t, p, path, token, func(v map[string]any) bool {
+				c, _ := v["counts"].(map[string]any)
+				return c != nil && c["contacts"] == float64(4)
+			})
 			listing := srv.Request(t, user, "PROPFIND", book, http.Header{"Depth": {"1"}}, "")
-			if n := strings.Count(string(listing.Body), ".vcf</"); n != 3 {
-				t.Errorf("the server holds %d vCards, want 3:\n%s", n, listing.Body)
+			if n := strings.Count(string(listing.Body), ".vcf</"); n != 4 {
+				t.Errorf("the server holds %d vCards, want 4:\n%s", n, listing.Body)
 			}
 		})
 	}
 }
 
-// waitPIM polls a PIM account's view until ok, for up to 60 s.
+// waitPIM polls a PIM account's view until ok, for up to 40 s: less than
+// the loop's poll interval plus a pass, so that what it waits for must
+// come from a wake-up.
 func waitPIM(t *testing.T, p *process, path, token string, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for {
 		v := p.mustCall(http.StatusOK, "GET", path, token, nil)
 		if ok(v) {

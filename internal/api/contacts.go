@@ -204,6 +204,7 @@ func (s *Server) createContact(w http.ResponseWriter, r *http.Request, c *caller
 		return storeError(err, "contact")
 	}
 	s.relink(r, c.Viewer.OrgID, crm.LinkContact, ct.ID)
+	s.pimChanged(r, c.Viewer.OrgID, ct.OwnerID)
 	return created(w, fmt.Sprintf("/api/v1/contacts/%d", ct.ID), cleanContact(ct))
 }
 
@@ -376,6 +377,7 @@ func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, c *caller
 		return storeError(err, "contact")
 	}
 	s.relink(r, c.Viewer.OrgID, crm.LinkContact, ct.ID)
+	s.pimChanged(r, c.Viewer.OrgID, ct.OwnerID)
 	writeJSON(w, http.StatusOK, cleanContact(ct))
 	return nil
 }

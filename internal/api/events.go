@@ -343,6 +343,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return storeError(err, "event")
 	}
+	s.pimChanged(r, c.Viewer.OrgID, e.OwnerID)
 	return created(w, fmt.Sprintf("/api/v1/events/%d", e.ID), cleanEvent(e))
 }
 
@@ -487,6 +488,7 @@ func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return storeError(err, "event")
 	}
+	s.pimChanged(r, c.Viewer.OrgID, e.OwnerID)
 	writeJSON(w, http.StatusOK, cleanEvent(e))
 	return nil
 }

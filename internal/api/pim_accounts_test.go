@@ -717,3 +717,31 @@ func TestContactPIMFields(t *testing.T) {
 	b.wantErr(b.do("PATCH", p, b.token, map[string]any{"categories": nil}), 422, "invalid_value", "categories")
 	b.wantErr(b.do("PATCH", p, b.token, map[string]any{"notes": nil}), 422, "invalid_value", "notes")
 }
+
+// TestPIMWakeOnRecordChange: a contact, task or event written through the
+// API wakes the PIM loops of its owner and of the managers above them.
+func TestPIMWakeOnRecordChange(t *testing.T) {
+	t.Parallel()
+	p := setupPIM(t)
+	annAcct := p.connect(nil)
+	if annAcct.Status != 201 {
+		t.Fatalf("connect: %d %v", annAcct.Status, annAcct.Body)
+	}
+	id := annAcct.ID()
+	// Ann's manager has an account too.
+	mgr, mgrToken := p.user("boss@acme.test", "manager", 0)
+	p.mustCall(200, "PATCH", fmt.Sprintf("/api/v1/users/%d", p.ann), p.token, map[string]any{"manager_id": mgr})
+	mgrAcct := p.mustCall(201, "POST", "/api/v1/pim-accounts", mgrToken, map[string]any{"kind": "carddav", "url": "https://dav.acme.test/dav/",
+		"username": "boss", "password": goodPassword}).ID()
+	before, beforeMgr := p.wokenCount(id), p.wokenCount(mgrAcct)
+	ct := p.mustCall(201, "POST", "/api/v1/contacts", p.annToken, map[string]any{"first_name": "Grace", "emails": []string{"grace@navy.example"}}).ID()
+	p.mustCall(200, "PATCH", fmt.Sprintf("/api/v1/contacts/%d", ct), p.annToken, map[string]any{"title": "Rear Admiral"})
+	p.mustCall(201, "POST", "/api/v1/tasks", p.annToken, map[string]any{"summary": "Call Grace"})
+	p.mustCall(201, "POST", "/api/v1/events", p.annToken, map[string]any{"summary": "Lunch", "start": "2026-12-01T12:00:00Z", "end": "2026-12-01T13:00:00Z"})
+	if got := p.wokenCount(id) - before; got != 4 {
+		t.Errorf("Ann's loop woken %d times for 4 changes", got)
+	}
+	if got := p.wokenCount(mgrAcct) - beforeMgr; got != 4 {
+		t.Errorf("her manager's loop woken %d times for 4 changes", got)
+	}
+}

@@ -163,6 +163,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return storeError(err, "task")
 	}
+	s.pimChanged(r, c.Viewer.OrgID, t.OwnerID)
 	return created(w, fmt.Sprintf("/api/v1/tasks/%d", t.ID), cleanTask(t))
 }
 
@@ -261,6 +262,7 @@ func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return storeError(err, "task")
 	}
+	s.pimChanged(r, c.Viewer.OrgID, t.OwnerID)
 	writeJSON(w, http.StatusOK, cleanTask(t))
 	return nil
 }

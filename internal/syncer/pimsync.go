@@ -199,20 +199,33 @@ func (l *pimLoop) wait(ctx context.Context) (changed bool, err error) {
 		case <-deadline.C:
 			return false, nil
 		case <-wake:
+			// A user asked for a sync, or changed a record this account
+			// syncs: a pass now (after a look at the settings).
+			a, err := l.cfg.Store.PIMAccountByID(ctx, l.id)
+			if err != nil {
+				return false, err
+			}
+			return l.settingsChanged(a), nil
 		case <-check.C:
 		}
 		a, err := l.cfg.Store.PIMAccountByID(ctx, l.id)
 		if err != nil {
 			return false, err
 		}
-		if a.URL != l.acct.URL || a.Username != l.acct.Username || a.CredentialID != l.acct.CredentialID ||
-			!samePIMOptions(a.Options, l.acct.Options) {
+		if l.settingsChanged(a) {
 			return true, nil
 		}
 		if a.SyncRequested {
 			return false, nil
 		}
 	}
+}
+
+// settingsChanged reports whether a's connection or options differ from
+// those the loop started with (the loop then starts again with them).
+func (l *pimLoop) settingsChanged(a crm.PIMAccount) bool {
+	return a.URL != l.acct.URL || a.Username != l.acct.Username || a.CredentialID != l.acct.CredentialID ||
+		!samePIMOptions(a.Options, l.acct.Options)
 }
 
 func samePIMOptions(a, b crm.PIMOptions) bool {
