@@ -275,6 +275,18 @@ func hasCollection(avail []store.PIMCollection, kind, href string) bool {
 	return slices.ContainsFunc(avail, func(c store.PIMCollection) bool { return c.Kind == kind && c.Href == href })
 }
 
+// collectionHref returns the href of the collection of kind at path (with
+// or without its final slash), or "".
+func collectionHref(avail []store.PIMCollection, kind, path string) string {
+	p := strings.TrimSuffix(path, "/") + "/"
+	for _, c := range avail {
+		if c.Kind == kind && c.Href == p {
+			return c.Href
+		}
+	}
+	return ""
+}
+
 func firstCollection(avail []store.PIMCollection, kind string) string {
 	for _, c := range avail {
 		if c.Kind == kind {
@@ -307,13 +319,20 @@ func collectionChoice(field, kind, href string, avail []store.PIMCollection, hin
 	return invalid(field, "%s (%q) is not one of the account's %s: %s.", field, href, what, strings.Join(list, ", "))
 }
 
-// pickCollections fills the empty collections of o from avail: the first
-// of its kind for options.collection; for the tasks of a CalDAV account,
-// the calendar of the events when it holds tasks too, else the first that
+// pickCollections fills the empty collections of o from avail: for
+// options.collection, the collection the account's address names when it
+// names one (a user often copies an address book's own URL from their
+// app), else the first of its kind; for the tasks of a CalDAV account, the
+// calendar of the events when it holds tasks too, else the first that
 // does.
-func pickCollections(kind crm.PIMKind, o *crm.PIMOptions, avail []store.PIMCollection) {
+func pickCollections(kind crm.PIMKind, o *crm.PIMOptions, avail []store.PIMCollection, accountURL string) {
 	if o.Collection == "" {
-		o.Collection = firstCollection(avail, collectionKind(kind))
+		if u, err := url.Parse(accountURL); err == nil {
+			o.Collection = collectionHref(avail, collectionKind(kind), u.Path)
+		}
+		if o.Collection == "" {
+			o.Collection = firstCollection(avail, collectionKind(kind))
+		}
 	}
 	if kind == crm.PIMCalDAV && o.TaskCollection == "" {
 		if o.Collection != "" && hasCollection(avail, "tasks", o.Collection) {
@@ -401,7 +420,7 @@ func (s *Server) createPIMAccount(w http.ResponseWriter, r *http.Request, c *cal
 	if err := collectionChoice("options.task_collection", "tasks", opts.TaskCollection, avail, "."); err != nil {
 		return err
 	}
-	pickCollections(kind, &opts, avail)
+	pickCollections(kind, &opts, avail, u)
 
 	credID := newCredentialID()
 	sealed, err := pc.Seal(credID, []byte(req.Password))
@@ -589,7 +608,7 @@ func (s *Server) updatePIMAccount(w http.ResponseWriter, r *http.Request, c *cal
 			}
 			opts.TaskCollection = ""
 		}
-		pickCollections(a.Kind, &opts, avail)
+		pickCollections(a.Kind, &opts, avail, u)
 	} else if setCollection || setTasks {
 		known, err := s.st.PIMCollections(r.Context(), a.ID)
 		if err != nil {
@@ -606,7 +625,7 @@ func (s *Server) updatePIMAccount(w http.ResponseWriter, r *http.Request, c *cal
 				return err
 			}
 		}
-		pickCollections(a.Kind, &opts, known)
+		pickCollections(a.Kind, &opts, known, u)
 	}
 
 	credID := a.CredentialID

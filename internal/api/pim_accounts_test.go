@@ -745,3 +745,20 @@ func TestPIMWakeOnRecordChange(t *testing.T) {
 		t.Errorf("her manager's loop woken %d times for 4 changes", got)
 	}
 }
+
+// TestPIMCollectionFromURL: without options.collection, the collection the
+// account's address names is the one synced (users copy an address
+// book's own URL from their app), else the first.
+func TestPIMCollectionFromURL(t *testing.T) {
+	t.Parallel()
+	p := setupPIM(t)
+	r := p.connect(map[string]any{"url": "https://dav.acme.test/dav/ann/work"})
+	if r.Status != 201 || obj(r.Body["options"])["collection"] != "/dav/ann/work/" {
+		t.Fatalf("address of the Work book: %d %v", r.Status, r.Body["options"])
+	}
+	r = p.mustCall(201, "POST", "/api/v1/pim-accounts", p.annToken, map[string]any{"kind": "caldav", "url": "https://dav.acme.test/dav/ann/meetings/",
+		"username": "ann", "password": goodPassword})
+	if o := obj(r.Body["options"]); o["collection"] != "/dav/ann/meetings/" || o["task_collection"] != "/dav/ann/cal/" {
+		t.Errorf("address of the Meetings calendar: %v", o)
+	}
+}
