@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
@@ -83,13 +82,7 @@ func (db *DB) loadDomains(ctx context.Context, q queryer, cs []crm.Company) erro
 }
 
 func (db *DB) getCompany(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Company, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	c, err := scanCompany(q.QueryRowContext(ctx, db.q(`SELECT `+companyCols+` FROM companies`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, store.ErrNotFound
-	}
+	c, err := getVisible(ctx, db, q, "companies", companyCols, v, id, lock, scanCompany)
 	if err != nil {
 		return c, err
 	}
@@ -141,8 +134,9 @@ func (db *DB) DeleteCompany(ctx context.Context, v crm.Viewer, id int64) error {
 	return db.deleteVisible(ctx, v, "companies", id, crm.LinkCompany)
 }
 
-// deleteVisible deletes a row of table that v may see. Child rows go by
-// ON DELETE CASCADE / SET NULL.
+// deleteVisible deletes a row of table that v may see, and its email links
+// when lt names the kind of record emails link to ("" for tasks and
+// events, which none do). Child rows go by ON DELETE CASCADE / SET NULL.
 func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, table string, id int64, lt crm.LinkType) error {
 	var w where
 	w.add(`id = ?`, id)
@@ -152,8 +146,13 @@ func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, table string, id 
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
 			return store.ErrNotFound
+		}
+		if lt == "" {
+			return nil
 		}
 		return db.unlinkDeleted(ctx, tx, v.OrgID, lt, id)
 	})

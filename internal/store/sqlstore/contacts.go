@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"github.com/crmsync/crmsync/internal/crm"
@@ -182,13 +181,7 @@ func (db *DB) loadEmails(ctx context.Context, q queryer, cs []crm.Contact) error
 }
 
 func (db *DB) getContact(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Contact, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	c, err := scanContact(q.QueryRowContext(ctx, db.q(`SELECT `+contactCols+` FROM contacts`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, store.ErrNotFound
-	}
+	c, err := getVisible(ctx, db, q, "contacts", contactCols, v, id, lock, scanContact)
 	if err != nil {
 		return c, err
 	}

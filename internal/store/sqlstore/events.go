@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -248,13 +247,7 @@ func boolInt(b bool) int64 {
 }
 
 func (db *DB) getEvent(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Event, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	e, err := scanEvent(q.QueryRowContext(ctx, db.q(`SELECT `+eventCols+` FROM events`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, store.ErrNotFound
-	}
+	e, err := getVisible(ctx, db, q, "events", eventCols, v, id, lock, scanEvent)
 	return e, err
 }
 
@@ -314,7 +307,7 @@ func (db *DB) updateEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id in
 
 // DeleteEvent removes an event.
 func (db *DB) DeleteEvent(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisibleRecord(ctx, v, "events", id)
+	return db.deleteVisible(ctx, v, "events", id, "")
 }
 
 // ListEvents pages through the events v may see, by id.

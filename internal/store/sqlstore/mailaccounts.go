@@ -105,13 +105,7 @@ func (db *DB) CreateMailAccount(ctx context.Context, v crm.Viewer, a crm.MailAcc
 }
 
 func (db *DB) getMailAccount(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.MailAccount, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	a, err := scanMailAccount(q.QueryRowContext(ctx, db.q(`SELECT `+mailAccountCols+` FROM mail_accounts`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, store.ErrNotFound
-	}
+	a, err := getVisible(ctx, db, q, "mail_accounts", mailAccountCols, v, id, lock, scanMailAccount)
 	return a, err
 }
 

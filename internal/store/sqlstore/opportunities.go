@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/crmsync/crmsync/internal/crm"
@@ -125,13 +124,7 @@ func (db *DB) loadOpportunityContacts(ctx context.Context, q queryer, os []crm.O
 }
 
 func (db *DB) getOpportunity(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Opportunity, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	o, err := scanOpportunity(q.QueryRowContext(ctx, db.q(`SELECT `+opportunityCols+` FROM opportunities`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return o, store.ErrNotFound
-	}
+	o, err := getVisible(ctx, db, q, "opportunities", opportunityCols, v, id, lock, scanOpportunity)
 	if err != nil {
 		return o, err
 	}

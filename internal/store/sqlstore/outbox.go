@@ -69,14 +69,7 @@ func (db *DB) EnqueueMail(ctx context.Context, v crm.Viewer, it crm.OutboxItem) 
 
 // GetOutboxItem returns an item of an account v may see.
 func (db *DB) GetOutboxItem(ctx context.Context, v crm.Viewer, id int64) (crm.OutboxItem, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	it, err := scanOutbox(db.r.QueryRowContext(ctx, db.q(`SELECT `+outboxCols+` FROM outbox`+w.sql()), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return it, store.ErrNotFound
-	}
-	return it, err
+	return getVisible(ctx, db, db.r, "outbox", outboxCols, v, id, "", scanOutbox)
 }
 
 // DueOutbox lists the items to work on.

@@ -77,13 +77,7 @@ func (db *DB) CreatePIMAccount(ctx context.Context, v crm.Viewer, a crm.PIMAccou
 }
 
 func (db *DB) getPIMAccount(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.PIMAccount, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	a, err := scanPIMAccount(q.QueryRowContext(ctx, db.q(`SELECT `+pimAccountCols+` FROM pim_accounts`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, store.ErrNotFound
-	}
+	a, err := getVisible(ctx, db, q, "pim_accounts", pimAccountCols, v, id, lock, scanPIMAccount)
 	return a, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
@@ -100,13 +99,7 @@ func (db *DB) createTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, t crm.
 }
 
 func (db *DB) getTask(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Task, error) {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	t, err := scanTask(q.QueryRowContext(ctx, db.q(`SELECT `+taskCols+` FROM tasks`+w.sql()+lock), w.args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, store.ErrNotFound
-	}
+	t, err := getVisible(ctx, db, q, "tasks", taskCols, v, id, lock, scanTask)
 	return t, err
 }
 
@@ -160,27 +153,7 @@ func (db *DB) updateTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id int
 
 // DeleteTask removes a task.
 func (db *DB) DeleteTask(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisibleRecord(ctx, v, "tasks", id)
-}
-
-// deleteVisibleRecord deletes a row of table (a record no email links to)
-// that v may see.
-func (db *DB) deleteVisibleRecord(ctx context.Context, v crm.Viewer, table string, id int64) error {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM `+table+w.sql()), w.args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
-	})
+	return db.deleteVisible(ctx, v, "tasks", id, "")
 }
 
 // ListTasks pages through the tasks v may see.

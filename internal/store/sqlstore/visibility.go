@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 
 	"github.com/crmsync/crmsync/internal/crm"
@@ -146,4 +147,19 @@ func listPage[T any](ctx context.Context, db *DB, selectFrom string, w where, lp
 		lastID = id
 	}
 	return page, rows.Err()
+}
+
+// getVisible reads the row of table with id if v may see it, with lock
+// ("" or the dialect's row lock); store.ErrNotFound otherwise, so that
+// "not yours" and "does not exist" look the same.
+func getVisible[T any](ctx context.Context, db *DB, q queryer, table, cols string, v crm.Viewer, id int64, lock string,
+	scan func(interface{ Scan(...any) error }) (T, error)) (T, error) {
+	var w where
+	w.add(`id = ?`, id)
+	visible(&w, v)
+	rec, err := scan(q.QueryRowContext(ctx, db.q(`SELECT `+cols+` FROM `+table+w.sql()+lock), w.args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return rec, store.ErrNotFound
+	}
+	return rec, err
 }
