@@ -56,16 +56,7 @@ func (s *Server) createCompany(w http.ResponseWriter, r *http.Request, c *caller
 }
 
 func (s *Server) getCompany(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	co, err := s.st.GetCompany(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "company")
-	}
-	writeJSON(w, http.StatusOK, cleanCompany(co))
-	return nil
+	return getRecord(w, r, c, "company", s.st.GetCompany, plain(cleanCompany))
 }
 
 func (s *Server) updateCompany(w http.ResponseWriter, r *http.Request, c *caller) error {

@@ -209,16 +209,7 @@ func (s *Server) createContact(w http.ResponseWriter, r *http.Request, c *caller
 }
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	ct, err := s.st.GetContact(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "contact")
-	}
-	writeJSON(w, http.StatusOK, cleanContact(ct))
-	return nil
+	return getRecord(w, r, c, "contact", s.st.GetContact, plain(cleanContact))
 }
 
 func (s *Server) updateContact(w http.ResponseWriter, r *http.Request, c *caller) error {

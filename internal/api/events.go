@@ -348,7 +348,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request, c *caller) 
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, c *caller) error {
-	return getRecord(w, r, c, "event", s.st.GetEvent, cleanEvent)
+	return getRecord(w, r, c, "event", s.st.GetEvent, plain(cleanEvent))
 }
 
 func (s *Server) updateEvent(w http.ResponseWriter, r *http.Request, c *caller) error {

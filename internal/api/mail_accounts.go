@@ -426,20 +426,7 @@ func alreadyConnected(email string, mode crm.MailMode) *Error {
 }
 
 func (s *Server) getMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	a, err := s.st.GetMailAccount(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "mail account")
-	}
-	v, err := s.mailAccountView(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return getRecord(w, r, c, "mail account", s.st.GetMailAccount, s.mailAccountView)
 }
 
 func (s *Server) listMailAccounts(w http.ResponseWriter, r *http.Request, c *caller) error {

@@ -79,16 +79,7 @@ func (s *Server) createOpportunity(w http.ResponseWriter, r *http.Request, c *ca
 }
 
 func (s *Server) getOpportunity(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	o, err := s.st.GetOpportunity(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "opportunity")
-	}
-	writeJSON(w, http.StatusOK, cleanOpportunity(o))
-	return nil
+	return getRecord(w, r, c, "opportunity", s.st.GetOpportunity, plain(cleanOpportunity))
 }
 
 func (s *Server) updateOpportunity(w http.ResponseWriter, r *http.Request, c *caller) error {

@@ -449,20 +449,7 @@ func (s *Server) createPIMAccount(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (s *Server) getPIMAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	a, err := s.st.GetPIMAccount(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "PIM account")
-	}
-	v, err := s.pimAccountView(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return getRecord(w, r, c, "PIM account", s.st.GetPIMAccount, s.pimAccountView)
 }
 
 func (s *Server) listPIMAccounts(w http.ResponseWriter, r *http.Request, c *caller) error {

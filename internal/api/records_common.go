@@ -13,9 +13,10 @@ import (
 // event's own stays in tasks.go and events.go. what names the record in
 // messages ("task", "event"), as for storeError.
 
-// getRecord answers GET …/{id} with the record, cleaned for JSON.
-func getRecord[T any](w http.ResponseWriter, r *http.Request, c *caller, what string,
-	get func(context.Context, crm.Viewer, int64) (T, error), clean func(T) T) error {
+// getRecord answers GET …/{id} with the record as view shows it: every
+// record and account the API reads one at a time goes through it.
+func getRecord[T, V any](w http.ResponseWriter, r *http.Request, c *caller, what string,
+	get func(context.Context, crm.Viewer, int64) (T, error), view func(context.Context, T) (V, error)) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -24,8 +25,17 @@ func getRecord[T any](w http.ResponseWriter, r *http.Request, c *caller, what st
 	if err != nil {
 		return storeError(err, what)
 	}
-	writeJSON(w, http.StatusOK, clean(rec))
+	v, err := view(r.Context(), rec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// plain is the view of a record that its cleaning alone makes.
+func plain[T any](clean func(T) T) func(context.Context, T) (T, error) {
+	return func(_ context.Context, rec T) (T, error) { return clean(rec), nil }
 }
 
 // deleteRecord answers DELETE …/{id} with 204 No Content.

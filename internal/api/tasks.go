@@ -168,7 +168,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request, c *caller) e
 }
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request, c *caller) error {
-	return getRecord(w, r, c, "task", s.st.GetTask, cleanTask)
+	return getRecord(w, r, c, "task", s.st.GetTask, plain(cleanTask))
 }
 
 func (s *Server) updateTask(w http.ResponseWriter, r *http.Request, c *caller) error {
