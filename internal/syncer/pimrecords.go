@@ -471,7 +471,6 @@ func (s *eventSide) build(ctx context.Context, rec *localRecord, fields pim.Fiel
 	if set.has(pim.FieldEnd) {
 		e.End = crm.When(fields[pim.FieldEnd].Str)
 	}
-	e.AllDay = e.Start.IsDate()
 	set.str(pim.FieldRRule, &e.RRule)
 	if set.has(pim.FieldExDates) {
 		e.ExDates = toWhens(fields[pim.FieldExDates].List)

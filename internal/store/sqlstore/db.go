@@ -208,3 +208,12 @@ func int64Args(ids []int64) []any {
 	}
 	return out
 }
+
+// boolInt is a boolean column's value (0 or 1: both dialects store
+// flags as integers).
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -12,19 +12,20 @@ import (
 )
 
 // "end" is a reserved word in both dialects: it is always quoted.
-const eventCols = `id, org_id, owner_id, summary, description, location, start, "end", all_day, rrule, exdates, rdates, overrides, attendees, categories, contact_id, custom_fields, created_at, updated_at`
+const eventCols = `id, org_id, owner_id, summary, description, location, start, "end", rrule, exdates, rdates, overrides, attendees, categories, contact_id, custom_fields, created_at, updated_at`
 
 func scanEvent(sc interface{ Scan(...any) error }) (crm.Event, error) {
 	var e crm.Event
 	var start, end, exdates, rdates, overrides, attendees, categories, custom string
-	var allDay int64
 	var contact sql.NullInt64
 	var created, updated int64
-	if err := sc.Scan(&e.ID, &e.OrgID, &e.OwnerID, &e.Summary, &e.Description, &e.Location, &start, &end, &allDay, &e.RRule,
+	if err := sc.Scan(&e.ID, &e.OrgID, &e.OwnerID, &e.Summary, &e.Description, &e.Location, &start, &end, &e.RRule,
 		&exdates, &rdates, &overrides, &attendees, &categories, &contact, &custom, &created, &updated); err != nil {
 		return e, err
 	}
-	e.Start, e.End, e.AllDay = crm.When(start), crm.When(end), allDay != 0
+	// All-day is what the start is (a date), not a column of its own.
+	e.Start, e.End = crm.When(start), crm.When(end)
+	e.AllDay = e.Start.IsDate()
 	e.ContactID = fromOptInt(contact)
 	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
 	for _, c := range []struct {
@@ -229,21 +230,12 @@ func (db *DB) createEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, e crm
 	if err := db.checkRecordRefs(ctx, tx, v, e.OwnerID, 0, e.ContactID, nil, true); err != nil {
 		return e, err
 	}
-	err = tx.QueryRowContext(ctx, db.q(`INSERT INTO events (org_id, owner_id, summary, description, location, start, "end", all_day, start_at, series_end_at,
+	err = tx.QueryRowContext(ctx, db.q(`INSERT INTO events (org_id, owner_id, summary, description, location, start, "end", start_at, series_end_at,
 		rrule, exdates, rdates, overrides, attendees, categories, contact_id, custom_fields, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		e.OrgID, e.OwnerID, e.Summary, e.Description, e.Location, string(e.Start), string(e.End), boolInt(e.AllDay), r.startAt, r.seriesEndAt,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		e.OrgID, e.OwnerID, e.Summary, e.Description, e.Location, string(e.Start), string(e.End), r.startAt, r.seriesEndAt,
 		e.RRule, r.exdates, r.rdates, r.overrides, r.attendees, r.categories, optInt(e.ContactID), r.custom, micros(now), micros(now)).Scan(&e.ID)
 	return e, err
-}
-
-// boolInt is a boolean column's value (0 or 1: both dialects store
-// flags as integers).
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func (db *DB) getEvent(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Event, error) {
@@ -294,10 +286,10 @@ func (db *DB) updateEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id in
 		return old, err
 	}
 	e.UpdatedAt = db.now()
-	if _, err := tx.ExecContext(ctx, db.q(`UPDATE events SET owner_id = ?, summary = ?, description = ?, location = ?, start = ?, "end" = ?, all_day = ?,
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE events SET owner_id = ?, summary = ?, description = ?, location = ?, start = ?, "end" = ?,
 		start_at = ?, series_end_at = ?, rrule = ?, exdates = ?, rdates = ?, overrides = ?, attendees = ?, categories = ?, contact_id = ?,
 		custom_fields = ?, updated_at = ? WHERE id = ?`),
-		e.OwnerID, e.Summary, e.Description, e.Location, string(e.Start), string(e.End), boolInt(e.AllDay),
+		e.OwnerID, e.Summary, e.Description, e.Location, string(e.Start), string(e.End),
 		r.startAt, r.seriesEndAt, e.RRule, r.exdates, r.rdates, r.overrides, r.attendees, r.categories, optInt(e.ContactID),
 		r.custom, micros(e.UpdatedAt), id); err != nil {
 		return old, err

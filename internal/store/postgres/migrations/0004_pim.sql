@@ -37,7 +37,6 @@ CREATE TABLE events (
 	location TEXT NOT NULL DEFAULT '',
 	start TEXT NOT NULL,
 	"end" TEXT NOT NULL DEFAULT '',
-	all_day BIGINT NOT NULL DEFAULT 0,
 	-- The instant of the first start and of the end of the series (NULL
 	-- for an open-ended rule), for range queries.
 	start_at BIGINT NOT NULL,
