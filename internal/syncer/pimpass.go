@@ -145,17 +145,18 @@ func (p *collectionPass) run(ctx context.Context) error {
 
 	// What changed on the remote: new items and new ETags.
 	var fetch []string
-	listed := map[string]bool{}
+	listed, fetching := map[string]string{}, map[string]bool{} // listed: href → etag
 	for _, ref := range ch.Items {
-		listed[ref.Href] = true
+		listed[ref.Href] = ref.ETag
 		m := p.byHref[ref.Href]
 		if m == nil || m.TombstoneSide == "" && m.ETag != ref.ETag {
 			fetch = append(fetch, ref.Href)
+			fetching[ref.Href] = true
 		}
 	}
 	// Items left out under another category choice: looked at again.
 	for href, m := range p.byHref {
-		if m.CRMID == 0 && m.Error == "" && m.TombstoneSide == "" && !slices.Contains(fetch, href) &&
+		if m.CRMID == 0 && m.Error == "" && m.TombstoneSide == "" && !fetching[href] &&
 			!slices.Equal(decodeBase(m.Base).LeftOutBy, p.choice()) {
 			fetch = append(fetch, href)
 		}
@@ -163,7 +164,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 	deleted := slices.Clone(ch.Deleted)
 	if ch.Full {
 		for href, m := range p.byHref {
-			if !listed[href] && m.TombstoneSide == "" && m.CRMID != 0 {
+			if _, ok := listed[href]; !ok && m.TombstoneSide == "" && m.CRMID != 0 {
 				deleted = append(deleted, href)
 			}
 		}
@@ -217,7 +218,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 			return err
 		}
 		for _, b := range bad {
-			if err := p.itemError(ctx, b.Href, refETag(ch.Items, b.Href), b.Err); err != nil {
+			if err := p.itemError(ctx, b.Href, listed[b.Href], b.Err); err != nil {
 				return err
 			}
 		}
@@ -263,15 +264,6 @@ func (p *collectionPass) run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func refETag(refs []pim.RemoteRef, href string) string {
-	for _, r := range refs {
-		if r.Href == href {
-			return r.ETag
-		}
-	}
-	return ""
 }
 
 func (p *collectionPass) indexEmails() {
