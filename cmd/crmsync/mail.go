@@ -16,6 +16,7 @@ import (
 	"github.com/crmsync/crmsync/internal/autoconfig"
 	"github.com/crmsync/crmsync/internal/config"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
@@ -119,7 +120,7 @@ func startDropbox(cfg config.Config, db *database, log *slog.Logger) (*dropbox.S
 		return nil, usageErrorf("--smtp needs --dropbox-domain: the domain of the dropbox addresses")
 	}
 	srv := dropbox.New(dropbox.Config{Addr: cfg.SMTPAddr, Domain: cfg.DropboxDomain, Logger: log.With("server", "smtp")},
-		&mailconn.Dropbox{Store: db, Logger: log})
+		&mailsync.Dropbox{Store: db, Logger: log})
 	ln, err := net.Listen("tcp", cfg.SMTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--smtp: %w", err)

@@ -32,7 +32,7 @@ func (m *mailBundle) inbox(msgs ...crm.Email) (accountID int64, fence store.Fenc
 	accountID = m.connectAnn()
 	fence = m.lease(accountID)
 	folders := m.syncFolders(fence, accountID, store.FolderInfo{Name: "INBOX", Role: "inbox"})
-	saved = m.save(fence, folders["INBOX"], store.FolderCursor{UIDValidity: 7, UIDNext: uint32(len(msgs) + 1), ServerCount: uint32(len(msgs))}, msgs...)
+	saved = m.save(fence, folders["INBOX"], store.FolderCursor{Token: fmt.Sprint(uint32(len(msgs) + 1)), ServerCount: uint32(len(msgs))}, msgs...)
 	return accountID, fence, saved
 }
 
@@ -379,7 +379,7 @@ func TestRelinkLargeMailbox(t *testing.T) {
 			}
 			msgs = append(msgs, mailFrom(uint32(i+1), fmt.Sprintf("Message %d", i), t0.Add(time.Duration(i)*time.Minute), from, "ann@acme.test"))
 		}
-		m.save(fence, inbox, store.FolderCursor{UIDValidity: 7, UIDNext: uint32(lo + batch + 1), ServerCount: uint32(lo + batch)}, msgs...)
+		m.save(fence, inbox, store.FolderCursor{Token: fmt.Sprint(uint32(lo + batch + 1)), ServerCount: uint32(lo + batch)}, msgs...)
 	}
 
 	start := time.Now()

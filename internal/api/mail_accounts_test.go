@@ -447,7 +447,7 @@ func TestMailAccountStatus(t *testing.T) {
 	folders := m.syncFolders(fence, id, store.FolderInfo{Name: "INBOX", Role: "inbox"}, store.FolderInfo{Name: "Sent", Role: "sent"}, store.FolderInfo{Name: "Lists"})
 
 	t0 := time.Date(2030, 1, 1, 8, 0, 0, 0, time.UTC)
-	m.save(fence, folders["INBOX"], store.FolderCursor{UIDValidity: 1, UIDNext: 3, BackfillBelow: 1, ServerCount: 40},
+	m.save(fence, folders["INBOX"], store.FolderCursor{Token: "t", Syncing: true, ServerCount: 40},
 		testEmail(1, 1, "one", t0), testEmail(1, 2, "two", t0.Add(time.Hour)))
 	if err := m.st.RecordAccountStatus(m.ctx, fence, id, store.AccountStatus{State: crm.StateInitialSync, ProgressDone: 2, ProgressTotal: 40}, nil); err != nil {
 		t.Fatal(err)

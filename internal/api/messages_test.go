@@ -20,7 +20,7 @@ import (
 
 // testEmail is a message as the sync loop would store it.
 func testEmail(uidvalidity, uid uint32, subject string, date time.Time) crm.Email {
-	return crm.Email{UIDValidity: uidvalidity, UID: uid, Hash: fmt.Sprintf("hash-%d-%d-%s", uidvalidity, uid, subject),
+	return crm.Email{RemoteID: fmt.Sprintf("%d:%d", uidvalidity, uid), Hash: fmt.Sprintf("hash-%d-%d-%s", uidvalidity, uid, subject),
 		MessageID: fmt.Sprintf("<%d.%d@mail.test>", uidvalidity, uid), Subject: subject, Date: date,
 		Participants: crm.Participants{From: []crm.Address{{Name: "Carol Client", Email: "carol@client.test"}}, To: []crm.Address{{Email: "ann@acme.test"}}},
 		Text:         "Hello, " + subject, HTML: "<p>Hello, " + subject + "</p>", Size: 1234}
@@ -47,8 +47,8 @@ func (m *mailBundle) mailbox() (accountID int64, fence store.Fence, msgs []crm.E
 		{Index: 2, Filename: "", ContentType: "", Size: 3},
 	}
 	inbox[4].Participants.From = []crm.Address{{Name: "Dave Friend", Email: "dave@friends.test"}}
-	m.save(fence, folders["INBOX"], store.FolderCursor{UIDValidity: 7, UIDNext: 6, ServerCount: 5}, inbox...)
-	sent := m.save(fence, folders["Sent"], store.FolderCursor{UIDValidity: 9, UIDNext: 2, ServerCount: 1},
+	m.save(fence, folders["INBOX"], store.FolderCursor{Token: fmt.Sprint(6), ServerCount: 5}, inbox...)
+	sent := m.save(fence, folders["Sent"], store.FolderCursor{Token: fmt.Sprint(2), ServerCount: 1},
 		testEmail(9, 1, "Re: Invoice 2030-001", t0.Add(90*time.Minute)))
 	// Newest first.
 	msgs = []crm.Email{inbox[4], inbox[3], inbox[2], sent[0], inbox[1], inbox[0]}
@@ -189,7 +189,7 @@ func TestMessageGetAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pending) != 1 || pending[0].EmailID != quote.ID || pending[0].Folder != "INBOX" || pending[0].UID != 3 ||
+	if len(pending) != 1 || pending[0].EmailID != quote.ID || pending[0].Folder != "INBOX" || pending[0].RemoteID != "7:3" ||
 		pending[0].Flags != (crm.Flags{Seen: true, Flagged: true}) {
 		t.Errorf("pending = %+v", pending)
 	}

@@ -132,8 +132,9 @@ type Email struct {
 	AccountID    int64            `json:"account_id"`
 	FolderID     *int64           `json:"-"`
 	Folder       string           `json:"folder"`
-	UIDValidity  uint32           `json:"-"`
-	UID          uint32           `json:"-"`
+	// RemoteID is the message's id in its folder on the provider, opaque
+	// (its connector's, see mail.ID); "" for mail that came by forwarding.
+	RemoteID string `json:"-"`
 	MessageID    string           `json:"message_id"`
 	InReplyTo    []string         `json:"in_reply_to"`
 	References   []string         `json:"references"`
@@ -146,7 +147,6 @@ type Email struct {
 	Attachments  []AttachmentInfo `json:"attachments"`
 	Warnings     []string         `json:"warnings"`
 	Flags        Flags            `json:"flags"`
-	ModSeq       uint64           `json:"-"`
 	Size         int64            `json:"size"`
 	Hash         string           `json:"-"`
 	Links        []EmailLink      `json:"links"`

@@ -31,69 +31,106 @@ type FolderInfo struct {
 	NoSelect bool `json:"no_select,omitempty"`
 }
 
-// FolderState is a selected folder's synchronisation state (RFC 3501
-// UIDVALIDITY and UIDNEXT; RFC 7162 HIGHESTMODSEQ, 0 without CONDSTORE).
-type FolderState struct {
-	UIDValidity   uint32
-	UIDNext       uint32
-	HighestModSeq uint64
-	Messages      uint32
-}
+// ID is a message's provider-stable id within a folder, opaque outside the
+// connector that issued it: IMAP's is its UIDVALIDITY and UID, Graph's an
+// immutable id, Gmail's a message id, EWS's an item id. The engine and the
+// store only compare ids and hand them back.
+type ID string
 
-// Fetched is one message streamed from the server. Body must be read (or
-// abandoned) before the next message is asked for: it is the server's
-// literal, never buffered whole.
+// Cursor is where a folder's sync stands, opaque outside its connector
+// (IMAP: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and how far the initial sync
+// went; Graph and Gmail: a delta link or history id). "" starts the folder
+// from the beginning.
+type Cursor string
+
+// Fetched is one message streamed from the provider. Body must be read (or
+// abandoned) before the next message is asked for: it is the provider's
+// stream, never buffered whole.
 type Fetched struct {
-	UID          uint32
+	ID           ID
 	Flags        Flags
-	ModSeq       uint64
 	InternalDate time.Time
 	Size         int64
 	Body         io.Reader
 }
 
-// FlagChange is a message whose flags changed since a modseq.
+// FlagChange is a message whose flags are as given on the provider.
 type FlagChange struct {
-	UID    uint32
-	Flags  Flags
-	ModSeq uint64
+	ID    ID
+	Flags Flags
 }
 
-// Mailbox is a connection to one account's mailbox. It is not safe for
-// concurrent use: the syncer drives one per account.
+// Changes is what happened in a folder since a cursor.
+type Changes struct {
+	// Added are the messages to fetch and store, in the order they should
+	// be stored: new mail oldest first, the initial sync newest first.
+	Added []ID
+	// Checkpoints, when not nil, has one cursor per Added message:
+	// Checkpoints[i] may be committed once Added[0..i] are stored, so that
+	// a large answer is stored in batches and a crash resumes after the
+	// last one. Nil: only Cursor, once every one is stored.
+	Checkpoints []Cursor
+	// Flags are messages already known whose flags changed.
+	Flags []FlagChange
+	// Removed are messages gone from the folder (deleted or moved away).
+	Removed []ID
+	// Present, when not nil, is every message the folder holds now. A
+	// connector that cannot list removals (IMAP without QRESYNC) gives it
+	// instead: the engine takes every stored message not in it as removed,
+	// and, once More is false, fetches again any message in it that is
+	// neither stored nor in Added (the audit).
+	Present []ID
+	// Cursor is the folder's cursor once all of the above is applied.
+	Cursor Cursor
+	// More is true while the folder has more to give (its initial sync
+	// goes on): call Changes again with Cursor.
+	More bool
+	// Total is how many messages the folder holds, for progress.
+	Total int
+}
+
+// Mailbox is a connection to one account's mailbox: the contract every mail
+// connector (IMAP, Graph, Gmail, EWS) implements for the sync engine. It is
+// not safe for concurrent use: one loop drives one per account. Optional
+// abilities are further interfaces (Idler, Appender, Searcher), discovered
+// with a type assertion.
 type Mailbox interface {
-	// Folders lists the selectable and container folders.
+	// Folders lists the folders (or labels) with their roles.
 	Folders(ctx context.Context) ([]FolderInfo, error)
-	// Select opens a folder and returns its state.
-	Select(ctx context.Context, folder string) (FolderState, error)
-	// UIDs returns every UID of the selected folder, ascending.
-	UIDs(ctx context.Context) ([]uint32, error)
-	// Fetch streams the given UIDs of the selected folder (full message,
-	// without setting \Seen), calling fn for each in the server's order.
-	// UIDs that no longer exist are skipped silently.
-	Fetch(ctx context.Context, uids []uint32, fn func(*Fetched) error) error
-	// Changes returns the messages of the selected folder whose flags
-	// changed after modseq (CONDSTORE), or, without CONDSTORE, the flags of
-	// every message.
-	Changes(ctx context.Context, modseq uint64) ([]FlagChange, error)
-	// StoreFlags sets or clears flags of one message of the selected folder.
-	StoreFlags(ctx context.Context, uid uint32, set, clear Flags) error
-	// Close logs out.
+	// Changes returns what changed in folder since cursor, at most limit
+	// added messages at a time (More then says there is more). A cursor
+	// the provider no longer accepts is an error of kind
+	// connerr.CursorInvalid: the engine starts the folder again from ""
+	// and re-attaches what it has by id or content.
+	Changes(ctx context.Context, folder string, since Cursor, limit int) (Changes, error)
+	// Fetch streams the given messages of folder (the whole RFC 5322
+	// message, without marking it read), calling fn for each in the
+	// provider's order. Messages that no longer exist are skipped.
+	Fetch(ctx context.Context, folder string, ids []ID, fn func(*Fetched) error) error
+	// SetFlags makes the flags of one message flags. A message the
+	// provider no longer has under id is an error of kind connerr.Gone.
+	SetFlags(ctx context.Context, folder string, id ID, flags Flags) error
 	Close() error
 }
 
-// Idler is a Mailbox that can wait for news on the selected folder (IMAP
-// IDLE, RFC 2177).
+// Idler is implemented by mailboxes that can wait for news in a folder
+// (IMAP IDLE, a push subscription).
 type Idler interface {
-	// Idle blocks until the server reports a change on the selected folder
-	// (new or expunged messages, flag changes), ctx ends, or max elapses.
-	// It returns true if something changed.
-	Idle(ctx context.Context, max time.Duration) (changed bool, err error)
+	// Idle waits until folder changes, max passes or ctx is done. It
+	// returns whether a change was seen.
+	Idle(ctx context.Context, folder string, max time.Duration) (changed bool, err error)
 }
 
-// Appender is a Mailbox that can add a message to a folder (sent mail).
+// Appender is implemented by mailboxes that can add a message to a folder
+// (sent mail). The id is "" when the provider does not tell.
 type Appender interface {
-	Append(ctx context.Context, folder string, raw io.Reader, size int64, flags Flags, date time.Time) (uid uint32, err error)
+	Append(ctx context.Context, folder string, raw io.Reader, size int64, flags Flags, date time.Time) (ID, error)
+}
+
+// Searcher is implemented by mailboxes that can find messages by their
+// Message-ID on the server (to check whether a send went through).
+type Searcher interface {
+	SearchMessageID(ctx context.Context, folder, messageID string) ([]ID, error)
 }
 
 // ErrorKind classifies a failure once, in the connector, so that the sync

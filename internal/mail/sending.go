@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"context"
 	"errors"
 )
 
@@ -19,11 +18,3 @@ var (
 	ErrUncertain = errors.New("mail: outcome unknown")
 )
 
-// Searcher is a Mailbox that can find messages of the selected folder by
-// Message-ID (IMAP UID SEARCH HEADER), so that a message the outbox sent
-// is recognised in the Sent folder.
-type Searcher interface {
-	// SearchMessageID returns the UIDs of the selected folder's messages
-	// whose Message-ID is id (given without angle brackets), ascending.
-	SearchMessageID(ctx context.Context, id string) ([]uint32, error)
-}

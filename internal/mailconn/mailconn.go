@@ -104,7 +104,7 @@ func (c *Connector) Dial(ctx context.Context, a crm.MailAccount) (mail.Mailbox, 
 	if err != nil {
 		return nil, err
 	}
-	return conn, nil
+	return imapsync.NewMailbox(conn), nil
 }
 
 // Parse parses one raw message into the mail model.
@@ -128,15 +128,8 @@ func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Ema
 		return err
 	}
 	defer mb.Close()
-	st, err := mb.Select(ctx, e.Folder)
-	if err != nil {
-		return err
-	}
-	if st.UIDValidity != e.UIDValidity {
-		return &mail.Error{Kind: mail.KindProtocol, Message: "The server renumbered this folder; try again after the next sync."}
-	}
 	found := false
-	err = mb.Fetch(ctx, []uint32{e.UID}, func(m *mail.Fetched) error {
+	err = mb.Fetch(ctx, e.Folder, []mail.ID{mail.ID(e.RemoteID)}, func(m *mail.Fetched) error {
 		found = true
 		_, err := mimeparse.Attachment(m.Body, index, w)
 		return err
@@ -145,7 +138,7 @@ func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Ema
 		return err
 	}
 	if !found {
-		return &mail.Error{Kind: mail.KindProtocol, Message: "The message is no longer on the server."}
+		return &mail.Error{Kind: mail.KindProtocol, Message: "The message is no longer on the server under the number crmsync knows (it was moved, deleted, or its folder renumbered); try again after the next sync."}
 	}
 	return nil
 }

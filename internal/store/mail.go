@@ -46,27 +46,34 @@ type Mail interface {
 	// SelectFolders sets which folders are synced (the user's choice).
 	SelectFolders(ctx context.Context, v crm.Viewer, accountID int64, names []string) ([]Folder, error)
 
-	// SaveMessages stores (and links) a batch fetched from one folder and the folder's
-	// new cursor in one transaction. It is idempotent: a message already
-	// stored under (folder, uidvalidity, uid) is skipped. A message whose
-	// content hash matches one of the account's messages that was expunged
-	// or belongs to a previous UIDVALIDITY of this folder is re-attached
-	// (same id, so its links survive) instead of stored twice.
+	// SaveMessages stores (and links) a batch fetched from one folder and
+	// the folder's new cursor in one transaction. It is idempotent: a
+	// message already stored in the folder under its RemoteID is skipped.
+	// A message that the account holds already — the same RemoteID or the
+	// same content hash, in a row that was expunged or that belongs to the
+	// folder's previous epoch (before RestartFolder) — is re-attached (same
+	// id, so its links survive) instead of stored twice.
 	SaveMessages(ctx context.Context, f Fence, folderID int64, cur FolderCursor, msgs []crm.Email) (SaveResult, error)
 	// SetFolderCursor writes a folder's cursor alone.
 	SetFolderCursor(ctx context.Context, f Fence, folderID int64, cur FolderCursor) error
-	// StoredUIDs returns the UIDs stored (not expunged) for a folder at a
-	// UIDVALIDITY, ascending.
-	StoredUIDs(ctx context.Context, folderID int64, uidvalidity uint32) ([]uint32, error)
+	// RestartFolder starts a folder's sync again (its connector no longer
+	// accepts the cursor): the cursor is cleared and the stored messages
+	// become the previous epoch, kept and shown until ExpungeStale, and
+	// re-attached as the new listing finds them again.
+	RestartFolder(ctx context.Context, f Fence, folderID int64) error
+	// ExpungeStale marks the previous epoch's messages that were not
+	// re-attached as expunged, once the new listing is complete.
+	ExpungeStale(ctx context.Context, f Fence, folderID int64) (int, error)
+	// StoredIDs returns the remote ids stored (not expunged) in a folder in
+	// its current epoch.
+	StoredIDs(ctx context.Context, folderID int64) ([]string, error)
 	// ApplyFlagChanges records flags read from the server. A message with a
 	// pending local change keeps it (it is pushed next).
-	ApplyFlagChanges(ctx context.Context, f Fence, folderID int64, uidvalidity uint32, changes []FlagUpdate, cur FolderCursor) error
-	// ExpungeUIDs marks messages gone from the server folder. Rows stay
-	// (and keep their links) so that a move to another folder re-attaches.
-	ExpungeUIDs(ctx context.Context, f Fence, folderID int64, uidvalidity uint32, uids []uint32) (int, error)
-	// ExpungeOtherValidities marks the folder's messages of any other
-	// UIDVALIDITY as expunged (after a UIDVALIDITY change re-listing).
-	ExpungeOtherValidities(ctx context.Context, f Fence, folderID int64, uidvalidity uint32) (int, error)
+	ApplyFlagChanges(ctx context.Context, f Fence, folderID int64, changes []FlagUpdate, cur FolderCursor) error
+	// RemoveMessages marks messages gone from the server folder as
+	// expunged. Rows stay (and keep their links) so that a move to another
+	// folder re-attaches.
+	RemoveMessages(ctx context.Context, f Fence, folderID int64, remoteIDs []string) (int, error)
 	// PendingFlags lists the account's messages with local flag changes.
 	PendingFlags(ctx context.Context, accountID int64, limit int) ([]PendingFlag, error)
 	// AckFlags records that flags were written to the server, unless the
@@ -123,17 +130,22 @@ type Folder struct {
 	Selected  bool         `json:"selected"`
 	Cursor    FolderCursor `json:"-"`
 	Missing   int64        `json:"-"`
+	// Stale is true while messages of a previous epoch wait for the new
+	// listing to re-attach them (see RestartFolder).
+	Stale bool `json:"-"`
 }
 
 // FolderCursor is where a folder's sync stands (DESIGN §4).
 type FolderCursor struct {
-	UIDValidity   uint32
-	UIDNext       uint32 // every UID below it and at or above BackfillBelow is stored
-	HighestModSeq uint64
-	BackfillBelow uint32 // initial sync still has to fetch UIDs below this; 0 when done
-	ServerCount   uint32
-	Missing       int64 // audit: server UIDs in the synced range not stored
-	AuditedAt     *time.Time
+	// Token is the connector's cursor, opaque here (mail.Cursor); "" when
+	// the folder starts from the beginning.
+	Token string
+	// Syncing is true while the folder's initial sync (or a restart after
+	// RestartFolder) is under way.
+	Syncing     bool
+	ServerCount uint32
+	Missing     int64 // audit: messages on the server that could not be stored
+	AuditedAt   *time.Time
 }
 
 // SaveResult counts what SaveMessages did.
@@ -143,19 +155,17 @@ type SaveResult struct {
 
 // FlagUpdate is a message's flags on the server.
 type FlagUpdate struct {
-	UID    uint32
-	Flags  crm.Flags
-	ModSeq uint64
+	RemoteID string
+	Flags    crm.Flags
 }
 
 // PendingFlag is a local flag change to write to the server.
 type PendingFlag struct {
-	EmailID     int64
-	FolderID    int64
-	Folder      string
-	UIDValidity uint32
-	UID         uint32
-	Flags       crm.Flags
+	EmailID  int64
+	FolderID int64
+	Folder   string
+	RemoteID string
+	Flags    crm.Flags
 }
 
 // EmailFilter narrows an email list (newest first).

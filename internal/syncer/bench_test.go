@@ -581,7 +581,7 @@ func verifyStored(b *testing.B, kind, dsn string, res childResult, n int) {
 		}
 		for _, m := range p.Items {
 			total++
-			byUID[fmt.Sprintf("%s|%d|%d", m.Folder, m.UIDValidity, m.UID)]++
+			byUID[m.Folder+"|"+m.RemoteID]++
 			if m.MessageID != "" {
 				byID[m.Folder+"|"+m.MessageID]++
 			}

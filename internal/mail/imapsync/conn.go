@@ -42,6 +42,7 @@ type Conn struct {
 	pollEvery time.Duration // Idle's NOOP interval without IDLE
 
 	selected string // the selected folder, "" if none
+	validity uint32 // its UIDVALIDITY
 	modseq   bool   // it has mod-sequences: CONDSTORE, and no NOMODSEQ
 
 	mu     sync.Mutex
@@ -62,9 +63,10 @@ type Capabilities struct {
 }
 
 var (
-	_ mail.Mailbox  = (*Conn)(nil)
-	_ mail.Idler    = (*Conn)(nil)
-	_ mail.Appender = (*Conn)(nil)
+	_ mail.Mailbox  = (*Mailbox)(nil)
+	_ mail.Idler    = (*Mailbox)(nil)
+	_ mail.Appender = (*Mailbox)(nil)
+	_ mail.Searcher = (*Mailbox)(nil)
 )
 
 type killReason int

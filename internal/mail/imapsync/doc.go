@@ -7,7 +7,7 @@
 //	defer c.Close()
 //	st, _ := c.Select(ctx, "INBOX")
 //	uids, _ := c.UIDs(ctx)
-//	err = c.Fetch(ctx, uids[:100], func(m *mail.Fetched) error { return parse(m.Body) })
+//	err = c.Fetch(ctx, uids[:100], func(m *Fetched) error { return parse(m.Body) })
 //
 // # Extensions
 //

@@ -240,7 +240,7 @@ func TestDovecot(t *testing.T) {
 		wantFlags := []mail.Flags{{Seen: true}, {Flagged: true, Answered: true}, {}}
 		var got []uint32
 		ask := append([]uint32{99}, uids...) // 99 does not exist: skipped
-		err := c.Fetch(ctx, ask, func(m *mail.Fetched) error {
+		err := c.Fetch(ctx, ask, func(m *Fetched) error {
 			i := slices.Index(uids, m.UID)
 			if i < 0 {
 				return fmt.Errorf("unexpected UID %d", m.UID)
@@ -268,7 +268,7 @@ func TestDovecot(t *testing.T) {
 		// A callback reading only the start: the rest is skipped and the
 		// next message is whole.
 		var second []byte
-		err = c.Fetch(ctx, uids, func(m *mail.Fetched) error {
+		err = c.Fetch(ctx, uids, func(m *Fetched) error {
 			if m.UID == uids[1] {
 				io.ReadFull(m.Body, make([]byte, 10))
 				return nil
@@ -364,7 +364,7 @@ func TestDovecot(t *testing.T) {
 		// answers BODY[] NIL, which must not reach fn as an empty message.
 		srv.Expunge(t, p.user, "INBOX", uids[4])
 		var got2 []uint32
-		err = c.Fetch(ctx, []uint32{uids[0], uids[4]}, func(m *mail.Fetched) error {
+		err = c.Fetch(ctx, []uint32{uids[0], uids[4]}, func(m *Fetched) error {
 			got2 = append(got2, m.UID)
 			return nil
 		})
@@ -514,7 +514,7 @@ func TestDovecot(t *testing.T) {
 		}()
 		sum := sha256.New()
 		var n int64
-		err = c.Fetch(ctx, []uint32{uid}, func(m *mail.Fetched) error {
+		err = c.Fetch(ctx, []uint32{uid}, func(m *Fetched) error {
 			var err error
 			n, err = io.Copy(sum, m.Body)
 			return err
@@ -583,7 +583,7 @@ func TestDovecotDroppedMidFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var read int64
-	err = c.Fetch(ctx, []uint32{uid}, func(m *mail.Fetched) error {
+	err = c.Fetch(ctx, []uint32{uid}, func(m *Fetched) error {
 		buf := make([]byte, 64<<10)
 		n, err := io.ReadFull(m.Body, buf)
 		read += int64(n)

@@ -30,7 +30,7 @@ func Example() {
 	}
 	for end := len(uids); end > 0; end -= 100 {
 		batch := uids[max(0, end-100):end]
-		err := c.Fetch(ctx, batch, func(m *mail.Fetched) error {
+		err := c.Fetch(ctx, batch, func(m *imapsync.Fetched) error {
 			_, err := io.Copy(io.Discard, m.Body) // parse and store instead
 			return err
 		})

@@ -15,6 +15,35 @@ import (
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
+
+// FolderState is a selected folder's synchronisation state (RFC 3501
+// UIDVALIDITY and UIDNEXT; RFC 7162 HIGHESTMODSEQ, 0 without CONDSTORE).
+type FolderState struct {
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      uint32
+}
+
+// Fetched is one message streamed from the server. Body must be read (or
+// abandoned) before the next message is asked for: it is the server's
+// literal, never buffered whole.
+type Fetched struct {
+	UID          uint32
+	Flags        mail.Flags
+	ModSeq       uint64
+	InternalDate time.Time
+	Size         int64
+	Body         io.Reader
+}
+
+// FlagChange is a message whose flags changed since a modseq.
+type FlagChange struct {
+	UID    uint32
+	Flags  mail.Flags
+	ModSeq uint64
+}
+
 // Folders lists every folder (RFC 3501 §6.3.8 LIST "" "*") with its role:
 // from SPECIAL-USE attributes (RFC 6154, asked for with RETURN
 // (SPECIAL-USE) where LIST-EXTENDED allows it, RFC 5258), else guessed from
@@ -43,17 +72,17 @@ func (c *Conn) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
 // Select opens folder read-write (RFC 3501 §6.3.1), with CONDSTORE
 // (RFC 7162 §3.1.8) when the server has it, so that HIGHESTMODSEQ comes
 // back and FETCH can ask for MODSEQ.
-func (c *Conn) Select(ctx context.Context, folder string) (mail.FolderState, error) {
+func (c *Conn) Select(ctx context.Context, folder string) (FolderState, error) {
 	o, err := c.begin(ctx, "SELECT "+folder)
 	if err != nil {
-		return mail.FolderState{}, err
+		return FolderState{}, err
 	}
 	defer o.end()
 	data, err := c.c.Select(folder, &imap.SelectOptions{CondStore: c.caps.CondStore}).Wait()
 	if err != nil {
 		// A failed SELECT leaves no folder selected (RFC 3501 §6.3.1).
 		c.selected, c.modseq = "", false
-		return mail.FolderState{}, o.fail(err)
+		return FolderState{}, o.fail(err)
 	}
 	if folder != c.selected {
 		// Pending news was about the previous folder. News about this one,
@@ -64,7 +93,7 @@ func (c *Conn) Select(ctx context.Context, folder string) (mail.FolderState, err
 	c.selected = folder
 	// NOMODSEQ (RFC 7162 §3.1.2.2) leaves HighestModSeq at 0.
 	c.modseq = c.caps.CondStore && data.HighestModSeq > 0
-	return mail.FolderState{
+	return FolderState{
 		UIDValidity:   data.UIDValidity,
 		UIDNext:       uint32(data.UIDNext),
 		HighestModSeq: data.HighestModSeq,
@@ -144,7 +173,7 @@ func (c *Conn) fetchItems() *imap.FetchOptions {
 // If that happened, the UIDs not delivered are fetched once more, and an
 // error is returned if they are lost again: a message is never skipped
 // silently.
-func (c *Conn) Fetch(ctx context.Context, uids []uint32, fn func(*mail.Fetched) error) error {
+func (c *Conn) Fetch(ctx context.Context, uids []uint32, fn func(*Fetched) error) error {
 	if len(uids) == 0 {
 		return nil
 	}
@@ -166,7 +195,7 @@ func (c *Conn) Fetch(ctx context.Context, uids []uint32, fn func(*mail.Fetched) 
 
 // fetchRound runs one UID FETCH; it returns the requested UIDs that were
 // not delivered when some reply was misrouted or came without its body.
-func (c *Conn) fetchRound(ctx context.Context, uids []uint32, fn func(*mail.Fetched) error) (missing []uint32, err error) {
+func (c *Conn) fetchRound(ctx context.Context, uids []uint32, fn func(*Fetched) error) (missing []uint32, err error) {
 	o, err := c.begin(ctx, "FETCH in "+c.selected)
 	if err != nil {
 		return nil, err
@@ -184,7 +213,7 @@ func (c *Conn) fetchRound(ctx context.Context, uids []uint32, fn func(*mail.Fetc
 	incomplete := false
 	var fnErr error
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-		f := &mail.Fetched{}
+		f := &Fetched{}
 		gotBody, expunged := false, false
 		for item := msg.Next(); item != nil; item = msg.Next() {
 			switch it := item.(type) {
@@ -260,7 +289,7 @@ func (c *Conn) fetchRound(ctx context.Context, uids []uint32, fn func(*mail.Fetc
 // UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE modseq) (RFC 7162
 // §3.1.4.1) returns exactly the messages changed since; without it (or with
 // modseq 0) the flags of every message.
-func (c *Conn) Changes(ctx context.Context, modseq uint64) ([]mail.FlagChange, error) {
+func (c *Conn) Changes(ctx context.Context, modseq uint64) ([]FlagChange, error) {
 	if err := c.needSelected("FETCH FLAGS"); err != nil {
 		return nil, err
 	}
@@ -274,9 +303,9 @@ func (c *Conn) Changes(ctx context.Context, modseq uint64) ([]mail.FlagChange, e
 		opts.ChangedSince = modseq // 0: not sent, every message
 	}
 	cmd := c.c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, opts) // 1:*
-	var out []mail.FlagChange
+	var out []FlagChange
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-		var ch mail.FlagChange
+		var ch FlagChange
 		for item := msg.Next(); item != nil; item = msg.Next() {
 			switch it := item.(type) {
 			case imapclient.FetchItemDataUID:
@@ -294,7 +323,7 @@ func (c *Conn) Changes(ctx context.Context, modseq uint64) ([]mail.FlagChange, e
 	if err := cmd.Close(); err != nil {
 		return nil, o.fail(err)
 	}
-	slices.SortFunc(out, func(a, b mail.FlagChange) int { return cmp.Compare(a.UID, b.UID) })
+	slices.SortFunc(out, func(a, b FlagChange) int { return cmp.Compare(a.UID, b.UID) })
 	return out, nil
 }
 
@@ -334,9 +363,16 @@ func (c *Conn) StoreFlags(ctx context.Context, uid uint32, set, clear mail.Flags
 // and returns its UID from APPENDUID (RFC 4315 §3), or 0 without UIDPLUS.
 // A zero date lets the server use the current time.
 func (c *Conn) Append(ctx context.Context, folder string, raw io.Reader, size int64, flags mail.Flags, date time.Time) (uint32, error) {
+	_, uid, err := c.appendUID(ctx, folder, raw, size, flags, date)
+	return uid, err
+}
+
+// appendUID is Append that also returns the UIDVALIDITY the new UID
+// belongs to (RFC 4315 APPENDUID), 0 and 0 without UIDPLUS.
+func (c *Conn) appendUID(ctx context.Context, folder string, raw io.Reader, size int64, flags mail.Flags, date time.Time) (validity, uid uint32, err error) {
 	o, err := c.begin(ctx, "APPEND to "+folder)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer o.end()
 	d := c.cfg.CommandTimeout
@@ -354,7 +390,7 @@ func (c *Conn) Append(ctx context.Context, folder string, raw io.Reader, size in
 			if err == nil {
 				err = ie
 			}
-			return 0, o.fail(err)
+			return 0, 0, o.fail(err)
 		}
 		// A literal cut short leaves the session out of step: hang up.
 		c.kill(killedAfterError)
@@ -369,16 +405,16 @@ func (c *Conn) Append(ctx context.Context, folder string, raw io.Reader, size in
 		}
 		c.setBroken(&mail.Error{Kind: mail.KindUnreachable, Err: e,
 			Message: fmt.Sprintf("The connection to %s was closed after a failed APPEND.", c.cfg.Host)})
-		return 0, e
+		return 0, 0, e
 	}
 	data, err := cmd.Wait()
 	if err != nil {
-		return 0, o.fail(err)
+		return 0, 0, o.fail(err)
 	}
 	if !c.caps.UIDPlus {
-		return 0, nil // APPENDUID means nothing without UIDPLUS
+		return 0, 0, nil // APPENDUID means nothing without UIDPLUS
 	}
-	return uint32(data.UID), nil
+	return data.UIDValidity, uint32(data.UID), nil
 }
 
 // errReader remembers the source's read error, to tell it from the

@@ -99,7 +99,7 @@ func TestWithoutExtensions(t *testing.T) {
 		t.Fatalf("UIDs (plain SEARCH) = %v, %v", uids, err)
 	}
 	var bodies [][]byte
-	err = c.Fetch(ctx, uids, func(m *mail.Fetched) error {
+	err = c.Fetch(ctx, uids, func(m *Fetched) error {
 		b, err := io.ReadAll(m.Body)
 		bodies = append(bodies, b)
 		if m.ModSeq != 0 {

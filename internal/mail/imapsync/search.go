@@ -5,11 +5,7 @@ import (
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
-
-	"github.com/crmsync/crmsync/internal/mail"
 )
-
-var _ mail.Searcher = (*Conn)(nil)
 
 // SearchMessageID finds the selected folder's messages whose Message-ID is
 // id with UID SEARCH HEADER Message-ID "<id>" (RFC 3501 §6.4.4). HEADER

@@ -81,7 +81,7 @@ func TestStalledLiteralTimesOut(t *testing.T) {
 	var err error
 	var read int64
 	within(t, 3*time.Second, "FETCH stalled mid-literal", func() {
-		err = c.Fetch(context.Background(), []uint32{1}, func(m *mail.Fetched) error {
+		err = c.Fetch(context.Background(), []uint32{1}, func(m *Fetched) error {
 			n, err := io.Copy(io.Discard, m.Body)
 			read = n
 			return err
@@ -101,7 +101,7 @@ func TestDroppedMidFetch(t *testing.T) {
 	}}))
 	c := dialFake(t, fakeConfig(port))
 	var got []uint32
-	err := c.Fetch(context.Background(), []uint32{1, 2}, func(m *mail.Fetched) error {
+	err := c.Fetch(context.Background(), []uint32{1, 2}, func(m *Fetched) error {
 		got = append(got, m.UID)
 		_, err := io.Copy(io.Discard, m.Body)
 		return err
@@ -130,7 +130,7 @@ func TestSlowCallbackIsNotAStall(t *testing.T) {
 	cfg.CommandTimeout = 200 * time.Millisecond
 	c := dialFake(t, cfg)
 	var bodies []string
-	err := c.Fetch(context.Background(), []uint32{1, 2}, func(m *mail.Fetched) error {
+	err := c.Fetch(context.Background(), []uint32{1, 2}, func(m *Fetched) error {
 		time.Sleep(500 * time.Millisecond) // storage is slow
 		b, err := io.ReadAll(m.Body)
 		bodies = append(bodies, string(b))
@@ -180,7 +180,7 @@ func TestFetchCallbackError(t *testing.T) {
 	}))
 	c := dialFake(t, fakeConfig(port))
 	calls := 0
-	err := c.Fetch(context.Background(), []uint32{1, 2, 3}, func(m *mail.Fetched) error {
+	err := c.Fetch(context.Background(), []uint32{1, 2, 3}, func(m *Fetched) error {
 		calls++
 		return errStop
 	})
@@ -208,7 +208,7 @@ func TestFetchMisroutedReplies(t *testing.T) {
 	}}))
 	c := dialFake(t, fakeConfig(port))
 	calls := 0
-	err := c.Fetch(context.Background(), []uint32{1}, func(m *mail.Fetched) error { calls++; return nil })
+	err := c.Fetch(context.Background(), []uint32{1}, func(m *Fetched) error { calls++; return nil })
 	if err == nil || mail.KindOf(err) != mail.KindProtocol || calls != 0 {
 		t.Fatalf("Fetch = %v after %d calls, want KindProtocol", err, calls)
 	}

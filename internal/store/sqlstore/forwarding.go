@@ -22,7 +22,8 @@ func (db *DB) MailAccountByDropbox(ctx context.Context, token string) (crm.MailA
 	return a, err
 }
 
-// StoreForwarded stores a message received in a dropbox, once.
+// StoreForwarded stores a message received in a dropbox, once (by its
+// RemoteID), through the same path as synced mail.
 func (db *DB) StoreForwarded(ctx context.Context, accountID int64, e crm.Email) (crm.Email, bool, error) {
 	stored := false
 	err := db.tx(ctx, func(tx *sql.Tx) error {
@@ -36,32 +37,22 @@ func (db *DB) StoreForwarded(ctx context.Context, accountID int64, e crm.Email) 
 		var folderID int64
 		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM mail_folders WHERE account_id = ? AND name = ?`), accountID, DropboxFolder).Scan(&folderID)
 		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, db.q(`INSERT INTO mail_folders (org_id, account_id, name, role, selected, uidvalidity) VALUES (?, ?, ?, 'inbox', 1, 1) RETURNING id`),
+			err = tx.QueryRowContext(ctx, db.q(`INSERT INTO mail_folders (org_id, account_id, name, role, selected) VALUES (?, ?, ?, 'inbox', 1) RETURNING id`),
 				org, accountID, DropboxFolder).Scan(&folderID)
 		}
 		if err != nil {
 			return err
 		}
-		if e.Hash != "" {
-			var id int64
-			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM messages WHERE folder_id = ? AND hash = ? AND expunged_at IS NULL`), folderID, e.Hash).Scan(&id)
-			if err == nil {
-				e.ID = id
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		var maxUID sql.NullInt64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT MAX(uid) FROM messages WHERE folder_id = ?`), folderID).Scan(&maxUID); err != nil {
+		batch := []crm.Email{e}
+		res, err := db.saveBatch(ctx, tx, folderID, batch)
+		if err != nil {
 			return err
 		}
-		e.UIDValidity, e.UID = 1, uint32(maxUID.Int64+1)
-		if err := db.insertEmail(ctx, tx, org, owner, accountID, folderID, &e, micros(db.now()), nil); err != nil {
-			return err
+		e = batch[0]
+		if res.Skipped > 0 {
+			return nil // an SMTP retry of a message stored already
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE mail_folders SET uidnext = ?, server_count = server_count + 1 WHERE id = ?`), int64(e.UID)+1, folderID); err != nil {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE mail_folders SET server_count = server_count + 1 WHERE id = ?`), folderID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, db.q(`UPDATE mail_accounts SET last_sync_at = ?, progress_done = progress_done + 1, progress_total = progress_total + 1 WHERE id = ?`),
@@ -69,7 +60,7 @@ func (db *DB) StoreForwarded(ctx context.Context, accountID int64, e crm.Email) 
 			return err
 		}
 		stored = true
-		return db.linkEmails(ctx, tx, org, []int64{e.ID})
+		return nil
 	})
 	return e, stored, err
 }

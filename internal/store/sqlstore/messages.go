@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -13,18 +14,17 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-const folderCols = `id, account_id, name, role, selected, uidvalidity, uidnext, highestmodseq, backfill_below, server_count, missing, audited_at`
+const folderCols = `id, account_id, name, role, selected, cursor, syncing, server_count, missing, audited_at, stale`
 
 func scanFolder(sc interface{ Scan(...any) error }) (store.Folder, error) {
 	var f store.Folder
-	var sel int
-	var uv, un, bb, sc2 int64
+	var sel, syncing, stale int
+	var sc2 int64
 	var audited sql.NullInt64
-	var hm int64
-	err := sc.Scan(&f.ID, &f.AccountID, &f.Name, &f.Role, &sel, &uv, &un, &hm, &bb, &sc2, &f.Cursor.Missing, &audited)
+	err := sc.Scan(&f.ID, &f.AccountID, &f.Name, &f.Role, &sel, &f.Cursor.Token, &syncing, &sc2, &f.Cursor.Missing, &audited, &stale)
 	f.Selected = sel != 0
-	f.Cursor.UIDValidity, f.Cursor.UIDNext, f.Cursor.BackfillBelow, f.Cursor.ServerCount = uint32(uv), uint32(un), uint32(bb), uint32(sc2)
-	f.Cursor.HighestModSeq = uint64(hm)
+	f.Cursor.Syncing, f.Stale = syncing != 0, stale != 0
+	f.Cursor.ServerCount = uint32(sc2)
 	f.Cursor.AuditedAt = fromOptMicros(audited)
 	f.Missing = f.Cursor.Missing
 	return f, err
@@ -152,8 +152,12 @@ func (db *DB) SelectFolders(ctx context.Context, v crm.Viewer, accountID int64, 
 }
 
 func (db *DB) writeCursor(ctx context.Context, q queryer, folderID int64, c store.FolderCursor) error {
-	res, err := q.ExecContext(ctx, db.q(`UPDATE mail_folders SET uidvalidity = ?, uidnext = ?, highestmodseq = ?, backfill_below = ?, server_count = ?, missing = ?, audited_at = ? WHERE id = ?`),
-		int64(c.UIDValidity), int64(c.UIDNext), int64(c.HighestModSeq), int64(c.BackfillBelow), int64(c.ServerCount), c.Missing, optMicros(c.AuditedAt), folderID)
+	syncing := 0
+	if c.Syncing {
+		syncing = 1
+	}
+	res, err := q.ExecContext(ctx, db.q(`UPDATE mail_folders SET cursor = ?, syncing = ?, server_count = ?, missing = ?, audited_at = ? WHERE id = ?`),
+		c.Token, syncing, int64(c.ServerCount), c.Missing, optMicros(c.AuditedAt), folderID)
 	if err != nil {
 		return err
 	}
@@ -172,58 +176,8 @@ func (db *DB) SetFolderCursor(ctx context.Context, f store.Fence, folderID int64
 func (db *DB) SaveMessages(ctx context.Context, f store.Fence, folderID int64, cur store.FolderCursor, msgs []crm.Email) (store.SaveResult, error) {
 	var res store.SaveResult
 	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
-		res = store.SaveResult{}
-		var org, owner, account int64
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT f.org_id, a.owner_id, a.id FROM mail_folders f JOIN mail_accounts a ON a.id = f.account_id WHERE f.id = ?`), folderID).
-			Scan(&org, &owner, &account); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
-			}
-			return err
-		}
-		now := micros(db.now())
-		// Two lookups for the whole batch instead of two per message: on
-		// PostgreSQL every statement is a round trip.
-		existing, err := db.storedIn(ctx, tx, folderID, msgs)
-		if err != nil {
-			return err
-		}
-		reattach, err := db.reattachCandidates(ctx, tx, account, folderID, msgs)
-		if err != nil {
-			return err
-		}
-		var inserted []int64
-		var addrs []addressRow
-		for i := range msgs {
-			m := &msgs[i]
-			if id, ok := existing[remoteKey{m.UIDValidity, m.UID}]; ok {
-				m.ID = id
-				res.Skipped++
-				continue
-			}
-			// Same content, expunged elsewhere (a move) or stored under this
-			// folder's previous UIDVALIDITY: re-attach that row.
-			if id, ok := takeCandidate(reattach, m.Hash, m.UIDValidity); ok {
-				if _, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET folder_id = ?, uidvalidity = ?, uid = ?, flags = ?, modseq = ?, expunged_at = NULL, updated_at = ? WHERE id = ?`),
-					folderID, int64(m.UIDValidity), int64(m.UID), m.Flags.Bits(), int64(m.ModSeq), now, id); err != nil {
-					return err
-				}
-				m.ID = id
-				res.Reattached++
-				continue
-			}
-			if err := db.insertEmail(ctx, tx, org, owner, account, folderID, m, now, &addrs); err != nil {
-				return err
-			}
-			inserted = append(inserted, m.ID)
-			res.Inserted++
-		}
-		if err := db.insertAddresses(ctx, tx, addrs); err != nil {
-			return err
-		}
-		// New mail is linked in the same transaction: a crash never leaves
-		// a stored email without its links.
-		if err := db.linkEmails(ctx, tx, org, inserted); err != nil {
+		var err error
+		if res, err = db.saveBatch(ctx, tx, folderID, msgs); err != nil {
 			return err
 		}
 		return db.writeCursor(ctx, tx, folderID, cur)
@@ -231,10 +185,68 @@ func (db *DB) SaveMessages(ctx context.Context, f store.Fence, folderID int64, c
 	return res, err
 }
 
+// saveBatch stores and links messages of one folder: the one path by which
+// mail enters the store, synced or forwarded.
+func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []crm.Email) (store.SaveResult, error) {
+	var res store.SaveResult
+	var org, owner, account, epoch int64
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT f.org_id, a.owner_id, a.id, f.epoch FROM mail_folders f JOIN mail_accounts a ON a.id = f.account_id WHERE f.id = ?`), folderID).
+		Scan(&org, &owner, &account, &epoch); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return res, store.ErrNotFound
+		}
+		return res, err
+	}
+	now := micros(db.now())
+	// Two lookups for the whole batch instead of two per message: on
+	// PostgreSQL every statement is a round trip.
+	existing, err := db.storedIn(ctx, tx, folderID, epoch, msgs)
+	if err != nil {
+		return res, err
+	}
+	reattach, err := db.reattachCandidates(ctx, tx, account, folderID, epoch, msgs)
+	if err != nil {
+		return res, err
+	}
+	var inserted []int64
+	var addrs []addressRow
+	for i := range msgs {
+		m := &msgs[i]
+		if id, ok := existing[m.RemoteID]; ok && m.RemoteID != "" {
+			m.ID = id
+			res.Skipped++
+			continue
+		}
+		// The same message expunged elsewhere (a move) or stored in this
+		// folder's previous epoch: re-attach that row, found by its remote
+		// id or its content.
+		if id, ok := reattach.take(m.RemoteID, m.Hash); ok {
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET folder_id = ?, remote_id = ?, epoch = ?, flags = ?, expunged_at = NULL, updated_at = ? WHERE id = ?`),
+				folderID, m.RemoteID, epoch, m.Flags.Bits(), now, id); err != nil {
+				return res, err
+			}
+			m.ID = id
+			res.Reattached++
+			continue
+		}
+		if err := db.insertEmail(ctx, tx, org, owner, account, folderID, epoch, m, now, &addrs); err != nil {
+			return res, err
+		}
+		inserted = append(inserted, m.ID)
+		res.Inserted++
+	}
+	if err := db.insertAddresses(ctx, tx, addrs); err != nil {
+		return res, err
+	}
+	// New mail is linked in the same transaction: a crash never leaves a
+	// stored email without its links.
+	return res, db.linkEmails(ctx, tx, org, inserted)
+}
+
 // insertEmail inserts a message. Its address rows are appended to addrs
 // for the caller to insert with the batch; with addrs nil they are
 // inserted at once.
-func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, folderID int64, m *crm.Email, now int64, addrs *[]addressRow) error {
+func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, folderID, epoch int64, m *crm.Email, now int64, addrs *[]addressRow) error {
 	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	nn := func(s []string) []string {
 		if s == nil {
@@ -253,11 +265,11 @@ func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, 
 	if m.Attachments == nil {
 		m.Attachments = []crm.AttachmentInfo{}
 	}
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO messages (org_id, owner_id, account_id, folder_id, uidvalidity, uid, message_id, in_reply_to, refs, subject, sent_at,
-		from_name, from_email, participants, text_body, html_body, truncated, attachments, warnings, flags, modseq, size, hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		org, owner, account, folderID, int64(m.UIDValidity), int64(m.UID), m.MessageID, js(nn(m.InReplyTo)), js(nn(m.References)), m.Subject, micros(m.Date),
-		fromName, fromEmail, js(m.Participants), m.Text, m.HTML, trunc, js(m.Attachments), js(nn(m.Warnings)), m.Flags.Bits(), int64(m.ModSeq), m.Size, m.Hash, now, now).Scan(&m.ID)
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO messages (org_id, owner_id, account_id, folder_id, remote_id, epoch, message_id, in_reply_to, refs, subject, sent_at,
+		from_name, from_email, participants, text_body, html_body, truncated, attachments, warnings, flags, size, hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		org, owner, account, folderID, m.RemoteID, epoch, m.MessageID, js(nn(m.InReplyTo)), js(nn(m.References)), m.Subject, micros(m.Date),
+		fromName, fromEmail, js(m.Participants), m.Text, m.HTML, trunc, js(m.Attachments), js(nn(m.Warnings)), m.Flags.Bits(), m.Size, m.Hash, now, now).Scan(&m.ID)
 	if err != nil {
 		return err
 	}
@@ -315,95 +327,31 @@ func (db *DB) insertAddresses(ctx context.Context, tx *sql.Tx, rows []addressRow
 	return nil
 }
 
-type remoteKey struct{ uidvalidity, uid uint32 }
-
 // storedIn returns the ids of the batch's messages already stored in the
-// folder, by (uidvalidity, uid).
-func (db *DB) storedIn(ctx context.Context, tx *sql.Tx, folderID int64, msgs []crm.Email) (map[remoteKey]int64, error) {
-	byValidity := map[uint32][]any{}
+// folder's current epoch, by remote id.
+func (db *DB) storedIn(ctx context.Context, tx *sql.Tx, folderID, epoch int64, msgs []crm.Email) (map[string]int64, error) {
+	var ids []any
 	for _, m := range msgs {
-		byValidity[m.UIDValidity] = append(byValidity[m.UIDValidity], int64(m.UID))
-	}
-	out := map[remoteKey]int64{}
-	for uv, uids := range byValidity {
-		for lo := 0; lo < len(uids); lo += 500 {
-			chunk := uids[lo:min(lo+500, len(uids))]
-			rows, err := tx.QueryContext(ctx, db.q(`SELECT id, uid FROM messages WHERE folder_id = ? AND uidvalidity = ? AND expunged_at IS NULL AND uid IN (`+placeholders(len(chunk))+`)`),
-				append([]any{folderID, int64(uv)}, chunk...)...)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				var id, uid int64
-				if err := rows.Scan(&id, &uid); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				out[remoteKey{uv, uint32(uid)}] = id
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, err
-			}
+		if m.RemoteID != "" {
+			ids = append(ids, m.RemoteID)
 		}
 	}
-	return out, nil
-}
-
-// takeCandidate removes and returns the first row a message may take over:
-// expunged, or of another UIDVALIDITY than the message's.
-func takeCandidate(c map[string][]reattachRow, hash string, uidvalidity uint32) (int64, bool) {
-	if hash == "" {
-		return 0, false
-	}
-	rows := c[hash]
-	for i, r := range rows {
-		if r.uidvalidity != uidvalidity {
-			c[hash] = append(rows[:i:i], rows[i+1:]...)
-			return r.id, true
-		}
-	}
-	return 0, false
-}
-
-type reattachRow struct {
-	id          int64
-	uidvalidity uint32
-}
-
-// reattachCandidates returns, by content hash, the account's rows a
-// message of the batch may take over: expunged ones (a move between
-// folders) and this folder's rows of another UIDVALIDITY, oldest first.
-func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folderID int64, msgs []crm.Email) (map[string][]reattachRow, error) {
-	var hashes []any
-	seen := map[string]bool{}
-	for _, m := range msgs {
-		if m.Hash != "" && !seen[m.Hash] {
-			seen[m.Hash] = true
-			hashes = append(hashes, m.Hash)
-		}
-	}
-	out := map[string][]reattachRow{}
-	for lo := 0; lo < len(hashes); lo += 500 {
-		chunk := hashes[lo:min(lo+500, len(hashes))]
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT id, hash, uidvalidity, expunged_at IS NOT NULL FROM messages WHERE account_id = ? AND hash IN (`+placeholders(len(chunk))+`)
-			AND (expunged_at IS NOT NULL OR folder_id = ?) ORDER BY id`), append(append([]any{account}, chunk...), folderID)...)
+	out := map[string]int64{}
+	for lo := 0; lo < len(ids); lo += 500 {
+		chunk := ids[lo:min(lo+500, len(ids))]
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT id, remote_id FROM messages WHERE folder_id = ? AND epoch = ? AND expunged_at IS NULL AND remote_id IN (`+placeholders(len(chunk))+`)`),
+			append([]any{folderID, epoch}, chunk...)...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var id, uv int64
-			var h string
-			var expunged bool
-			if err := rows.Scan(&id, &h, &uv, &expunged); err != nil {
+			var id int64
+			var rid string
+			if err := rows.Scan(&id, &rid); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			r := reattachRow{id: id, uidvalidity: uint32(uv)}
-			if expunged {
-				r.uidvalidity = 0 // any validity may take an expunged row
-			}
-			out[h] = append(out[h], r)
+			out[rid] = id
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -413,31 +361,113 @@ func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folde
 	return out, nil
 }
 
-// StoredUIDs lists a folder's stored UIDs at a UIDVALIDITY.
-func (db *DB) StoredUIDs(ctx context.Context, folderID int64, uidvalidity uint32) ([]uint32, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT uid FROM messages WHERE folder_id = ? AND uidvalidity = ? AND expunged_at IS NULL ORDER BY uid`), folderID, int64(uidvalidity))
+// reattachable are the rows a batch's messages may take over, by remote id
+// (this folder's) and by content hash (the account's), oldest first.
+type reattachable struct {
+	byID   map[string][]int64
+	byHash map[string][]int64
+	taken  map[int64]bool
+}
+
+// take removes and returns the row a message with this remote id and hash
+// may take over: the same id first (a provider whose ids outlive a
+// restart), else the same content.
+func (r reattachable) take(remoteID, hash string) (int64, bool) {
+	for _, l := range []struct {
+		m   map[string][]int64
+		key string
+	}{{r.byID, remoteID}, {r.byHash, hash}} {
+		if l.key == "" {
+			continue
+		}
+		for _, id := range l.m[l.key] {
+			if !r.taken[id] {
+				r.taken[id] = true
+				return id, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// reattachCandidates returns the account's rows that a message of the
+// batch may take over: expunged ones (a move between folders, by content)
+// and this folder's rows of a previous epoch (a restart, by id or content).
+func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folderID, epoch int64, msgs []crm.Email) (reattachable, error) {
+	out := reattachable{byID: map[string][]int64{}, byHash: map[string][]int64{}, taken: map[int64]bool{}}
+	var hashes, ids []any
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if m.Hash != "" && !seen["h"+m.Hash] {
+			seen["h"+m.Hash] = true
+			hashes = append(hashes, m.Hash)
+		}
+		if m.RemoteID != "" && !seen["i"+m.RemoteID] {
+			seen["i"+m.RemoteID] = true
+			ids = append(ids, m.RemoteID)
+		}
+	}
+	query := func(keys []any, sqlText string, args func(chunk []any) []any, into map[string][]int64) error {
+		for lo := 0; lo < len(keys); lo += 500 {
+			chunk := keys[lo:min(lo+500, len(keys))]
+			rows, err := tx.QueryContext(ctx, db.q(fmt.Sprintf(sqlText, placeholders(len(chunk)))), args(chunk)...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id int64
+				var k string
+				if err := rows.Scan(&id, &k); err != nil {
+					rows.Close()
+					return err
+				}
+				into[k] = append(into[k], id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := query(hashes, `SELECT id, hash FROM messages WHERE account_id = ? AND hash IN (%s)
+		AND (expunged_at IS NOT NULL OR folder_id = ? AND epoch < ?) ORDER BY id`,
+		func(c []any) []any { return append(append([]any{account}, c...), folderID, epoch) }, out.byHash)
+	if err != nil {
+		return out, err
+	}
+	err = query(ids, `SELECT id, remote_id FROM messages WHERE folder_id = ? AND remote_id IN (%s)
+		AND (expunged_at IS NOT NULL OR epoch < ?) ORDER BY id`,
+		func(c []any) []any { return append(append([]any{folderID}, c...), epoch) }, out.byID)
+	return out, err
+}
+
+// StoredIDs lists the remote ids stored in a folder's current epoch.
+func (db *DB) StoredIDs(ctx context.Context, folderID int64) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT m.remote_id FROM messages m JOIN mail_folders f ON f.id = m.folder_id
+		WHERE m.folder_id = ? AND m.epoch = f.epoch AND m.expunged_at IS NULL AND m.remote_id <> '' ORDER BY m.id`), folderID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []uint32
+	var out []string
 	for rows.Next() {
-		var u int64
-		if err := rows.Scan(&u); err != nil {
+		var id string
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		out = append(out, uint32(u))
+		out = append(out, id)
 	}
 	return out, rows.Err()
 }
 
 // ApplyFlagChanges records server flags, keeping pending local changes.
-func (db *DB) ApplyFlagChanges(ctx context.Context, f store.Fence, folderID int64, uidvalidity uint32, changes []store.FlagUpdate, cur store.FolderCursor) error {
+func (db *DB) ApplyFlagChanges(ctx context.Context, f store.Fence, folderID int64, changes []store.FlagUpdate, cur store.FolderCursor) error {
 	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
 		now := micros(db.now())
 		for _, c := range changes {
-			if _, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET flags = ?, modseq = ?, updated_at = ? WHERE folder_id = ? AND uidvalidity = ? AND uid = ? AND expunged_at IS NULL AND flags <> ?`),
-				c.Flags.Bits(), int64(c.ModSeq), now, folderID, int64(uidvalidity), int64(c.UID), c.Flags.Bits()); err != nil {
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET flags = ?, updated_at = ? WHERE folder_id = ? AND remote_id = ? AND expunged_at IS NULL AND flags <> ?`),
+				c.Flags.Bits(), now, folderID, c.RemoteID, c.Flags.Bits()); err != nil {
 				return err
 			}
 		}
@@ -445,18 +475,18 @@ func (db *DB) ApplyFlagChanges(ctx context.Context, f store.Fence, folderID int6
 	})
 }
 
-// ExpungeUIDs marks messages gone from the server.
-func (db *DB) ExpungeUIDs(ctx context.Context, f store.Fence, folderID int64, uidvalidity uint32, uids []uint32) (int, error) {
+// RemoveMessages marks messages gone from the server.
+func (db *DB) RemoveMessages(ctx context.Context, f store.Fence, folderID int64, ids []string) (int, error) {
 	n := 0
 	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
 		now := micros(db.now())
-		for lo := 0; lo < len(uids); lo += 500 {
-			hi := min(lo+500, len(uids))
-			args := []any{now, folderID, int64(uidvalidity)}
-			for _, u := range uids[lo:hi] {
-				args = append(args, int64(u))
+		for lo := 0; lo < len(ids); lo += 500 {
+			hi := min(lo+500, len(ids))
+			args := []any{now, folderID}
+			for _, id := range ids[lo:hi] {
+				args = append(args, id)
 			}
-			res, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET expunged_at = ? WHERE folder_id = ? AND uidvalidity = ? AND expunged_at IS NULL AND uid IN (`+placeholders(hi-lo)+`)`), args...)
+			res, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET expunged_at = ? WHERE folder_id = ? AND expunged_at IS NULL AND remote_id IN (`+placeholders(hi-lo)+`)`), args...)
 			if err != nil {
 				return err
 			}
@@ -468,16 +498,33 @@ func (db *DB) ExpungeUIDs(ctx context.Context, f store.Fence, folderID int64, ui
 	return n, err
 }
 
-// ExpungeOtherValidities marks messages of earlier UIDVALIDITYs expunged.
-func (db *DB) ExpungeOtherValidities(ctx context.Context, f store.Fence, folderID int64, uidvalidity uint32) (int, error) {
-	var n int64
-	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET expunged_at = ? WHERE folder_id = ? AND uidvalidity <> ? AND expunged_at IS NULL`),
-			micros(db.now()), folderID, int64(uidvalidity))
+// RestartFolder clears a folder's cursor and starts a new epoch.
+func (db *DB) RestartFolder(ctx context.Context, f store.Fence, folderID int64) error {
+	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE mail_folders SET cursor = '', syncing = 1, epoch = epoch + 1, stale = 1 WHERE id = ?`), folderID)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// ExpungeStale expunges a folder's messages of earlier epochs.
+func (db *DB) ExpungeStale(ctx context.Context, f store.Fence, folderID int64) (int, error) {
+	var n int64
+	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET expunged_at = ? WHERE folder_id = ? AND expunged_at IS NULL
+			AND epoch < (SELECT epoch FROM mail_folders WHERE id = ?)`), micros(db.now()), folderID, folderID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE mail_folders SET stale = 0 WHERE id = ?`), folderID)
 		return err
 	})
 	return int(n), err
@@ -485,7 +532,7 @@ func (db *DB) ExpungeOtherValidities(ctx context.Context, f store.Fence, folderI
 
 // PendingFlags lists local flag changes to push.
 func (db *DB) PendingFlags(ctx context.Context, accountID int64, limit int) ([]store.PendingFlag, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT m.id, m.folder_id, f.name, m.uidvalidity, m.uid, m.pending_flags FROM messages m JOIN mail_folders f ON f.id = m.folder_id
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT m.id, m.folder_id, f.name, m.remote_id, m.pending_flags FROM messages m JOIN mail_folders f ON f.id = m.folder_id
 		WHERE m.account_id = ? AND m.pending_flags >= 0 AND m.expunged_at IS NULL ORDER BY m.id LIMIT ?`), accountID, limit)
 	if err != nil {
 		return nil, err
@@ -494,11 +541,11 @@ func (db *DB) PendingFlags(ctx context.Context, accountID int64, limit int) ([]s
 	var out []store.PendingFlag
 	for rows.Next() {
 		var p store.PendingFlag
-		var uv, uid, bits int64
-		if err := rows.Scan(&p.EmailID, &p.FolderID, &p.Folder, &uv, &uid, &bits); err != nil {
+		var bits int64
+		if err := rows.Scan(&p.EmailID, &p.FolderID, &p.Folder, &p.RemoteID, &bits); err != nil {
 			return nil, err
 		}
-		p.UIDValidity, p.UID, p.Flags = uint32(uv), uint32(uid), crm.FlagsFromBits(bits)
+		p.Flags = crm.FlagsFromBits(bits)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -513,22 +560,21 @@ func (db *DB) AckFlags(ctx context.Context, f store.Fence, emailID int64, pushed
 	})
 }
 
-const emailListCols = `m.id, m.org_id, m.owner_id, m.account_id, m.folder_id, COALESCE(f.name, ''), m.uidvalidity, m.uid, m.message_id, m.in_reply_to, m.refs, m.subject, m.sent_at,
-	m.participants, m.truncated, m.attachments, m.warnings, m.flags, m.pending_flags, m.modseq, m.size, m.hash, m.created_at`
+const emailListCols = `m.id, m.org_id, m.owner_id, m.account_id, m.folder_id, COALESCE(f.name, ''), m.remote_id, m.message_id, m.in_reply_to, m.refs, m.subject, m.sent_at,
+	m.participants, m.truncated, m.attachments, m.warnings, m.flags, m.pending_flags, m.size, m.hash, m.created_at`
 
 func scanEmail(sc interface{ Scan(...any) error }, extra ...any) (crm.Email, error) {
 	var e crm.Email
 	var folder sql.NullInt64
-	var uv, uid, sent, flags, pending, modseq, created int64
+	var sent, flags, pending, created int64
 	var inReply, refs, parts, atts, warns string
 	var trunc int
-	dest := append([]any{&e.ID, &e.OrgID, &e.OwnerID, &e.AccountID, &folder, &e.Folder, &uv, &uid, &e.MessageID, &inReply, &refs, &e.Subject, &sent,
-		&parts, &trunc, &atts, &warns, &flags, &pending, &modseq, &e.Size, &e.Hash, &created}, extra...)
+	dest := append([]any{&e.ID, &e.OrgID, &e.OwnerID, &e.AccountID, &folder, &e.Folder, &e.RemoteID, &e.MessageID, &inReply, &refs, &e.Subject, &sent,
+		&parts, &trunc, &atts, &warns, &flags, &pending, &e.Size, &e.Hash, &created}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return e, err
 	}
 	e.FolderID = fromOptInt(folder)
-	e.UIDValidity, e.UID, e.ModSeq = uint32(uv), uint32(uid), uint64(modseq)
 	e.Date, e.CreatedAt = fromMicros(sent), fromMicros(created)
 	e.Truncated = trunc != 0
 	if pending >= 0 {

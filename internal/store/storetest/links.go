@@ -19,16 +19,16 @@ func init() {
 
 func (mb mailBundle) save(t *testing.T, msgs ...crm.Email) []crm.Email {
 	t.Helper()
-	uids, err := mb.s.StoredUIDs(mb.ctx, mb.inbox.ID, 1)
+	stored, err := mb.s.StoredIDs(mb.ctx, mb.inbox.ID)
 	must(t, err)
-	next := uint32(len(uids) + 1)
+	next := uint32(len(stored) + 1)
 	for i := range msgs {
-		msgs[i].UIDValidity, msgs[i].UID = 1, next+uint32(i)
+		msgs[i].RemoteID = fmt.Sprintf("1:%d", next+uint32(i))
 		if msgs[i].Hash == "" {
 			msgs[i].Hash = fmt.Sprintf("hash-%d-%d", next, i)
 		}
 	}
-	_, err = mb.s.SaveMessages(mb.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{UIDValidity: 1, UIDNext: next + uint32(len(msgs))}, msgs)
+	_, err = mb.s.SaveMessages(mb.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{Token: fmt.Sprint(next + uint32(len(msgs)))}, msgs)
 	must(t, err)
 	ids := make([]int64, len(msgs))
 	for i, m := range msgs {
@@ -203,8 +203,8 @@ func testForwarding(t *testing.T, f Factory) {
 	}
 	second, _, err := b.s.StoreForwarded(b.ctx, a.ID, email(0, 0, "fwd-2", time.Now(), "x@y.example"))
 	must(t, err)
-	if second.UID == first.UID {
-		t.Fatal("same uid for two forwarded messages")
+	if second.ID == first.ID || second.RemoteID == first.RemoteID {
+		t.Fatal("two forwarded messages stored as one")
 	}
 	got2, err := b.s.GetEmail(b.ctx, uv, first.ID)
 	must(t, err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,8 +58,14 @@ func setupMail(t testing.TB, f Factory) mailBundle {
 	return mb
 }
 
+// email is a message with remote id "uv:uid" (the store takes any opaque
+// string), or a forwarded message's "fwd:hash" when uid is 0.
 func email(uv uint32, uid uint32, hash string, date time.Time, from string, to ...string) crm.Email {
-	e := crm.Email{UIDValidity: uv, UID: uid, Hash: hash, MessageID: hash + "@mail.example", Subject: "Subject " + hash, Date: date,
+	rid := fmt.Sprintf("%d:%d", uv, uid)
+	if uid == 0 {
+		rid = "fwd:" + hash
+	}
+	e := crm.Email{RemoteID: rid, Hash: hash, MessageID: hash + "@mail.example", Subject: "Subject " + hash, Date: date,
 		Participants: crm.Participants{From: []crm.Address{{Name: "Sender", Email: from}}}, Text: "body " + hash, HTML: "<p>body</p>", Size: 100}
 	for _, a := range to {
 		e.Participants.To = append(e.Participants.To, crm.Address{Email: a})
@@ -162,7 +169,7 @@ func testMailFolders(t *testing.T, f Factory) {
 			lists = fo
 		}
 	}
-	_, err = b.s.SaveMessages(b.ctx, mb.fence, lists.ID, store.FolderCursor{UIDValidity: 7, UIDNext: 2}, []crm.Email{email(7, 1, "h-list", time.Now(), "l@x.example")})
+	_, err = b.s.SaveMessages(b.ctx, mb.fence, lists.ID, store.FolderCursor{Token: "c7.2"}, []crm.Email{email(7, 1, "h-list", time.Now(), "l@x.example")})
 	must(t, err)
 	folders, err = b.s.SyncFolders(b.ctx, mb.fence, mb.account.ID, []store.FolderInfo{{Name: "INBOX", Role: "inbox"}, {Name: "Sent", Role: "sent"}}, nil)
 	must(t, err)
@@ -181,7 +188,7 @@ func testMailSaveMessages(t *testing.T, f Factory) {
 	b := mb.bundle
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	batch := []crm.Email{email(10, 3, "h3", t0.Add(3*time.Hour), "a@x.example", "ann@acme.example"), email(10, 2, "h2", t0.Add(2*time.Hour), "b@x.example"), email(10, 1, "h1", t0, "c@x.example")}
-	cur := store.FolderCursor{UIDValidity: 10, UIDNext: 4, BackfillBelow: 0, ServerCount: 3}
+	cur := store.FolderCursor{Token: "c10.4", ServerCount: 3}
 	res, err := b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, cur, batch)
 	must(t, err)
 	if res.Inserted != 3 {
@@ -195,40 +202,70 @@ func testMailSaveMessages(t *testing.T, f Factory) {
 	}
 	folders, _ := b.s.Folders(b.ctx, mb.account.ID)
 	for _, fo := range folders {
-		if fo.Name == "INBOX" && (fo.Cursor.UIDNext != 4 || fo.Cursor.UIDValidity != 10 || fo.Cursor.ServerCount != 3) {
+		if fo.Name == "INBOX" && (fo.Cursor.Token != "c10.4" || fo.Cursor.Syncing || fo.Cursor.ServerCount != 3) {
 			t.Fatalf("cursor = %+v", fo.Cursor)
 		}
 	}
-	uids, err := b.s.StoredUIDs(b.ctx, mb.inbox.ID, 10)
+	stored, err := b.s.StoredIDs(b.ctx, mb.inbox.ID)
 	must(t, err)
-	if fmt.Sprint(uids) != "[1 2 3]" {
-		t.Fatalf("uids = %v", uids)
+	if slices.Sort(stored); fmt.Sprint(stored) != "[10:1 10:2 10:3]" {
+		t.Fatalf("stored ids = %v", stored)
 	}
 	page, _ := b.s.ListEmails(b.ctx, mb.uv, store.EmailFilter{})
 	ids := map[string]int64{}
 	for _, e := range page.Items {
 		ids[e.Hash] = e.ID
 	}
-	// UIDVALIDITY changes: the same messages come back under new UIDs and
-	// are re-attached to their rows (same ids), not duplicated.
+	// The connector no longer accepts the cursor (IMAP: UIDVALIDITY
+	// changed): the folder restarts; the old rows stay listed meanwhile.
+	must(t, b.s.RestartFolder(b.ctx, mb.fence, mb.inbox.ID))
+	if stored, _ := b.s.StoredIDs(b.ctx, mb.inbox.ID); len(stored) != 0 {
+		t.Fatalf("stored ids of the new epoch = %v", stored)
+	}
+	if page, _ := b.s.ListEmails(b.ctx, mb.uv, store.EmailFilter{}); len(page.Items) != 3 {
+		t.Fatalf("%d listed during the restart", len(page.Items))
+	}
+	// The same messages come back under new ids and are re-attached to
+	// their rows (same ids), by content, not duplicated.
 	renum := []crm.Email{email(11, 1, "h1", t0, "c@x.example"), email(11, 2, "h2", t0.Add(2*time.Hour), "b@x.example"), email(11, 3, "h3", t0.Add(3*time.Hour), "a@x.example")}
-	res, err = b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{UIDValidity: 11, UIDNext: 4}, renum)
+	res, err = b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{Token: "c11.4"}, renum)
 	must(t, err)
 	if res.Reattached != 3 || res.Inserted != 0 {
-		t.Fatalf("after UIDVALIDITY change = %+v", res)
+		t.Fatalf("after the restart = %+v", res)
 	}
 	for _, e := range renum {
 		if e.ID != ids[e.Hash] {
 			t.Fatalf("%s re-attached to %d, was %d", e.Hash, e.ID, ids[e.Hash])
 		}
 	}
-	n, err := b.s.ExpungeOtherValidities(b.ctx, mb.fence, mb.inbox.ID, 11)
+	n, err := b.s.ExpungeStale(b.ctx, mb.fence, mb.inbox.ID)
 	must(t, err)
 	if n != 0 {
 		t.Fatalf("expunged %d after full re-attachment", n)
 	}
+	// A provider whose ids outlive a restart (Graph, Gmail): a message is
+	// re-attached by its id even if its content hash differs; what the new
+	// listing does not find is expunged when it is complete.
+	must(t, b.s.RestartFolder(b.ctx, mb.fence, mb.inbox.ID))
+	again := []crm.Email{email(11, 1, "h1-rehashed", t0, "c@x.example")}
+	res, err = b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{Token: "c11.4"}, again)
+	must(t, err)
+	if res.Reattached != 1 || again[0].ID != ids["h1"] {
+		t.Fatalf("re-attach by id: %+v, id %d want %d", res, again[0].ID, ids["h1"])
+	}
+	n, err = b.s.ExpungeStale(b.ctx, mb.fence, mb.inbox.ID)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("expunged %d stale, want 2", n)
+	}
+	// Messages expunged that way come back by content.
+	res, err = b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{Token: "c11.4"}, renum[1:])
+	must(t, err)
+	if res.Reattached != 2 || renum[1].ID != ids["h2"] {
+		t.Fatalf("back after stale expunge: %+v", res)
+	}
 	// Expunge one; it disappears from lists but its row waits for a move.
-	n, err = b.s.ExpungeUIDs(b.ctx, mb.fence, mb.inbox.ID, 11, []uint32{2, 99})
+	n, err = b.s.RemoveMessages(b.ctx, mb.fence, mb.inbox.ID, []string{"11:2", "11:99"})
 	must(t, err)
 	if n != 1 {
 		t.Fatalf("expunged %d", n)
@@ -245,7 +282,7 @@ func testMailSaveMessages(t *testing.T, f Factory) {
 		}
 	}
 	moved := []crm.Email{email(5, 40, "h2", t0.Add(2*time.Hour), "b@x.example")}
-	res, err = b.s.SaveMessages(b.ctx, mb.fence, sent.ID, store.FolderCursor{UIDValidity: 5, UIDNext: 41}, moved)
+	res, err = b.s.SaveMessages(b.ctx, mb.fence, sent.ID, store.FolderCursor{Token: "c5.41"}, moved)
 	must(t, err)
 	if res.Reattached != 1 || moved[0].ID != ids["h2"] {
 		t.Fatalf("move: %+v, id %d want %d", res, moved[0].ID, ids["h2"])
@@ -270,7 +307,7 @@ func testMailFlags(t *testing.T, f Factory) {
 	mb := setupMail(t, f)
 	b := mb.bundle
 	msgs := []crm.Email{email(1, 1, "a", time.Now(), "x@x.example"), email(1, 2, "b", time.Now(), "y@x.example")}
-	_, err := b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{UIDValidity: 1, UIDNext: 3}, msgs)
+	_, err := b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{Token: "c1.3"}, msgs)
 	must(t, err)
 	// The user marks a read; it shows at once and is queued.
 	e, err := b.s.SetEmailFlags(b.ctx, mb.uv, msgs[0].ID, func(fl *crm.Flags) { fl.Seen = true })
@@ -280,12 +317,12 @@ func testMailFlags(t *testing.T, f Factory) {
 	}
 	pend, err := b.s.PendingFlags(b.ctx, mb.account.ID, 10)
 	must(t, err)
-	if len(pend) != 1 || pend[0].UID != 1 || !pend[0].Flags.Seen || pend[0].Folder != "INBOX" {
+	if len(pend) != 1 || pend[0].RemoteID != "1:1" || !pend[0].Flags.Seen || pend[0].Folder != "INBOX" {
 		t.Fatalf("pending = %+v", pend)
 	}
 	// Meanwhile the server reports other changes; the pending one survives.
-	must(t, b.s.ApplyFlagChanges(b.ctx, mb.fence, mb.inbox.ID, 1, []store.FlagUpdate{{UID: 1, Flags: crm.Flags{}, ModSeq: 5}, {UID: 2, Flags: crm.Flags{Flagged: true}, ModSeq: 6}},
-		store.FolderCursor{UIDValidity: 1, UIDNext: 3, HighestModSeq: 6}))
+	must(t, b.s.ApplyFlagChanges(b.ctx, mb.fence, mb.inbox.ID, []store.FlagUpdate{{RemoteID: "1:1", Flags: crm.Flags{}}, {RemoteID: "1:2", Flags: crm.Flags{Flagged: true}}},
+		store.FolderCursor{Token: "c1.3.6"}))
 	e, _ = b.s.GetEmail(b.ctx, mb.uv, msgs[0].ID)
 	e2, _ := b.s.GetEmail(b.ctx, mb.uv, msgs[1].ID)
 	if !e.Flags.Seen || !e2.Flags.Flagged {
@@ -326,7 +363,7 @@ func testMailListEmails(t *testing.T, f Factory) {
 		}
 		batch = append(batch, email(1, uint32(i), fmt.Sprintf("m%02d", i), d, fmt.Sprintf("s%d@x.example", i)))
 	}
-	_, err := b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{UIDValidity: 1, UIDNext: 26}, batch)
+	_, err := b.s.SaveMessages(b.ctx, mb.fence, mb.inbox.ID, store.FolderCursor{Token: "c1.26"}, batch)
 	must(t, err)
 	var got []crm.Email
 	cursor := ""

@@ -1,4 +1,4 @@
-package mailconn
+package mailsync
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mail/forwarded"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
@@ -69,20 +70,15 @@ func (d *Dropbox) Deliver(ctx context.Context, box dropbox.Box, env dropbox.Enve
 	sent := withoutFirstField(b)
 	outer, _, _ := mimeparse.Parse(bytes.NewReader(b), nil)
 	res := forwarded.Extract(b, outer, &forwarded.Options{Dropbox: env.Recipients})
-	m := res.Original
-	e := crm.Email{
-		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References, Subject: m.Subject, Date: m.Date.UTC(),
-		Participants: crm.Participants{From: m.From, Sender: m.Sender, ReplyTo: m.ReplyTo, To: m.To, Cc: m.Cc, Bcc: m.Bcc},
-		Text:         m.Text, HTML: m.HTML, Truncated: m.TextTruncated || m.HTMLTruncated, Attachments: m.Attachments,
-		Warnings: m.Warnings, Size: int64(len(sent)), Hash: hashOf(sent),
+	// The original's hash and size are its own when it came attached
+	// whole; otherwise what the sender sent is the message's identity.
+	m := *res.Original
+	if res.Kind != forwarded.KindAttached {
+		m.Size, m.Hash = int64(len(sent)), hashOf(sent)
 	}
-	if res.Kind == forwarded.KindAttached {
-		e.Size = m.Size
-		e.Hash = m.Hash
-	}
-	if e.Date.IsZero() {
-		e.Date = env.ReceivedAt.UTC()
-	}
+	// Forwarded mail has no provider id: its content is its identity, so
+	// an SMTP retry of the same message is stored once.
+	e := Email(&m, mail.ID("fwd:"+m.Hash), mail.Flags{}, env.ReceivedAt)
 	stored, isNew, err := d.Store.StoreForwarded(ctx, box.AccountID, e)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package syncer
+package mailsync
 
 import (
 	"bytes"
@@ -9,14 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/compose"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
 // Sending (the outbox). Messages are queued by the API with their raw
 // bytes and a fixed Message-ID; the account's sync loop sends them, under
-// the account's lease, on the IMAP connection it already holds:
+// the account's lease, on the connection it already holds:
 //
 //   - An item is marked "sending" (committed) before the SMTP server is
 //     contacted, and "sent" as soon as the server took it. An item found
@@ -31,7 +33,7 @@ import (
 //     message was handed over is uncertain: handled like a dead process.
 //   - Once sent, the message is appended to the Sent folder unless the
 //     server saved it there itself (Gmail, Microsoft 365), stored at the
-//     UID the server gave it (so the sync does not fetch it again), and
+//     id the server gave it (so the sync does not fetch it again), and
 //     linked to the records the user chose.
 const (
 	// outboxStaleSending is how long an item may stay "sending" before it
@@ -44,9 +46,6 @@ const (
 	// outboxGiveUp: an item still refused transiently this long after it
 	// was queued fails.
 	outboxGiveUp = 24 * time.Hour
-	// Backoff between attempts: 30 s, 1 min, 2 min… at most 1 h, ±20 %.
-	outboxRetryBase = 30 * time.Second
-	outboxRetryMax  = time.Hour
 	// How long to look for the copy a server that saves sent mail itself
 	// puts in the Sent folder.
 	outboxSavedWait = 5 * time.Second
@@ -58,16 +57,16 @@ const (
 // sendOutbox works on this account's due outbox items. It returns an error
 // only for what ends the pass: the mailbox connection or the store failed,
 // or the lease is lost. SMTP failures are the items' own.
-func (l *accountLoop) sendOutbox(ctx context.Context) error {
-	if l.mc.Send == nil {
+func (e *Engine) sendOutbox(ctx context.Context) error {
+	if e.Config.Send == nil {
 		return nil
 	}
-	due, err := l.cfg.Store.DueOutbox(ctx, l.id, l.cfg.Now(), outboxStaleSending, outboxBatch)
+	due, err := e.Store.DueOutbox(ctx, e.Account.ID, e.Config.Now(), outboxStaleSending, outboxBatch)
 	if err != nil {
 		return err
 	}
 	for _, it := range due {
-		down, err := l.sendItem(ctx, it)
+		down, err := e.sendItem(ctx, it)
 		if err != nil {
 			return err
 		}
@@ -82,103 +81,103 @@ func (l *accountLoop) sendOutbox(ctx context.Context) error {
 
 // sendItem makes one attempt at an item, or recovers an abandoned one.
 // down reports that the SMTP server could not be reached or is busy.
-func (l *accountLoop) sendItem(ctx context.Context, it crm.OutboxItem) (down bool, err error) {
+func (e *Engine) sendItem(ctx context.Context, it crm.OutboxItem) (down bool, err error) {
 	switch it.State {
 	case crm.OutboxSending:
-		return false, l.recoverItem(ctx, it, "crmsync was interrupted while handing this message to the SMTP server")
+		return false, e.recoverItem(ctx, it, "crmsync was interrupted while handing this message to the SMTP server")
 	case crm.OutboxQueued:
 	default:
 		return false, nil
 	}
-	now := l.cfg.Now()
+	now := e.Config.Now()
 	if it.Attempts > 0 && now.Sub(it.CreatedAt) > outboxGiveUp {
 		it.State = crm.OutboxFailed
 		it.LastError = fmt.Sprintf("Not sent: the SMTP server refused it for %s. Its last answer: %s", outboxGiveUp, it.LastError)
-		return false, l.failItem(ctx, it)
+		return false, e.failItem(ctx, it)
 	}
 	// Committed before the SMTP server is contacted: if this process dies
 	// from here on, the next one knows an attempt may have been made.
 	it.State, it.Attempts = crm.OutboxSending, it.Attempts+1
-	if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+	if err := e.Store.UpdateOutbox(ctx, e.Fence, it); err != nil {
 		return false, err
 	}
-	err = l.mc.Send(ctx, l.acct, it.From.Email, recipients(it.Request), it.Raw)
+	err = e.Config.Send(ctx, e.Account, it.From.Email, compose.Recipients(it.Request), it.Raw)
 	// The outcome is recorded even when the loop is stopping (the lease is
 	// released only after this returns).
 	wctx := context.WithoutCancel(ctx)
 	if err == nil {
-		return false, l.itemSent(wctx, it)
+		return false, e.itemSent(wctx, it)
 	}
-	msg := userMessage(err)
+	msg := connerr.Message(err)
 	switch {
 	case errors.Is(err, mail.ErrUncertain):
-		l.log.LogAttrs(ctx, slog.LevelWarn, "outbox: outcome of an SMTP submission unknown", slog.Int64("outbox", it.ID), slog.Any("err", err))
-		return false, l.recoverItem(wctx, it, msg)
+		e.Log.LogAttrs(ctx, slog.LevelWarn, "outbox: outcome of an SMTP submission unknown", slog.Int64("outbox", it.ID), slog.Any("err", err))
+		return false, e.recoverItem(wctx, it, msg)
 	case ctx.Err() != nil:
 		// Stopping before the message was handed over: not an attempt.
 		it.State, it.Attempts = crm.OutboxQueued, it.Attempts-1
-		if werr := l.cfg.Store.UpdateOutbox(wctx, l.fence, it); werr != nil {
+		if werr := e.Store.UpdateOutbox(wctx, e.Fence, it); werr != nil {
 			return false, werr
 		}
 		return false, ctx.Err()
 	case permanent(err):
 		it.State, it.LastError = crm.OutboxFailed, msg
-		return false, l.failItem(wctx, it)
+		return false, e.failItem(wctx, it)
 	}
 	it.State, it.LastError = crm.OutboxQueued, msg
-	it.NextAttemptAt = now.Add(backoff(it.Attempts, outboxRetryBase, outboxRetryMax))
-	l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: sending failed; will retry", slog.Int64("outbox", it.ID), slog.Int("attempts", it.Attempts),
+	it.NextAttemptAt = now.Add(connerr.RetryOf(err, it.Attempts))
+	e.Log.LogAttrs(ctx, slog.LevelInfo, "outbox: sending failed; will retry", slog.Int64("outbox", it.ID), slog.Int("attempts", it.Attempts),
 		slog.Time("next_attempt", it.NextAttemptAt), slog.Any("err", err))
 	kind := mail.KindOf(err)
-	return kind == mail.KindUnreachable || kind == mail.KindThrottled, l.cfg.Store.UpdateOutbox(wctx, l.fence, it)
+	return kind == mail.KindUnreachable || kind == mail.KindThrottled, e.Store.UpdateOutbox(wctx, e.Fence, it)
 }
 
 // recoverItem decides an item whose attempt has no known outcome: sent if
 // its Message-ID is in the Sent folder, failed otherwise, never sent again.
-func (l *accountLoop) recoverItem(ctx context.Context, it crm.OutboxItem, why string) error {
-	sent, err := l.sentFolder(ctx)
+func (e *Engine) recoverItem(ctx context.Context, it crm.OutboxItem, why string) error {
+	sent, err := e.sentFolder(ctx)
 	if err != nil {
 		return err
 	}
 	if sent != nil {
-		uid, _, err := l.findInSent(ctx, *sent, it.MessageID)
+		id, err := e.findInSent(ctx, *sent, it.MessageID)
 		if err != nil {
 			return err
 		}
-		if uid != 0 {
-			l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: interrupted message found in Sent", slog.Int64("outbox", it.ID))
-			return l.itemSent(ctx, it)
+		if id != "" {
+			e.Log.LogAttrs(ctx, slog.LevelInfo, "outbox: interrupted message found in Sent", slog.Int64("outbox", it.ID))
+			return e.itemSent(ctx, it)
 		}
 	}
 	it.State = crm.OutboxFailed
 	it.LastError = strings.TrimSuffix(why, ".") + ", and it is not in your Sent folder, so crmsync cannot tell whether it was sent. " +
 		"It will not be sent again automatically: check your Sent folder or ask a recipient, and send it again if it did not arrive."
-	return l.failItem(ctx, it)
+	return e.failItem(ctx, it)
 }
 
 // failItem records a failed item and tells the account's history.
-func (l *accountLoop) failItem(ctx context.Context, it crm.OutboxItem) error {
-	if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+func (e *Engine) failItem(ctx context.Context, it crm.OutboxItem) error {
+	if err := e.Store.UpdateOutbox(ctx, e.Fence, it); err != nil {
 		return err
 	}
-	l.event(ctx, "send_failed", fmt.Sprintf("Not sent: %s to %s — %s", quoteSubject(it.Request.Subject), recipientList(it.Request), it.LastError))
+	e.event(ctx, "send_failed", fmt.Sprintf("Not sent: %s to %s — %s", quoteSubject(it.Request.Subject), recipientList(it.Request), it.LastError))
 	return nil
 }
 
 // itemSent records that the server took the message, then files it in the
 // Sent folder, stores and links it. The caller passes a context that a
 // stopping loop does not cancel: once sent, the copy is filed.
-func (l *accountLoop) itemSent(ctx context.Context, it crm.OutboxItem) error {
+func (e *Engine) itemSent(ctx context.Context, it crm.OutboxItem) error {
 	it.State, it.LastError = crm.OutboxSent, ""
-	if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+	if err := e.Store.UpdateOutbox(ctx, e.Fence, it); err != nil {
 		return err
 	}
 	fctx, cancel := context.WithTimeout(ctx, outboxFileTimeout)
 	defer cancel()
-	id, note, err := l.fileSent(fctx, it)
+	id, note, err := e.fileSent(fctx, it)
 	if err != nil {
-		l.event(ctx, "sent", fmt.Sprintf("Sent %s to %s, but saving it in crmsync failed (%s); it will appear with the next sync of the Sent folder, without its manual links.",
-			quoteSubject(it.Request.Subject), recipientList(it.Request), userMessage(err)))
+		e.event(ctx, "sent", fmt.Sprintf("Sent %s to %s, but saving it in crmsync failed (%s); it will appear with the next sync of the Sent folder, without its manual links.",
+			quoteSubject(it.Request.Subject), recipientList(it.Request), connerr.Message(err)))
 		return err
 	}
 	msg := fmt.Sprintf("Sent: %s to %s", quoteSubject(it.Request.Subject), recipientList(it.Request))
@@ -187,115 +186,113 @@ func (l *accountLoop) itemSent(ctx context.Context, it crm.OutboxItem) error {
 	}
 	if id != 0 {
 		it.EmailID = &id
-		if err := l.cfg.Store.UpdateOutbox(ctx, l.fence, it); err != nil {
+		if err := e.Store.UpdateOutbox(ctx, e.Fence, it); err != nil {
 			return err
 		}
 	}
-	l.event(ctx, "sent", msg)
+	e.event(ctx, "sent", msg)
 	return nil
 }
 
 // fileSent puts the sent message in the Sent folder (unless the server did)
-// and stores it there at its UID with the request's manual links. It
-// returns the stored email's id (0 if it could not be stored now) and a
-// note for the user.
-func (l *accountLoop) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string, error) {
-	folder, err := l.sentFolder(ctx)
+// and stores it there with the request's manual links. It returns the
+// stored email's id (0 if it could not be stored now) and a note for the
+// user.
+func (e *Engine) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string, error) {
+	folder, err := e.sentFolder(ctx)
 	if err != nil {
 		return 0, "", err
 	}
 	if folder == nil {
 		return 0, "this mailbox has no Sent folder, so no copy was kept", nil
 	}
-	uid, st, err := l.findInSent(ctx, *folder, it.MessageID)
+	id, err := e.findInSent(ctx, *folder, it.MessageID)
 	if err != nil {
 		return 0, "", err
 	}
-	saves := savesSentMail(l.acct)
-	for deadline := time.Now().Add(outboxSavedWait); uid == 0 && saves && time.Now().Before(deadline); {
+	saves := savesSentMail(e.Account)
+	for deadline := time.Now().Add(outboxSavedWait); id == "" && saves && time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
 			return 0, "", ctx.Err()
 		case <-time.After(time.Second):
 		}
-		if uid, st, err = l.findInSent(ctx, *folder, it.MessageID); err != nil {
+		if id, err = e.findInSent(ctx, *folder, it.MessageID); err != nil {
 			return 0, "", err
 		}
 	}
-	var e crm.Email
+	var em crm.Email
 	switch {
-	case uid != 0:
+	case id != "":
 		// The server saved it (or an earlier attempt did): store its copy
 		// as the sync would.
-		var p *mail.Message
-		var fetched mail.Fetched
-		err := l.mb.Fetch(ctx, []uint32{uid}, func(m *mail.Fetched) error {
-			fetched = *m
-			var err error
-			p, err = l.mc.Parse(m.Body)
-			return err
+		found := false
+		err := e.Mailbox.Fetch(ctx, folder.Name, []mail.ID{id}, func(m *mail.Fetched) error {
+			p, err := e.Config.Parse(m.Body)
+			if err != nil {
+				return err
+			}
+			em, found = Email(p, m.ID, m.Flags, m.InternalDate), true
+			return nil
 		})
 		if err != nil {
 			return 0, "", err
 		}
-		if p == nil {
+		if !found {
 			return 0, "", nil // gone meanwhile; the sync will tell
 		}
-		e = toEmail(p, &fetched, st.UIDValidity)
 	case saves:
 		return 0, "the server keeps the copy in Sent; crmsync will pick it up with the next sync", nil
 	default:
-		ap, ok := l.mb.(mail.Appender)
+		ap, ok := e.Mailbox.(mail.Appender)
 		if !ok {
 			return 0, "", nil
 		}
-		if uid, err = ap.Append(ctx, folder.Name, bytes.NewReader(it.Raw), int64(len(it.Raw)), mail.Flags{Seen: true}, time.Time{}); err != nil {
+		if id, err = ap.Append(ctx, folder.Name, bytes.NewReader(it.Raw), int64(len(it.Raw)), mail.Flags{Seen: true}, time.Time{}); err != nil {
 			return 0, "", err
 		}
-		if uid == 0 {
-			// No UIDPLUS: find it.
-			if uid, st, err = l.findInSent(ctx, *folder, it.MessageID); err != nil || uid == 0 {
+		if id == "" {
+			// The server does not say where it put it: find it.
+			if id, err = e.findInSent(ctx, *folder, it.MessageID); err != nil || id == "" {
 				return 0, "", err
 			}
-		} else if st, err = l.mb.Select(ctx, folder.Name); err != nil {
-			return 0, "", err
 		}
-		p, err := l.mc.Parse(bytes.NewReader(it.Raw))
+		p, err := e.Config.Parse(bytes.NewReader(it.Raw))
 		if err != nil {
 			return 0, "", err
 		}
-		e = toEmail(p, &mail.Fetched{UID: uid, Flags: mail.Flags{Seen: true}, InternalDate: l.cfg.Now()}, st.UIDValidity)
+		em = Email(p, id, mail.Flags{Seen: true}, e.Config.Now())
 	}
 	// Bcc recipients are in no header; the sender knows them.
-	e.Participants.Bcc = it.Request.Bcc
+	em.Participants.Bcc = it.Request.Bcc
 	// The folder's cursor is written back unchanged: the message is stored
-	// at its UID, and the next pass over the folder skips it (stored) while
-	// the cursor logic stays the sync's own.
-	batch := []crm.Email{e}
-	if _, err := l.cfg.Store.SaveMessages(ctx, l.fence, folder.ID, folder.Cursor, batch); err != nil {
+	// under its id, and the next pass over the folder skips it (stored)
+	// while the cursor stays the sync's own.
+	batch := []crm.Email{em}
+	if _, err := e.Store.SaveMessages(ctx, e.Fence, folder.ID, folder.Cursor, batch); err != nil {
 		return 0, "", err
 	}
-	id := batch[0].ID // SaveMessages fills in the ids of the batch it stores
-	if id == 0 {
+	stored := batch[0].ID // SaveMessages fills in the ids of the batch it stores
+	if stored == 0 {
 		return 0, "", nil
 	}
-	return id, l.linkSent(ctx, it, id), nil
+	return stored, e.linkSent(ctx, it, stored), nil
 }
 
 // linkSent adds the request's manual links as the account's owner, who sees
 // their own email. A record they may not see is skipped, and said.
-func (l *accountLoop) linkSent(ctx context.Context, it crm.OutboxItem, emailID int64) string {
+func (e *Engine) linkSent(ctx context.Context, it crm.OutboxItem, emailID int64) string {
 	if len(it.Request.Links) == 0 {
 		return ""
 	}
-	v := crm.Viewer{OrgID: l.acct.OrgID, UserID: l.acct.UserID, Role: crm.RoleMember}
-	if u, err := l.cfg.Store.GetUser(ctx, l.acct.OrgID, l.acct.UserID); err == nil {
+	v := crm.Viewer{OrgID: e.Account.OrgID, UserID: e.Account.UserID, Role: crm.RoleMember}
+	if u, err := e.Store.GetUser(ctx, e.Account.OrgID, e.Account.UserID); err == nil {
 		v.Role = u.Role
 	}
 	var skipped []string
 	for _, r := range it.Request.Links {
-		if err := l.cfg.Store.SetLink(ctx, v, emailID, r.Type, r.ID, true); err != nil {
-			l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: link skipped", slog.Int64("email", emailID), slog.String("type", string(r.Type)), slog.Int64("id", r.ID), slog.Any("err", err))
+		if err := e.Store.SetLink(ctx, v, emailID, r.Type, r.ID, true); err != nil {
+			e.Log.LogAttrs(ctx, slog.LevelInfo, "outbox: link skipped", slog.Int64("email", emailID), slog.String("type", string(r.Type)), slog.Int64("id", r.ID), slog.Any("err", err))
 			skipped = append(skipped, fmt.Sprintf("%s %d", r.Type, r.ID))
 		}
 	}
@@ -306,8 +303,8 @@ func (l *accountLoop) linkSent(ctx context.Context, it crm.OutboxItem, emailID i
 }
 
 // sentFolder returns the account's folder with role sent, nil if none.
-func (l *accountLoop) sentFolder(ctx context.Context) (*store.Folder, error) {
-	folders, err := l.cfg.Store.Folders(ctx, l.id)
+func (e *Engine) sentFolder(ctx context.Context) (*store.Folder, error) {
+	folders, err := e.Store.Folders(ctx, e.Account.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -319,22 +316,18 @@ func (l *accountLoop) sentFolder(ctx context.Context) (*store.Folder, error) {
 	return nil, nil
 }
 
-// findInSent selects the Sent folder and looks for a Message-ID there; uid
-// is 0 when it is not found or the connector cannot search.
-func (l *accountLoop) findInSent(ctx context.Context, f store.Folder, messageID string) (uint32, mail.FolderState, error) {
-	st, err := l.mb.Select(ctx, f.Name)
-	if err != nil {
-		return 0, st, err
-	}
-	s, ok := l.mb.(mail.Searcher)
+// findInSent looks for a Message-ID in the Sent folder; "" when it is
+// not there or the connector cannot search.
+func (e *Engine) findInSent(ctx context.Context, f store.Folder, messageID string) (mail.ID, error) {
+	s, ok := e.Mailbox.(mail.Searcher)
 	if !ok {
-		return 0, st, nil
+		return "", nil
 	}
-	uids, err := s.SearchMessageID(ctx, messageID)
-	if err != nil || len(uids) == 0 {
-		return 0, st, err
+	ids, err := s.SearchMessageID(ctx, f.Name, messageID)
+	if err != nil || len(ids) == 0 {
+		return "", err
 	}
-	return uids[len(uids)-1], st, nil
+	return ids[len(ids)-1], nil
 }
 
 // savesSentMail reports whether the account's submission server files sent
@@ -361,42 +354,13 @@ func permanent(err error) bool {
 	if errors.Is(err, mail.ErrPermanent) {
 		return true
 	}
-	switch mail.KindOf(err) {
-	case mail.KindAuth, mail.KindBlocked, mail.KindTLS:
-		return true
-	}
-	return false
-}
-
-// userMessage is a failure as the user should read it.
-func userMessage(err error) string {
-	var me *mail.Error
-	if errors.As(err, &me) && me.Message != "" {
-		return me.Message
-	}
-	return err.Error()
-}
-
-// recipients is the envelope: To, Cc and Bcc, each once.
-func recipients(r crm.SendRequest) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, l := range [][]crm.Address{r.To, r.Cc, r.Bcc} {
-		for _, a := range l {
-			k := strings.ToLower(strings.TrimSpace(a.Email))
-			if k != "" && !seen[k] {
-				seen[k] = true
-				out = append(out, strings.TrimSpace(a.Email))
-			}
-		}
-	}
-	return out
+	return !connerr.KindOf(err).Transient()
 }
 
 // recipientList names the recipients for the history: the first three,
 // then how many more.
 func recipientList(r crm.SendRequest) string {
-	all := recipients(r)
+	all := compose.Recipients(r)
 	if len(all) > 3 {
 		return strings.Join(all[:3], ", ") + fmt.Sprintf(" and %d more", len(all)-3)
 	}

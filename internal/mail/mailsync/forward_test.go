@@ -1,4 +1,4 @@
-package mailconn_test
+package mailsync_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
-	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 )
@@ -62,7 +62,7 @@ func TestDropboxEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			srv := dropbox.New(dropbox.Config{Domain: "in.crm.example"}, &mailconn.Dropbox{Store: st})
+			srv := dropbox.New(dropbox.Config{Domain: "in.crm.example"}, &mailsync.Dropbox{Store: st})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -71,7 +71,7 @@ func TestDropboxEndToEnd(t *testing.T) {
 			t.Cleanup(func() { srv.Close() })
 
 			send := func(from, file string) error {
-				raw, err := os.ReadFile(filepath.Join("..", "mail", "forwarded", "testdata", file))
+				raw, err := os.ReadFile(filepath.Join("..", "forwarded", "testdata", file))
 				if err != nil {
 					t.Fatal(err)
 				}

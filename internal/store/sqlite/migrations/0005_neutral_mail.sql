@@ -1,0 +1,41 @@
+-- One account model for every provider (DESIGN §4): a message's id on the
+-- provider and a folder's cursor are opaque strings owned by the
+-- connector, so the store knows no UID, UIDVALIDITY or MODSEQ. A folder's
+-- epoch grows when its connector no longer accepts the cursor and the
+-- folder is listed again; the previous epoch's messages stay visible
+-- until the new listing has re-attached them (by id or content hash) and
+-- are then expunged.
+
+ALTER TABLE messages ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+-- The IMAP connector's ids are "UIDVALIDITY:UID".
+UPDATE messages SET remote_id = uidvalidity || ':' || uid WHERE uid > 0;
+
+ALTER TABLE mail_folders ADD COLUMN cursor TEXT NOT NULL DEFAULT '';
+ALTER TABLE mail_folders ADD COLUMN syncing INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mail_folders ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mail_folders ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;
+-- The IMAP connector's cursors are "imap1:UIDVALIDITY:UIDNEXT:HIGHESTMODSEQ:BELOW".
+UPDATE mail_folders SET cursor = 'imap1:' || uidvalidity || ':' || uidnext || ':' || highestmodseq || ':' || backfill_below,
+	syncing = (backfill_below > 0)
+	WHERE uidvalidity > 0 AND name <> 'Dropbox';
+-- A folder being renumbered when the binary was upgraded: the other
+-- UIDVALIDITY's rows are the previous epoch.
+UPDATE messages SET epoch = -1 WHERE expunged_at IS NULL AND EXISTS
+	(SELECT 1 FROM mail_folders f WHERE f.id = messages.folder_id AND f.uidvalidity <> messages.uidvalidity AND f.name <> 'Dropbox');
+UPDATE mail_folders SET stale = 1 WHERE EXISTS (SELECT 1 FROM messages m WHERE m.folder_id = mail_folders.id AND m.epoch < 0);
+
+DROP INDEX messages_remote;
+ALTER TABLE messages DROP COLUMN uidvalidity;
+ALTER TABLE messages DROP COLUMN uid;
+ALTER TABLE messages DROP COLUMN modseq;
+ALTER TABLE mail_folders DROP COLUMN uidvalidity;
+ALTER TABLE mail_folders DROP COLUMN uidnext;
+ALTER TABLE mail_folders DROP COLUMN highestmodseq;
+ALTER TABLE mail_folders DROP COLUMN backfill_below;
+CREATE UNIQUE INDEX messages_remote ON messages(folder_id, remote_id) WHERE expunged_at IS NULL AND remote_id <> '';
+CREATE INDEX messages_folder_remote ON messages(folder_id, remote_id);
+-- Forwarded mail is identified by its content (an SMTP retry is the same
+-- message).
+UPDATE messages SET remote_id = 'fwd:' || hash
+	WHERE hash <> '' AND folder_id IN (SELECT id FROM mail_folders WHERE name = 'Dropbox');

@@ -1,0 +1,289 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// MailLeaseKind is the lease kind of a mailbox's sync loop; the key is the
+// account id.
+const MailLeaseKind = "mail"
+
+// MailConfig wires the mailbox sync loops (DESIGN §4-5). The engine's own
+// settings (Parse, BatchSize, BatchBytes, BackfillBudget, AutoSelect, Send)
+// are passed to mailsync.
+type MailConfig struct {
+	// Dial connects to an account's provider (decrypting its credential).
+	Dial func(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error)
+	// Parse parses one raw message; it returns an error only when reading
+	// r fails (a malformed message becomes warnings).
+	Parse func(r io.Reader) (*mail.Message, error)
+	// BatchSize is how many messages a transaction stores (default 200);
+	// BatchBytes caps the bodies a batch holds in memory (default 8 MiB).
+	BatchSize  int
+	BatchBytes int64
+	// PollInterval is the time between full passes over every folder
+	// (default 2 min); IdleMax how long one wait for news lasts before the
+	// loop looks at pending flag changes (default 30 s).
+	PollInterval time.Duration
+	IdleMax      time.Duration
+	// Scan is how often the manager looks for accounts to run (default 2 s).
+	Scan time.Duration
+	// MaxAccounts caps the loops one process runs (default 500).
+	MaxAccounts int
+	// BackfillBudget bounds the time one pass spends on initial sync before
+	// it looks for new mail again (default 10 s).
+	BackfillBudget time.Duration
+	// AutoSelect are the folder roles synced unless the user chooses.
+	AutoSelect []string
+	// Send submits an outbox message through the account's SMTP server (nil: the outbox is not worked on).
+	Send func(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error
+}
+
+func (c MailConfig) withDefaults() MailConfig {
+	if c.PollInterval <= 0 {
+		c.PollInterval = 2 * time.Minute
+	}
+	if c.IdleMax <= 0 {
+		c.IdleMax = 30 * time.Second
+	}
+	if c.Scan <= 0 {
+		c.Scan = 2 * time.Second
+	}
+	if c.MaxAccounts <= 0 {
+		c.MaxAccounts = 500
+	}
+	return c
+}
+
+func (c MailConfig) engine(now func() time.Time) mailsync.Config {
+	return mailsync.Config{Parse: c.Parse, BatchSize: c.BatchSize, BatchBytes: c.BatchBytes, BackfillBudget: c.BackfillBudget,
+		AutoSelect: c.AutoSelect, Send: c.Send, Now: now}.WithDefaults()
+}
+
+// runMail is the manager of the mailbox loops.
+func runMail(ctx context.Context, cfg Config) {
+	mc := cfg.Mail.withDefaults()
+	m := manager{cfg: cfg, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
+		due: func(ctx context.Context) ([]int64, error) {
+			accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
+			ids := make([]int64, len(accounts))
+			for i, a := range accounts {
+				ids[i] = a.ID
+			}
+			return ids, err
+		},
+		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
+			return (&mailLoop{cfg: cfg, mc: mc, id: id, log: log}).run
+		}}
+	m.run(ctx)
+}
+
+// mailLoop schedules one account's mail engine while its lease is held:
+// dial, pass, wait for news, again; and records what the user sees.
+type mailLoop struct {
+	cfg   Config
+	mc    MailConfig
+	id    int64
+	log   *slog.Logger
+	fence store.Fence
+	acct  crm.MailAccount
+	eng   *mailsync.Engine
+}
+
+// errReconnect ends the loop so that it starts again with new settings.
+var errReconnect = errors.New("syncer: account settings changed")
+
+func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
+	l.fence = f
+	a, err := l.cfg.Store.MailAccountByID(ctx, l.id)
+	if err != nil {
+		return err
+	}
+	if a.Mode != crm.ModeSync || a.DisconnectedAt != nil {
+		return nil
+	}
+	l.acct = a
+	if a.State != crm.StateInitialSync && a.State != crm.StateSynced && a.State != crm.StateSyncing {
+		l.status(ctx, store.AccountStatus{State: crm.StateConnecting, Failures: a.Failures}, nil)
+	}
+	mb, err := l.mc.Dial(ctx, a)
+	if err != nil {
+		return l.fail(ctx, err)
+	}
+	defer mb.Close()
+	l.eng = &mailsync.Engine{Store: l.cfg.Store, Mailbox: mb, Fence: f, Account: a, Config: l.mc.engine(l.cfg.Now), Log: l.log,
+		Progress: l.progress}
+	lastFull := time.Time{}
+	for {
+		full := time.Since(lastFull) >= l.mc.PollInterval || l.acct.State == crm.StateConnecting
+		done, err := l.pass(ctx, full)
+		if err != nil {
+			if errors.Is(err, errReconnect) {
+				return nil
+			}
+			return l.fail(ctx, err)
+		}
+		if full {
+			lastFull = time.Now()
+		}
+		if !done {
+			continue // initial sync still going: no idling
+		}
+		if err := l.idle(ctx, l.mc.IdleMax); err != nil {
+			return l.fail(ctx, err)
+		}
+	}
+}
+
+// pass runs the engine once and records the account's state.
+func (l *mailLoop) pass(ctx context.Context, full bool) (done bool, err error) {
+	a, err := l.cfg.Store.MailAccountByID(ctx, l.id)
+	if err != nil {
+		return false, err
+	}
+	if !a.UpdatedAt.Equal(l.acct.UpdatedAt) && (a.CredentialID != l.acct.CredentialID || !sameSettings(a.Settings, l.acct.Settings) || a.DisconnectedAt != nil) {
+		return false, errReconnect
+	}
+	res, err := l.eng.Pass(ctx, full)
+	if err != nil {
+		return false, err
+	}
+	now := l.cfg.Now()
+	st := store.AccountStatus{State: crm.StateSynced, ProgressDone: res.Stored, ProgressTotal: res.Total, LastSyncAt: &now, Audit: res.Audit}
+	if !res.Done {
+		st.State = crm.StateInitialSync
+	}
+	var ev *store.AccountEvent
+	if l.acct.State != st.State {
+		ev = &store.AccountEvent{At: now, Kind: "state", Message: stateSentence(st)}
+	}
+	if err := l.status(ctx, st, ev); err != nil {
+		return false, err
+	}
+	l.acct = a
+	l.acct.State = st.State
+	l.eng.Account = a
+	return res.Done, nil
+}
+
+// progress records "initial_sync, n of m" while a large mailbox comes in.
+func (l *mailLoop) progress(ctx context.Context, stored, total int64) error {
+	st := store.AccountStatus{State: crm.StateInitialSync, ProgressDone: stored, ProgressTotal: total, LastSyncAt: l.acct.LastSyncAt}
+	var ev *store.AccountEvent
+	if l.acct.State != crm.StateInitialSync {
+		ev = &store.AccountEvent{At: l.cfg.Now(), Kind: "state", Message: fmt.Sprintf("Initial sync started: %d messages to fetch", total)}
+	}
+	if err := l.status(ctx, st, ev); err != nil {
+		return err
+	}
+	l.acct.State = crm.StateInitialSync
+	return nil
+}
+
+// idle waits for news in the inbox, up to max. Work queued in crmsync (a
+// flag changed, mail to send) ends the wait: a wake-up from this process
+// at once, or the store's pending list, looked at every few seconds, when
+// another process queued it.
+func (l *mailLoop) idle(ctx context.Context, max time.Duration) error {
+	idleCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	wake := mailWakes.open(l.id)
+	defer mailWakes.close(l.id, wake)
+	go func() {
+		t := time.NewTicker(pendingCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-idleCtx.Done():
+				return
+			case <-wake:
+				stop()
+				return
+			case <-t.C:
+				if l.eng.HasWork(idleCtx) {
+					stop()
+					return
+				}
+			}
+		}
+	}()
+	err := l.eng.Idle(idleCtx, max)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if idleCtx.Err() != nil {
+		return nil // woken for local work
+	}
+	return err
+}
+
+// pendingCheck is how often an idling loop looks for work queued by
+// another process.
+const pendingCheck = 3 * time.Second
+
+// mailWakes lets the API of this process wake an account's idling loop.
+var mailWakes = newWakeSet()
+
+// Wake tells the sync loop of an account, if this process runs it, that
+// work was queued for it (a flag change, mail to send), so that it stops
+// waiting on the server and does it now.
+func Wake(accountID int64) { mailWakes.wake(accountID) }
+
+// fail records a failure as the user should see it and schedules the next
+// attempt by the one retry policy (connerr.Retry).
+func (l *mailLoop) fail(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	st := failure(err, l.acct.Failures+1, l.cfg.Now())
+	st.ProgressDone, st.ProgressTotal = l.acct.ProgressDone, l.acct.ProgressTotal
+	l.acct.Failures = st.Failures
+	l.log.LogAttrs(ctx, slog.LevelWarn, "mail sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Time("next_attempt", *st.NextAttemptAt))
+	werr := l.status(ctx, st, &store.AccountEvent{Kind: "error", Message: fmt.Sprintf("%s — next attempt in %s", st.ErrorMessage, st.NextAttemptAt.Sub(l.cfg.Now()).Round(time.Second))})
+	if werr != nil {
+		return werr
+	}
+	return err
+}
+
+// failure is the status an account shows after its n-th failure in a row:
+// the same state, code, words and next attempt for the same fault, mail or
+// PIM.
+func failure(err error, n int, now time.Time) store.AccountStatus {
+	kind := connerr.KindOf(err)
+	next := now.Add(connerr.RetryOf(err, n))
+	return store.AccountStatus{State: crm.AccountState(kind.State()), ErrorCode: string(kind), ErrorMessage: connerr.Message(err),
+		Failures: n, NextAttemptAt: &next}
+}
+
+func (l *mailLoop) status(ctx context.Context, st store.AccountStatus, ev *store.AccountEvent) error {
+	return l.cfg.Store.RecordAccountStatus(ctx, l.fence, l.id, st, ev)
+}
+
+func stateSentence(st store.AccountStatus) string {
+	switch st.State {
+	case crm.StateInitialSync:
+		return fmt.Sprintf("Initial sync: %d of %d messages", st.ProgressDone, st.ProgressTotal)
+	case crm.StateSynced:
+		return fmt.Sprintf("Synced: %d messages", st.ProgressDone)
+	}
+	return string(st.State)
+}
+
+func sameSettings(a, b crm.MailSettings) bool {
+	eq := func(x, y *crm.ServerSettings) bool {
+		return (x == nil && y == nil) || (x != nil && y != nil && *x == *y)
+	}
+	return eq(a.IMAP, b.IMAP) && eq(a.SMTP, b.SMTP) && a.AllowPlaintext == b.AllowPlaintext
+}
