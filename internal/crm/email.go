@@ -126,15 +126,15 @@ type AttachmentInfo struct {
 
 // Email is a stored message.
 type Email struct {
-	ID           int64            `json:"id"`
-	OrgID        int64            `json:"-"`
-	OwnerID      int64            `json:"-"`
-	AccountID    int64            `json:"account_id"`
-	FolderID     *int64           `json:"-"`
-	Folder       string           `json:"folder"`
+	ID        int64  `json:"id"`
+	OrgID     int64  `json:"-"`
+	OwnerID   int64  `json:"-"`
+	AccountID int64  `json:"account_id"`
+	FolderID  *int64 `json:"-"`
+	Folder    string `json:"folder"`
 	// RemoteID is the message's id in its folder on the provider, opaque
 	// (its connector's, see mail.ID); "" for mail that came by forwarding.
-	RemoteID string `json:"-"`
+	RemoteID     string           `json:"-"`
 	MessageID    string           `json:"message_id"`
 	InReplyTo    []string         `json:"in_reply_to"`
 	References   []string         `json:"references"`

@@ -17,4 +17,3 @@ var (
 	// accepted: sending it again could deliver it twice.
 	ErrUncertain = errors.New("mail: outcome unknown")
 )
-

@@ -15,7 +15,6 @@ import (
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
-
 // FolderState is a selected folder's synchronisation state (RFC 3501
 // UIDVALIDITY and UIDNEXT; RFC 7162 HIGHESTMODSEQ, 0 without CONDSTORE).
 type FolderState struct {
