@@ -2,9 +2,10 @@
 // tasks and events between the CRM and a user's address book and calendar
 // (DESIGN §9). It holds pure functions only: no storage, no protocol, no
 // clock. Connectors (pim/carddav, pim/caldav, pim/graph, pim/google)
-// translate items to Fields; the syncer drives a pass and writes through
-// the store; both decide with the functions here, so every provider
-// behaves the same.
+// translate items to Fields; pim/engine runs a pass and writes through
+// its storage port; both decide with the functions here, so every
+// provider behaves the same. pim/pimfake is an in-memory Remote for the
+// engine's tests.
 //
 // # Records and base snapshots
 //

@@ -15,7 +15,8 @@ type Remote interface {
 	// Changes returns what changed since token (a sync token, a delta
 	// link). With token "" it lists the whole collection (Full). A token
 	// the provider no longer accepts is ErrTokenInvalid: the engine then
-	// lists everything and matches it against its mapping.
+	// lists everything and matches it against its mapping. A collection
+	// that no longer exists is a connerr.Gone error.
 	Changes(ctx context.Context, token string) (RemoteChanges, error)
 	// Fetch returns the items at hrefs. An item that cannot be decoded is
 	// in bad, one that no longer exists in missing; neither fails the
@@ -61,8 +62,9 @@ type RemoteItem struct {
 	Href string
 	ETag string
 	UID  string
-	// Type is "contact", "event" or "task".
-	Type string
+	// Type is what the item is: a collection of events may hold tasks too
+	// (the other Remote's), told apart by it.
+	Type RecordType
 	// Fields are normalized; "categories" holds every category the item
 	// carries, fixed and not imported ones included.
 	Fields Fields

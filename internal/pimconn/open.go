@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -47,9 +48,9 @@ func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PI
 	for _, col := range d.Collections {
 		syncs[col.Href] = col.SupportsSync
 	}
-	pick := func(kind, chosen string, required bool) (*Target, error) {
+	pick := func(kind pim.CollectionKind, chosen string, required bool) (*Target, error) {
 		for _, col := range usable {
-			if col.Kind == kind && (chosen == "" || sameHref(col.Href, chosen)) {
+			if pim.CollectionKind(col.Kind) == kind && (chosen == "" || sameHref(col.Href, chosen)) {
 				return &Target{Collection: col, Remote: &Remote{Client: cl, Href: col.Href, Kind: kind, SupportsSync: syncs[col.Href]}}, nil
 			}
 		}
@@ -99,11 +100,11 @@ func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PI
 // fromKnown returns the targets from the stored collections, or nil when
 // they do not answer the options or lack a sync token.
 func fromKnown(cl *dav.Client, a crm.PIMAccount, known []store.PIMCollection) []Target {
-	find := func(kind, href string) *store.PIMCollection {
+	find := func(kind pim.CollectionKind, href string) *store.PIMCollection {
 		var found *store.PIMCollection
 		for i := range known {
 			k := &known[i]
-			if k.Kind != kind || (href != "" && !sameHref(k.Href, href)) {
+			if pim.CollectionKind(k.Kind) != kind || (href != "" && !sameHref(k.Href, href)) {
 				continue
 			}
 			if found != nil || k.SyncToken == "" {
@@ -124,7 +125,7 @@ func fromKnown(cl *dav.Client, a crm.PIMAccount, known []store.PIMCollection) []
 		switch {
 		case a.Options.TaskCollection != "":
 			want = append(want, find(KindTasks, a.Options.TaskCollection))
-		case slices.ContainsFunc(known, func(k store.PIMCollection) bool { return k.Kind == KindTasks }):
+		case slices.ContainsFunc(known, func(k store.PIMCollection) bool { return pim.CollectionKind(k.Kind) == KindTasks }):
 			// The task list found last time must still be proven.
 			want = append(want, find(KindTasks, ""))
 		}
@@ -134,7 +135,7 @@ func fromKnown(cl *dav.Client, a crm.PIMAccount, known []store.PIMCollection) []
 		if k == nil {
 			return nil
 		}
-		out = append(out, Target{Collection: *k, Remote: &Remote{Client: cl, Href: k.Href, Kind: k.Kind, SupportsSync: true}})
+		out = append(out, Target{Collection: *k, Remote: &Remote{Client: cl, Href: k.Href, Kind: pim.CollectionKind(k.Kind), SupportsSync: true}})
 	}
 	return out
 }

@@ -19,16 +19,18 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-// Collection kinds, as store.PIMCollection.Kind holds them.
+// Collection kinds, as store.PIMCollection.Kind holds them (spelled as
+// pim's, which the engine uses).
 const (
-	KindContacts = "contacts"
-	KindEvents   = "events"
-	KindTasks    = "tasks"
+	KindContacts = pim.Contacts
+	KindEvents   = pim.Events
+	KindTasks    = pim.Tasks
 )
 
 // KindNoCollections is the kind of the *dav.Error Verify returns when the
@@ -105,13 +107,13 @@ func Usable(kind crm.PIMKind, cols []dav.Collection) []store.PIMCollection {
 		}
 		switch {
 		case kind == crm.PIMCardDAV && col.Type == dav.AddressBook:
-			out = append(out, store.PIMCollection{Href: col.Href, Kind: KindContacts, DisplayName: col.DisplayName})
+			out = append(out, store.PIMCollection{Href: col.Href, Kind: string(KindContacts), DisplayName: col.DisplayName})
 		case kind == crm.PIMCalDAV && col.Type == dav.Calendar:
 			if col.Supports("VEVENT") {
-				out = append(out, store.PIMCollection{Href: col.Href, Kind: KindEvents, DisplayName: col.DisplayName})
+				out = append(out, store.PIMCollection{Href: col.Href, Kind: string(KindEvents), DisplayName: col.DisplayName})
 			}
 			if col.Supports("VTODO") {
-				out = append(out, store.PIMCollection{Href: col.Href, Kind: KindTasks, DisplayName: col.DisplayName})
+				out = append(out, store.PIMCollection{Href: col.Href, Kind: string(KindTasks), DisplayName: col.DisplayName})
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/caldav"
 	"github.com/crmsync/crmsync/internal/pim/carddav"
@@ -18,10 +19,10 @@ import (
 // for the content.
 type Remote struct {
 	Client *dav.Client
-	// Href is the collection's path; Kind is "contacts", "events" or
-	// "tasks" (a calendar holding both events and tasks is two Remotes).
+	// Href is the collection's path; Kind what the Remote syncs in it (a
+	// calendar holding both events and tasks is two Remotes).
 	Href string
-	Kind string
+	Kind pim.CollectionKind
 	// SupportsSync is false for a server without sync-collection: every
 	// Changes is then a full listing, compared by ETag.
 	SupportsSync bool
@@ -29,7 +30,7 @@ type Remote struct {
 
 func (r *Remote) collection() dav.Collection {
 	t := dav.Calendar
-	if r.Kind == "contacts" {
+	if r.Kind == pim.Contacts {
 		t = dav.AddressBook
 	}
 	return dav.Collection{Href: r.Href, Type: t}
@@ -42,7 +43,7 @@ func (r *Remote) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 	if !r.SupportsSync {
 		items, err := r.Client.List(ctx, r.Href)
 		if err != nil {
-			return pim.RemoteChanges{}, err
+			return pim.RemoteChanges{}, r.collectionError(err)
 		}
 		return pim.RemoteChanges{Full: true, Items: refs(items)}, nil
 	}
@@ -51,12 +52,22 @@ func (r *Remote) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 		return pim.RemoteChanges{}, fmt.Errorf("%w: %v", pim.ErrTokenInvalid, err)
 	}
 	if err != nil {
-		return pim.RemoteChanges{}, err
+		return pim.RemoteChanges{}, r.collectionError(err)
 	}
 	// A tokenless sync-collection is the full listing (RFC 6578 §3.4).
 	// Some servers (Radicale) add items deleted long ago as 404s: they are
 	// not in the collection, which Full already says.
 	return pim.RemoteChanges{Full: token == "", Items: refs(changed), Deleted: deleted, Token: next}, nil
+}
+
+// collectionError turns a 404 on the collection into connerr.Gone: it was
+// deleted or moved, and the engine drops its cursor so that the next
+// attempt discovers the account's collections again.
+func (r *Remote) collectionError(err error) error {
+	if errors.Is(err, dav.ErrNotFound) {
+		return connerr.Errorf(connerr.Gone, err, "%s is no longer on the server (deleted or moved); choose another one if it does not come back", r.Href)
+	}
+	return err
 }
 
 func refs(items []dav.Item) []pim.RemoteRef {
@@ -85,7 +96,7 @@ func (r *Remote) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, [
 			bad = append(bad, pim.ItemError{Href: o.Href, Err: err})
 			continue
 		}
-		if it.Type != r.recordType() {
+		if it.Type != r.Kind.RecordType() {
 			// A VTODO in a calendar synced for events (or the reverse) is
 			// the other Remote's.
 			continue
@@ -102,38 +113,28 @@ func (r *Remote) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, [
 	return items, bad, missing, nil
 }
 
-func (r *Remote) recordType() string {
-	switch r.Kind {
-	case "contacts":
-		return "contact"
-	case "tasks":
-		return "task"
-	}
-	return "event"
-}
-
 func (r *Remote) decode(data []byte) (pim.RemoteItem, error) {
-	if r.Kind == "contacts" {
+	if r.Kind == pim.Contacts {
 		c, err := carddav.Decode(data)
 		if err != nil {
 			return pim.RemoteItem{}, err
 		}
-		return pim.RemoteItem{UID: c.UID, Type: "contact", Fields: c.Fields, Modified: c.Modified, Raw: data}, nil
+		return pim.RemoteItem{UID: c.UID, Type: pim.RecordContact, Fields: c.Fields, Modified: c.Modified, Raw: data}, nil
 	}
 	it, err := caldav.Decode(data)
 	if err != nil {
 		return pim.RemoteItem{}, err
 	}
-	return pim.RemoteItem{UID: it.UID, Type: string(it.Type), Fields: it.Fields, Modified: it.Modified, Raw: data}, nil
+	return pim.RemoteItem{UID: it.UID, Type: pim.RecordType(it.Type), Fields: it.Fields, Modified: it.Modified, Raw: data}, nil
 }
 
 func (r *Remote) encode(prev []byte, uid string, f pim.Fields) ([]byte, error) {
 	var b []byte
 	var err error
 	switch r.Kind {
-	case "contacts":
+	case pim.Contacts:
 		b, err = carddav.Encode(prev, uid, f)
-	case "tasks":
+	case pim.Tasks:
 		b, err = caldav.Encode(prev, uid, caldav.TypeTask, f)
 	default:
 		b, err = caldav.Encode(prev, uid, caldav.TypeEvent, f)
@@ -169,7 +170,7 @@ func (r *Remote) Create(ctx context.Context, uid string, f pim.Fields) (pim.Remo
 		return pim.RemoteItem{}, err
 	}
 	ext := ".ics"
-	if r.Kind == "contacts" {
+	if r.Kind == pim.Contacts {
 		ext = ".vcf"
 	}
 	href := path.Join(r.Href, hrefName(uid)+ext)

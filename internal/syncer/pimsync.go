@@ -13,6 +13,7 @@ import (
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/dav"
+	"github.com/crmsync/crmsync/internal/pim/engine"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -47,7 +48,7 @@ type PIMConfig struct {
 
 func (c PIMConfig) withDefaults() PIMConfig {
 	if c.CategoryBudget <= 0 {
-		c.CategoryBudget = 10 * time.Second
+		c.CategoryBudget = engine.DefaultCategoryBudget
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Minute
@@ -241,7 +242,8 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 		policy = pim.NewestWins
 	}
 	l.progDone, l.progTot, l.itemErrors = 0, 0, nil
-	var total passStats
+	var total engine.Stats
+	port := engine.StorePort{Store: l.cfg.Store, Fence: l.fence, Viewer: l.viewer}
 	for i := range targets {
 		t := &targets[i]
 		c := t.Collection
@@ -255,16 +257,15 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 		if coll.SyncToken == "" && l.state != crm.StateSynced {
 			l.state = crm.StateInitialSync
 		}
-		p := &collectionPass{l: l, coll: coll, remote: t.Remote, side: l.side(coll.Kind), policy: policy,
-			importCats: l.acct.Options.ImportCategories}
-		if coll.Kind == "events" {
-			p.only = l.acct.Options.EventCategories
-		}
-		if err := p.run(ctx); err != nil {
+		res, err := engine.Run(ctx, engine.Config{Port: port, Remote: t.Remote, Collection: coll, Policy: policy,
+			ImportCategories: l.acct.Options.ImportCategories, EventCategories: l.acct.Options.EventCategories,
+			CategoryBudget: l.pc.CategoryBudget, Logger: l.log, Now: l.cfg.Now, Progress: l.progress, Event: l.event})
+		l.itemErrors = append(l.itemErrors, res.ItemErrors...)
+		if err != nil {
 			return fmt.Errorf("%s: %w", coll.DisplayName, err)
 		}
-		total = addStats(total, p.stats)
-		l.backlog += p.backlog
+		total = total.Add(res.Stats)
+		l.backlog += res.Backlog
 	}
 	now := l.cfg.Now()
 	l.failures = 0
@@ -275,10 +276,10 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 		if l.state != crm.StateInitialSync {
 			l.state = crm.StateSyncing
 		}
-		l.catDone += int64(total.categories)
+		l.catDone += int64(total.Categories)
 		st := store.AccountStatus{State: l.state, ProgressDone: l.catDone, ProgressTotal: l.catDone + int64(l.backlog), LastSyncAt: &now}
 		msg := fmt.Sprintf("Writing the CRM's categories to the server: %d contacts to go.", l.backlog)
-		if total.any() {
+		if total.Any() {
 			msg = total.String() + ". " + msg
 		}
 		return l.status(ctx, st, false, &store.AccountEvent{At: now, Kind: "categories", Message: msg})
@@ -290,38 +291,13 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 	case l.acct.State != crm.StateSynced:
 		ev = &store.AccountEvent{At: now, Kind: "state", Message: "Synced. " + total.String()}
 		l.acct.State = crm.StateSynced
-	case total.any():
+	case total.Any():
 		ev = &store.AccountEvent{At: now, Kind: "sync", Message: total.String()}
 	}
 	if len(l.itemErrors) > 0 {
 		st.ErrorMessage = fmt.Sprintf("%d records could not be written to the server; the first: %s", len(l.itemErrors), l.itemErrors[0])
 	}
 	return l.status(ctx, st, true, ev)
-}
-
-func addStats(a, b passStats) passStats {
-	a.toCRM += b.toCRM
-	a.toRemote += b.toRemote
-	a.createdCRM += b.createdCRM
-	a.createdRemote += b.createdRemote
-	a.linked += b.linked
-	a.conflicts += b.conflicts
-	a.tombstoned += b.tombstoned
-	a.skipped += b.skipped
-	a.failed += b.failed
-	a.categories += b.categories
-	return a
-}
-
-func (l *pimLoop) side(kind string) recordSide {
-	b := sideBase{st: l.cfg.Store, fence: l.fence, v: l.viewer, now: l.cfg.Now}
-	switch kind {
-	case "tasks":
-		return &taskSide{b}
-	case "events":
-		return &eventSide{b}
-	}
-	return &contactSide{sideBase: b}
 }
 
 // progress adds to the pass's counts and records them, at most once a
@@ -394,5 +370,3 @@ func (l *pimLoop) event(ctx context.Context, kind, msg string) {
 		l.log.LogAttrs(ctx, slog.LevelWarn, "recording event failed", slog.Any("err", err))
 	}
 }
-
-func slogString(k, v string) slog.Attr { return slog.String(k, v) }

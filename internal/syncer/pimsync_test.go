@@ -35,14 +35,14 @@ type pimEnv struct {
 	account crm.PIMAccount
 	user    string
 	coll    string // collection path
-	kind    string // contacts, events, tasks
+	kind    pim.CollectionKind
 	// wrap, when set, wraps the Remote of the next passes (fault tests).
 	wrap func(pim.Remote) pim.Remote
 	logs *strings.Builder
 	mu   sync.Mutex
 }
 
-func newPIMEnv(t *testing.T, f storetest.Factory, srv *radicale.Server, kind string, opts crm.PIMOptions) *pimEnv {
+func newPIMEnv(t *testing.T, f storetest.Factory, srv *radicale.Server, kind pim.CollectionKind, opts crm.PIMOptions) *pimEnv {
 	st, _ := f(t)
 	ctx := context.Background()
 	_, p, h := auth.NewToken()
@@ -55,10 +55,10 @@ func newPIMEnv(t *testing.T, f storetest.Factory, srv *radicale.Server, kind str
 	name := fmt.Sprintf("%s-%d", kind, time.Now().UnixNano())
 	pk := crm.PIMCalDAV
 	switch kind {
-	case "contacts":
+	case pim.Contacts:
 		e.coll = srv.CreateAddressBook(t, e.user, name, "Contacts")
 		pk = crm.PIMCardDAV
-	case "events":
+	case pim.Events:
 		e.coll = srv.CreateCalendar(t, e.user, name, "Calendar", "VEVENT")
 	default:
 		e.coll = srv.CreateCalendar(t, e.user, name, "Tasks", "VTODO")
@@ -98,7 +98,7 @@ func (e *pimEnv) config() syncer.Config {
 	logger := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(), Lease: lease.Config{TTL: 5 * time.Second},
 		PIM: &syncer.PIMConfig{Open: func(ctx context.Context, a crm.PIMAccount) ([]syncer.PIMTarget, error) {
-			return []syncer.PIMTarget{{Collection: store.PIMCollection{Href: e.coll, Kind: e.kind, DisplayName: e.kind}, Remote: e.remote()}}, nil
+			return []syncer.PIMTarget{{Collection: store.PIMCollection{Href: e.coll, Kind: string(e.kind), DisplayName: string(e.kind)}, Remote: e.remote()}}, nil
 		}}}
 }
 
@@ -165,7 +165,7 @@ func (e *pimEnv) remoteByName() map[string]pim.RemoteItem {
 	out := map[string]pim.RemoteItem{}
 	for _, it := range e.remoteItems() {
 		n := it.Fields[pim.FieldSummary].Str
-		if e.kind == "contacts" {
+		if e.kind == pim.Contacts {
 			n = strings.TrimSpace(it.Fields[pim.FieldFirstName].Str + " " + it.Fields[pim.FieldLastName].Str)
 		}
 		if _, dup := out[n]; dup {
@@ -228,9 +228,9 @@ func (e *pimEnv) edit(it pim.RemoteItem, fn func(pim.Fields)) {
 	var body []byte
 	var err error
 	switch e.kind {
-	case "contacts":
+	case pim.Contacts:
 		body, err = carddav.Encode(it.Raw, it.UID, f)
-	case "events":
+	case pim.Events:
 		body, err = caldav.Encode(it.Raw, it.UID, caldav.TypeEvent, f)
 	default:
 		body, err = caldav.Encode(it.Raw, it.UID, caldav.TypeTask, f)

@@ -1,4 +1,4 @@
-package syncer
+package engine
 
 import (
 	"context"
@@ -30,8 +30,7 @@ type localRecord struct {
 
 // recordSide reads and writes one kind of CRM record for the engine.
 type recordSide interface {
-	// recordType is store.PIMContact, PIMTask or PIMEvent.
-	recordType() string
+	recordType() pim.RecordType
 	// load returns every record in the account's scope, by id.
 	load(ctx context.Context) (map[int64]*localRecord, error)
 	// get reads one record again (after ErrStale); nil when it is gone.
@@ -43,21 +42,30 @@ type recordSide interface {
 	build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error)
 	// stored returns the record a write stored.
 	stored(w store.PIMWrite) *localRecord
-	// exists reports whether the record exists at all, seen or not by the
-	// account's owner: a record out of their sight is not a deleted one.
-	exists(ctx context.Context, id int64) (bool, error)
+}
+
+// newSide returns the record side of a collection's kind.
+func newSide(kind pim.CollectionKind, port Port, now func() time.Time) recordSide {
+	b := sideBase{port: port, v: port.Owner(), now: now}
+	switch kind {
+	case pim.Tasks:
+		return &taskSide{b}
+	case pim.Events:
+		return &eventSide{b}
+	}
+	return &contactSide{sideBase: b}
 }
 
 // writeRecord builds a record's write and makes it, with item (may be nil;
 // pending: see store.PIMWrite), in one transaction.
-func writeRecord(ctx context.Context, side recordSide, b sideBase, rec *localRecord, fields pim.Fields, only map[string]bool,
+func writeRecord(ctx context.Context, side recordSide, port Port, rec *localRecord, fields pim.Fields, only map[string]bool,
 	replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
 	w, err := side.build(ctx, rec, fields, only, replaced)
 	if err != nil {
 		return nil, nil, err
 	}
 	w.Item, w.Pending = item, pending
-	out, err := b.st.ApplyPIMWrite(ctx, b.fence, b.v, w)
+	out, err := port.ApplyPIMWrite(ctx, w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -84,25 +92,11 @@ func (s setter) list(name string, dst *[]string) {
 	}
 }
 
-// anyViewer sees every record of the organisation: to tell a record out of
-// the owner's sight from a deleted one.
-func (b sideBase) anyViewer() crm.Viewer {
-	return crm.Viewer{OrgID: b.v.OrgID, UserID: b.v.UserID, Role: crm.RoleAdmin}
-}
-
-func found(err error) (bool, error) {
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // sideBase holds what every record side needs.
 type sideBase struct {
-	st    store.Store
-	fence store.Fence
-	v     crm.Viewer // the account's owner
-	now   func() time.Time
+	port Port
+	v    crm.Viewer // the account's owner
+	now  func() time.Time
 }
 
 // replacedFields returns the record's custom fields with the replaced
@@ -127,12 +121,12 @@ type contactSide struct {
 	outcomes  map[int64][]crm.OpportunityStatus
 }
 
-func (s *contactSide) recordType() string { return store.PIMContact }
+func (s *contactSide) recordType() pim.RecordType { return pim.RecordContact }
 
 func (s *contactSide) load(ctx context.Context) (map[int64]*localRecord, error) {
 	s.companies = map[int64]string{}
 	for cur := ""; ; {
-		p, err := s.st.ListCompanies(ctx, s.v, store.CompanyFilter{ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
+		p, err := s.port.ListCompanies(ctx, store.CompanyFilter{ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
 		if err != nil {
 			return nil, err
 		}
@@ -144,12 +138,12 @@ func (s *contactSide) load(ctx context.Context) (map[int64]*localRecord, error) 
 		}
 	}
 	var err error
-	if s.outcomes, err = s.st.PIMRecordOutcomes(ctx, s.v.OrgID); err != nil {
+	if s.outcomes, err = s.port.RecordOutcomes(ctx); err != nil {
 		return nil, err
 	}
 	out := map[int64]*localRecord{}
 	for cur := ""; ; {
-		p, err := s.st.ListContacts(ctx, s.v, store.ContactFilter{ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
+		p, err := s.port.ListContacts(ctx, store.ContactFilter{ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
 		if err != nil {
 			return nil, err
 		}
@@ -164,9 +158,9 @@ func (s *contactSide) load(ctx context.Context) (map[int64]*localRecord, error) 
 }
 
 func (s *contactSide) get(ctx context.Context, id int64) (*localRecord, error) {
-	c, err := s.st.GetContact(ctx, s.v, id)
+	c, err := s.port.GetContact(ctx, id)
 	if err != nil {
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, err
@@ -229,11 +223,6 @@ func (s *contactSide) build(ctx context.Context, rec *localRecord, fields pim.Fi
 
 func (s *contactSide) stored(w store.PIMWrite) *localRecord { return s.local(*w.Contact) }
 
-func (s *contactSide) exists(ctx context.Context, id int64) (bool, error) {
-	_, err := s.st.GetContact(ctx, s.anyViewer(), id)
-	return found(err)
-}
-
 // company finds the company a vCard's organisation names: by name (case
 // and spacing ignored), else by the domain of one of the contact's
 // addresses (never a free-mail one), else a new company.
@@ -252,7 +241,7 @@ func (s *contactSide) company(ctx context.Context, name string, emails []string)
 				continue
 			}
 			domains = append(domains, d)
-			p, err := s.st.ListCompanies(ctx, s.v, store.CompanyFilter{Domain: d, ListParams: store.ListParams{Limit: 1}})
+			p, err := s.port.ListCompanies(ctx, store.CompanyFilter{Domain: d, ListParams: store.ListParams{Limit: 1}})
 			if err != nil {
 				return 0, err
 			}
@@ -261,7 +250,7 @@ func (s *contactSide) company(ctx context.Context, name string, emails []string)
 			}
 		}
 	}
-	c, err := s.st.CreateCompany(ctx, s.v, crm.Company{OrgID: s.v.OrgID, OwnerID: s.v.UserID, Name: norm, Domains: domains[:min(len(domains), 1)]})
+	c, err := s.port.CreateCompany(ctx, crm.Company{OrgID: s.v.OrgID, OwnerID: s.v.UserID, Name: norm, Domains: domains[:min(len(domains), 1)]})
 	if err != nil {
 		return 0, err
 	}
@@ -277,13 +266,13 @@ var builtinRules = linker.NewRules(nil, nil)
 
 type taskSide struct{ sideBase }
 
-func (s *taskSide) recordType() string { return store.PIMTask }
+func (s *taskSide) recordType() pim.RecordType { return pim.RecordTask }
 
 func (s *taskSide) load(ctx context.Context) (map[int64]*localRecord, error) {
 	out := map[int64]*localRecord{}
 	owner := s.v.UserID
 	for cur := ""; ; {
-		p, err := s.st.ListTasks(ctx, s.v, store.TaskFilter{OwnerID: &owner, ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
+		p, err := s.port.ListTasks(ctx, store.TaskFilter{OwnerID: &owner, ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
 		if err != nil {
 			return nil, err
 		}
@@ -298,8 +287,8 @@ func (s *taskSide) load(ctx context.Context) (map[int64]*localRecord, error) {
 }
 
 func (s *taskSide) get(ctx context.Context, id int64) (*localRecord, error) {
-	t, err := s.st.GetTask(ctx, s.v, id)
-	if err == store.ErrNotFound {
+	t, err := s.port.GetTask(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -360,22 +349,17 @@ func (s *taskSide) build(ctx context.Context, rec *localRecord, fields pim.Field
 
 func (s *taskSide) stored(w store.PIMWrite) *localRecord { return taskLocal(*w.Task) }
 
-func (s *taskSide) exists(ctx context.Context, id int64) (bool, error) {
-	_, err := s.st.GetTask(ctx, s.anyViewer(), id)
-	return found(err)
-}
-
 // ---- events ----
 
 type eventSide struct{ sideBase }
 
-func (s *eventSide) recordType() string { return store.PIMEvent }
+func (s *eventSide) recordType() pim.RecordType { return pim.RecordEvent }
 
 func (s *eventSide) load(ctx context.Context) (map[int64]*localRecord, error) {
 	out := map[int64]*localRecord{}
 	owner := s.v.UserID
 	for cur := ""; ; {
-		p, err := s.st.ListEvents(ctx, s.v, store.EventFilter{OwnerID: &owner, ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
+		p, err := s.port.ListEvents(ctx, store.EventFilter{OwnerID: &owner, ListParams: store.ListParams{Limit: store.MaxLimit, Cursor: cur}})
 		if err != nil {
 			return nil, err
 		}
@@ -390,8 +374,8 @@ func (s *eventSide) load(ctx context.Context) (map[int64]*localRecord, error) {
 }
 
 func (s *eventSide) get(ctx context.Context, id int64) (*localRecord, error) {
-	e, err := s.st.GetEvent(ctx, s.v, id)
-	if err == store.ErrNotFound {
+	e, err := s.port.GetEvent(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -493,8 +477,3 @@ func (s *eventSide) build(ctx context.Context, rec *localRecord, fields pim.Fiel
 }
 
 func (s *eventSide) stored(w store.PIMWrite) *localRecord { return eventLocal(*w.Event) }
-
-func (s *eventSide) exists(ctx context.Context, id int64) (bool, error) {
-	_, err := s.st.GetEvent(ctx, s.anyViewer(), id)
-	return found(err)
-}

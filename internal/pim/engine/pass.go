@@ -1,8 +1,7 @@
-package syncer
+package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,72 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/pim"
-	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/store"
 )
-
-// pimBase is what a mapping's Base holds: the fields both sides agreed on
-// at the end of the last sync, the fixed categories written then, and
-// every category the remote item carried (those the user did not import
-// included), so that a CRM-side change can be written without fetching
-// the remote item again.
-type pimBase struct {
-	Fields     pim.Fields `json:"fields"`
-	Fixed      []string   `json:"fixed,omitempty"`
-	RemoteCats []string   `json:"remote_categories,omitempty"`
-	// LeftOutBy is, for a remote item not imported, the category choice
-	// that left it out: when the user changes it, the item is looked at
-	// again.
-	LeftOutBy []string `json:"left_out_by,omitempty"`
-}
-
-func decodeBase(b []byte) pimBase {
-	var pb pimBase
-	if len(b) > 0 {
-		_ = json.Unmarshal(b, &pb) // a base that cannot be read is empty: the merge then treats both sides as new
-	}
-	if pb.Fields == nil {
-		pb.Fields = pim.Fields{}
-	}
-	return pb
-}
-
-func (pb pimBase) encode() []byte {
-	b, _ := json.Marshal(pb)
-	return b
-}
-
-// passStats counts what a pass did, for the account's history.
-type passStats struct {
-	toCRM, toRemote, createdCRM, createdRemote, linked, conflicts, tombstoned, skipped, failed, categories int
-}
-
-func (s passStats) String() string {
-	var parts []string
-	add := func(n int, what string) {
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, what))
-		}
-	}
-	add(s.createdCRM, "new in the CRM")
-	add(s.createdRemote, "new on the server")
-	add(s.toCRM, "updated in the CRM")
-	add(s.toRemote, "updated on the server")
-	add(s.linked, "matched")
-	add(s.categories, "given their CRM categories on the server")
-	add(s.conflicts, "conflicts resolved")
-	add(s.tombstoned, "deleted on one side (kept on the other)")
-	add(s.failed, "could not be synced")
-	return strings.Join(parts, ", ")
-}
-
-func (s passStats) any() bool { return s != passStats{} }
 
 // collectionPass syncs one collection once (DESIGN §9; the steps are those
 // of package pim's doc, "A pass, per item").
 type collectionPass struct {
-	l      *pimLoop
+	cfg    Config
+	port   Port
 	coll   store.PIMCollection
 	remote pim.Remote
 	side   recordSide
@@ -94,10 +37,12 @@ type collectionPass struct {
 	handled map[int64]bool // CRM records dealt with in this pass
 	byEmail map[string][]int64
 	dated   map[string]bool // remote items whose server date was asked for
-	stats   passStats
+	stats   Stats
 	// backlog counts the records whose fixed categories are left for the
 	// next pass.
 	backlog int
+	// itemErrors are the records the server refused (see Result).
+	itemErrors []string
 	// imports wait for the end of their fetched batch (flushImports).
 	imports []importJob
 }
@@ -107,7 +52,7 @@ type collectionPass struct {
 const maxRetries = 3
 
 func (p *collectionPass) run(ctx context.Context) error {
-	items, err := p.l.cfg.Store.PIMItems(ctx, p.coll.ID)
+	items, err := p.port.PIMItems(ctx, p.coll.ID)
 	if err != nil {
 		return err
 	}
@@ -122,16 +67,16 @@ func (p *collectionPass) run(ctx context.Context) error {
 		}
 	}
 	ch, err := p.remote.Changes(ctx, p.coll.SyncToken)
-	if errors.Is(err, dav.ErrNotFound) {
+	if errors.Is(err, connerr.ErrGone) {
 		// The collection is gone (or moved): drop its cursor, so the next
 		// attempt discovers the account's collections again.
-		if cerr := p.l.cfg.Store.SetPIMCursor(ctx, p.l.fence, p.coll.ID, "", ""); cerr != nil {
+		if cerr := p.port.SetPIMCursor(ctx, p.coll.ID, "", ""); cerr != nil {
 			return cerr
 		}
-		return fmt.Errorf("%s is no longer on the server (deleted or moved); choose another one if it does not come back: %w", p.coll.Href, err)
+		return err
 	}
 	if errors.Is(err, pim.ErrTokenInvalid) {
-		p.l.event(ctx, "token_reset", fmt.Sprintf("%s: the server no longer knows where the last sync stopped; every item is compared again, nothing is duplicated.", p.coll.DisplayName))
+		p.event(ctx, "token_reset", fmt.Sprintf("%s: the server no longer knows where the last sync stopped; every item is compared again, nothing is duplicated.", p.coll.DisplayName))
 		ch, err = p.remote.Changes(ctx, "")
 	}
 	if err != nil {
@@ -204,13 +149,13 @@ func (p *collectionPass) run(ctx context.Context) error {
 	}
 	slices.Sort(local)
 	slices.Sort(catOnly)
-	p.l.progress(ctx, 0, int64(len(fetch)+len(local)+len(deleted)))
+	p.progress(ctx, 0, int64(len(fetch)+len(local)+len(deleted)))
 
 	for _, href := range deleted {
 		if err := p.remoteDeleted(ctx, href); err != nil {
 			return err
 		}
-		p.l.progress(ctx, 1, 0)
+		p.progress(ctx, 1, 0)
 	}
 	for batch := range slices.Chunk(fetch, 200) {
 		got, bad, missing, err := p.remote.Fetch(ctx, batch)
@@ -235,7 +180,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 		if err := p.flushImports(ctx); err != nil {
 			return err
 		}
-		p.l.progress(ctx, int64(len(batch)), 0)
+		p.progress(ctx, int64(len(batch)), 0)
 	}
 	for _, id := range local {
 		if p.handled[id] {
@@ -244,7 +189,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 		if err := p.localChanged(ctx, p.records[id]); err != nil {
 			return err
 		}
-		p.l.progress(ctx, 1, 0)
+		p.progress(ctx, 1, 0)
 	}
 	if err := p.categoriesOnly(ctx, catOnly); err != nil {
 		return err
@@ -259,7 +204,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 		}
 	}
 	if ch.Token != "" && ch.Token != p.coll.SyncToken {
-		if err := p.l.cfg.Store.SetPIMCursor(ctx, p.l.fence, p.coll.ID, ch.Token, ""); err != nil {
+		if err := p.port.SetPIMCursor(ctx, p.coll.ID, ch.Token, ""); err != nil {
 			return err
 		}
 	}
@@ -268,7 +213,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 
 func (p *collectionPass) indexEmails() {
 	p.byEmail = map[string][]int64{}
-	if p.side.recordType() != store.PIMContact {
+	if p.side.recordType() != pim.RecordContact {
 		return
 	}
 	ids := make([]int64, 0, len(p.records))
@@ -312,32 +257,32 @@ func (p *collectionPass) tombstone(ctx context.Context, m *store.PIMItem, side p
 	if pim.OnMissing(side) != pim.ActionTombstone {
 		return nil
 	}
-	now := p.l.cfg.Now()
+	now := p.cfg.Now()
 	m.TombstoneSide, m.TombstonedAt = string(side), &now
-	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
 	if err != nil {
 		return err
 	}
 	*m = *w.Item
-	p.stats.tombstoned++
+	p.stats.Tombstoned++
 	return nil
 }
 
 // itemError records an item that cannot be synced; it is skipped until
 // its ETag changes.
 func (p *collectionPass) itemError(ctx context.Context, href, etag string, cause error) error {
-	p.stats.failed++
+	p.stats.Failed++
 	m := p.byHref[href]
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(), Href: href}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType()), Href: href}
 	}
 	m.ETag, m.Error = etag, cause.Error()
-	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
 	if err != nil {
 		return err
 	}
 	p.byHref[href] = w.Item
-	p.l.log.LogAttrs(ctx, 0, "pim item skipped", slogString("href", href), slogString("err", cause.Error()))
+	p.cfg.Logger.LogAttrs(ctx, 0, "pim item skipped", slog.String("href", href), slog.String("err", cause.Error()))
 	return nil
 }
 
@@ -362,11 +307,11 @@ func (p *collectionPass) remoteChanged(ctx context.Context, it *pim.RemoteItem) 
 				}
 				m = old
 			}
-			p.stats.linked++
+			p.stats.Linked++
 			return p.link(ctx, m, p.records[id], it, nil)
 		}
 		if rec := p.matchByEmail(it); rec != nil {
-			p.stats.linked++
+			p.stats.Linked++
 			return p.link(ctx, m, rec, it, nil)
 		}
 		return p.importNew(ctx, m, it)
@@ -383,7 +328,7 @@ func (p *collectionPass) remoteChanged(ctx context.Context, it *pim.RemoteItem) 
 // records: deleted (a tombstone), or only out of their sight (reassigned,
 // a manager's team changed): left as it is, to sync again once back.
 func (p *collectionPass) crmMissing(ctx context.Context, m *store.PIMItem) error {
-	ok, err := p.side.exists(ctx, m.CRMID)
+	ok, err := p.port.Exists(ctx, p.side.recordType(), m.CRMID)
 	if err != nil || ok {
 		return err
 	}
@@ -396,7 +341,7 @@ func (p *collectionPass) stampID(uid string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	prefix := p.side.recordType() + "-"
+	prefix := string(p.side.recordType()) + "-"
 	if !strings.HasPrefix(s, prefix) {
 		return 0, false
 	}
@@ -423,7 +368,7 @@ func (p *collectionPass) matchByEmail(it *pim.RemoteItem) *localRecord {
 // an empty base (fields that differ are conflicts, decided by the policy).
 func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem, base []byte) error {
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType())}
 	}
 	m.CRMID, m.Href, m.UID, m.Error = rec.id, it.Href, it.UID, ""
 	m.Base = base
@@ -437,14 +382,14 @@ func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localR
 // it; otherwise it is remembered (by ETag) and left alone.
 func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pim.RemoteItem) error {
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType())}
 	}
 	m.Href, m.UID, m.ETag, m.Raw, m.Error = it.Href, it.UID, it.ETag, it.Raw, ""
 	all := it.Fields[pim.FieldCategories].List
 	if !pim.ImportFilter(all, p.importCats) || !p.inScope(it.Fields) {
-		p.stats.skipped++
+		p.stats.Skipped++
 		m.CRMID, m.Base = 0, pimBase{LeftOutBy: p.choice()}.encode()
-		w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+		w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
 		if err == nil {
 			p.byHref[it.Href] = w.Item
 		}
@@ -484,7 +429,7 @@ func (p *collectionPass) flushImports(ctx context.Context) error {
 	for i, j := range jobs {
 		ws[i] = j.w
 	}
-	outs, err := p.l.cfg.Store.ApplyPIMWrites(ctx, p.l.fence, p.l.viewer, ws)
+	outs, err := p.port.ApplyPIMWrites(ctx, ws)
 	var fe *store.FieldError
 	switch {
 	case err == nil:
@@ -496,7 +441,7 @@ func (p *collectionPass) flushImports(ctx context.Context) error {
 		return err
 	}
 	for _, j := range jobs {
-		out, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, j.w)
+		out, err := p.port.ApplyPIMWrite(ctx, j.w)
 		if err != nil {
 			if err := p.writeError(ctx, j.w.Item, j.it, err); err != nil {
 				return err
@@ -513,7 +458,7 @@ func (p *collectionPass) flushImports(ctx context.Context) error {
 // base has none yet.
 func (p *collectionPass) imported(j importJob, out store.PIMWrite) {
 	rec := p.side.stored(out)
-	p.stats.createdCRM++
+	p.stats.CreatedCRM++
 	p.records[rec.id] = rec
 	p.byCRM[rec.id], p.byHref[j.it.Href] = out.Item, out.Item
 	p.handled[rec.id] = true
@@ -534,7 +479,7 @@ func (p *collectionPass) categoriesOnly(ctx context.Context, ids []int64) error 
 	if len(ids) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(p.l.pc.CategoryBudget)
+	deadline := time.Now().Add(p.cfg.CategoryBudget)
 	for i, id := range ids {
 		if time.Now().After(deadline) {
 			p.backlog += len(ids) - i
@@ -548,7 +493,7 @@ func (p *collectionPass) categoriesOnly(ctx context.Context, ids []int64) error 
 		if err := p.localChanged(ctx, rec); err != nil {
 			return err
 		}
-		p.stats.categories++
+		p.stats.Categories++
 	}
 	return nil
 }
@@ -585,7 +530,7 @@ func (p *collectionPass) localChanged(ctx context.Context, rec *localRecord) err
 
 // createRemote copies a new CRM record to the remote with its stamp.
 func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) error {
-	uid := pim.StampUID(p.side.recordType() + "-" + strconv.FormatInt(rec.id, 10))
+	uid := pim.StampUID(string(p.side.recordType()) + "-" + strconv.FormatInt(rec.id, 10))
 	out := rec.fields.Clone()
 	cats, _ := pim.RestoreFixed(rec.fields[pim.FieldCategories].List, rec.want)
 	out[pim.FieldCategories] = pim.SetOf(cats...)
@@ -600,7 +545,7 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 		if len(got) == 1 {
 			// The engine wrote that item: its content is the base, so
 			// only what changed on either side since is merged.
-			p.stats.linked++
+			p.stats.Linked++
 			seen := got[0].Fields.Clone()
 			seen[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(got[0].Fields[pim.FieldCategories].List, p.importCats)...)
 			base := pimBase{Fields: seen.Normalize(), RemoteCats: got[0].Fields[pim.FieldCategories].List}
@@ -610,7 +555,7 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 	}
 	m := p.byCRM[rec.id] // a create refused before, or nil
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(), CRMID: rec.id}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType()), CRMID: rec.id}
 	}
 	if err != nil {
 		if !isItemFault(err) {
@@ -618,17 +563,17 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 		}
 		// Refused: recorded on a mapping without an href, so it is shown
 		// and not tried again until the record changes.
-		p.stats.failed++
+		p.stats.Failed++
 		m.UID, m.Error, m.CRMUpdatedAt = uid, err.Error(), rec.updatedAt
 		return p.saveItem(ctx, m)
 	}
 	m.Href, m.UID, m.ETag, m.Raw, m.CRMUpdatedAt, m.Error = written.Href, uid, written.ETag, written.Raw, rec.updatedAt, ""
 	m.Base = pimBase{Fields: rec.fields, Fixed: rec.want, RemoteCats: cats}.encode()
-	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
 	if err != nil {
 		return err
 	}
-	p.stats.createdRemote++
+	p.stats.CreatedRemote++
 	p.byCRM[rec.id], p.byHref[written.Href] = w.Item, w.Item
 	return nil
 }
@@ -638,8 +583,8 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 func isItemFault(err error) bool { return errors.Is(err, pim.ErrRefused) }
 
 func (p *collectionPass) recordLocalError(ctx context.Context, rec *localRecord, cause error) error {
-	p.stats.failed++
-	p.l.itemErrors = append(p.l.itemErrors, fmt.Sprintf("%s %d: %v", p.side.recordType(), rec.id, cause))
+	p.stats.Failed++
+	p.itemErrors = append(p.itemErrors, fmt.Sprintf("%s %d: %v", p.side.recordType(), rec.id, cause))
 	return nil
 }
 
@@ -683,7 +628,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			if mt, ok := p.remote.(pim.ModTimer); ok {
 				t, err := mt.ModTime(ctx, it.Href)
 				if err != nil {
-					p.l.log.LogAttrs(ctx, slog.LevelWarn, "reading an item's date failed", slog.String("href", it.Href), slog.Any("err", err))
+					p.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "reading an item's date failed", slog.String("href", it.Href), slog.Any("err", err))
 				} else if t.After(it.Modified) {
 					it.Modified = t
 					continue
@@ -695,7 +640,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		needRemote := len(res.ToRemote) > 0 || catsChanged
 		needCRM := len(res.ToCRM) > 0 || len(res.Replaced) > 0
 		newBase := pimBase{Fields: res.Base, Fixed: rec.want, RemoteCats: cats}
-		p.stats.conflicts += len(res.Conflicts)
+		p.stats.Conflicts += len(res.Conflicts)
 
 		if needCRM {
 			cp := *m
@@ -710,7 +655,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			for _, ch := range res.ToCRM {
 				only[ch.Field] = true
 			}
-			nrec, stored, err := writeRecord(ctx, p.side, p.sideBase(), rec, res.CRM, only, res.Replaced, &cp, needRemote)
+			nrec, stored, err := writeRecord(ctx, p.side, p.port, rec, res.CRM, only, res.Replaced, &cp, needRemote)
 			if errors.Is(err, store.ErrStale) {
 				// The user changed the record meanwhile: merge again with it.
 				if round >= maxRetries {
@@ -728,7 +673,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			rec = nrec
 			p.records[rec.id] = rec
 			*m = *stored
-			p.stats.toCRM++
+			p.stats.ToCRM++
 			if needRemote {
 				override = &seen
 			}
@@ -771,15 +716,11 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			}
 			return err
 		}
-		p.stats.toRemote++
+		p.stats.ToRemote++
 		m.ETag, m.Raw, m.UID, m.Error = written.ETag, written.Raw, it.UID, ""
 		m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
 		return p.saveItem(ctx, m)
 	}
-}
-
-func (p *collectionPass) sideBase() sideBase {
-	return sideBase{st: p.l.cfg.Store, fence: p.l.fence, v: p.l.viewer, now: p.l.cfg.Now}
 }
 
 // syncedCategories is the account's import_categories widened to the
@@ -795,81 +736,8 @@ func (p *collectionPass) syncedCategories(base pimBase) []string {
 	return append(slices.Clone(p.importCats), base.Fields[pim.FieldCategories].List...)
 }
 
-// unrenamed returns the remote's categories without those a user made by
-// renaming fixed ones: when, since the base, fixed categories vanished
-// from the item and as many new categories appeared, each resembling one
-// of them (a word in common, by its first four letters: "Leads" for "Base
-// Lead", "Customers" for "Base Current Customer"), the new ones are the
-// fixed ones renamed. Restoring a renamed category means renaming it back:
-// the new name is neither imported nor kept. A new category that
-// resembles none ("VIP") is the user's own, whatever else changed: it is
-// kept, and the fixed one is added back beside it.
-func unrenamed(base pimBase, remote []string) []string {
-	if len(base.RemoteCats) == 0 {
-		return remote
-	}
-	had := setOfNorm(base.RemoteCats)
-	has := setOfNorm(remote)
-	var gone []string
-	for _, c := range base.RemoteCats {
-		if pim.IsFixed(c) && !has[normCat(c)] {
-			gone = append(gone, c)
-		}
-	}
-	var added []string
-	for _, c := range remote {
-		if !pim.IsFixed(c) && !had[normCat(c)] {
-			added = append(added, c)
-		}
-	}
-	if len(gone) == 0 || len(added) != len(gone) {
-		return remote
-	}
-	for _, a := range added {
-		if !slices.ContainsFunc(gone, func(g string) bool { return resembles(a, g) }) {
-			return remote
-		}
-	}
-	return slices.DeleteFunc(slices.Clone(remote), func(c string) bool { return slices.Contains(added, c) })
-}
-
-// resembles reports whether two category names share a word, compared by
-// its first four letters ("Base" aside: it names every fixed category).
-func resembles(a, b string) bool {
-	stems := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, w := range strings.Fields(strings.ToLower(s)) {
-			if w == "base" {
-				continue
-			}
-			if len(w) > 4 {
-				w = w[:4]
-			}
-			m[w] = true
-		}
-		return m
-	}
-	sb := stems(b)
-	for w := range stems(a) {
-		if sb[w] {
-			return true
-		}
-	}
-	return false
-}
-
-func normCat(c string) string { return strings.ToLower(strings.Join(strings.Fields(c), " ")) }
-
-func setOfNorm(l []string) map[string]bool {
-	m := make(map[string]bool, len(l))
-	for _, c := range l {
-		m[normCat(c)] = true
-	}
-	return m
-}
-
 func (p *collectionPass) saveItem(ctx context.Context, m *store.PIMItem) error {
-	w, err := p.l.cfg.Store.ApplyPIMWrite(ctx, p.l.fence, p.l.viewer, store.PIMWrite{Item: m})
+	w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
 	if err != nil {
 		return err
 	}
