@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
@@ -582,41 +583,16 @@ func (l *accountLoop) pushFlags(ctx context.Context) error {
 }
 
 // fail records a failure as the user should see it and schedules the next
-// attempt: transient failures back off exponentially with jitter; auth and
-// provider refusals are retried rarely, so a provider never locks the
-// account out because crmsync hammered it.
+// attempt by the one policy for every account (connerr.Retry): the same
+// fault gets the same state, code and words for a mailbox as for an
+// address book.
 func (l *accountLoop) fail(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var me *mail.Error
-	kind, msg := mail.KindOf(err), err.Error()
-	if errors.As(err, &me) {
-		msg = me.Message
-	}
+	kind, msg := connerr.KindOf(err), connerr.Message(err)
 	failures := l.failures + 1
-	var delay time.Duration
-	state := crm.StateSyncError
-	switch kind {
-	case mail.KindAuth:
-		state, delay = crm.StateAuthFailed, backoff(failures, 15*time.Minute, 6*time.Hour)
-	case mail.KindBlocked:
-		state, delay = crm.StateProviderBlocked, backoff(failures, time.Hour, 12*time.Hour)
-	case mail.KindUnreachable:
-		state, delay = crm.StateUnreachable, backoff(failures, 2*time.Second, 15*time.Minute)
-	case mail.KindThrottled:
-		state, delay = crm.StateThrottled, backoff(failures, time.Minute, time.Hour)
-		if me != nil && me.RetryAfter > delay {
-			delay = me.RetryAfter
-		}
-	case mail.KindTLS:
-		delay = backoff(failures, 5*time.Minute, 6*time.Hour)
-	default:
-		delay = backoff(failures, 30*time.Second, 30*time.Minute)
-		if me == nil {
-			msg = "sync error: " + err.Error()
-		}
-	}
+	state, delay := crm.AccountState(kind.State()), connerr.RetryOf(err, failures)
 	next := l.cfg.Now().Add(delay)
 	st := store.AccountStatus{State: state, ErrorCode: string(kind), ErrorMessage: msg, Failures: failures, NextAttemptAt: &next,
 		ProgressDone: l.acct.ProgressDone, ProgressTotal: l.acct.ProgressTotal}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
@@ -129,8 +130,8 @@ func (l *accountLoop) sendItem(ctx context.Context, it crm.OutboxItem) (down boo
 	it.NextAttemptAt = now.Add(backoff(it.Attempts, outboxRetryBase, outboxRetryMax))
 	l.log.LogAttrs(ctx, slog.LevelInfo, "outbox: sending failed; will retry", slog.Int64("outbox", it.ID), slog.Int("attempts", it.Attempts),
 		slog.Time("next_attempt", it.NextAttemptAt), slog.Any("err", err))
-	kind := mail.KindOf(err)
-	return kind == mail.KindUnreachable || kind == mail.KindThrottled, l.cfg.Store.UpdateOutbox(wctx, l.fence, it)
+	kind := connerr.KindOf(err)
+	return kind == connerr.Unreachable || kind == connerr.Throttled, l.cfg.Store.UpdateOutbox(wctx, l.fence, it)
 }
 
 // recoverItem decides an item whose attempt has no known outcome: sent if
@@ -361,8 +362,8 @@ func permanent(err error) bool {
 	if errors.Is(err, mail.ErrPermanent) {
 		return true
 	}
-	switch mail.KindOf(err) {
-	case mail.KindAuth, mail.KindBlocked, mail.KindTLS:
+	switch connerr.KindOf(err) {
+	case connerr.Auth, connerr.Blocked, connerr.TLS:
 		return true
 	}
 	return false
@@ -370,7 +371,7 @@ func permanent(err error) bool {
 
 // userMessage is a failure as the user should read it.
 func userMessage(err error) string {
-	var me *mail.Error
+	var me *connerr.Error
 	if errors.As(err, &me) && me.Message != "" {
 		return me.Message
 	}
