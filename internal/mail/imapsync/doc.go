@@ -21,8 +21,9 @@
 //
 // # Failures
 //
-// Every error a Conn or Dial returns is a *connerr.Error whose Kind was decided
-// here, once (see classify.go), except the caller's own: its context's
+// Every error a Conn or Dial returns is a *connerr.Error (naming the server,
+// host:port) whose Kind was decided here, once (see classify.go), except
+// the caller's own: its context's
 // error (context.Canceled, context.DeadlineExceeded) and the Fetch
 // callback's error are returned as they are.
 // Every command runs under a watchdog: if the server sends nothing for
