@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -23,9 +23,9 @@ import (
 // domains, and attachments are made up from the message.
 type fakeMail struct {
 	mu       sync.Mutex
-	password string                   // the password every server accepts
-	found    map[string]api.Discovery // by domain
-	failHost map[string]*mail.Error   // Verify fails with this for a host
+	password string                    // the password every server accepts
+	found    map[string]api.Discovery  // by domain
+	failHost map[string]*connerr.Error // Verify fails with this for a host
 	verified []verifyCall
 	discover []string // addresses Discover was asked about
 
@@ -62,12 +62,12 @@ func newFakeMail() *fakeMail {
 				Source: "srv",
 			},
 		},
-		failHost: map[string]*mail.Error{
-			"blocked.example": {Kind: mail.KindBlocked, Message: "The provider refused this app: create an app password, or enable IMAP access in your account settings."},
-			"badcert.example": {Kind: mail.KindTLS, Message: "The server's certificate is not valid for badcert.example."},
-			"down.example":    {Kind: mail.KindUnreachable, Message: "down.example:993 could not be reached (connection refused)."},
-			"busy.example":    {Kind: mail.KindThrottled, Message: "The provider limits connections; try again in a few minutes."},
-			"odd.example":     {Kind: mail.KindProtocol, Message: "The server answered something unexpected to LOGIN."},
+		failHost: map[string]*connerr.Error{
+			"blocked.example": {Kind: connerr.Blocked, Message: "The provider refused this app: create an app password, or enable IMAP access in your account settings."},
+			"badcert.example": {Kind: connerr.TLS, Message: "The server's certificate is not valid for badcert.example."},
+			"down.example":    {Kind: connerr.Unreachable, Message: "down.example:993 could not be reached (connection refused)."},
+			"busy.example":    {Kind: connerr.Throttled, Message: "The provider limits connections; try again in a few minutes."},
+			"odd.example":     {Kind: connerr.Protocol, Message: "The server answered something unexpected to LOGIN."},
 		},
 	}
 }
@@ -110,7 +110,7 @@ func (f *fakeMail) Verify(ctx context.Context, s crm.MailSettings, password stri
 			return e
 		}
 		if password != f.password {
-			return &mail.Error{Kind: mail.KindAuth, Message: "The server says the password for " + srv.Username + " is incorrect."}
+			return &connerr.Error{Kind: connerr.Auth, Message: "The server says the password for " + srv.Username + " is incorrect."}
 		}
 	}
 	return nil

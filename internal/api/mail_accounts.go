@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -27,7 +26,7 @@ type MailConnector interface {
 	// when there are none.
 	Discover(ctx context.Context, email string) (Discovery, error)
 	// Verify logs in to IMAP, and to SMTP when set, with the password.
-	// Failures are *mail.Error with a kind.
+	// Failures are *connerr.Error with a kind.
 	Verify(ctx context.Context, s crm.MailSettings, password string) error
 	// Seal encrypts a password bound to the credential id.
 	Seal(credentialID string, password []byte) ([]byte, error)
@@ -262,20 +261,6 @@ func checkPlaintext(st crm.MailSettings) error {
 		}
 	}
 	return nil
-}
-
-// verifyError turns a failed login into the 422 the user can act on.
-func verifyError(err error) error {
-	var me *mail.Error
-	if !errors.As(err, &me) {
-		return err
-	}
-	code := string(me.Kind)
-	switch me.Kind {
-	case mail.KindProtocol:
-		code = "sync_error"
-	}
-	return &Error{Status: http.StatusUnprocessableEntity, Code: code, Message: me.Message}
 }
 
 func newCredentialID() string {

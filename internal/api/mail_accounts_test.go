@@ -103,7 +103,7 @@ func TestMailConnectRefusals(t *testing.T) {
 	// Each way a login fails has its code and the connector's message.
 	for host, code := range map[string]string{
 		"blocked.example": "provider_blocked", "badcert.example": "tls_error", "down.example": "unreachable",
-		"busy.example": "throttled", "odd.example": "sync_error",
+		"busy.example": "throttled", "odd.example": "protocol",
 	} {
 		r := post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "imap": map[string]any{"host": host}})
 		m.wantErr(r, 422, code, "")

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -308,9 +308,8 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, c *caller
 		return nil
 	}
 	if !aw.started {
-		var me *mail.Error
-		if errors.As(err, &me) {
-			return &Error{Status: http.StatusBadGateway, Code: string(me.Kind), Message: "The attachment could not be fetched from the mail server: " + me.Message}
+		if me := connerr.As(err); me != nil {
+			return &Error{Status: http.StatusBadGateway, Code: string(me.Kind), Message: "The attachment could not be fetched from the mail server: " + connerr.Message(me)}
 		}
 		return err
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -266,7 +266,7 @@ func TestMessageAttachments(t *testing.T) {
 
 	// The server cannot be reached: a proper error, not a download.
 	m.fake.mu.Lock()
-	m.fake.attErr = &mail.Error{Kind: mail.KindUnreachable, Message: "imap.acme.test could not be reached."}
+	m.fake.attErr = &connerr.Error{Kind: connerr.Unreachable, Message: "imap.acme.test could not be reached."}
 	m.fake.mu.Unlock()
 	r := m.call("GET", att("0"), m.annToken, nil)
 	m.wantErr(r, 502, "unreachable", "")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
-	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -25,8 +24,8 @@ import (
 type PIMConnector interface {
 	// Verify logs in to the server and returns the collections an account
 	// of kind can sync (Kind "contacts", "events" or "tasks"). Failures are
-	// *dav.Error: auth_failed, unreachable, throttled, tls_error, protocol,
-	// or no_collections when the server has nothing to sync.
+	// *connerr.Error: auth_failed, unreachable, throttled, tls_error,
+	// protocol, or no_collections when the server has nothing to sync.
 	Verify(ctx context.Context, kind crm.PIMKind, url, username, password string) ([]store.PIMCollection, error)
 	// Seal encrypts a password bound to the credential id.
 	Seal(credentialID string, password []byte) ([]byte, error)
@@ -343,15 +342,6 @@ func pickCollections(kind crm.PIMKind, o *crm.PIMOptions, avail []store.PIMColle
 	}
 }
 
-// pimVerifyError turns a failed login into the 422 the user can act on.
-func pimVerifyError(err error) error {
-	var de *dav.Error
-	if !errors.As(err, &de) {
-		return err
-	}
-	return &Error{Status: http.StatusUnprocessableEntity, Code: string(de.Kind), Message: de.Message}
-}
-
 // alreadyConnectedPIM is the 409 for an account the user has connected.
 func alreadyConnectedPIM(kind crm.PIMKind, username, u string) *Error {
 	return conflict("url", "%s on %s is already connected (%s) for this user. To change its password or options, use PATCH /api/v1/pim-accounts/{id}.", username, u, kind)
@@ -412,7 +402,7 @@ func (s *Server) createPIMAccount(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	avail, err := pc.Verify(r.Context(), kind, u, username, req.Password)
 	if err != nil {
-		return pimVerifyError(err)
+		return verifyError(err)
 	}
 	if err := collectionChoice("options.collection", collectionKind(kind), opts.Collection, avail, "."); err != nil {
 		return err
@@ -581,7 +571,7 @@ func (s *Server) updatePIMAccount(w http.ResponseWriter, r *http.Request, c *cal
 	if reconnect {
 		avail, err := pc.Verify(r.Context(), a.Kind, u, username, password)
 		if err != nil {
-			return pimVerifyError(err)
+			return verifyError(err)
 		}
 		if err := collectionChoice("options.collection", collectionKind(a.Kind), opts.Collection, avail, "."); err != nil {
 			if setCollection {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -33,7 +33,7 @@ type fakePIM struct {
 	mu          sync.Mutex
 	password    string
 	collections map[string][]store.PIMCollection // by host
-	failHost    map[string]*dav.Error
+	failHost    map[string]*connerr.Error
 	verified    []pimVerifyCall
 }
 
@@ -58,11 +58,11 @@ func newFakePIM() *fakePIM {
 				{Href: "/books/main/", Kind: "contacts", DisplayName: "Main"},
 			},
 		},
-		failHost: map[string]*dav.Error{
-			"badcert.example": {Kind: dav.KindTLS, Message: "The certificate of badcert.example is not signed by a trusted authority (self-signed or private CA)."},
-			"down.example":    {Kind: dav.KindUnreachable, Message: "down.example refused the connection: is the address right and the server up?"},
-			"busy.example":    {Kind: dav.KindThrottled, Message: "busy.example is limiting requests (429 Too Many Requests). crmsync will retry later."},
-			"odd.example":     {Kind: dav.KindProtocol, Message: "odd.example does not say where the address books and calendars of ann are: is it a CardDAV or CalDAV server?"},
+		failHost: map[string]*connerr.Error{
+			"badcert.example": {Kind: connerr.TLS, Message: "The certificate of badcert.example is not signed by a trusted authority (self-signed or private CA)."},
+			"down.example":    {Kind: connerr.Unreachable, Message: "down.example refused the connection: is the address right and the server up?"},
+			"busy.example":    {Kind: connerr.Throttled, Message: "busy.example is limiting requests (429 Too Many Requests). crmsync will retry later."},
+			"odd.example":     {Kind: connerr.Protocol, Message: "odd.example does not say where the address books and calendars of ann are: is it a CardDAV or CalDAV server?"},
 		},
 	}
 }
@@ -85,7 +85,7 @@ func (f *fakePIM) Verify(ctx context.Context, kind crm.PIMKind, rawURL, username
 		return nil, e
 	}
 	if password != f.password {
-		return nil, &dav.Error{Kind: dav.KindAuth, Message: "Incorrect password (or username) for " + username + " on " + u.Host + "."}
+		return nil, &connerr.Error{Kind: connerr.Auth, Message: "Incorrect password (or username) for " + username + " on " + u.Host + "."}
 	}
 	want := map[crm.PIMKind][]string{crm.PIMCardDAV: {"contacts"}, crm.PIMCalDAV: {"events", "tasks"}}[kind]
 	var out []store.PIMCollection
@@ -95,7 +95,7 @@ func (f *fakePIM) Verify(ctx context.Context, kind crm.PIMKind, rawURL, username
 		}
 	}
 	if len(out) == 0 {
-		return nil, &dav.Error{Kind: pimconn.KindNoCollections, Message: u.Host + " has no address book for " + username + "."}
+		return nil, &connerr.Error{Kind: pimconn.KindNoCollections, Message: u.Host + " has no address book for " + username + "."}
 	}
 	return out, nil
 }

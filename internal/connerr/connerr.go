@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -119,11 +120,12 @@ func As(err error) *Error {
 	return nil
 }
 
-// Message is what the user reads for err: the classified sentence, or
-// "sync error: …" with the cause for an unclassified error.
+// Message is what the user reads for err: the classified sentence with the
+// server (unless the sentence names it already), or "sync error: …" with
+// the cause for an unclassified error.
 func Message(err error) string {
 	if e := As(err); e != nil && e.Message != "" {
-		if e.Server != "" {
+		if e.Server != "" && !strings.Contains(e.Message, e.Server) {
 			return e.Message + " (" + e.Server + ")"
 		}
 		return e.Message

@@ -18,6 +18,10 @@ func TestKindOfAndIs(t *testing.T) {
 	if got := Message(err); got != "renumbered (imap.example.com)" {
 		t.Fatalf("message %q", got)
 	}
+	named := &Error{Kind: Auth, Message: "dav.example.com:8443 refused the password.", Server: "dav.example.com:8443"}
+	if got := Message(named); got != "dav.example.com:8443 refused the password." {
+		t.Fatalf("a sentence that names its server gets it once: %q", got)
+	}
 	if got := Message(errors.New("boom")); got != "sync error: boom" {
 		t.Fatalf("message %q", got)
 	}

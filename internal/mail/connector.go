@@ -2,8 +2,6 @@ package mail
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"time"
 )
@@ -131,50 +129,4 @@ type Appender interface {
 // Message-ID on the server (to check whether a send went through).
 type Searcher interface {
 	SearchMessageID(ctx context.Context, folder, messageID string) ([]ID, error)
-}
-
-// ErrorKind classifies a failure once, in the connector, so that the sync
-// loop and the user see the same truth (DESIGN §5).
-type ErrorKind string
-
-const (
-	KindAuth        ErrorKind = "auth_failed"      // wrong password or revoked token: the user must act
-	KindBlocked     ErrorKind = "provider_blocked" // the provider refuses this app: app password, enable IMAP
-	KindTLS         ErrorKind = "tls_error"        // certificate or handshake problem
-	KindUnreachable ErrorKind = "unreachable"      // DNS, refused, timed out, connection dropped: retry later
-	KindThrottled   ErrorKind = "throttled"        // too many connections or requests: retry after a while
-	KindProtocol    ErrorKind = "sync_error"       // anything else the server said or did
-)
-
-// Error is a connector failure with its kind and a message for the user.
-type Error struct {
-	Kind       ErrorKind
-	Message    string        // for the user: what happened and what to do
-	RetryAfter time.Duration // for KindThrottled, when the provider said
-	Err        error         // the underlying error, for logs
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("mail: %s: %s (%v)", e.Kind, e.Message, e.Err)
-	}
-	return fmt.Sprintf("mail: %s: %s", e.Kind, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// KindOf returns the kind of err: that of a *Error in its chain, else
-// KindProtocol.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return KindProtocol
-}
-
-// Transient reports whether retrying later may succeed without the user
-// doing anything.
-func (k ErrorKind) Transient() bool {
-	return k == KindUnreachable || k == KindThrottled || k == KindProtocol
 }

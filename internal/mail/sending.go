@@ -4,9 +4,9 @@ import (
 	"errors"
 )
 
-// Sending failures are *Error values whose chain also holds one of these,
-// so that the outbox knows whether to try again (DESIGN §5: decided once,
-// in the connector).
+// Sending failures are *connerr.Error values whose chain also holds one of
+// these, so that the outbox knows whether to try again (DESIGN §5: decided
+// once, in the connector).
 var (
 	// ErrPermanent: the server refused for good (a 5xx answer, a refused
 	// login, a TLS setting that cannot work). Trying again sends nothing

@@ -12,12 +12,14 @@ package mailconn
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 
 	"github.com/crmsync/crmsync/internal/autoconfig"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/imapsync"
@@ -48,7 +50,7 @@ func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlai
 // saved only with settings that work.
 func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, password string) error {
 	if s.IMAP == nil {
-		return &mail.Error{Kind: mail.KindProtocol, Message: "No IMAP server is set."}
+		return &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set."}
 	}
 	if err := imapsync.Verify(ctx, c.imapConfig(s.IMAP, password, s.AllowPlaintext)); err != nil {
 		return err
@@ -56,8 +58,7 @@ func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, password str
 	if s.SMTP != nil {
 		err := smtpout.Verify(ctx, smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
 			Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext})
-		var me *mail.Error
-		if errors.As(err, &me) {
+		if me := connerr.As(err); me != nil {
 			// Say which server refused: the IMAP login worked.
 			cp := *me
 			cp.Message = "Sending (SMTP): " + me.Message
@@ -76,7 +77,7 @@ func (c *Connector) Seal(credentialID string, password []byte) ([]byte, error) {
 // password opens an account's credential.
 func (c *Connector) password(ctx context.Context, a crm.MailAccount) (string, error) {
 	if a.CredentialID == "" {
-		return "", &mail.Error{Kind: mail.KindAuth, Message: "No password is stored for this mailbox. Enter it again to reconnect."}
+		return "", &connerr.Error{Kind: connerr.Auth, Message: "No password is stored for this mailbox. Enter it again to reconnect."}
 	}
 	cred, err := c.Credentials.GetCredential(ctx, a.OrgID, a.CredentialID)
 	if err != nil {
@@ -85,7 +86,7 @@ func (c *Connector) password(ctx context.Context, a crm.MailAccount) (string, er
 	pt, err := c.Keys.Open(cred.Ciphertext, secret.CredentialAD(cred.ID))
 	if err != nil {
 		// A key problem is the operator's to fix, not the user's: say so.
-		return "", &mail.Error{Kind: mail.KindProtocol, Err: err,
+		return "", &connerr.Error{Kind: connerr.Protocol, Err: err,
 			Message: "The stored password cannot be decrypted with this server's keys. An administrator must restore the secret key (CRMSYNC_SECRET_KEY or the key file)."}
 	}
 	return string(pt), nil
@@ -94,7 +95,7 @@ func (c *Connector) password(ctx context.Context, a crm.MailAccount) (string, er
 // Dial connects to an account's IMAP server.
 func (c *Connector) Dial(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error) {
 	if a.Settings.IMAP == nil {
-		return nil, &mail.Error{Kind: mail.KindProtocol, Message: "No IMAP server is set for this mailbox. Add its settings."}
+		return nil, &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set for this mailbox. Add its settings."}
 	}
 	pw, err := c.password(ctx, a)
 	if err != nil {
@@ -118,10 +119,10 @@ func (c *Connector) Parse(r io.Reader) (*mail.Message, error) {
 func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Email, index int, w io.Writer) error {
 	if a.Mode == crm.ModeForward {
 		// A forwarded message has no server copy to fetch again.
-		return &mail.Error{Kind: mail.KindProtocol, Message: "The attachments of forwarded messages are listed but not kept by this server; open the message in your mailbox to get them."}
+		return &connerr.Error{Kind: connerr.Protocol, Message: "The attachments of forwarded messages are listed but not kept by this server; open the message in your mailbox to get them."}
 	}
 	if e.Folder == "" {
-		return &mail.Error{Kind: mail.KindProtocol, Message: "This message is no longer in a folder on the server, so its attachment cannot be fetched."}
+		return &connerr.Error{Kind: connerr.Protocol, Message: "This message is no longer in a folder on the server, so its attachment cannot be fetched."}
 	}
 	mb, err := c.Dial(ctx, a)
 	if err != nil {
@@ -138,10 +139,14 @@ func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Ema
 		return err
 	}
 	if !found {
-		return &mail.Error{Kind: mail.KindProtocol, Message: "The message is no longer on the server under the number crmsync knows (it was moved, deleted, or its folder renumbered); try again after the next sync."}
+		return &connerr.Error{Kind: connerr.Gone, Server: server(a.Settings.IMAP),
+			Message: "The message is no longer on the server under the number crmsync knows (it was moved, deleted, or its folder renumbered); try again after the next sync."}
 	}
 	return nil
 }
+
+// server names a server in failures: "host:port".
+func server(s *crm.ServerSettings) string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Discover finds server settings for an address.
 func (c *Connector) Discover(ctx context.Context, email string) (autoconfig.Result, error) {

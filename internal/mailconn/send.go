@@ -3,18 +3,19 @@ package mailconn
 import (
 	"context"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/smtpout"
 )
 
 // Send submits raw through the account's SMTP server with its stored
-// password: the outbox's sending step. Failures are *mail.Error; the chain
-// holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
+// password: the outbox's sending step. Failures are *connerr.Error; the
+// chain holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
 func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
 	s := a.Settings.SMTP
 	if s == nil {
-		return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent,
+		return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent,
 			Message: "This mailbox has no SMTP server: add one in its settings to send from crmsync."}
 	}
 	pw, err := c.password(ctx, a)

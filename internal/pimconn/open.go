@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/dav"
@@ -55,7 +56,7 @@ func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PI
 			}
 		}
 		if chosen != "" && required {
-			return nil, &dav.Error{Kind: KindNoCollections,
+			return nil, &connerr.Error{Kind: connerr.Gone, Server: hostOf(a.URL),
 				Message: fmt.Sprintf("The collection %s chosen for this account is no longer on %s (or crmsync may no longer write to it). Choose another one in the account's options.", chosen, hostOf(a.URL))}
 		}
 		return nil, nil

@@ -1,10 +1,13 @@
 package pimconn_test
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/store"
@@ -73,8 +76,10 @@ func TestOpen(t *testing.T) {
 		t.Errorf("a collection without a token did not make Open discover (%v)", err)
 	}
 
-	// The chosen calendar is gone.
+	// The chosen calendar is gone: so says the error, naming the server.
 	srv.Delete(t, user, cal)
 	_, err = c.Open(ctx, a, nil)
-	wantKind(t, err, pimconn.KindNoCollections)
+	if e := wantKind(t, err, connerr.Gone); !strings.Contains(e.Message, cal) || e.Server == "" || !errors.Is(err, connerr.ErrGone) {
+		t.Errorf("gone collection: %v (server %q)", err, e.Server)
+	}
 }

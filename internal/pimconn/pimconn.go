@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/dav"
@@ -33,11 +34,12 @@ const (
 	KindTasks    = pim.Tasks
 )
 
-// KindNoCollections is the kind of the *dav.Error Verify returns when the
-// server has nothing this account could sync: the user must create an
-// address book or calendar (or give another address). Like dav's own kinds
-// it is the error code the API answers with.
-const KindNoCollections dav.ErrorKind = "no_collections"
+// KindNoCollections is the kind of the *connerr.Error Verify returns when
+// the server has nothing this account could sync: the user must create an
+// address book or calendar (or give another address). Like connerr's kinds
+// it is the error code the API answers with; the account state it shows is
+// sync_error (connerr.Kind.State).
+const KindNoCollections connerr.Kind = "no_collections"
 
 // VerifyTimeout bounds a verification (discovery takes a few requests):
 // a server that does not answer makes the user wait this long at most.
@@ -66,12 +68,12 @@ func (c *Connector) logger() *slog.Logger {
 
 // Verify logs in to the server at baseURL, discovers the user's address
 // books and calendars, and returns those an account of kind can sync (see
-// Usable). A failure is a *dav.Error: auth_failed, unreachable,
+// Usable). A failure is a *connerr.Error: auth_failed, unreachable,
 // throttled, tls_error or protocol from the server, or KindNoCollections
 // when it has nothing to sync.
 func (c *Connector) Verify(ctx context.Context, kind crm.PIMKind, baseURL, username, password string) ([]store.PIMCollection, error) {
 	if !kind.Valid() {
-		return nil, &dav.Error{Kind: dav.KindProtocol, Message: fmt.Sprintf("Unknown account kind %q: use carddav or caldav.", kind)}
+		return nil, &connerr.Error{Kind: connerr.Protocol, Message: fmt.Sprintf("Unknown account kind %q: use carddav or caldav.", kind)}
 	}
 	vctx, cancel := context.WithTimeout(ctx, VerifyTimeout)
 	defer cancel()
@@ -80,7 +82,7 @@ func (c *Connector) Verify(ctx context.Context, kind crm.PIMKind, baseURL, usern
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			// Our own bound, not the caller's: the server is too slow.
-			return nil, &dav.Error{Kind: dav.KindUnreachable, Err: err,
+			return nil, &connerr.Error{Kind: connerr.Unreachable, Server: hostOf(baseURL), Err: err,
 				Message: fmt.Sprintf("%s did not answer within %s: check the address, or try again later.", hostOf(baseURL), VerifyTimeout)}
 		}
 		return nil, err
@@ -121,7 +123,7 @@ func Usable(kind crm.PIMKind, cols []dav.Collection) []store.PIMCollection {
 }
 
 // noCollections says why nothing can be synced, in the user's words.
-func noCollections(kind crm.PIMKind, d *dav.Discovery, baseURL, username string) *dav.Error {
+func noCollections(kind crm.PIMKind, d *dav.Discovery, baseURL, username string) *connerr.Error {
 	host := hostOf(baseURL)
 	what, service, app, home, all := "calendar", "CalDAV", "calendar", d.CalendarHome, d.Calendars()
 	if kind == crm.PIMCardDAV {
@@ -144,7 +146,7 @@ func noCollections(kind crm.PIMKind, d *dav.Discovery, baseURL, username string)
 	default:
 		msg = fmt.Sprintf("%s has no calendar for %s that holds events or tasks. Create one on the server (or in your calendar app), then try again.", host, username)
 	}
-	return &dav.Error{Kind: KindNoCollections, Message: msg}
+	return &connerr.Error{Kind: KindNoCollections, Server: host, Message: msg}
 }
 
 func hostOf(baseURL string) string {
@@ -162,7 +164,7 @@ func (c *Connector) Seal(credentialID string, password []byte) ([]byte, error) {
 // password opens an account's credential.
 func (c *Connector) password(ctx context.Context, a crm.PIMAccount) (string, error) {
 	if a.CredentialID == "" {
-		return "", &dav.Error{Kind: dav.KindAuth, Message: "No password is stored for this account. Enter it again to reconnect."}
+		return "", &connerr.Error{Kind: connerr.Auth, Message: "No password is stored for this account. Enter it again to reconnect."}
 	}
 	cred, err := c.Credentials.GetCredential(ctx, a.OrgID, a.CredentialID)
 	if err != nil {
@@ -171,7 +173,7 @@ func (c *Connector) password(ctx context.Context, a crm.PIMAccount) (string, err
 	pt, err := c.Keys.Open(cred.Ciphertext, secret.CredentialAD(cred.ID))
 	if err != nil {
 		// A key problem is the operator's to fix, not the user's: say so.
-		return "", &dav.Error{Kind: dav.KindProtocol, Err: err,
+		return "", &connerr.Error{Kind: connerr.Protocol, Err: err,
 			Message: "The stored password cannot be decrypted with this server's keys. An administrator must restore the secret key (CRMSYNC_SECRET_KEY or the key file)."}
 	}
 	return string(pt), nil

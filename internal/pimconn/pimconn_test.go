@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/pimconn"
@@ -76,11 +77,11 @@ func collections(cols []store.PIMCollection) []string {
 	return out
 }
 
-func wantKind(t *testing.T, err error, kind dav.ErrorKind) *dav.Error {
+func wantKind(t *testing.T, err error, kind connerr.Kind) *connerr.Error {
 	t.Helper()
-	var de *dav.Error
+	var de *connerr.Error
 	if !errors.As(err, &de) || de.Kind != kind {
-		t.Fatalf("error %v, want a *dav.Error of kind %s", err, kind)
+		t.Fatalf("error %v, want a *connerr.Error of kind %s", err, kind)
 	}
 	if de.Message == "" {
 		t.Errorf("%s without a message", kind)
@@ -109,7 +110,7 @@ func TestVerifyCardDAV(t *testing.T) {
 
 	// Wrong password: auth_failed, in words naming the user.
 	_, err = c.Verify(ctx, crm.PIMCardDAV, srv.URL(), user, "wrong")
-	if de := wantKind(t, err, dav.KindAuth); !strings.Contains(de.Message, user) {
+	if de := wantKind(t, err, connerr.Auth); !strings.Contains(de.Message, user) {
 		t.Errorf("message %q does not name %s", de.Message, user)
 	}
 
@@ -173,7 +174,7 @@ func TestVerifyUnreachable(t *testing.T) {
 	l.Close()
 	c := newConnector(t)
 	_, err = c.Verify(t.Context(), crm.PIMCardDAV, "http://"+addr+"/", "user1", "pass1")
-	wantKind(t, err, dav.KindUnreachable)
+	wantKind(t, err, connerr.Unreachable)
 }
 
 func TestUsable(t *testing.T) {
@@ -229,7 +230,7 @@ func TestSealAndClient(t *testing.T) {
 	noCred := a
 	noCred.CredentialID = ""
 	_, err = c.Client(ctx, noCred)
-	wantKind(t, err, dav.KindAuth)
+	wantKind(t, err, connerr.Auth)
 
 	// A ciphertext moved to another credential does not open; nor does one
 	// sealed under a key this server lacks: the operator's to fix.
@@ -239,20 +240,20 @@ func TestSealAndClient(t *testing.T) {
 	moved := a
 	moved.CredentialID = "cred_2"
 	_, err = c.Client(ctx, moved)
-	if de := wantKind(t, err, dav.KindProtocol); !strings.Contains(de.Message, "cannot be decrypted") {
+	if de := wantKind(t, err, connerr.Protocol); !strings.Contains(de.Message, "cannot be decrypted") {
 		t.Errorf("message %q", de.Message)
 	}
 	other := newConnector(t)
 	other.Credentials = c.Credentials
 	_, err = other.Client(ctx, a)
-	wantKind(t, err, dav.KindProtocol)
+	wantKind(t, err, connerr.Protocol)
 
 	// A credential of another organisation is not found: an error of ours,
 	// not the user's.
 	stranger := a
 	stranger.OrgID = 8
 	_, err = c.Client(ctx, stranger)
-	var de *dav.Error
+	var de *connerr.Error
 	if err == nil || errors.As(err, &de) || !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("credential of another org: %v", err)
 	}

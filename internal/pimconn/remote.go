@@ -148,8 +148,7 @@ func (r *Remote) encode(prev []byte, uid string, f pim.Fields) ([]byte, error) {
 // refused marks a 4xx answer to a write (but those about the account:
 // 401, 403, 429) as a fault of the item, not of the connection.
 func refused(err error) error {
-	var de *dav.Error
-	if errors.As(err, &de) && de.Status >= 400 && de.Status < 500 && de.Status != 401 && de.Status != 403 && de.Status != 429 {
+	if s := dav.StatusOf(err); s >= 400 && s < 500 && s != 401 && s != 403 && s != 429 {
 		return fmt.Errorf("%w: %v", pim.ErrRefused, err)
 	}
 	return err

@@ -250,7 +250,7 @@ func (l *mailLoop) fail(ctx context.Context, err error) error {
 	st.ProgressDone, st.ProgressTotal = l.acct.ProgressDone, l.acct.ProgressTotal
 	l.acct.Failures = st.Failures
 	l.log.LogAttrs(ctx, slog.LevelWarn, "mail sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Time("next_attempt", *st.NextAttemptAt))
-	werr := l.status(ctx, st, &store.AccountEvent{Kind: "error", Message: fmt.Sprintf("%s — next attempt in %s", st.ErrorMessage, st.NextAttemptAt.Sub(l.cfg.Now()).Round(time.Second))})
+	werr := l.status(ctx, st, &store.AccountEvent{At: l.cfg.Now(), Kind: "error", Message: fmt.Sprintf("%s — next attempt in %s", st.ErrorMessage, st.NextAttemptAt.Sub(l.cfg.Now()).Round(time.Second))})
 	if werr != nil {
 		return werr
 	}

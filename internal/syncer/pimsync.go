@@ -12,7 +12,6 @@ import (
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/pim"
-	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/pim/engine"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -316,43 +315,17 @@ func (l *pimLoop) progress(ctx context.Context, done, total int64) {
 }
 
 // fail records a failure in the words the user should see and schedules
-// the next attempt, as for mailboxes: transient failures back off with
-// jitter, a wrong password is retried rarely.
+// the next attempt, as for mailboxes (connerr.Retry, the one policy).
 func (l *pimLoop) fail(ctx context.Context, err error) error {
 	if ctx.Err() != nil || errors.Is(err, store.ErrLeaseLost) {
 		return err
 	}
-	var de *dav.Error
-	kind, msg := dav.KindOf(err), "sync error: "+err.Error()
-	if errors.As(err, &de) {
-		msg = de.Message
-	}
-	failures := l.failures + 1
-	var delay time.Duration
-	state := crm.StateSyncError
-	switch {
-	case de == nil:
-		kind = "sync_error"
-		delay = backoff(failures, 30*time.Second, 30*time.Minute)
-	case kind == dav.KindAuth:
-		state, delay = crm.StateAuthFailed, backoff(failures, 15*time.Minute, 6*time.Hour)
-		msg = "Incorrect password or user name: " + msg
-	case kind == dav.KindUnreachable:
-		state, delay = crm.StateUnreachable, backoff(failures, 2*time.Second, 15*time.Minute)
-	case kind == dav.KindThrottled:
-		state, delay = crm.StateThrottled, backoff(failures, time.Minute, time.Hour)
-		delay = max(delay, de.RetryAfter)
-	case kind == dav.KindTLS:
-		delay = backoff(failures, 5*time.Minute, 6*time.Hour)
-	default:
-		delay = backoff(failures, 30*time.Second, 30*time.Minute)
-	}
-	next := l.cfg.Now().Add(delay)
-	st := store.AccountStatus{State: state, ErrorCode: string(kind), ErrorMessage: msg, Failures: failures, NextAttemptAt: &next,
-		ProgressDone: l.progDone, ProgressTotal: l.progTot}
-	l.log.LogAttrs(ctx, slog.LevelWarn, "pim sync failed", slog.String("state", string(state)), slog.Any("err", err), slog.Duration("retry_in", delay))
+	st := failure(err, l.failures+1, l.cfg.Now())
+	st.ProgressDone, st.ProgressTotal = l.progDone, l.progTot
+	delay := st.NextAttemptAt.Sub(l.cfg.Now())
+	l.log.LogAttrs(ctx, slog.LevelWarn, "pim sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Duration("retry_in", delay))
 	if werr := l.status(ctx, st, true, &store.AccountEvent{At: l.cfg.Now(), Kind: "error",
-		Message: fmt.Sprintf("%s — next attempt in %s", msg, delay.Round(time.Second))}); werr != nil {
+		Message: fmt.Sprintf("%s — next attempt in %s", st.ErrorMessage, delay.Round(time.Second))}); werr != nil {
 		return werr
 	}
 	return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/pim"
@@ -496,7 +497,7 @@ func (r *flakyRemote) tick() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n <= 0 {
-		return &dav.Error{Kind: dav.KindUnreachable, Message: "connection reset (test)"}
+		return &connerr.Error{Kind: connerr.Unreachable, Message: "connection reset (test)"}
 	}
 	r.n--
 	return nil
@@ -524,7 +525,7 @@ func (r lostReplyRemote) Create(ctx context.Context, uid string, f pim.Fields) (
 	if _, err := r.Remote.Create(ctx, uid, f); err != nil {
 		return pim.RemoteItem{}, err
 	}
-	return pim.RemoteItem{}, &dav.Error{Kind: dav.KindUnreachable, Message: "connection reset before the answer (test)"}
+	return pim.RemoteItem{}, &connerr.Error{Kind: connerr.Unreachable, Message: "connection reset before the answer (test)"}
 }
 
 // TestPIMInterruptedAndTokenReset: a pass cut off mid-way resumes without

@@ -17,7 +17,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // This file decides, once, what kind of failure an error is (DESIGN §5):
@@ -78,14 +78,20 @@ var (
 // classifier carries what the messages need to name.
 type classifier struct {
 	host, user string
+	server     string // host:port, the Server of every failure
 	oauth      bool
 }
 
 func newClassifier(cfg *Config) classifier {
-	return classifier{host: cfg.Host, user: cfg.Username, oauth: cfg.OAuth2Token != ""}
+	return classifier{host: cfg.Host, user: cfg.Username, server: cfg.addr(), oauth: cfg.OAuth2Token != ""}
 }
 
-// classify turns any error into a *mail.Error; what names the command for
+// fault is a classified failure of this session's server.
+func (k classifier) fault(kind connerr.Kind, err error, format string, args ...any) *connerr.Error {
+	return &connerr.Error{Kind: kind, Server: k.server, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// classify turns any error into a *connerr.Error; what names the command for
 // the message ("SELECT Sent"). The caller's own context ending is told
 // apart before (Conn.fail): a dial timeout is also a
 // context.DeadlineExceeded, but the server's fault.
@@ -93,8 +99,7 @@ func (k classifier) classify(err error, ph phase, what string) error {
 	if err == nil {
 		return nil
 	}
-	var me *mail.Error
-	if errors.As(err, &me) {
+	if connerr.As(err) != nil {
 		return err
 	}
 	var ie *imap.Error
@@ -109,23 +114,22 @@ func (k classifier) classify(err error, ph phase, what string) error {
 	if e := k.netError(err, ph); e != nil {
 		return e
 	}
-	return &mail.Error{Kind: mail.KindProtocol,
-		Message: fmt.Sprintf("Unexpected error from %s during %s.", k.host, what), Err: err}
+	return k.fault(connerr.Protocol, err, "Unexpected error from %s during %s.", k.host, what)
 }
 
 // response classifies a NO, BAD or BYE from the server (RFC 3501 §7.1,
 // response codes from RFC 5530).
-func (k classifier) response(ie *imap.Error, ph phase, what string) *mail.Error {
+func (k classifier) response(ie *imap.Error, ph phase, what string) *connerr.Error {
 	text := strings.ToLower(ie.Text)
 	code := strings.ToUpper(string(ie.Code))
 	said := strings.TrimSpace(ie.Text)
 	if said == "" {
 		said = string(ie.Type)
 	}
-	e := &mail.Error{Err: ie}
+	e := k.fault(connerr.Protocol, ie, "%s refused %s: %q.", k.host, what, said)
 	switch {
 	case code == "LIMIT" || code == "UNAVAILABLE" || code == "THROTTLED" || containsAny(text, throttleTexts):
-		e.Kind = mail.KindThrottled
+		e.Kind = connerr.Throttled
 		e.Message = fmt.Sprintf("%s is limiting connections or requests (%q). crmsync will retry later.", k.host, said)
 		if m := backoffRe.FindStringSubmatch(ie.Text); m != nil {
 			if ms, err := strconv.ParseInt(m[1], 10, 64); err == nil {
@@ -133,28 +137,30 @@ func (k classifier) response(ie *imap.Error, ph phase, what string) *mail.Error 
 			}
 		}
 	case containsAny(text, blockedTexts):
-		e.Kind = mail.KindBlocked
+		e.Kind = connerr.Blocked
 		e.Message = k.blockedMessage(said)
+	case code == "OVERQUOTA":
+		// RFC 5530 §3: the mailbox is full; no retry helps until the
+		// user makes room.
+		e.Kind = connerr.Quota
+		e.Message = fmt.Sprintf("%s says the mailbox is over its quota (%q). Delete or archive some mail, then crmsync will carry on.", k.host, said)
 	case code == "PRIVACYREQUIRED":
-		e.Kind = mail.KindTLS
+		e.Kind = connerr.TLS
 		e.Message = fmt.Sprintf("%s requires an encrypted connection (%q): choose TLS or STARTTLS.", k.host, said)
 	case code == "AUTHENTICATIONFAILED" || code == "AUTHORIZATIONFAILED" || code == "EXPIRED" || containsAny(text, authTexts):
-		e.Kind = mail.KindAuth
+		e.Kind = connerr.Auth
 		e.Message = k.authMessage(said)
 	case code == "WEBALERT" || (code == "ALERT" && ph == phaseLogin):
 		// RFC 3501 §7.1: ALERT text must be shown to the user; at login it
 		// is a refusal that no retry will fix.
-		e.Kind = mail.KindBlocked
+		e.Kind = connerr.Blocked
 		e.Message = k.blockedMessage(said)
 	case ph == phaseLogin && ie.Type == imap.StatusResponseTypeNo:
-		e.Kind = mail.KindAuth
+		e.Kind = connerr.Auth
 		e.Message = k.authMessage(said)
 	case ie.Type == imap.StatusResponseTypeBye:
-		e.Kind = mail.KindUnreachable
+		e.Kind = connerr.Unreachable
 		e.Message = fmt.Sprintf("%s closed the connection (%q). crmsync will retry later.", k.host, said)
-	default:
-		e.Kind = mail.KindProtocol
-		e.Message = fmt.Sprintf("%s refused %s: %q.", k.host, what, said)
 	}
 	return e
 }
@@ -183,7 +189,7 @@ func (k classifier) blockedMessage(said string) string {
 }
 
 // tlsError classifies certificate and handshake failures.
-func (k classifier) tlsError(err error) *mail.Error {
+func (k classifier) tlsError(err error) *connerr.Error {
 	var (
 		unknown   x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
@@ -219,12 +225,12 @@ func (k classifier) tlsError(err error) *mail.Error {
 	default:
 		return nil
 	}
-	return &mail.Error{Kind: mail.KindTLS, Message: msg, Err: err}
+	return k.fault(connerr.TLS, err, "%s", msg)
 }
 
 // netError classifies network failures: all transient.
-func (k classifier) netError(err error, ph phase) *mail.Error {
-	e := &mail.Error{Kind: mail.KindUnreachable, Err: err}
+func (k classifier) netError(err error, ph phase) *connerr.Error {
+	e := k.fault(connerr.Unreachable, err, "")
 	var dns *net.DNSError
 	var ne net.Error
 	s := err.Error()

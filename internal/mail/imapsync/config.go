@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // Security values for Config.Security.
@@ -63,12 +63,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ErrPlaintext is wrapped by the *mail.Error Dial returns when Security is
+// ErrPlaintext is wrapped by the *connerr.Error Dial returns when Security is
 // "none" towards a non-loopback host without AllowPlaintext.
 var ErrPlaintext = errors.New("imapsync: refusing to log in without TLS")
 
 // withDefaults returns a copy with the zero values filled in, or a
-// *mail.Error for a configuration that cannot work.
+// *connerr.Error for a configuration that cannot work.
 func (cfg Config) withDefaults() (Config, error) {
 	cfg.Host = strings.TrimSpace(cfg.Host)
 	cfg.Security = strings.ToLower(strings.TrimSpace(cfg.Security))
@@ -78,11 +78,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch cfg.Security {
 	case SecurityTLS, SecuritySTARTTLS, SecurityNone:
 	default:
-		return cfg, &mail.Error{Kind: mail.KindProtocol,
+		return cfg, &connerr.Error{Kind: connerr.Protocol,
 			Message: fmt.Sprintf("Unknown connection security %q: choose tls, starttls or none.", cfg.Security)}
 	}
 	if cfg.Host == "" {
-		return cfg, &mail.Error{Kind: mail.KindProtocol, Message: "No IMAP server given."}
+		return cfg, &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server given."}
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 143
@@ -91,7 +91,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
-		return cfg, &mail.Error{Kind: mail.KindProtocol, Message: fmt.Sprintf("Invalid port %d.", cfg.Port)}
+		return cfg, &connerr.Error{Kind: connerr.Protocol, Message: fmt.Sprintf("Invalid port %d.", cfg.Port)}
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
@@ -103,9 +103,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Security == SecurityNone && !cfg.AllowPlaintext && !isLoopback(cfg.Host) {
-		return cfg, &mail.Error{Kind: mail.KindTLS,
-			Message: fmt.Sprintf("Refusing to send your password unencrypted to %s: choose TLS or STARTTLS.", cfg.Host),
-			Err:     ErrPlaintext}
+		return cfg, &connerr.Error{Kind: connerr.TLS, Server: cfg.addr(), Err: ErrPlaintext,
+			Message: fmt.Sprintf("Refusing to send your password unencrypted to %s: choose TLS or STARTTLS.", cfg.Host)}
 	}
 	return cfg, nil
 }

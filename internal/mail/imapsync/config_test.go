@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
@@ -20,7 +21,7 @@ func TestPlaintextRefusedToRemoteHosts(t *testing.T) {
 	ln.Close()
 	for _, host := range []string{"imap.example.org", "192.0.2.10", "[2001:db8::1]", "10.0.0.1"} {
 		err := Verify(context.Background(), Config{Host: host, Port: port, Security: "none", Username: "u", Password: "p"})
-		if mail.KindOf(err) != mail.KindTLS || !errors.Is(err, ErrPlaintext) {
+		if connerr.KindOf(err) != connerr.TLS || !errors.Is(err, ErrPlaintext) {
 			t.Errorf("%s: %v, want KindTLS wrapping ErrPlaintext", host, err)
 		}
 	}
@@ -33,7 +34,7 @@ func TestPlaintextRefusedToRemoteHosts(t *testing.T) {
 		{Host: "192.0.2.10", Port: port, Security: "none", AllowPlaintext: true, DialTimeout: 1},
 	} {
 		err := Verify(context.Background(), cfg)
-		if errors.Is(err, ErrPlaintext) || mail.KindOf(err) != mail.KindUnreachable {
+		if errors.Is(err, ErrPlaintext) || connerr.KindOf(err) != connerr.Unreachable {
 			t.Errorf("%+v: %v, want KindUnreachable", cfg, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
@@ -79,7 +80,7 @@ const (
 )
 
 // Dial connects, logs in and reads the capabilities. Every failure is a
-// *mail.Error (or ctx's own error).
+// *connerr.Error (or ctx's own error).
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -175,8 +176,7 @@ func (c *Conn) connect(ctx context.Context) error {
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) {
-				return &mail.Error{Kind: mail.KindTLS, Err: err,
-					Message: fmt.Sprintf("%s refused STARTTLS (%q): choose TLS on port 993 instead.", cfg.Host, ie.Text)}
+				return c.cls.fault(connerr.TLS, err, "%s refused STARTTLS (%q): choose TLS on port 993 instead.", cfg.Host, ie.Text)
 			}
 			return c.fail(ctx, err, phaseConnect, "STARTTLS")
 		}
@@ -213,11 +213,9 @@ func (c *Conn) login(ctx context.Context) error {
 		// LOGINDISABLED (RFC 3501 §6.2.3): LOGIN is off, SASL PLAIN may not be.
 		if !hasMech(caps, sasl.Plain) {
 			if cfg.Security == SecurityNone {
-				return &mail.Error{Kind: mail.KindTLS,
-					Message: fmt.Sprintf("%s does not allow a password login without encryption: choose TLS or STARTTLS.", cfg.Host)}
+				return c.cls.fault(connerr.TLS, nil, "%s does not allow a password login without encryption: choose TLS or STARTTLS.", cfg.Host)
 			}
-			return &mail.Error{Kind: mail.KindBlocked,
-				Message: fmt.Sprintf("%s does not accept a password login (LOGINDISABLED): the account may need an app password or a sign-in with the provider.", cfg.Host)}
+			return c.cls.fault(connerr.Blocked, nil, "%s does not accept a password login (LOGINDISABLED): the account may need an app password or a sign-in with the provider.", cfg.Host)
 		}
 		err = c.c.Authenticate(sasl.NewPlainClient("", cfg.Username, cfg.Password))
 	default:
@@ -244,19 +242,19 @@ func (c *Conn) login(ctx context.Context) error {
 // xoauth2Failure explains a refused XOAUTH2 login from the server's JSON
 // error challenge.
 func (c *Conn) xoauth2Failure(err error, xe *xoauth2Error) error {
-	e := &mail.Error{Err: errors.Join(err, xe)}
+	e := c.cls.fault("", errors.Join(err, xe), "")
 	switch {
 	case xe.Status == "403":
-		e.Kind = mail.KindBlocked
+		e.Kind = connerr.Blocked
 		e.Message = fmt.Sprintf("%s refused the sign-in token: it does not grant IMAP access (scope %q). Connect the account again and allow mail access.", c.cfg.Host, xe.Scope)
 	case xe.Status == "429":
-		e.Kind = mail.KindThrottled
+		e.Kind = connerr.Throttled
 		e.Message = fmt.Sprintf("%s is limiting sign-ins; crmsync will retry later.", c.cfg.Host)
 	case strings.HasPrefix(xe.Status, "5"):
-		e.Kind = mail.KindUnreachable
+		e.Kind = connerr.Unreachable
 		e.Message = fmt.Sprintf("%s could not check the sign-in token (status %s); crmsync will retry later.", c.cfg.Host, xe.Status)
 	default: // 400, 401
-		e.Kind = mail.KindAuth
+		e.Kind = connerr.Auth
 		e.Message = fmt.Sprintf("%s refused the sign-in token for %s (status %s): it expired or was revoked. Connect the account again.", c.cfg.Host, c.cfg.Username, xe.Status)
 	}
 	return e
@@ -348,7 +346,7 @@ func (c *Conn) usable() error {
 	closed, broken := c.closed, c.broken
 	c.mu.Unlock()
 	if closed {
-		return &mail.Error{Kind: mail.KindProtocol, Message: "The IMAP connection was closed.", Err: net.ErrClosed}
+		return c.cls.fault(connerr.Protocol, net.ErrClosed, "The IMAP connection was closed.")
 	}
 	if broken != nil {
 		return broken
@@ -356,8 +354,7 @@ func (c *Conn) usable() error {
 	select {
 	case <-c.c.Closed():
 		// The server hung up between commands (autologout BYE, restart).
-		e := &mail.Error{Kind: mail.KindUnreachable, Err: net.ErrClosed,
-			Message: fmt.Sprintf("The connection to %s was lost.", c.cfg.Host)}
+		e := c.cls.fault(connerr.Unreachable, net.ErrClosed, "The connection to %s was lost.", c.cfg.Host)
 		c.setBroken(e)
 		return e
 	default:
@@ -373,8 +370,7 @@ func (c *Conn) fail(ctx context.Context, err error, ph phase, what string) error
 	}
 	switch c.killReason() {
 	case killedByContext:
-		c.setBroken(&mail.Error{Kind: mail.KindUnreachable, Err: err,
-			Message: fmt.Sprintf("The connection to %s was closed to cancel %s.", c.cfg.Host, what)})
+		c.setBroken(c.cls.fault(connerr.Unreachable, err, "The connection to %s was closed to cancel %s.", c.cfg.Host, what))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -383,13 +379,12 @@ func (c *Conn) fail(ctx context.Context, err error, ph phase, what string) error
 		c.dog.mu.Lock()
 		d := c.dog.d
 		c.dog.mu.Unlock()
-		e := &mail.Error{Kind: mail.KindUnreachable, Err: err,
-			Message: fmt.Sprintf("%s stopped answering during %s (nothing received for %s).", c.cfg.Host, what, d)}
+		e := c.cls.fault(connerr.Unreachable, err, "%s stopped answering during %s (nothing received for %s).", c.cfg.Host, what, d)
 		c.setBroken(e)
 		return e
 	}
 	e := c.cls.classify(err, ph, what)
-	if mail.KindOf(e) == mail.KindUnreachable || (c.c != nil && isDone(c.c.Closed())) {
+	if connerr.KindOf(e) == connerr.Unreachable || (c.c != nil && isDone(c.c.Closed())) {
 		c.setBroken(e)
 	}
 	return e
@@ -431,8 +426,7 @@ func (o *op) end() {
 	o.c.dog.stop()
 	if !o.stopCtx() && o.c.killReason() == killedByContext {
 		// ctx ended just as the command finished: the socket is gone.
-		o.c.setBroken(&mail.Error{Kind: mail.KindUnreachable, Err: o.ctx.Err(),
-			Message: fmt.Sprintf("The connection to %s was closed to cancel %s.", o.c.cfg.Host, o.what)})
+		o.c.setBroken(o.c.cls.fault(connerr.Unreachable, o.ctx.Err(), "The connection to %s was closed to cancel %s.", o.c.cfg.Host, o.what))
 	}
 }
 

@@ -3,7 +3,7 @@
 // extensions a synchronising client needs, and knows nothing of storage.
 //
 //	c, err := imapsync.Dial(ctx, imapsync.Config{Host: "imap.example.org", Username: u, Password: p})
-//	if err != nil { ... mail.KindOf(err) decides what the user sees ... }
+//	if err != nil { ... connerr.KindOf(err) decides what the user sees ... }
 //	defer c.Close()
 //	st, _ := c.Select(ctx, "INBOX")
 //	uids, _ := c.UIDs(ctx)
@@ -21,13 +21,14 @@
 //
 // # Failures
 //
-// Every error a Conn or Dial returns is a *mail.Error whose Kind was decided
-// here, once (see classify.go), except the caller's own: its context's
+// Every error a Conn or Dial returns is a *connerr.Error (naming the server,
+// host:port) whose Kind was decided here, once (see classify.go), except
+// the caller's own: its context's
 // error (context.Canceled, context.DeadlineExceeded) and the Fetch
 // callback's error are returned as they are.
 // Every command runs under a watchdog: if the server sends nothing for
 // Config.CommandTimeout while a reply is awaited, the connection is closed
-// and the call fails with mail.KindUnreachable. A Conn whose connection was
+// and the call fails with connerr.Unreachable. A Conn whose connection was
 // lost (or whose context ended mid-command: IMAP has no way to cancel a
 // command but to hang up) keeps failing with that error; Dial a new one.
 //

@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/testpeer/dovecot"
 )
@@ -107,8 +108,8 @@ func TestDovecot(t *testing.T) {
 			bad := p.config(sec)
 			bad.Password = "wrong"
 			err = Verify(ctx, bad)
-			var me *mail.Error
-			if !errors.As(err, &me) || me.Kind != mail.KindAuth || !strings.HasPrefix(me.Message, "Incorrect password (or username)") {
+			var me *connerr.Error
+			if !errors.As(err, &me) || me.Kind != connerr.Auth || !strings.HasPrefix(me.Message, "Incorrect password (or username)") {
 				t.Errorf("wrong password: %v, want KindAuth 'Incorrect password (or username)'", err)
 			}
 		})
@@ -145,10 +146,10 @@ func TestDovecot(t *testing.T) {
 		}
 		for _, tt := range tests {
 			err := Verify(ctx, tt.cfg())
-			if mail.KindOf(err) != mail.KindTLS || !tt.check(err) {
+			if connerr.KindOf(err) != connerr.TLS || !tt.check(err) {
 				t.Errorf("%s: %v, want KindTLS with the certificate problem", tt.name, err)
 			} else {
-				t.Logf("%s: %s", tt.name, err.(*mail.Error).Message)
+				t.Logf("%s: %s", tt.name, err.(*connerr.Error).Message)
 			}
 		}
 	})
@@ -164,7 +165,7 @@ func TestDovecot(t *testing.T) {
 		cfg.Port = ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		err = Verify(ctx, cfg)
-		if mail.KindOf(err) != mail.KindUnreachable || !strings.Contains(err.Error(), "refused") {
+		if connerr.KindOf(err) != connerr.Unreachable || !strings.Contains(err.Error(), "refused") {
 			t.Errorf("Verify = %v, want KindUnreachable 'refused'", err)
 		}
 	})
@@ -215,7 +216,7 @@ func TestDovecot(t *testing.T) {
 			t.Errorf("state %+v, server says %+v", st, ds)
 		}
 		_, err = c.Select(ctx, "No such folder")
-		if err == nil || mail.KindOf(err) != mail.KindProtocol || !strings.Contains(err.Error(), "No such folder") {
+		if err == nil || connerr.KindOf(err) != connerr.Protocol || !strings.Contains(err.Error(), "No such folder") {
 			t.Errorf("Select of a missing folder: %v", err)
 		}
 		if _, err := c.UIDs(ctx); err == nil {
@@ -456,7 +457,7 @@ func TestDovecot(t *testing.T) {
 			t.Errorf("flags %+v", f)
 		}
 		_, err = c.Append(ctx, "No such folder", bytes.NewReader(raw), int64(len(raw)), mail.Flags{}, time.Time{})
-		if err == nil || mail.KindOf(err) != mail.KindProtocol {
+		if err == nil || connerr.KindOf(err) != connerr.Protocol {
 			t.Errorf("Append to a missing folder: %v", err)
 		}
 		// The session survives a refused APPEND; a short source does not
@@ -468,7 +469,7 @@ func TestDovecot(t *testing.T) {
 		if err == nil {
 			t.Error("Append of a short source: no error")
 		}
-		if _, err := c.Folders(ctx); mail.KindOf(err) != mail.KindUnreachable {
+		if _, err := c.Folders(ctx); connerr.KindOf(err) != connerr.Unreachable {
 			t.Errorf("after a cut APPEND: %v, want the connection reported closed", err)
 		}
 		if got := srv.UIDs(t, p.user, "Sent"); len(got) != 1 {
@@ -595,13 +596,13 @@ func TestDovecotDroppedMidFetch(t *testing.T) {
 		read += n2
 		return err
 	})
-	if mail.KindOf(err) != mail.KindUnreachable {
+	if connerr.KindOf(err) != connerr.Unreachable {
 		t.Fatalf("Fetch = %v (read %d of %d), want KindUnreachable", err, read, size)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) && read == size {
 		t.Errorf("the whole message arrived: the drop came too late to test anything")
 	}
-	if _, err := c.UIDs(ctx); mail.KindOf(err) != mail.KindUnreachable {
+	if _, err := c.UIDs(ctx); connerr.KindOf(err) != connerr.Unreachable {
 		t.Errorf("after the drop: %v", err)
 	}
 	srv.Start()

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail/imapsync"
 )
 
@@ -16,7 +16,7 @@ func Example() {
 	c, err := imapsync.Dial(ctx, imapsync.Config{Host: "imap.example.org", Username: "ann@example.org", Password: "app-password"})
 	if err != nil {
 		// The kind decides the account state; the message is for the user.
-		fmt.Println(mail.KindOf(err), err)
+		fmt.Println(connerr.KindOf(err), err)
 		return
 	}
 	defer c.Close()

@@ -2,12 +2,11 @@ package imapsync
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // pollInterval is how often Idle sends NOOP to a server without IDLE
@@ -106,8 +105,7 @@ func (c *Conn) stopIdle(cmd *imapclient.IdleCommand) error {
 		case <-done:
 		case <-time.After(5 * time.Second):
 		}
-		e := &mail.Error{Kind: mail.KindUnreachable,
-			Message: fmt.Sprintf("%s did not end IDLE (nothing received for %s).", c.cfg.Host, d)}
+		e := c.cls.fault(connerr.Unreachable, nil, "%s did not end IDLE (nothing received for %s).", c.cfg.Host, d)
 		c.setBroken(e)
 		return e
 	}

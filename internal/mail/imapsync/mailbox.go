@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
@@ -102,7 +103,7 @@ func (c *Conn) Select(ctx context.Context, folder string) (FolderState, error) {
 
 func (c *Conn) needSelected(what string) error {
 	if c.selected == "" {
-		return &mail.Error{Kind: mail.KindProtocol, Message: fmt.Sprintf("%s needs a selected folder.", what)}
+		return c.cls.fault(connerr.Protocol, nil, "%s needs a selected folder.", what)
 	}
 	return nil
 }
@@ -188,8 +189,7 @@ func (c *Conn) Fetch(ctx context.Context, uids []uint32, fn func(*Fetched) error
 		c.log.Warn("imap fetch replies could not be matched to their UIDs; fetching again", "folder", c.selected, "count", len(missing))
 		want = missing
 	}
-	return &mail.Error{Kind: mail.KindProtocol,
-		Message: fmt.Sprintf("%s sent message bodies in a form crmsync could not match to their messages (folder %s).", c.cfg.Host, c.selected)}
+	return c.cls.fault(connerr.Protocol, nil, "%s sent message bodies in a form crmsync could not match to their messages (folder %s).", c.cfg.Host, c.selected)
 }
 
 // fetchRound runs one UID FETCH; it returns the requested UIDs that were
@@ -393,17 +393,15 @@ func (c *Conn) appendUID(ctx context.Context, folder string, raw io.Reader, size
 		}
 		// A literal cut short leaves the session out of step: hang up.
 		c.kill(killedAfterError)
-		e := &mail.Error{Kind: mail.KindUnreachable, Err: errors.Join(copyErr, closeErr),
-			Message: fmt.Sprintf("Adding a message to %s on %s failed midway.", folder, c.cfg.Host)}
+		e := c.cls.fault(connerr.Unreachable, errors.Join(copyErr, closeErr), "Adding a message to %s on %s failed midway.", folder, c.cfg.Host)
 		if src.err != nil {
-			e.Kind = mail.KindProtocol
+			e.Kind = connerr.Protocol
 			e.Message = fmt.Sprintf("Reading the message to add to %s failed (%v).", folder, src.err)
 		} else if copyErr != nil && errors.Is(copyErr, io.EOF) {
-			e.Kind = mail.KindProtocol
+			e.Kind = connerr.Protocol
 			e.Message = fmt.Sprintf("The message to add to %s was shorter than its size (%d of %d bytes).", folder, n, size)
 		}
-		c.setBroken(&mail.Error{Kind: mail.KindUnreachable, Err: e,
-			Message: fmt.Sprintf("The connection to %s was closed after a failed APPEND.", c.cfg.Host)})
+		c.setBroken(c.cls.fault(connerr.Unreachable, e, "The connection to %s was closed after a failed APPEND.", c.cfg.Host))
 		return 0, 0, e
 	}
 	data, err := cmd.Wait()

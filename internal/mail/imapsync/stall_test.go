@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // A server that stops answering must never hang the sync: every command
@@ -25,11 +25,11 @@ func TestStalledCommandTimesOut(t *testing.T) {
 	c := dialFake(t, cfg)
 	var err error
 	within(t, 3*time.Second, "stalled UID SEARCH", func() { _, err = c.UIDs(context.Background()) })
-	var me *mail.Error
-	if !errors.As(err, &me) || me.Kind != mail.KindUnreachable || !strings.Contains(me.Message, "stopped answering") {
+	var me *connerr.Error
+	if !errors.As(err, &me) || me.Kind != connerr.Unreachable || !strings.Contains(me.Message, "stopped answering") {
 		t.Fatalf("UIDs = %v, want KindUnreachable 'stopped answering'", err)
 	}
-	if _, err2 := c.Select(context.Background(), "INBOX"); mail.KindOf(err2) != mail.KindUnreachable {
+	if _, err2 := c.Select(context.Background(), "INBOX"); connerr.KindOf(err2) != connerr.Unreachable {
 		t.Errorf("after the stall Select = %v, want the connection reported lost", err2)
 	}
 	within(t, 2*time.Second, "Close", func() { c.Close() })
@@ -42,7 +42,7 @@ func TestStalledGreetingTimesOut(t *testing.T) {
 	cfg.DialTimeout = 300 * time.Millisecond
 	var err error
 	within(t, 3*time.Second, "Dial to a silent server", func() { _, err = Dial(context.Background(), cfg) })
-	if mail.KindOf(err) != mail.KindUnreachable {
+	if connerr.KindOf(err) != connerr.Unreachable {
 		t.Fatalf("Dial = %v, want KindUnreachable", err)
 	}
 }
@@ -57,7 +57,7 @@ func TestStalledLoginTimesOut(t *testing.T) {
 	cfg.CommandTimeout = 300 * time.Millisecond
 	var err error
 	within(t, 3*time.Second, "stalled LOGIN", func() { _, err = Dial(context.Background(), cfg) })
-	if mail.KindOf(err) != mail.KindUnreachable {
+	if connerr.KindOf(err) != connerr.Unreachable {
 		t.Fatalf("Dial = %v, want KindUnreachable", err)
 	}
 }
@@ -87,7 +87,7 @@ func TestStalledLiteralTimesOut(t *testing.T) {
 			return err
 		})
 	})
-	if mail.KindOf(err) != mail.KindUnreachable {
+	if connerr.KindOf(err) != connerr.Unreachable {
 		t.Fatalf("Fetch = %v (read %d), want KindUnreachable", err, read)
 	}
 }
@@ -106,13 +106,13 @@ func TestDroppedMidFetch(t *testing.T) {
 		_, err := io.Copy(io.Discard, m.Body)
 		return err
 	})
-	if mail.KindOf(err) != mail.KindUnreachable {
+	if connerr.KindOf(err) != connerr.Unreachable {
 		t.Fatalf("Fetch = %v, want KindUnreachable", err)
 	}
 	if len(got) == 0 || got[0] != 1 {
 		t.Errorf("delivered %v before the drop, want message 1 first", got)
 	}
-	if _, err := c.UIDs(context.Background()); mail.KindOf(err) != mail.KindUnreachable {
+	if _, err := c.UIDs(context.Background()); connerr.KindOf(err) != connerr.Unreachable {
 		t.Errorf("after the drop UIDs = %v", err)
 	}
 }
@@ -158,7 +158,7 @@ func TestContextCancelsStalledCommand(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("UIDs = %v, want context.DeadlineExceeded", err)
 	}
-	if _, err := c.UIDs(context.Background()); mail.KindOf(err) != mail.KindUnreachable {
+	if _, err := c.UIDs(context.Background()); connerr.KindOf(err) != connerr.Unreachable {
 		t.Errorf("after cancelling UIDs = %v, want the connection reported closed", err)
 	}
 }
@@ -209,7 +209,7 @@ func TestFetchMisroutedReplies(t *testing.T) {
 	c := dialFake(t, fakeConfig(port))
 	calls := 0
 	err := c.Fetch(context.Background(), []uint32{1}, func(m *Fetched) error { calls++; return nil })
-	if err == nil || mail.KindOf(err) != mail.KindProtocol || calls != 0 {
+	if err == nil || connerr.KindOf(err) != connerr.Protocol || calls != 0 {
 		t.Fatalf("Fetch = %v after %d calls, want KindProtocol", err, calls)
 	}
 	if n := fetches.Load(); n != 2 {
@@ -295,7 +295,7 @@ func TestIdleStalledDone(t *testing.T) {
 	c := dialFake(t, cfg)
 	var err error
 	within(t, 4*time.Second, "Idle with a stalled DONE", func() { _, err = c.Idle(context.Background(), 100*time.Millisecond) })
-	if mail.KindOf(err) != mail.KindUnreachable {
+	if connerr.KindOf(err) != connerr.Unreachable {
 		t.Fatalf("Idle = %v, want KindUnreachable", err)
 	}
 }
@@ -332,7 +332,7 @@ func TestLoginDisabled(t *testing.T) {
 		}})
 	})
 	_, err = Dial(context.Background(), fakeConfig(port))
-	if mail.KindOf(err) != mail.KindTLS {
+	if connerr.KindOf(err) != connerr.TLS {
 		t.Errorf("Dial = %v, want KindTLS", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // The example of https://developers.google.com/gmail/imap/xoauth2-protocol.
@@ -60,13 +60,13 @@ func TestXOAuth2Login(t *testing.T) {
 		name    string
 		saslIR  bool
 		fail    string // the status in the error challenge; "" = success
-		kind    mail.ErrorKind
+		kind    connerr.Kind
 		mention string
 	}{
 		{name: "ok with SASL-IR", saslIR: true},
 		{name: "ok without SASL-IR"},
-		{name: "expired token", saslIR: true, fail: "401", kind: mail.KindAuth, mention: "expired or was revoked"},
-		{name: "missing scope", saslIR: true, fail: "403", kind: mail.KindBlocked, mention: "IMAP access"},
+		{name: "expired token", saslIR: true, fail: "401", kind: connerr.Auth, mention: "expired or was revoked"},
+		{name: "missing scope", saslIR: true, fail: "403", kind: connerr.Blocked, mention: "IMAP access"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,11 +114,11 @@ func TestXOAuth2Login(t *testing.T) {
 			if empty := <-got; empty != "" && empty != "=" {
 				t.Errorf("answer to the error challenge = %q, want an empty response", empty)
 			}
-			if mail.KindOf(err) != tt.kind {
+			if connerr.KindOf(err) != tt.kind {
 				t.Fatalf("Dial = %v, want kind %s", err, tt.kind)
 			}
-			if !strings.Contains(err.(*mail.Error).Message, tt.mention) {
-				t.Errorf("message %q does not mention %q", err.(*mail.Error).Message, tt.mention)
+			if !strings.Contains(err.(*connerr.Error).Message, tt.mention) {
+				t.Errorf("message %q does not mention %q", err.(*connerr.Error).Message, tt.mention)
 			}
 			var xe *xoauth2Error
 			if !errors.As(err, &xe) || xe.Status != tt.fail {

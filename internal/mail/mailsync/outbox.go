@@ -128,8 +128,8 @@ func (e *Engine) sendItem(ctx context.Context, it crm.OutboxItem) (down bool, er
 	it.NextAttemptAt = now.Add(connerr.RetryOf(err, it.Attempts))
 	e.Log.LogAttrs(ctx, slog.LevelInfo, "outbox: sending failed; will retry", slog.Int64("outbox", it.ID), slog.Int("attempts", it.Attempts),
 		slog.Time("next_attempt", it.NextAttemptAt), slog.Any("err", err))
-	kind := mail.KindOf(err)
-	return kind == mail.KindUnreachable || kind == mail.KindThrottled, e.Store.UpdateOutbox(wctx, e.Fence, it)
+	kind := connerr.KindOf(err)
+	return kind == connerr.Unreachable || kind == connerr.Throttled, e.Store.UpdateOutbox(wctx, e.Fence, it)
 }
 
 // recoverItem decides an item whose attempt has no known outcome: sent if

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
@@ -16,7 +17,7 @@ import (
 // envelope sender from to rcpts: MAIL FROM (with SIZE when the server
 // advertises it, RFC 1870), RCPT TO for each, DATA (RFC 5321 §3.3).
 //
-// Failures are *mail.Error, classified like Verify's. Their chain also
+// Failures are *connerr.Error, classified like Verify's. Their chain also
 // holds mail.ErrPermanent when trying again cannot help (a 5xx answer, a
 // refused login, TLS settings that cannot work, a message larger than the
 // server takes), and mail.ErrUncertain when the connection broke after the
@@ -48,7 +49,7 @@ func Send(ctx context.Context, cfg Config, from string, rcpts []string, raw []by
 		}
 		e := classify(err, cfg)
 		var te *textproto.Error
-		if me := (*mail.Error)(nil); errors.As(e, &me) && errors.As(err, &te) && me.Kind == mail.KindProtocol {
+		if me := connerr.As(e); me != nil && errors.As(err, &te) && me.Kind == connerr.Protocol {
 			me.Message = fmt.Sprintf(format, args...) + fmt.Sprintf(": %d %s", te.Code, te.Msg)
 		}
 		return mark(e, false)
@@ -58,16 +59,14 @@ func Send(ctx context.Context, cfg Config, from string, rcpts []string, raw []by
 	cmd, args := "MAIL FROM:<%s>", []any{from}
 	if ok, param := c.Extension("SIZE"); ok {
 		if limit, err := strconv.ParseInt(strings.TrimSpace(param), 10, 64); err == nil && limit > 0 && int64(len(raw)) > limit {
-			return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent,
-				Message: fmt.Sprintf("The message (%s) is larger than the SMTP server %s accepts (%s). Send smaller attachments, or share them by link.", mib(len(raw)), cfg.Host, mib(int(limit)))}
+			return cfg.fault(connerr.Protocol, mail.ErrPermanent, "The message (%s) is larger than the SMTP server %s accepts (%s). Send smaller attachments, or share them by link.", mib(len(raw)), cfg.Host, mib(int(limit)))
 		}
 		cmd += " SIZE=%d"
 		args = append(args, len(raw))
 	}
 	if !asciiAll(append([]string{from}, rcpts...)) {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
-			return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent,
-				Message: fmt.Sprintf("An address has non-ASCII characters, and the SMTP server %s does not support them (no SMTPUTF8).", cfg.Host)}
+			return cfg.fault(connerr.Protocol, mail.ErrPermanent, "An address has non-ASCII characters, and the SMTP server %s does not support them (no SMTPUTF8).", cfg.Host)
 		}
 		cmd += " SMTPUTF8"
 	}
@@ -95,7 +94,7 @@ func Send(ctx context.Context, cfg Config, from string, rcpts []string, raw []by
 		}
 		// Everything was written; the answer never came.
 		e := classify(err, cfg)
-		if me := (*mail.Error)(nil); errors.As(e, &me) {
+		if me := connerr.As(e); me != nil {
 			me.Message = fmt.Sprintf("The connection to %s broke after the message was handed over and before the server confirmed it (%v); it may or may not have been sent.", cfg.Host, err)
 		}
 		return mark(e, true)
@@ -119,12 +118,12 @@ func command(t *textproto.Conn, code int, format string, args ...any) error {
 // mark adds mail.ErrPermanent or mail.ErrUncertain to a classified
 // failure's chain.
 func mark(err error, uncertain bool) error {
-	var me *mail.Error
-	if !errors.As(err, &me) {
+	me := connerr.As(err)
+	if me == nil {
 		return err
 	}
 	var te *textproto.Error
-	permanent := me.Kind == mail.KindAuth || me.Kind == mail.KindBlocked || me.Kind == mail.KindTLS ||
+	permanent := me.Kind == connerr.Auth || me.Kind == connerr.Blocked || me.Kind == connerr.TLS ||
 		errors.As(err, &te) && te.Code >= 500 && te.Code < 600
 	if !permanent && !uncertain {
 		return err
@@ -160,14 +159,14 @@ func checkEnvelope(from string, rcpts []string) error {
 		return a == "" || strings.ContainsAny(a, "\r\n<> \t") || !strings.Contains(a, "@")
 	}
 	if bad(from) {
-		return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent, Message: fmt.Sprintf("The sender %q is not an address.", from)}
+		return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent, Message: fmt.Sprintf("The sender %q is not an address.", from)}
 	}
 	if len(rcpts) == 0 {
-		return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent, Message: "The message has no recipient."}
+		return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent, Message: "The message has no recipient."}
 	}
 	for _, r := range rcpts {
 		if bad(r) {
-			return &mail.Error{Kind: mail.KindProtocol, Err: mail.ErrPermanent, Message: fmt.Sprintf("The recipient %q is not an address.", r)}
+			return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent, Message: fmt.Sprintf("The recipient %q is not an address.", r)}
 		}
 	}
 	return nil

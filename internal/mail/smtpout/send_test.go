@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/smtpout"
 	"github.com/crmsync/crmsync/internal/mail/smtpout/smtptest"
@@ -49,27 +50,27 @@ func TestSendFailures(t *testing.T) {
 		password  string
 		permanent bool
 		uncertain bool
-		kind      mail.ErrorKind
+		kind      connerr.Kind
 		message   string // in the user's message
 		data      bool   // the server read the whole message
 	}{
 		{name: "451 on data", faults: []smtptest.Fault{{Step: smtptest.StepData, Code: 451, Message: "try again later"}},
-			kind: mail.KindProtocol, message: "451 4.0.0 try again later", data: true},
+			kind: connerr.Protocol, message: "451 4.0.0 try again later", data: true},
 		{name: "550 on a recipient", faults: []smtptest.Fault{{Step: smtptest.StepRcpt, Rcpt: "carol@client.test", Code: 550, Message: "no such user"}},
-			permanent: true, kind: mail.KindProtocol, message: "refused the recipient carol@client.test: 550 5.0.0 no such user"},
+			permanent: true, kind: connerr.Protocol, message: "refused the recipient carol@client.test: 550 5.0.0 no such user"},
 		{name: "450 on a recipient", faults: []smtptest.Fault{{Step: smtptest.StepRcpt, Rcpt: "carol@client.test", Code: 450, Message: "mailbox busy"}},
-			kind: mail.KindProtocol, message: "450 4.0.0 mailbox busy"},
+			kind: connerr.Protocol, message: "450 4.0.0 mailbox busy"},
 		{name: "554 on data", faults: []smtptest.Fault{{Step: smtptest.StepData, Code: 554, Message: "spam"}},
-			permanent: true, kind: mail.KindProtocol, message: "refused the message: 554 5.0.0 spam", data: true},
+			permanent: true, kind: connerr.Protocol, message: "refused the message: 554 5.0.0 spam", data: true},
 		{name: "553 on the sender", faults: []smtptest.Fault{{Step: smtptest.StepMail, Code: 553, Message: "not your address"}},
-			permanent: true, kind: mail.KindProtocol, message: "refused the sender ann@acme.test: 553 5.0.0 not your address"},
+			permanent: true, kind: connerr.Protocol, message: "refused the sender ann@acme.test: 553 5.0.0 not your address"},
 		{name: "421 on the sender", faults: []smtptest.Fault{{Step: smtptest.StepMail, Code: 421, Message: "too busy"}},
-			kind: mail.KindThrottled},
-		{name: "wrong password", password: "nope", permanent: true, kind: mail.KindAuth},
+			kind: connerr.Throttled},
+		{name: "wrong password", password: "nope", permanent: true, kind: connerr.Auth},
 		{name: "too large", opts: &smtptest.Options{MaxMessageBytes: 10}, permanent: true, message: "larger than"},
-		{name: "hang up after data", faults: []smtptest.Fault{{Step: smtptest.StepData, HangUp: true}}, uncertain: true, kind: mail.KindUnreachable,
+		{name: "hang up after data", faults: []smtptest.Fault{{Step: smtptest.StepData, HangUp: true}}, uncertain: true, kind: connerr.Unreachable,
 			message: "may or may not", data: true},
-		{name: "hang up at rcpt", faults: []smtptest.Fault{{Step: smtptest.StepRcpt, HangUp: true}}, kind: mail.KindUnreachable},
+		{name: "hang up at rcpt", faults: []smtptest.Fault{{Step: smtptest.StepRcpt, HangUp: true}}, kind: connerr.Unreachable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := smtptest.Start(t, tc.opts)
@@ -79,9 +80,9 @@ func TestSendFailures(t *testing.T) {
 				cfg.Password = tc.password
 			}
 			err := smtpout.Send(ctx, cfg, "ann@acme.test", []string{"bob@client.test", "carol@client.test"}, []byte(raw))
-			var me *mail.Error
+			var me *connerr.Error
 			if !errors.As(err, &me) {
-				t.Fatalf("err = %v, want a *mail.Error", err)
+				t.Fatalf("err = %v, want a *connerr.Error", err)
 			}
 			if tc.kind != "" && me.Kind != tc.kind {
 				t.Errorf("kind = %s, want %s (%v)", me.Kind, tc.kind, err)

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // Config is how to reach and log in to a submission server.
@@ -38,7 +38,7 @@ type Config struct {
 	LocalName string
 }
 
-// Verify connects, authenticates and quits. Failures are *mail.Error.
+// Verify connects, authenticates and quits. Failures are *connerr.Error.
 func Verify(ctx context.Context, cfg Config) error {
 	c, err := dial(ctx, cfg)
 	if err != nil {
@@ -54,7 +54,7 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	addr := cfg.addr()
 	tc := cfg.TLSConfig
 	if tc == nil {
 		tc = &tls.Config{}
@@ -92,7 +92,7 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 	if cfg.Security == "starttls" {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
 			c.Close()
-			return nil, &mail.Error{Kind: mail.KindTLS, Message: fmt.Sprintf("The SMTP server %s does not offer STARTTLS. Choose security tls (usually port 465) or ask the provider.", cfg.Host)}
+			return nil, cfg.fault(connerr.TLS, nil, "The SMTP server %s does not offer STARTTLS. Choose security tls (usually port 465) or ask the provider.", cfg.Host)
 		}
 		if err := c.StartTLS(tc); err != nil {
 			c.Close()
@@ -103,7 +103,7 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 		_, isTLS := c.TLSConnectionState()
 		if !isTLS && !cfg.AllowPlaintext && !loopback(cfg.Host) {
 			c.Close()
-			return nil, &mail.Error{Kind: mail.KindTLS, Message: "The password would cross the network unencrypted: use security tls or starttls."}
+			return nil, cfg.fault(connerr.TLS, nil, "The password would cross the network unencrypted: use security tls or starttls.")
 		}
 		var a smtp.Auth
 		if ok, mechs := c.Extension("AUTH"); ok && !strings.Contains(strings.ToUpper(mechs), "PLAIN") && strings.Contains(strings.ToUpper(mechs), "LOGIN") {
@@ -160,7 +160,15 @@ func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 	return nil, fmt.Errorf("smtpout: unexpected AUTH LOGIN challenge %q", fromServer)
 }
 
-// classify turns an SMTP or network failure into a mail.Error kind with a
+// addr is "host:port".
+func (cfg Config) addr() string { return net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)) }
+
+// fault is a classified failure of cfg's server.
+func (cfg Config) fault(kind connerr.Kind, err error, format string, args ...any) *connerr.Error {
+	return &connerr.Error{Kind: kind, Server: cfg.addr(), Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// classify turns an SMTP or network failure into a *connerr.Error with a
 // message for the user (RFC 4954 §6 codes, RFC 3463 enhanced codes).
 func classify(err error, cfg Config) error {
 	var te *textproto.Error
@@ -169,18 +177,18 @@ func classify(err error, cfg Config) error {
 		switch {
 		case strings.Contains(msg, "application-specific password") || strings.Contains(msg, "5.7.9") ||
 			strings.Contains(msg, "smtp auth") && strings.Contains(msg, "disabled") || strings.Contains(msg, "web browser"):
-			return &mail.Error{Kind: mail.KindBlocked, Err: err, Message: "The provider refused crmsync for sending (" + te.Msg + "). Create an app password for crmsync, or enable SMTP authentication for this mailbox, then try again."}
+			return cfg.fault(connerr.Blocked, err, "The provider refused crmsync for sending (%s). Create an app password for crmsync, or enable SMTP authentication for this mailbox, then try again.", te.Msg)
 		case te.Code == 535 || te.Code == 534 || te.Code == 530 && strings.Contains(msg, "auth"):
-			return &mail.Error{Kind: mail.KindAuth, Err: err, Message: "Incorrect password (or username) for the SMTP server " + cfg.Host + "."}
+			return cfg.fault(connerr.Auth, err, "Incorrect password (or username) for the SMTP server %s.", cfg.Host)
 		case te.Code == 421 || te.Code == 454 || te.Code == 452:
-			return &mail.Error{Kind: mail.KindThrottled, Err: err, Message: "The SMTP server is busy (" + te.Msg + "). crmsync will try again later."}
+			return cfg.fault(connerr.Throttled, err, "The SMTP server is busy (%s). crmsync will try again later.", te.Msg)
 		}
-		return &mail.Error{Kind: mail.KindProtocol, Err: err, Message: fmt.Sprintf("The SMTP server %s answered: %d %s", cfg.Host, te.Code, te.Msg)}
+		return cfg.fault(connerr.Protocol, err, "The SMTP server %s answered: %d %s", cfg.Host, te.Code, te.Msg)
 	}
 	var ce *tls.CertificateVerificationError
 	var re tls.RecordHeaderError
 	if errors.As(err, &ce) || errors.As(err, &re) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
-		return &mail.Error{Kind: mail.KindTLS, Err: err, Message: fmt.Sprintf("A secure connection to %s:%d failed (%v). Check the port and security setting, or the server's certificate.", cfg.Host, cfg.Port, err)}
+		return cfg.fault(connerr.TLS, err, "A secure connection to %s:%d failed (%v). Check the port and security setting, or the server's certificate.", cfg.Host, cfg.Port, err)
 	}
-	return &mail.Error{Kind: mail.KindUnreachable, Err: err, Message: fmt.Sprintf("Cannot reach the SMTP server %s:%d (%v). Check the host and port; crmsync will try again.", cfg.Host, cfg.Port, err)}
+	return cfg.fault(connerr.Unreachable, err, "Cannot reach the SMTP server %s:%d (%v). Check the host and port; crmsync will try again.", cfg.Host, cfg.Port, err)
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -17,7 +18,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // backend accepts user/secret over AUTH PLAIN.
@@ -99,16 +100,16 @@ func TestVerify(t *testing.T) {
 	for _, tc2 := range []struct {
 		name string
 		cfg  Config
-		want mail.ErrorKind // "" for success
+		want connerr.Kind // "" for success
 	}{
 		{"starttls ok", Config{Host: "127.0.0.1", Port: starttls, Security: "starttls", Username: "user", Password: "secret", TLSConfig: tc}, ""},
 		{"implicit tls ok", Config{Host: "127.0.0.1", Port: implicit, Security: "tls", Username: "user", Password: "secret", TLSConfig: tc}, ""},
 		{"plain to loopback ok", Config{Host: "127.0.0.1", Port: starttls, Security: "none", Username: "user", Password: "secret"}, ""},
-		{"wrong password", Config{Host: "127.0.0.1", Port: starttls, Security: "starttls", Username: "user", Password: "nope", TLSConfig: tc}, mail.KindAuth},
-		{"app password required", Config{Host: "127.0.0.1", Port: blocked, Security: "starttls", Username: "user", Password: "secret", TLSConfig: tc}, mail.KindBlocked},
-		{"untrusted certificate", Config{Host: "127.0.0.1", Port: implicit, Security: "tls", Username: "user", Password: "secret"}, mail.KindTLS},
-		{"tls to a plain port", Config{Host: "127.0.0.1", Port: starttls, Security: "tls", Username: "user", Password: "secret", TLSConfig: tc, Timeout: 3 * time.Second}, mail.KindTLS},
-		{"nobody listening", Config{Host: "127.0.0.1", Port: closed, Security: "starttls", Username: "user", Password: "secret", TLSConfig: tc}, mail.KindUnreachable},
+		{"wrong password", Config{Host: "127.0.0.1", Port: starttls, Security: "starttls", Username: "user", Password: "nope", TLSConfig: tc}, connerr.Auth},
+		{"app password required", Config{Host: "127.0.0.1", Port: blocked, Security: "starttls", Username: "user", Password: "secret", TLSConfig: tc}, connerr.Blocked},
+		{"untrusted certificate", Config{Host: "127.0.0.1", Port: implicit, Security: "tls", Username: "user", Password: "secret"}, connerr.TLS},
+		{"tls to a plain port", Config{Host: "127.0.0.1", Port: starttls, Security: "tls", Username: "user", Password: "secret", TLSConfig: tc, Timeout: 3 * time.Second}, connerr.TLS},
+		{"nobody listening", Config{Host: "127.0.0.1", Port: closed, Security: "starttls", Username: "user", Password: "secret", TLSConfig: tc}, connerr.Unreachable},
 	} {
 		t.Run(tc2.name, func(t *testing.T) {
 			err := Verify(ctx, tc2.cfg)
@@ -118,9 +119,12 @@ func TestVerify(t *testing.T) {
 				}
 				return
 			}
-			var me *mail.Error
+			var me *connerr.Error
 			if !errors.As(err, &me) || me.Kind != tc2.want || me.Message == "" {
 				t.Fatalf("err = %v, want kind %s", err, tc2.want)
+			}
+			if want := fmt.Sprintf("127.0.0.1:%d", tc2.cfg.Port); me.Server != want {
+				t.Errorf("Server = %q, want %q", me.Server, want)
 			}
 		})
 	}

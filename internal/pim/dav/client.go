@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // Client speaks WebDAV, CardDAV and CalDAV to one account on one server.
@@ -48,8 +50,7 @@ var defaultHTTPClient = &http.Client{Timeout: 5 * time.Minute}
 func (c *Client) base() (*url.URL, error) {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &Error{Kind: KindProtocol, Err: err,
-			Message: fmt.Sprintf("The server address %q is not an http:// or https:// URL.", c.BaseURL)}
+		return nil, connerr.Errorf(connerr.Protocol, err, "The server address %q is not an http:// or https:// URL.", c.BaseURL)
 	}
 	if u.Path == "" {
 		u.Path = "/"
@@ -104,7 +105,7 @@ func (c *Client) do(ctx context.Context, method, href string, header http.Header
 		}
 		req, err := http.NewRequestWithContext(ctx, method, target.String(), rd)
 		if err != nil {
-			return nil, &Error{Kind: KindProtocol, Err: err, Message: fmt.Sprintf("Cannot build the request for %s.", what)}
+			return nil, c.fault(connerr.Protocol, err, "Cannot build the request for %s.", what)
 		}
 		for k, vs := range header {
 			req.Header[k] = vs
@@ -129,13 +130,11 @@ func (c *Client) do(ctx context.Context, method, href string, header http.Header
 		// context path. A DAV client repeats the same method there.
 		next, err := target.Parse(loc)
 		if err != nil || redirects == maxRedirects {
-			return nil, &Error{Kind: KindProtocol, Status: resp.StatusCode, Err: err,
-				Message: fmt.Sprintf("%s redirected %s too often or to a bad address (%q).", c.host(), what, loc)}
+			return nil, c.fault(connerr.Protocol, newStatusError(resp, err), "%s redirected %s too often or to a bad address (%q).", c.host(), what, loc)
 		}
 		if next.Scheme != base.Scheme || next.Host != base.Host {
 			// Credentials go only to the server the user named.
-			return nil, &Error{Kind: KindProtocol, Status: resp.StatusCode,
-				Message: fmt.Sprintf("%s redirected the request (%s) to another server, %s://%s: if that is right, set the server address to %s.", c.host(), what, next.Scheme, next.Host, next.String())}
+			return nil, c.fault(connerr.Protocol, newStatusError(resp, nil), "%s redirected the request (%s) to another server, %s://%s: if that is right, set the server address to %s.", c.host(), what, next.Scheme, next.Host, next.String())
 		}
 		target = next
 	}
@@ -171,7 +170,7 @@ func unexpected(resp *http.Response) *answer {
 }
 
 // fail turns an unexpected answer into the error callers see: ErrNotFound
-// for 404 and 410, else a classified *Error.
+// for 404 and 410, else a classified *connerr.Error.
 func (c *Client) fail(a *answer, href, what string) error {
 	switch a.resp.StatusCode {
 	case http.StatusNotFound, http.StatusGone:

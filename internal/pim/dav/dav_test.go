@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/testpeer/radicale"
 )
@@ -399,8 +400,8 @@ func TestWrongPassword(t *testing.T) {
 	}
 	for name, call := range calls {
 		err := call()
-		var e *dav.Error
-		if !errors.As(err, &e) || e.Kind != dav.KindAuth || e.Status != 401 || !strings.Contains(e.Message, "user1") {
+		var e *connerr.Error
+		if !errors.As(err, &e) || e.Kind != connerr.Auth || dav.StatusOf(err) != 401 || !strings.Contains(e.Message, "user1") {
 			t.Errorf("%s: %v, want auth_failed", name, err)
 		} else if e.Kind.Transient() {
 			t.Errorf("%s: auth_failed counted transient", name)

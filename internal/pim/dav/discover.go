@@ -3,9 +3,10 @@ package dav
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // CollectionType tells address books from calendars.
@@ -99,8 +100,7 @@ func (c *Client) Discover(ctx context.Context) (*Discovery, error) {
 		}
 	}
 	if d.AddressBookHome == "" && d.CalendarHome == "" {
-		return nil, &Error{Kind: KindProtocol,
-			Message: fmt.Sprintf("%s does not say where the address books and calendars of %s are (no addressbook-home-set or calendar-home-set on %s): is it a CardDAV or CalDAV server?", c.host(), c.Username, principal)}
+		return nil, c.fault(connerr.Protocol, nil, "%s does not say where the address books and calendars of %s are (no addressbook-home-set or calendar-home-set on %s): is it a CardDAV or CalDAV server?", c.host(), c.Username, principal)
 	}
 
 	seen := map[string]bool{}
@@ -146,8 +146,7 @@ func (c *Client) principal(ctx context.Context) (string, error) {
 			continue
 		}
 		err = c.check(err, at, what)
-		var e *Error
-		if errors.As(err, &e) && e.Kind != KindProtocol || ctx.Err() != nil {
+		if e := connerr.As(err); e != nil && e.Kind != connerr.Protocol || ctx.Err() != nil {
 			return "", err
 		}
 		if firstErr == nil {
@@ -155,8 +154,7 @@ func (c *Client) principal(ctx context.Context) (string, error) {
 		}
 	}
 	if firstErr == nil || errors.Is(firstErr, ErrNotFound) {
-		return "", &Error{Kind: KindProtocol, Err: firstErr,
-			Message: fmt.Sprintf("%s did not name the principal of %s (current-user-principal): check the server address; is it a CardDAV or CalDAV server?", c.host(), c.Username)}
+		return "", c.fault(connerr.Protocol, firstErr, "%s did not name the principal of %s (current-user-principal): check the server address; is it a CardDAV or CalDAV server?", c.host(), c.Username)
 	}
 	return "", firstErr
 }
@@ -173,8 +171,7 @@ func (c *Client) StatCollection(ctx context.Context, href string) (*Collection, 
 			return &col, nil
 		}
 	}
-	return nil, &Error{Kind: KindProtocol,
-		Message: fmt.Sprintf("%s on %s is not an address book or calendar.", href, c.host())}
+	return nil, c.fault(connerr.Protocol, nil, "%s on %s is not an address book or calendar.", href, c.host())
 }
 
 // collections lists the address books and calendars at href (depth "0":

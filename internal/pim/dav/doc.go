@@ -18,13 +18,14 @@
 //     is ErrPrecondition, and the engine refetches, merges and retries.
 //   - Polling uses sync-collection (RFC 6578) where the collection offers
 //     it (Collection.SupportsSync); a token the server forgot is
-//     ErrInvalidSyncToken, and the engine falls back to a full listing
-//     (List) matched against its mapping. CTag (StatCollection) is the
+//     ErrInvalidSyncToken (a connerr.CursorInvalid), and the engine falls
+//     back to a full listing (List) matched against its mapping. CTag (StatCollection) is the
 //     cheap "anything new?" check for servers without it.
-//   - Failures are classified once, here (*Error with an ErrorKind and a
-//     message for the user; DESIGN §5): 401 is auth_failed, 429 and 503
-//     with Retry-After are throttled, network failures unreachable,
-//     certificate problems tls_error, the rest protocol.
+//   - Failures are classified once, here (*connerr.Error with a Kind, the
+//     server and a message for the user; DESIGN §5): 401 is auth_failed,
+//     429 and 503 with Retry-After are throttled, network failures
+//     unreachable, certificate problems tls_error, 507 quota_exceeded, the
+//     rest protocol. The HTTP status is in the chain (StatusOf).
 //
 // Why not github.com/emersion/go-webdav, which the rest of the ecosystem
 // uses: its client (v0.6.0) sends PUT without If-Match or If-None-Match,

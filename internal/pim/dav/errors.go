@@ -14,12 +14,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
-// This file decides, once, what kind of failure an error is (DESIGN §5):
-// the user sees the Message, the sync loop reacts to the Kind. Outcomes the
-// sync engine handles itself (an item that exists, changed or vanished, a
-// sync token the server forgot) are the sentinel errors below, not Errors.
+// This file decides, once, what kind of failure an error is (DESIGN §5),
+// as a *connerr.Error: the user sees the Message, the sync loop reacts to
+// the Kind. Outcomes the sync engine handles itself (an item that exists,
+// changed or vanished) are the sentinel errors below, not failures; a sync
+// token the server forgot is both ErrInvalidSyncToken and a
+// connerr.CursorInvalid.
 
 // Outcomes of item operations, to test with errors.Is. They are returned
 // wrapped with the href concerned.
@@ -63,81 +67,71 @@ func (e *UIDConflictError) Error() string {
 
 func (e *UIDConflictError) Is(target error) bool { return target == ErrUIDConflict }
 
-// ErrorKind classifies a failure so that the sync loop and the user see the
-// same truth.
-type ErrorKind string
-
-const (
-	KindAuth        ErrorKind = "auth_failed" // wrong password or revoked token: the user must act
-	KindUnreachable ErrorKind = "unreachable" // DNS, refused, timed out, connection dropped, 502/504: retry later
-	KindThrottled   ErrorKind = "throttled"   // 429, or 503 with Retry-After: retry after RetryAfter
-	KindTLS         ErrorKind = "tls_error"   // certificate or handshake problem: the user (or admin) must act
-	KindProtocol    ErrorKind = "protocol"    // anything else the server said or did
-)
-
-// Transient reports whether retrying later may succeed without the user
-// doing anything.
-func (k ErrorKind) Transient() bool {
-	return k == KindUnreachable || k == KindThrottled || k == KindProtocol
+// fault is a classified failure of this client's server.
+func (c *Client) fault(kind connerr.Kind, err error, format string, args ...any) *connerr.Error {
+	return &connerr.Error{Kind: kind, Server: c.host(), Message: fmt.Sprintf(format, args...), Err: err}
 }
 
-// Error is a failure with its kind and a message for the user.
-type Error struct {
-	Kind       ErrorKind
-	Message    string        // for the user: what happened and what to do
-	RetryAfter time.Duration // for KindThrottled, when the server said (Retry-After)
-	Status     int           // the HTTP status, 0 when there was no answer
-	Err        error         // the underlying error, for logs
+// StatusError is the HTTP answer behind a classified failure, in its chain:
+// callers that must tell an item the server refused from an account that
+// fails read its Code (StatusOf).
+type StatusError struct {
+	Method, Path string
+	Code         int
+	Status       string // "412 Precondition Failed"
+	Err          error  // what went wrong after the answer, if anything
 }
 
-func (e *Error) Error() string {
+func newStatusError(resp *http.Response, err error) *StatusError {
+	return &StatusError{Method: resp.Request.Method, Path: resp.Request.URL.Path, Code: resp.StatusCode, Status: resp.Status, Err: err}
+}
+
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("%s %s: %s", e.Method, e.Path, e.Status)
 	if e.Err != nil {
-		return fmt.Sprintf("dav: %s: %s (%v)", e.Kind, e.Message, e.Err)
+		s += ": " + e.Err.Error()
 	}
-	return fmt.Sprintf("dav: %s: %s", e.Kind, e.Message)
+	return s
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+func (e *StatusError) Unwrap() error { return e.Err }
 
-// KindOf returns the kind of err: that of an *Error in its chain, else
-// KindProtocol.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
+// StatusOf returns the HTTP status behind err, 0 when there was no answer.
+func StatusOf(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
 	}
-	return KindProtocol
+	return 0
 }
 
 // statusError classifies an answer that is not one the operation expected.
 // what names the operation for the message ("listing /user1/contacts/").
-func (c *Client) statusError(resp *http.Response, body []byte, what string) *Error {
+func (c *Client) statusError(resp *http.Response, body []byte, what string) *connerr.Error {
 	code := resp.StatusCode
-	e := &Error{Status: code, Err: fmt.Errorf("%s %s: %s", resp.Request.Method, resp.Request.URL.Path, resp.Status)}
-	said := serverText(resp, body)
+	e := c.fault(connerr.Protocol, newStatusError(resp, nil), "%s refused %s (%s)%s.", c.host(), what, resp.Status, serverText(resp, body))
 	switch {
 	case code == http.StatusUnauthorized:
 		// RFC 9110 §15.5.2. Servers answer 401 to a wrong password and
 		// to a request without credentials alike.
-		e.Kind = KindAuth
+		e.Kind = connerr.Auth
 		e.Message = fmt.Sprintf("Incorrect password (or username) for %s on %s. Check them; if your provider requires it, use an app password.", c.Username, c.host())
 	case code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != ""):
 		// RFC 6585 §4; RFC 9110 §15.6.4 and §10.2.3 (Retry-After).
-		e.Kind = KindThrottled
+		e.Kind = connerr.Throttled
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 		e.Message = fmt.Sprintf("%s is limiting requests (%s). crmsync will retry later.", c.host(), resp.Status)
 	case code == http.StatusServiceUnavailable || code == http.StatusBadGateway || code == http.StatusGatewayTimeout:
-		e.Kind = KindUnreachable
+		e.Kind = connerr.Unreachable
 		e.Message = fmt.Sprintf("%s is temporarily unavailable (%s). crmsync will retry later.", c.host(), resp.Status)
+	case code == http.StatusInsufficientStorage:
+		// RFC 4918 §11.5: the server has no room for what was written.
+		e.Kind = connerr.Quota
+		e.Message = fmt.Sprintf("%s has no room left while %s (%s). Free some space in the account, or ask its provider for more.", c.host(), what, resp.Status)
 	case code == http.StatusForbidden:
-		e.Kind = KindProtocol
-		e.Message = fmt.Sprintf("%s refused %s (%s)%s: the account may lack access to it.", c.host(), what, resp.Status, said)
+		e.Message = fmt.Sprintf("%s refused %s (%s)%s: the account may lack access to it.", c.host(), what, resp.Status, serverText(resp, body))
 	case code >= 500:
-		e.Kind = KindProtocol
-		e.Message = fmt.Sprintf("%s failed while %s (%s)%s. crmsync will retry later.", c.host(), what, resp.Status, said)
-	default:
-		e.Kind = KindProtocol
-		e.Message = fmt.Sprintf("%s refused %s (%s)%s.", c.host(), what, resp.Status, said)
+		e.Message = fmt.Sprintf("%s failed while %s (%s)%s. crmsync will retry later.", c.host(), what, resp.Status, serverText(resp, body))
 	}
 	return e
 }
@@ -177,11 +171,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 }
 
 // transportError classifies a failure to get an answer at all.
-func (c *Client) transportError(err error, what string) *Error {
+func (c *Client) transportError(err error, what string) *connerr.Error {
 	if e := c.tlsError(err); e != nil {
 		return e
 	}
-	e := &Error{Kind: KindUnreachable, Err: err}
+	e := c.fault(connerr.Unreachable, err, "")
 	var dns *net.DNSError
 	var ne net.Error
 	s := err.Error()
@@ -204,7 +198,7 @@ func (c *Client) transportError(err error, what string) *Error {
 }
 
 // tlsError classifies certificate and handshake failures, or returns nil.
-func (c *Client) tlsError(err error) *Error {
+func (c *Client) tlsError(err error) *connerr.Error {
 	var (
 		unknown   x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
@@ -239,15 +233,14 @@ func (c *Client) tlsError(err error) *Error {
 	default:
 		return nil
 	}
-	return &Error{Kind: KindTLS, Message: msg, Err: err}
+	return c.fault(connerr.TLS, err, "%s", msg)
 }
 
 // readError classifies a failure while reading or decoding an answer.
-func (c *Client) readError(err error, what string) *Error {
+func (c *Client) readError(err error, what string) *connerr.Error {
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 		return c.transportError(err, what)
 	}
-	return &Error{Kind: KindProtocol, Err: err,
-		Message: fmt.Sprintf("%s sent an answer crmsync cannot read while %s.", c.host(), what)}
+	return c.fault(connerr.Protocol, err, "%s sent an answer crmsync cannot read while %s.", c.host(), what)
 }

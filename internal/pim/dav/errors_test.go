@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 )
 
@@ -34,19 +35,20 @@ func TestClassifyStatus(t *testing.T) {
 		status     int
 		header     map[string]string
 		body       string
-		kind       dav.ErrorKind
+		kind       connerr.Kind
 		retryAfter time.Duration // checked within 2 s (HTTP dates have whole seconds)
 		inMessage  string
 	}{
-		{"401", 401, map[string]string{"WWW-Authenticate": `Basic realm="x"`}, "", dav.KindAuth, 0, "Incorrect password"},
-		{"429 seconds", 429, map[string]string{"Retry-After": "120"}, "", dav.KindThrottled, 120 * time.Second, "limiting"},
-		{"429 without Retry-After", 429, nil, "", dav.KindThrottled, 0, "limiting"},
-		{"503 date", 503, map[string]string{"Retry-After": "in 90s"}, "", dav.KindThrottled, 90 * time.Second, "limiting"},
-		{"503 bare", 503, nil, "", dav.KindUnreachable, 0, "temporarily unavailable"},
-		{"502", 502, nil, "", dav.KindUnreachable, 0, "temporarily unavailable"},
-		{"500", 500, map[string]string{"Content-Type": "text/plain"}, "database is locked", dav.KindProtocol, 0, "database is locked"},
-		{"403", 403, nil, "", dav.KindProtocol, 0, "lack access"},
-		{"400", 400, nil, "", dav.KindProtocol, 0, "400 Bad Request"},
+		{"401", 401, map[string]string{"WWW-Authenticate": `Basic realm="x"`}, "", connerr.Auth, 0, "Incorrect password"},
+		{"429 seconds", 429, map[string]string{"Retry-After": "120"}, "", connerr.Throttled, 120 * time.Second, "limiting"},
+		{"429 without Retry-After", 429, nil, "", connerr.Throttled, 0, "limiting"},
+		{"503 date", 503, map[string]string{"Retry-After": "in 90s"}, "", connerr.Throttled, 90 * time.Second, "limiting"},
+		{"503 bare", 503, nil, "", connerr.Unreachable, 0, "temporarily unavailable"},
+		{"502", 502, nil, "", connerr.Unreachable, 0, "temporarily unavailable"},
+		{"500", 500, map[string]string{"Content-Type": "text/plain"}, "database is locked", connerr.Protocol, 0, "database is locked"},
+		{"403", 403, nil, "", connerr.Protocol, 0, "lack access"},
+		{"400", 400, nil, "", connerr.Protocol, 0, "400 Bad Request"},
+		{"507", 507, nil, "", connerr.Quota, 0, "no room left"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,18 +64,22 @@ func TestClassifyStatus(t *testing.T) {
 				io.WriteString(w, tc.body)
 			})
 			_, err := c.List(t.Context(), "/ann/contacts/")
-			var e *dav.Error
+			var e *connerr.Error
 			if !errors.As(err, &e) {
-				t.Fatalf("%v: not a *dav.Error", err)
+				t.Fatalf("%v: not a *connerr.Error", err)
 			}
-			if e.Kind != tc.kind || e.Status != tc.status || !strings.Contains(e.Message, tc.inMessage) {
-				t.Errorf("kind %s status %d message %q; want %s, %d, containing %q", e.Kind, e.Status, e.Message, tc.kind, tc.status, tc.inMessage)
+			if e.Kind != tc.kind || dav.StatusOf(err) != tc.status || !strings.Contains(e.Message, tc.inMessage) {
+				t.Errorf("kind %s status %d message %q; want %s, %d, containing %q", e.Kind, dav.StatusOf(err), e.Message, tc.kind, tc.status, tc.inMessage)
+			}
+			// The server is named apart, so the user knows whom to ask.
+			if host := strings.TrimPrefix(c.BaseURL, "http://"); e.Server != strings.TrimSuffix(host, "/") {
+				t.Errorf("Server %q, want the host of %s", e.Server, c.BaseURL)
 			}
 			if d := e.RetryAfter - tc.retryAfter; d < -2*time.Second || d > 2*time.Second {
 				t.Errorf("RetryAfter %v, want %v", e.RetryAfter, tc.retryAfter)
 			}
-			if dav.KindOf(err) != tc.kind {
-				t.Errorf("KindOf %s", dav.KindOf(err))
+			if connerr.KindOf(err) != tc.kind {
+				t.Errorf("KindOf %s", connerr.KindOf(err))
 			}
 		})
 	}
@@ -89,7 +95,7 @@ func TestClassifyTransport(t *testing.T) {
 	closed := "http://" + l.Addr().String() + "/"
 	l.Close()
 	c := &dav.Client{BaseURL: closed, Username: "ann", Password: "x"}
-	if _, err := c.Discover(t.Context()); dav.KindOf(err) != dav.KindUnreachable || !dav.KindOf(err).Transient() {
+	if _, err := c.Discover(t.Context()); connerr.KindOf(err) != connerr.Unreachable || !connerr.KindOf(err).Transient() {
 		t.Errorf("closed port: %v, want unreachable", err)
 	}
 
@@ -97,8 +103,8 @@ func TestClassifyTransport(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
 	t.Cleanup(tlsSrv.Close)
 	c = &dav.Client{BaseURL: tlsSrv.URL + "/"}
-	var e *dav.Error
-	if _, err := c.List(t.Context(), "/x/"); !errors.As(err, &e) || e.Kind != dav.KindTLS || !strings.Contains(e.Message, "trusted authority") {
+	var e *connerr.Error
+	if _, err := c.List(t.Context(), "/x/"); !errors.As(err, &e) || e.Kind != connerr.TLS || !strings.Contains(e.Message, "trusted authority") {
 		t.Errorf("untrusted certificate: %v, want tls_error", err)
 	}
 	// Trusting it works.
@@ -110,7 +116,7 @@ func TestClassifyTransport(t *testing.T) {
 	plain := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(plain.Close)
 	c = &dav.Client{BaseURL: strings.Replace(plain.URL, "http:", "https:", 1) + "/"}
-	if _, err := c.List(t.Context(), "/x/"); dav.KindOf(err) != dav.KindTLS {
+	if _, err := c.List(t.Context(), "/x/"); connerr.KindOf(err) != connerr.TLS {
 		t.Errorf("https to a plain server: %v, want tls_error", err)
 	}
 
@@ -125,16 +131,16 @@ func TestClassifyTransport(t *testing.T) {
 		}
 	})
 	slow.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond}
-	if _, err := slow.List(t.Context(), "/x/"); dav.KindOf(err) != dav.KindUnreachable {
+	if _, err := slow.List(t.Context(), "/x/"); connerr.KindOf(err) != connerr.Unreachable {
 		t.Errorf("timeout: %v, want unreachable", err)
 	}
 	// The caller's own context ending is not the server's fault.
 	slow.HTTPClient = nil
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	var de *dav.Error
+	var de *connerr.Error
 	if _, err := slow.List(ctx, "/x/"); !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &de) {
-		t.Errorf("caller's deadline: %v, want context.DeadlineExceeded and no *dav.Error", err)
+		t.Errorf("caller's deadline: %v, want context.DeadlineExceeded and no *connerr.Error", err)
 	}
 
 	// An answer that is not XML.
@@ -142,10 +148,10 @@ func TestClassifyTransport(t *testing.T) {
 		w.WriteHeader(http.StatusMultiStatus)
 		io.WriteString(w, "<html><body>hello")
 	})
-	if _, err := junk.List(t.Context(), "/x/"); dav.KindOf(err) != dav.KindProtocol || !strings.Contains(err.Error(), "cannot read") {
+	if _, err := junk.List(t.Context(), "/x/"); connerr.KindOf(err) != connerr.Protocol || !strings.Contains(err.Error(), "cannot read") {
 		t.Errorf("junk 207: %v", err)
 	}
-	if _, err := (&dav.Client{BaseURL: "ftp://example.com/"}).List(t.Context(), "/x/"); dav.KindOf(err) != dav.KindProtocol {
+	if _, err := (&dav.Client{BaseURL: "ftp://example.com/"}).List(t.Context(), "/x/"); connerr.KindOf(err) != connerr.Protocol {
 		t.Errorf("ftp URL: %v", err)
 	}
 }
@@ -187,10 +193,10 @@ func TestRedirects(t *testing.T) {
 		t.Errorf("requests %v: the method must survive the redirect", methods)
 	}
 	mu.Unlock()
-	if _, err := c.List(t.Context(), "/away/"); dav.KindOf(err) != dav.KindProtocol || !strings.Contains(err.Error(), "another server") {
+	if _, err := c.List(t.Context(), "/away/"); connerr.KindOf(err) != connerr.Protocol || !strings.Contains(err.Error(), "another server") {
 		t.Errorf("redirect to another server: %v", err)
 	}
-	if _, err := c.List(t.Context(), "/loop/"); dav.KindOf(err) != dav.KindProtocol {
+	if _, err := c.List(t.Context(), "/loop/"); connerr.KindOf(err) != connerr.Protocol {
 		t.Errorf("redirect loop: %v", err)
 	}
 }
@@ -230,7 +236,10 @@ func TestSyncTruncated(t *testing.T) {
 	if err != nil || !slices.Equal(changed, want) || !slices.Equal(deleted, []string{"/c/2.ics"}) || token != "t3" {
 		t.Errorf("changed %v, deleted %v, token %q, %v", changed, deleted, token, err)
 	}
-	if _, _, _, err := c.SyncCollection(t.Context(), "/c/", "old"); !errors.Is(err, dav.ErrInvalidSyncToken) {
+	// A forgotten token is an outcome (ErrInvalidSyncToken) and, for
+	// callers that know only the taxonomy, a cursor to start again from.
+	if _, _, _, err := c.SyncCollection(t.Context(), "/c/", "old"); !errors.Is(err, dav.ErrInvalidSyncToken) ||
+		!errors.Is(err, connerr.ErrCursorInvalid) || dav.StatusOf(err) != 0 {
 		t.Errorf("409 valid-sync-token: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 )
 
@@ -24,7 +25,7 @@ func ExampleClient_SyncCollection() {
 	}
 	if err != nil {
 		// Throttled, auth_failed, ...: the kind steers the retry.
-		fmt.Println(dav.KindOf(err), err)
+		fmt.Println(connerr.KindOf(err), err)
 		return
 	}
 	var hrefs []string

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/crmsync/crmsync/internal/connerr"
 )
 
 // maxSyncPages bounds how many truncated answers (507, RFC 6578 §3.6) one
@@ -40,13 +42,14 @@ func (c *Client) SyncCollection(ctx context.Context, collection, token string) (
 		if err != nil {
 			var a *answer
 			if errors.As(err, &a) && a.isInvalidSyncToken() {
-				return nil, nil, "", fmt.Errorf("%w for %s", ErrInvalidSyncToken, collection)
+				// Not a failure: the caller lists the collection in full.
+				return nil, nil, "", c.fault(connerr.CursorInvalid, fmt.Errorf("%w for %s", ErrInvalidSyncToken, collection),
+					"%s no longer knows the sync token of %s; crmsync lists the collection in full.", c.host(), collection)
 			}
 			return nil, nil, "", c.check(err, collection, what)
 		}
 		if ms.SyncToken == "" {
-			return nil, nil, "", &Error{Kind: KindProtocol,
-				Message: fmt.Sprintf("%s answered %s without a sync token.", c.host(), what)}
+			return nil, nil, "", c.fault(connerr.Protocol, nil, "%s answered %s without a sync token.", c.host(), what)
 		}
 		truncated := false
 		for _, r := range ms.Responses {
@@ -84,8 +87,7 @@ func (c *Client) SyncCollection(ctx context.Context, collection, token string) (
 			break
 		}
 		if ms.SyncToken == token || page == maxSyncPages {
-			return nil, nil, "", &Error{Kind: KindProtocol,
-				Message: fmt.Sprintf("%s keeps truncating its answer while %s without moving on.", c.host(), what)}
+			return nil, nil, "", c.fault(connerr.Protocol, nil, "%s keeps truncating its answer while %s without moving on.", c.host(), what)
 		}
 		token = ms.SyncToken
 	}
