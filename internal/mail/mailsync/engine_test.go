@@ -1,0 +1,231 @@
+package mailsync_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/mailfake"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
+	"github.com/crmsync/crmsync/internal/mail/mimeparse"
+	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/store/storetest"
+)
+
+// These tests drive the engine against mailfake on both databases: the
+// engine's own logic in milliseconds. The same algorithm against a real
+// Dovecot is tested in package syncer.
+
+type env struct {
+	t   *testing.T
+	ctx context.Context
+	st  store.Store
+	srv *mailfake.Server
+	eng *mailsync.Engine
+	v   crm.Viewer
+}
+
+func newEnv(t *testing.T, f storetest.Factory, present bool) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, _ := f(t)
+	_, prefix, hash := auth.NewToken()
+	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "Acme", AdminEmail: "ann@acme.example", TokenName: "t", TokenHash: hash, TokenPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
+	a, err := st.CreateMailAccount(ctx, v, crm.MailAccount{UserID: admin.ID, Email: "ann@acme.example", Provider: "fake", Mode: crm.ModeSync, State: crm.StateConnecting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := st.ClaimLease(ctx, "mail", fmt.Sprint(a.ID), "test", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := mailfake.New("INBOX", "Sent", "Archive")
+	srv.ReportPresent = present
+	parse := func(r io.Reader) (*mail.Message, error) { m, _, err := mimeparse.Parse(r, nil); return m, err }
+	eng := &mailsync.Engine{Store: st, Mailbox: srv.Dial(), Fence: l.Fence(), Account: a, Log: slog.New(slog.DiscardHandler),
+		Config: mailsync.Config{Parse: parse, BatchSize: 4}.WithDefaults()}
+	return &env{t: t, ctx: ctx, st: st, srv: srv, eng: eng, v: v}
+}
+
+func raw(n int) []byte {
+	return []byte(fmt.Sprintf("From: Bob <bob@globex.example>\r\nTo: ann@acme.example\r\nSubject: Message %d\r\nMessage-ID: <m%d@globex.example>\r\n"+
+		"Date: Mon, 2 Nov 2026 %02d:%02d:00 +0000\r\n\r\nBody %d\r\n", n, n, n/60%24, n%60, n))
+}
+
+// sync runs passes until the engine says it is done.
+func (e *env) sync() mailsync.Result {
+	e.t.Helper()
+	for i := 0; i < 100; i++ {
+		res, err := e.eng.Pass(e.ctx, true)
+		if err != nil {
+			e.t.Fatalf("pass: %v", err)
+		}
+		if res.Done {
+			return res
+		}
+	}
+	e.t.Fatal("the sync never finished")
+	return mailsync.Result{}
+}
+
+// emails returns the stored emails by subject, failing on a duplicate.
+func (e *env) emails() map[string]crm.Email {
+	e.t.Helper()
+	out := map[string]crm.Email{}
+	cursor := ""
+	for {
+		page, err := e.st.ListEmails(e.ctx, e.v, store.EmailFilter{ListParams: store.ListParams{Limit: 500, Cursor: cursor}})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range page.Items {
+			if _, dup := out[m.Subject]; dup {
+				e.t.Fatalf("%q stored twice", m.Subject)
+			}
+			out[m.Subject] = m
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			return out
+		}
+	}
+}
+
+func eachStore(t *testing.T, fn func(t *testing.T, f storetest.Factory)) {
+	for name, f := range map[string]storetest.Factory{"sqlite": storetest.SQLite, "postgres": storetest.Postgres} {
+		t.Run(name, func(t *testing.T) { fn(t, f) })
+	}
+}
+
+func TestEngineFirstSyncThenChanges(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newEnv(t, f, false)
+		var ids []mail.ID
+		for i := 1; i <= 30; i++ {
+			ids = append(ids, e.srv.Add("INBOX", raw(i), mail.Flags{Seen: i%2 == 0}))
+		}
+		e.srv.Add("Sent", raw(100), mail.Flags{Seen: true})
+		e.srv.Add("Archive", raw(200), mail.Flags{}) // not selected by default
+		res := e.sync()
+		got := e.emails()
+		if len(got) != 31 || res.Stored != 31 || res.Total != 31 {
+			t.Fatalf("%d stored (result %+v), want 31", len(got), res)
+		}
+		if !got["Message 2"].Flags.Seen || got["Message 3"].Flags.Seen || got["Message 100"].Folder != "Sent" {
+			t.Fatalf("flags or folders wrong: %+v", got["Message 2"])
+		}
+		// The server changes: new mail, a flag, a removal. The user
+		// flags a message in crmsync.
+		e.srv.Add("INBOX", raw(31), mail.Flags{})
+		e.srv.SetFlags("INBOX", ids[0], mail.Flags{Flagged: true})
+		e.srv.Remove("INBOX", ids[1])
+		if _, err := e.st.SetEmailFlags(e.ctx, e.v, got["Message 5"].ID, func(fl *crm.Flags) { fl.Answered = true }); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		got = e.emails()
+		if _, ok := got["Message 31"]; !ok || !got["Message 1"].Flags.Flagged {
+			t.Fatalf("new mail or server flag missing: %v", got["Message 1"].Flags)
+		}
+		if _, ok := got["Message 2"]; ok {
+			t.Fatal("a message removed on the server is still listed")
+		}
+		if fl := e.srv.Flags("INBOX", ids[4]); !fl.Answered {
+			t.Fatalf("the user's flag did not reach the server: %+v", fl)
+		}
+		// A pass with nothing new fetches nothing.
+		before := e.srv.Calls("Fetch")
+		e.sync()
+		if n := e.srv.Calls("Fetch") - before; n != 0 {
+			t.Fatalf("%d fetches on a pass with nothing new", n)
+		}
+	})
+}
+
+func TestEngineCursorInvalid(t *testing.T) {
+	for _, renumber := range []bool{false, true} {
+		t.Run(fmt.Sprint("renumber=", renumber), func(t *testing.T) {
+			eachStore(t, func(t *testing.T, f storetest.Factory) {
+				e := newEnv(t, f, renumber)
+				for i := 1; i <= 12; i++ {
+					e.srv.Add("INBOX", raw(i), mail.Flags{})
+				}
+				e.sync()
+				before := e.emails()
+				// The provider forgets the cursors (an expired delta link, a
+				// too old history id; with renumber: a UIDVALIDITY change, new
+				// ids for the same messages). One message went meanwhile.
+				e.srv.ForgetCursors(renumber)
+				gone := e.srv.IDs("INBOX")[0]
+				e.srv.Remove("INBOX", gone)
+				e.sync()
+				after := e.emails()
+				if len(after) != 11 {
+					t.Fatalf("%d messages after the restart, want 11", len(after))
+				}
+				for subj, m := range after {
+					if before[subj].ID != m.ID {
+						t.Fatalf("%s re-stored as %d, was %d: links would be lost", subj, m.ID, before[subj].ID)
+					}
+				}
+				evs, _ := e.st.AccountEvents(e.ctx, e.eng.Account.ID, 10)
+				if len(evs) == 0 || !strings.Contains(evs[0].Message, "starts again") {
+					t.Fatalf("the restart is not in the history: %+v", evs)
+				}
+			})
+		})
+	}
+}
+
+func TestEngineFaults(t *testing.T) {
+	eachStore(t, func(t *testing.T, f storetest.Factory) {
+		e := newEnv(t, f, true)
+		var ids []mail.ID
+		for i := 1; i <= 20; i++ {
+			ids = append(ids, e.srv.Add("INBOX", raw(i), mail.Flags{}))
+		}
+		// Throttled: the kind and the provider's wait reach the loop.
+		e.srv.Throttle(1, 90*time.Second)
+		_, err := e.eng.Pass(e.ctx, true)
+		if ce := connerr.As(err); ce == nil || ce.Kind != connerr.Throttled || connerr.RetryOf(err, 1) < 90*time.Second {
+			t.Fatalf("throttled pass: %v", err)
+		}
+		// The connection drops in the middle of a fetch: the next pass
+		// resumes, nothing lost, nothing twice.
+		e.srv.FailFetchAfter(3)
+		if _, err := e.eng.Pass(e.ctx, true); connerr.KindOf(err) != connerr.Unreachable {
+			t.Fatalf("dropped fetch: %v", err)
+		}
+		// A message the server never delivers is reported by the audit.
+		e.srv.Never(ids[7])
+		res := e.sync()
+		if len(e.emails()) != 19 || !strings.Contains(res.Audit, "1 messages of INBOX could not be stored") {
+			t.Fatalf("%d stored, audit %q", len(e.emails()), res.Audit)
+		}
+		// A lost reply to a flag change: applied on the server, pushed
+		// again (harmlessly) until acknowledged.
+		m := e.emails()["Message 1"]
+		if _, err := e.st.SetEmailFlags(e.ctx, e.v, m.ID, func(fl *crm.Flags) { fl.Seen = true }); err != nil {
+			t.Fatal(err)
+		}
+		e.srv.LoseReplies(1)
+		if _, err := e.eng.Pass(e.ctx, false); connerr.KindOf(err) != connerr.Unreachable {
+			t.Fatalf("lost reply: %v", err)
+		}
+		e.sync()
+		if p, _ := e.st.PendingFlags(e.ctx, e.eng.Account.ID, 10); len(p) != 0 || !e.srv.Flags("INBOX", ids[0]).Seen {
+			t.Fatalf("pending after the retry: %+v", p)
+		}
+	})
+}
