@@ -90,7 +90,7 @@ func (c *Conn) Select(ctx context.Context, folder string) (FolderState, error) {
 		// sit on mail that came in meanwhile.
 		c.drainEvents()
 	}
-	c.selected = folder
+	c.selected, c.validity = folder, data.UIDValidity
 	// NOMODSEQ (RFC 7162 §3.1.2.2) leaves HighestModSeq at 0.
 	c.modseq = c.caps.CondStore && data.HighestModSeq > 0
 	return FolderState{
