@@ -102,6 +102,9 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		defer inbound.Close()
 	}
 
+	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
+		Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send},
+		PIM:  pimConfig(pconn, db)})
 	var srv *http.Server
 	var ln net.Listener
 	if withAPI {
@@ -111,8 +114,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			return err
 		}
 		srv = &http.Server{
-			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: syncer.Wake,
-				PIM: pconn, WakePIM: syncer.WakePIM,
+			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: workers.WakeMail,
+				PIM: pconn, WakePIM: workers.WakePIM,
 				DropboxDomain: cfg.DropboxDomain, Retention: retention}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
@@ -124,9 +127,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	defer stopLoops()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		syncer.Run(loopsCtx, syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
-			Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send},
-			PIM:  pimConfig(pconn, db)})
+		workers.Run(loopsCtx)
 	})
 
 	serveErr := make(chan error, 1)

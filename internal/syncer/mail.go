@@ -72,9 +72,10 @@ func (c MailConfig) engine(now func() time.Time) mailsync.Config {
 }
 
 // runMail is the manager of the mailbox loops.
-func runMail(ctx context.Context, cfg Config) {
+func (s *Syncer) runMail(ctx context.Context) {
+	cfg := s.cfg
 	mc := cfg.Mail.withDefaults()
-	m := manager{cfg: cfg, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
+	m := manager{cfg: cfg, local: s.local, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
 		due: func(ctx context.Context) ([]int64, error) {
 			accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
 			ids := make([]int64, len(accounts))
@@ -84,7 +85,7 @@ func runMail(ctx context.Context, cfg Config) {
 			return ids, err
 		},
 		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
-			return (&mailLoop{cfg: cfg, mc: mc, id: id, log: log}).run
+			return (&mailLoop{cfg: cfg, mc: mc, wakes: s.mailWakes, id: id, log: log}).run
 		}}
 	m.run(ctx)
 }
@@ -94,6 +95,7 @@ func runMail(ctx context.Context, cfg Config) {
 type mailLoop struct {
 	cfg   Config
 	mc    MailConfig
+	wakes *wakeSet
 	id    int64
 	log   *slog.Logger
 	fence store.Fence
@@ -198,8 +200,8 @@ func (l *mailLoop) progress(ctx context.Context, stored, total int64) error {
 func (l *mailLoop) idle(ctx context.Context, max time.Duration) error {
 	idleCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wake := mailWakes.open(l.id)
-	defer mailWakes.close(l.id, wake)
+	wake := l.wakes.open(l.id)
+	defer l.wakes.close(l.id, wake)
 	go func() {
 		t := time.NewTicker(pendingCheck)
 		defer t.Stop()
@@ -231,14 +233,6 @@ func (l *mailLoop) idle(ctx context.Context, max time.Duration) error {
 // pendingCheck is how often an idling loop looks for work queued by
 // another process.
 const pendingCheck = 3 * time.Second
-
-// mailWakes lets the API of this process wake an account's idling loop.
-var mailWakes = newWakeSet()
-
-// Wake tells the sync loop of an account, if this process runs it, that
-// work was queued for it (a flag change, mail to send), so that it stops
-// waiting on the server and does it now.
-func Wake(accountID int64) { mailWakes.wake(accountID) }
 
 // fail records a failure as the user should see it and schedules the next
 // attempt by the one retry policy (connerr.Retry).

@@ -67,11 +67,59 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Syncer is a process's worker: the maintenance leader loop and the mail
+// and PIM account loops, each under its lease, with the wake-ups that let
+// this process's API hurry a loop on. It holds no package state: a process
+// (or a test) may run several.
+type Syncer struct {
+	cfg       Config
+	mailWakes *wakeSet
+	pimWakes  *wakeSet
+	local     *localRuns
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// New returns a Syncer for cfg; Start or Run it.
+func New(cfg Config) *Syncer {
+	return &Syncer{cfg: cfg.withDefaults(), mailWakes: newWakeSet(), pimWakes: newWakeSet(), local: newLocalRuns()}
+}
+
+// Start runs the loops in the background until Stop or ctx ends.
+func (s *Syncer) Start(ctx context.Context) {
+	ctx, s.stop = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go func() { defer close(s.done); s.Run(ctx) }()
+}
+
+// Stop ends the loops started by Start and waits until they released
+// their leases, so the caller may close the store afterwards.
+func (s *Syncer) Stop() {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+}
+
+// WakeMail tells the sync loop of a mail account, if this process runs
+// it, that work was queued for it (a flag change, mail to send), so that
+// it stops waiting on the server and does it now. Another process's loop
+// finds the work in the store within seconds.
+func (s *Syncer) WakeMail(accountID int64) { s.mailWakes.wake(accountID) }
+
+// WakePIM tells the loop of a PIM account, if this process runs it, to
+// sync now. Another process's loop sees the request in the store.
+func (s *Syncer) WakePIM(accountID int64) { s.pimWakes.wake(accountID) }
+
+// Run runs the loops of New(cfg) until ctx is done (see Syncer.Run).
+func Run(ctx context.Context, cfg Config) { New(cfg).Run(ctx) }
+
 // Run runs every background loop until ctx is done, then waits for them to
 // stop and release their leases. It returns only then, so the caller may
 // close the store afterwards.
-func Run(ctx context.Context, cfg Config) {
-	cfg = cfg.withDefaults()
+func (s *Syncer) Run(ctx context.Context) {
+	cfg := s.cfg
 	cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "background loops starting", slog.String("owner", cfg.Owner))
 	// A crashed predecessor on this host leaves leases that would otherwise
 	// hold its mailboxes for a whole TTL.
@@ -83,10 +131,10 @@ func Run(ctx context.Context, cfg Config) {
 	var wg sync.WaitGroup
 	wg.Go(func() { runMaintenance(ctx, cfg) })
 	if cfg.PIM != nil {
-		wg.Go(func() { runPIM(ctx, cfg) })
+		wg.Go(func() { s.runPIM(ctx) })
 	}
 	if cfg.Mail != nil {
-		wg.Go(func() { runMail(ctx, cfg) })
+		wg.Go(func() { s.runMail(ctx) })
 	}
 	wg.Wait()
 }

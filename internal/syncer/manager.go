@@ -18,7 +18,8 @@ import (
 // when its work ends or its lease is lost; the next scan starts it again
 // if the account is still due, here or in another process.
 type manager struct {
-	cfg  Config
+	cfg   Config
+	local *localRuns
 	kind string // lease kind, and the loops' name in logs
 	scan time.Duration
 	max  int
@@ -52,7 +53,7 @@ func (m manager) run(ctx context.Context) {
 			wg.Go(func() {
 				defer func() { mu.Lock(); delete(running, id); mu.Unlock() }()
 				llog := log.With(slog.Int64("account", id))
-				err := runLocal(m.kind, id, func() error {
+				err := m.local.run(m.kind, id, func() error {
 					return lease.Hold(ctx, m.cfg.Store, m.kind, strconv.FormatInt(id, 10), m.cfg.Owner, m.cfg.Lease, m.loop(id, llog))
 				})
 				if err != nil && !errors.Is(err, store.ErrLeaseHeld) && ctx.Err() == nil {
@@ -72,22 +73,24 @@ func (m manager) run(ctx context.Context) {
 // lease kind. The lease keeps other processes out; within this one it is
 // ours already (its owner is the process), so a second claim would
 // succeed — and its release would take the lease from the first.
-var localRuns = struct {
-	sync.Mutex
-	m map[string]bool
-}{m: map[string]bool{}}
+type localRuns struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
 
-// runLocal runs fn unless this process runs the account already
+func newLocalRuns() *localRuns { return &localRuns{m: map[string]bool{}} }
+
+// run runs fn unless this process runs the account already
 // (store.ErrLeaseHeld then).
-func runLocal(kind string, id int64, fn func() error) error {
+func (r *localRuns) run(kind string, id int64, fn func() error) error {
 	key := kind + "/" + strconv.FormatInt(id, 10)
-	localRuns.Lock()
-	busy := localRuns.m[key]
-	localRuns.m[key] = true
-	localRuns.Unlock()
+	r.mu.Lock()
+	busy := r.m[key]
+	r.m[key] = true
+	r.mu.Unlock()
 	if busy {
 		return store.ErrLeaseHeld
 	}
-	defer func() { localRuns.Lock(); delete(localRuns.m, key); localRuns.Unlock() }()
+	defer func() { r.mu.Lock(); delete(r.m, key); r.mu.Unlock() }()
 	return fn()
 }

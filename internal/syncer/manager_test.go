@@ -12,20 +12,21 @@ import (
 // accounts and kinds are not, and the account is free again after.
 func TestRunLocal(t *testing.T) {
 	ran := 0
-	err := runLocal("pim", 7, func() error {
+	local := newLocalRuns()
+	err := local.run("pim", 7, func() error {
 		ran++
-		if err := runLocal("pim", 7, func() error { ran++; return nil }); !errors.Is(err, store.ErrLeaseHeld) {
+		if err := local.run("pim", 7, func() error { ran++; return nil }); !errors.Is(err, store.ErrLeaseHeld) {
 			t.Errorf("a second run of the same account: %v, want ErrLeaseHeld", err)
 		}
-		if err := runLocal("mail", 7, func() error { ran++; return nil }); err != nil {
+		if err := local.run("mail", 7, func() error { ran++; return nil }); err != nil {
 			t.Errorf("another kind: %v", err)
 		}
-		return runLocal("pim", 8, func() error { ran++; return nil })
+		return local.run("pim", 8, func() error { ran++; return nil })
 	})
 	if err != nil || ran != 3 {
 		t.Fatalf("err %v, ran %d, want 3", err, ran)
 	}
-	if err := runLocal("pim", 7, func() error { ran++; return nil }); err != nil || ran != 4 {
+	if err := local.run("pim", 7, func() error { ran++; return nil }); err != nil || ran != 4 {
 		t.Fatalf("after the first run ended: err %v, ran %d", err, ran)
 	}
 }

@@ -61,17 +61,11 @@ func (c PIMConfig) withDefaults() PIMConfig {
 	return c
 }
 
-// pimWakes lets the API wake a PIM account's loop ("sync now").
-var pimWakes = newWakeSet()
-
-// WakePIM tells the loop of a PIM account, if this process runs it, to
-// sync now. Another process's loop sees the request in the store.
-func WakePIM(accountID int64) { pimWakes.wake(accountID) }
-
 // runPIM is the manager of the PIM loops.
-func runPIM(ctx context.Context, cfg Config) {
+func (s *Syncer) runPIM(ctx context.Context) {
+	cfg := s.cfg
 	pc := cfg.PIM.withDefaults()
-	m := manager{cfg: cfg, kind: PIMLeaseKind, scan: pc.Scan, max: pc.MaxAccounts,
+	m := manager{cfg: cfg, local: s.local, kind: PIMLeaseKind, scan: pc.Scan, max: pc.MaxAccounts,
 		due: func(ctx context.Context) ([]int64, error) {
 			accounts, err := cfg.Store.SyncablePIMAccounts(ctx, cfg.Now())
 			ids := make([]int64, len(accounts))
@@ -81,7 +75,7 @@ func runPIM(ctx context.Context, cfg Config) {
 			return ids, err
 		},
 		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
-			return (&pimLoop{cfg: cfg, pc: pc, id: id, log: log}).run
+			return (&pimLoop{cfg: cfg, pc: pc, wakes: s.pimWakes, id: id, log: log}).run
 		}}
 	m.run(ctx)
 }
@@ -90,6 +84,7 @@ func runPIM(ctx context.Context, cfg Config) {
 type pimLoop struct {
 	cfg      Config
 	pc       PIMConfig
+	wakes    *wakeSet
 	id       int64
 	log      *slog.Logger
 	fence    store.Fence
@@ -164,10 +159,16 @@ func (l *pimLoop) start(ctx context.Context, f store.Fence) ([]PIMTarget, error)
 // backlog is what the pass left for the next one (fixed categories not yet
 // written, see CategoryBudget): the loop would run again at once.
 func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) (backlog int, err error) {
-	cfg = cfg.withDefaults()
-	l := &pimLoop{cfg: cfg, pc: cfg.PIM.withDefaults(), id: accountID,
+	return New(cfg).SyncPIMOnce(ctx, accountID)
+}
+
+// SyncPIMOnce is the package function SyncPIMOnce on s: it waits for no
+// loop s runs for the account (store.ErrLeaseHeld then).
+func (s *Syncer) SyncPIMOnce(ctx context.Context, accountID int64) (backlog int, err error) {
+	cfg := s.cfg
+	l := &pimLoop{cfg: cfg, pc: cfg.PIM.withDefaults(), wakes: s.pimWakes, id: accountID,
 		log: cfg.Logger.With(slog.String("loop", "pim"), slog.Int64("pim_account", accountID))}
-	err = runLocal(PIMLeaseKind, accountID, func() error {
+	err = s.local.run(PIMLeaseKind, accountID, func() error {
 		return lease.Hold(ctx, cfg.Store, PIMLeaseKind, strconv.FormatInt(accountID, 10), cfg.Owner, cfg.Lease,
 			func(ctx context.Context, f store.Fence) error {
 				targets, err := l.start(ctx, f)
@@ -186,8 +187,8 @@ func SyncPIMOnce(ctx context.Context, cfg Config, accountID int64) (backlog int,
 // wait sleeps until the next poll, a wake-up, or a sync requested through
 // another process. changed reports that the account's settings changed.
 func (l *pimLoop) wait(ctx context.Context) (changed bool, err error) {
-	wake := pimWakes.open(l.id)
-	defer pimWakes.close(l.id, wake)
+	wake := l.wakes.open(l.id)
+	defer l.wakes.close(l.id, wake)
 	deadline := time.NewTimer(l.pc.PollInterval)
 	defer deadline.Stop()
 	check := time.NewTicker(pendingCheck)
