@@ -20,11 +20,11 @@ import (
 type manager struct {
 	cfg   Config
 	local *localRuns
-	kind string // lease kind, and the loops' name in logs
-	scan time.Duration
-	max  int
-	due  func(ctx context.Context) ([]int64, error)
-	loop func(id int64, log *slog.Logger) func(ctx context.Context, f store.Fence) error
+	kind  string // lease kind, and the loops' name in logs
+	scan  time.Duration
+	max   int
+	due   func(ctx context.Context) ([]int64, error)
+	loop  func(id int64, log *slog.Logger) func(ctx context.Context, f store.Fence) error
 }
 
 func (m manager) run(ctx context.Context) {
