@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -62,7 +63,7 @@ type Config struct {
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultSessionTTL   = 12 * time.Hour
-	DefaultRetention    = 30 * 24 * time.Hour
+	DefaultRetention    = accounts.DefaultRetention
 )
 
 // Server is the REST API. It is an http.Handler.
@@ -75,7 +76,8 @@ type Server struct {
 	methods map[string][]string // path pattern -> methods registered on it
 	queries map[string][]string // route -> query parameters it accepts
 	limiter *loginLimiter
-	handler http.Handler // mux inside the middleware
+	handler http.Handler      // mux inside the middleware
+	acc     *accounts.Service // the mail and PIM account workflows
 }
 
 // New returns a Server with every route registered.
@@ -104,6 +106,7 @@ func New(cfg Config) *Server {
 		methods: map[string][]string{},
 		queries: map[string][]string{},
 		limiter: newLoginLimiter(),
+		acc:     newAccounts(cfg),
 	}
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crmsync/crmsync/internal/accounts/accountstest"
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mailconn"
@@ -22,7 +23,7 @@ import (
 // wiredMail and wiredPIM log in with the real connectors (IMAP, CardDAV);
 // the rest is the fakes'.
 type wiredMail struct {
-	*fakeMail
+	*accountstest.Mail
 	real *mailconn.Connector
 }
 

@@ -2,58 +2,37 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
 // MailConnector is what the mail endpoints need of the outside world:
-// server discovery, a real login before anything is saved, sealing the
-// password, and attachment contents fetched from the server on demand.
-// cmd/crmsync wires the real one (IMAP, SMTP, autoconfig, secret); tests
-// may wire fakes or the real one against Dovecot.
+// what connecting a mailbox needs (accounts.MailConnector: discovery, a
+// real login before anything is saved, sealing the password), and
+// attachment contents fetched from the server on demand. cmd/crmsync
+// wires the real one (IMAP, SMTP, autoconfig, secret); tests may wire
+// fakes or the real one against Dovecot.
 type MailConnector interface {
-	// Discover finds server settings for an address; ErrSettingsNotFound
-	// when there are none.
-	Discover(ctx context.Context, email string) (Discovery, error)
-	// Verify logs in to IMAP, and to SMTP when set, with the password.
-	// Failures are *connerr.Error with a kind.
-	Verify(ctx context.Context, s crm.MailSettings, password string) error
-	// Seal encrypts a password bound to the credential id.
-	Seal(credentialID string, password []byte) ([]byte, error)
+	accounts.MailConnector
 	// Attachment streams attachment index of a stored email into w.
 	Attachment(ctx context.Context, a crm.MailAccount, e crm.Email, index int, w io.Writer) error
 }
 
 // Discovery is what autoconfiguration found for an address.
-type Discovery struct {
-	IMAP     *crm.ServerSettings `json:"imap"`
-	SMTP     *crm.ServerSettings `json:"smtp"`
-	Source   string              `json:"source"`
-	Provider string              `json:"provider,omitempty"`
-	Detail   string              `json:"detail,omitempty"`
-	Hint     string              `json:"hint,omitempty"`
-}
+type Discovery = accounts.Discovery
 
 // ErrSettingsNotFound is what Discover returns when nothing is found.
-var ErrSettingsNotFound = errors.New("api: no mail server settings found")
+var ErrSettingsNotFound = accounts.ErrSettingsNotFound
 
 // ServerSettingsRequest is an IMAP or SMTP server in a request.
-type ServerSettingsRequest struct {
-	Host     string `json:"host"`
-	Port     int    `json:"port"`
-	Security string `json:"security"`
-	Username string `json:"username"`
-}
+type ServerSettingsRequest = accounts.ServerSettingsRequest
 
 // MailAccountCreationRequest is the body of POST /api/v1/mail-accounts.
 type MailAccountCreationRequest struct {
@@ -178,97 +157,6 @@ func (s *Server) folderViews(ctx context.Context, accountID int64) ([]folderView
 	return out, counts, nil
 }
 
-// serverSettings validates one server of a request.
-func serverSettings(field string, r *ServerSettingsRequest, defUser string, defPorts map[string]int) (*crm.ServerSettings, error) {
-	if r == nil {
-		return nil, nil
-	}
-	host := strings.ToLower(strings.TrimSpace(r.Host))
-	if host == "" {
-		return nil, required(field+".host", "%s.host is required: the server's name, like imap.example.com.", field)
-	}
-	if ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); ip != nil {
-		host = ip.String() // an IPv6 literal, with or without brackets: its colons are not a port
-	} else if len(host) > 253 || strings.ContainsAny(host, " /:@[]") {
-		return nil, invalid(field+".host", "%s.host must be a host name or IP address, like imap.example.com.", field)
-	}
-	sec := strings.ToLower(strings.TrimSpace(r.Security))
-	if sec == "" {
-		sec = "tls"
-	}
-	if sec != "tls" && sec != "starttls" && sec != "none" {
-		return nil, invalid(field+".security", "%s.security must be one of tls, starttls, none.", field)
-	}
-	port := r.Port
-	if port == 0 {
-		port = defPorts[sec]
-	}
-	if port < 1 || port > 65535 {
-		return nil, invalid(field+".port", "%s.port must be a TCP port from 1 to 65535.", field)
-	}
-	user := strings.TrimSpace(r.Username)
-	if user == "" {
-		user = defUser
-	}
-	return &crm.ServerSettings{Host: host, Port: port, Security: sec, Username: user}, nil
-}
-
-var (
-	imapPorts = map[string]int{"tls": 993, "starttls": 143, "none": 143}
-	smtpPorts = map[string]int{"tls": 465, "starttls": 587, "none": 25}
-)
-
-// expandUsername fills the placeholders an admin may use in the
-// organisation's mail service (the Mozilla autoconfig ones).
-func expandUsername(tmpl, email string) string {
-	if tmpl == "" {
-		return email
-	}
-	local, domain, _ := strings.Cut(email, "@")
-	return strings.NewReplacer("%EMAILADDRESS%", email, "%EMAILLOCALPART%", local, "%EMAILDOMAIN%", domain).Replace(tmpl)
-}
-
-func withUser(s *crm.ServerSettings, email string) *crm.ServerSettings {
-	if s == nil {
-		return nil
-	}
-	c := *s
-	c.Username = expandUsername(c.Username, email)
-	return &c
-}
-
-// isLoopback reports whether host is this machine, where a plain-text
-// login crosses no network.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func checkPlaintext(st crm.MailSettings) error {
-	if st.AllowPlaintext {
-		return nil
-	}
-	for _, x := range []struct {
-		field string
-		s     *crm.ServerSettings
-	}{{"imap", st.IMAP}, {"smtp", st.SMTP}} {
-		if x.s != nil && x.s.Security == "none" && !isLoopback(x.s.Host) {
-			return &Error{Status: http.StatusUnprocessableEntity, Code: "plaintext_refused", Field: x.field + ".security",
-				Message: "The password would cross the network unencrypted. Use security tls or starttls; an admin may allow plain-text login (allow_plaintext) for a trusted network."}
-		}
-	}
-	return nil
-}
-
-func newCredentialID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return "cred_" + hex.EncodeToString(b[:])
-}
-
 func (s *Server) mailConnector() (MailConnector, error) {
 	if s.cfg.Mail == nil {
 		return nil, &Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "Mail is not enabled on this server."}
@@ -276,138 +164,27 @@ func (s *Server) mailConnector() (MailConnector, error) {
 	return s.cfg.Mail, nil
 }
 
-// createMailAccount connects a mailbox. In sync mode it logs in before
-// saving anything; in forward mode there is nothing to log in to and the
-// account gets a dropbox address. An address the user disconnected and
-// whose messages are still retained is reattached rather than created:
-// 200 instead of 201, the same id, every message and link kept.
+// createMailAccount connects a mailbox (accounts.Service.ConnectMail): 201,
+// or 200 with the same id when a disconnected mailbox still retained is
+// reattached.
 func (s *Server) createMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req MailAccountCreationRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	email, err := crm.NormalizeEmail(req.Email)
+	a, reattached, err := s.acc.ConnectMail(r.Context(), c.Viewer, accounts.MailConnectionRequest{Email: req.Email, Password: req.Password,
+		Mode: crm.MailMode(req.Mode), UserID: req.UserID, IMAP: req.IMAP, SMTP: req.SMTP, AllowPlaintext: req.AllowPlaintext})
 	if err != nil {
-		if strings.TrimSpace(req.Email) == "" {
-			return required("email", "email is required: the address of the mailbox to connect.")
-		}
-		return invalid("email", "email %s.", err)
+		return accountError(verifyError(err), "user")
 	}
-	mode := crm.MailMode(req.Mode)
-	if mode == "" {
-		mode = crm.ModeSync
+	if reattached {
+		return s.writeAccount(w, r, a)
 	}
-	switch mode {
-	case crm.ModeSync, crm.ModeForward:
-	default:
-		return invalid("mode", "mode must be sync (two-way synchronisation) or forward.")
-	}
-	owner := c.User.ID
-	if req.UserID != nil {
-		if err := refID("user_id", *req.UserID); err != nil {
-			return err
-		}
-		if *req.UserID != c.User.ID && !c.Viewer.CanAdminister() {
-			return forbidden("You can connect only your own mailbox. An admin can connect one for another user.")
-		}
-		owner = *req.UserID
-	}
-	if mode == crm.ModeForward {
-		return s.createForwardAccount(w, r, c, req, email, owner)
-	}
-	mc, err := s.mailConnector()
-	if err != nil {
-		return err
-	}
-	if req.AllowPlaintext && !c.Viewer.CanAdminister() {
-		return forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
-	}
-	if req.Password == "" {
-		return required("password", "password is required: the mailbox password (or an app password if your provider asks for one).")
-	}
-	retained, err := s.reconnectable(r.Context(), c.Viewer, owner, email, mode)
-	if err != nil {
-		return err
-	}
-	settings := crm.MailSettings{AllowPlaintext: req.AllowPlaintext}
-	svc, err := s.st.MailService(r.Context(), c.Viewer.OrgID)
-	if err != nil {
-		return err
-	}
-	switch {
-	case req.IMAP != nil:
-		settings.Source = "manual"
-		if settings.IMAP, err = serverSettings("imap", req.IMAP, email, imapPorts); err != nil {
-			return err
-		}
-		if settings.SMTP, err = serverSettings("smtp", req.SMTP, email, smtpPorts); err != nil {
-			return err
-		}
-	case svc != nil:
-		settings.Source = "org"
-		settings.IMAP, settings.SMTP = withUser(svc.IMAP, email), withUser(svc.SMTP, email)
-		settings.AllowPlaintext = settings.AllowPlaintext || svc.AllowPlaintext
-	default:
-		d, err := mc.Discover(r.Context(), email)
-		if errors.Is(err, ErrSettingsNotFound) {
-			return &Error{Status: http.StatusUnprocessableEntity, Code: "settings_not_found", Field: "imap",
-				Message: "No server settings could be found for " + email + ". Enter them by hand: imap.host, imap.port, imap.security (and smtp to send)."}
-		}
-		if err != nil {
-			return err
-		}
-		settings.Source, settings.IMAP, settings.SMTP = d.Source, d.IMAP, d.SMTP
-		if req.SMTP != nil {
-			if settings.SMTP, err = serverSettings("smtp", req.SMTP, email, smtpPorts); err != nil {
-				return err
-			}
-		}
-	}
-	if settings.IMAP == nil {
-		return &Error{Status: http.StatusUnprocessableEntity, Code: "settings_not_found", Field: "imap", Message: "No IMAP server is known for " + email + ". Enter imap.host, imap.port and imap.security."}
-	}
-	if err := checkPlaintext(settings); err != nil {
-		return err
-	}
-	if err := mc.Verify(r.Context(), settings, req.Password); err != nil {
-		return verifyError(err)
-	}
-	if retained != nil {
-		return s.reattachSync(w, r, c, mc, *retained, settings, req.Password)
-	}
-	credID := newCredentialID()
-	sealed, err := mc.Seal(credID, []byte(req.Password))
-	if err != nil {
-		return err
-	}
-	if err := s.st.PutCredential(r.Context(), store.Credential{ID: credID, OrgID: c.Viewer.OrgID, Purpose: "mail_password", Ciphertext: sealed}); err != nil {
-		return err
-	}
-	a, err := s.st.CreateMailAccount(r.Context(), c.Viewer, crm.MailAccount{UserID: owner, Email: email, Provider: "imap", Mode: mode,
-		Settings: settings, CredentialID: credID, State: crm.StateConnecting})
-	if err != nil {
-		_ = s.st.DeleteCredential(context.WithoutCancel(r.Context()), c.Viewer.OrgID, credID)
-		var fe *store.FieldError
-		if errors.As(err, &fe) && fe.Code == "duplicate" {
-			return alreadyConnected(email, mode)
-		}
-		return storeError(err, "user")
-	}
-	_ = s.st.AddAccountEvent(r.Context(), a.ID, store.AccountEvent{At: s.cfg.Now(), Kind: "connected",
-		Message: fmt.Sprintf("Connected %s (%s:%d, settings from %s).", email, settings.IMAP.Host, settings.IMAP.Port, settings.Source)})
 	v, err := s.mailAccountView(r.Context(), a)
 	if err != nil {
 		return err
 	}
 	return created(w, fmt.Sprintf("/api/v1/mail-accounts/%d", a.ID), v)
-}
-
-// alreadyConnected is the 409 for an address the user has connected.
-func alreadyConnected(email string, mode crm.MailMode) *Error {
-	if mode == crm.ModeForward {
-		return conflict("email", "%s is already connected for this user.", email)
-	}
-	return conflict("email", "%s is already connected for this user. To change its password or settings, use PATCH /api/v1/mail-accounts/{id}.", email)
 }
 
 func (s *Server) getMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -430,10 +207,11 @@ func (s *Server) listMailAccounts(w http.ResponseWriter, r *http.Request, c *cal
 	return writeList(w, page, func(a crm.MailAccount) crm.MailAccount { return a })
 }
 
+// updateMailAccount changes a mailbox's password or servers
+// (accounts.Service.UpdateMail).
 func (s *Server) updateMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
-	mc, err := s.mailConnector()
-	if err != nil {
-		return err
+	if err := s.acc.MailEnabled(); err != nil {
+		return accountError(err, "")
 	}
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -443,83 +221,35 @@ func (s *Server) updateMailAccount(w http.ResponseWriter, r *http.Request, c *ca
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	a, err := s.st.GetMailAccount(r.Context(), c.Viewer, id)
+	mod, err := req.modification()
 	if err != nil {
-		return storeError(err, "mail account")
+		return err
 	}
-	if a.DisconnectedAt != nil {
-		return conflict("", "%s is disconnected. Connect it again (POST /api/v1/mail-accounts with the same address and its password) to resume its sync with every message and link kept.", a.Email)
+	a, err := s.acc.UpdateMail(r.Context(), c.Viewer, id, mod)
+	if err != nil {
+		return accountError(verifyError(err), "mail account")
 	}
-	if a.Mode == crm.ModeForward {
-		return conflict("", "%s is in forwarding mode: it has no password or servers to change. Mail reaches it by forwarding to its dropbox address.", a.Email)
+	return s.writeAccount(w, r, a)
+}
+
+// modification is the service's request: absent fields nil, nulls refused
+// where a value is needed (a null smtp removes the SMTP server).
+func (req MailAccountUpdateRequest) modification() (accounts.MailAccountModificationRequest, error) {
+	var m accounts.MailAccountModificationRequest
+	var err error
+	if m.IMAP, err = given(req.IMAP, "imap", "an account needs an IMAP server."); err != nil {
+		return m, err
 	}
-	settings := a.Settings
-	if req.IMAP.Set {
-		v, err := req.IMAP.value("imap", "an account needs an IMAP server.")
-		if err != nil {
-			return err
-		}
-		if settings.IMAP, err = serverSettings("imap", &v, a.Email, imapPorts); err != nil {
-			return err
-		}
-		settings.Source = "manual"
+	if m.Password, err = given(req.Password, "password", "give the new password."); err != nil {
+		return m, err
 	}
 	if req.SMTP.Set {
-		if settings.SMTP, err = serverSettings("smtp", req.SMTP.Value, a.Email, smtpPorts); err != nil {
-			return err
-		}
+		m.SMTP, m.RemoveSMTP = req.SMTP.Value, req.SMTP.Value == nil
 	}
 	if req.AllowPlaintext.Set {
-		if !c.Viewer.CanAdminister() {
-			return forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
-		}
-		settings.AllowPlaintext = req.AllowPlaintext.Value
+		m.AllowPlaintext = &req.AllowPlaintext.Value
 	}
-	if err := checkPlaintext(settings); err != nil {
-		return err
-	}
-	var password string
-	if req.Password.Set {
-		if password, err = req.Password.value("password", "give the new password."); err != nil {
-			return err
-		}
-		if password == "" {
-			return required("password", "password cannot be empty.")
-		}
-	} else if req.IMAP.Set || req.SMTP.Set {
-		return required("password", "Give the password with new server settings: crmsync logs in with them before saving.")
-	}
-	if password != "" {
-		if err := mc.Verify(r.Context(), settings, password); err != nil {
-			return verifyError(err)
-		}
-		sealed, err := mc.Seal(a.CredentialID, []byte(password))
-		if err != nil {
-			return err
-		}
-		if err := s.st.PutCredential(r.Context(), store.Credential{ID: a.CredentialID, OrgID: c.Viewer.OrgID, Purpose: "mail_password", Ciphertext: sealed}); err != nil {
-			return err
-		}
-	}
-	a, err = s.st.UpdateMailAccount(r.Context(), c.Viewer, id, func(a *crm.MailAccount) error {
-		if a.DisconnectedAt != nil { // disconnected meanwhile
-			return conflict("", "%s was disconnected meanwhile. Connect it again (POST /api/v1/mail-accounts) to resume its sync.", a.Email)
-		}
-		a.Settings = settings
-		// Try again now: the user has acted.
-		a.State, a.ErrorCode, a.ErrorMessage, a.Failures, a.NextAttemptAt = crm.StateConnecting, "", "", 0, nil
-		return nil
-	})
-	if err != nil {
-		return storeError(err, "mail account")
-	}
-	_ = s.st.AddAccountEvent(r.Context(), a.ID, store.AccountEvent{At: s.cfg.Now(), Kind: "settings", Message: "Credentials or settings updated; reconnecting."})
-	v, err := s.mailAccountView(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return m, nil
 }
 
 func (s *Server) listFolders(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -590,14 +320,14 @@ func (s *Server) putMailService(w http.ResponseWriter, r *http.Request, c *calle
 	}
 	svc := &crm.MailService{Kind: req.Kind, AllowPlaintext: req.AllowPlaintext}
 	var err error
-	if svc.IMAP, err = serverSettings("imap", req.IMAP, "%EMAILADDRESS%", imapPorts); err != nil {
-		return err
+	if svc.IMAP, err = accounts.IMAPSettings("imap", req.IMAP, "%EMAILADDRESS%"); err != nil {
+		return accountError(err, "")
 	}
-	if svc.SMTP, err = serverSettings("smtp", req.SMTP, "%EMAILADDRESS%", smtpPorts); err != nil {
-		return err
+	if svc.SMTP, err = accounts.SMTPSettings("smtp", req.SMTP, "%EMAILADDRESS%"); err != nil {
+		return accountError(err, "")
 	}
-	if err := checkPlaintext(crm.MailSettings{IMAP: svc.IMAP, SMTP: svc.SMTP, AllowPlaintext: svc.AllowPlaintext}); err != nil {
-		return err
+	if err := accounts.CheckPlaintext(crm.MailSettings{IMAP: svc.IMAP, SMTP: svc.SMTP, AllowPlaintext: svc.AllowPlaintext}); err != nil {
+		return accountError(err, "")
 	}
 	if err := s.st.PutMailService(r.Context(), c.Viewer.OrgID, svc); err != nil {
 		return err
@@ -635,7 +365,7 @@ func (s *Server) autoconfig(w http.ResponseWriter, r *http.Request, c *caller) e
 	if svc, err := s.st.MailService(ctx, c.Viewer.OrgID); err != nil {
 		return err
 	} else if svc != nil {
-		writeJSON(w, http.StatusOK, Discovery{IMAP: withUser(svc.IMAP, email), SMTP: withUser(svc.SMTP, email), Source: "org",
+		writeJSON(w, http.StatusOK, Discovery{IMAP: accounts.WithUser(svc.IMAP, email), SMTP: accounts.WithUser(svc.SMTP, email), Source: "org",
 			Detail: "Your organisation's mail service, set by an admin."})
 		return nil
 	}

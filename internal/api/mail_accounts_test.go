@@ -39,7 +39,7 @@ func TestMailConnect(t *testing.T) {
 		}
 	}
 	// The server logged in with the settings it saved, before saving.
-	v := m.fake.lastVerify(t)
+	v := m.fake.LastVerify(t)
 	if v.Password != goodPassword || v.Settings.IMAP.Host != "imap.acme.test" || v.Settings.SMTP == nil {
 		t.Errorf("verified %+v", v)
 	}
@@ -107,7 +107,7 @@ func TestMailConnectRefusals(t *testing.T) {
 	} {
 		r := post(m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "imap": map[string]any{"host": host}})
 		m.wantErr(r, 422, code, "")
-		if _, _, msg := r.Err(); msg != m.fake.failHost[host].Message {
+		if _, _, msg := r.Err(); msg != m.fake.FailHost[host].Message {
 			t.Errorf("%s: message %q", host, msg)
 		}
 	}
@@ -116,9 +116,9 @@ func TestMailConnectRefusals(t *testing.T) {
 	}
 
 	// Nothing found: the client asks for manual settings.
-	before := m.fake.verifyCount()
+	before := m.fake.VerifyCount()
 	m.wantErr(post(m.annToken, map[string]any{"email": "ann@nowhere.test", "password": goodPassword}), 422, "settings_not_found", "imap")
-	if m.fake.verifyCount() != before {
+	if m.fake.VerifyCount() != before {
 		t.Error("Verify called without settings")
 	}
 
@@ -157,8 +157,8 @@ func TestMailConnectManualSettings(t *testing.T) {
 	if _, ok := s["smtp"]; ok || r.Body["can_send"] != false || !strings.Contains(r.Str("send_status"), "SMTP") {
 		t.Errorf("no SMTP: %s", r.Raw)
 	}
-	if m.fake.discover != nil {
-		t.Errorf("Discover called with manual settings: %v", m.fake.discover)
+	if m.fake.Discovered() != nil {
+		t.Errorf("Discover called with manual settings: %v", m.fake.Discovered())
 	}
 
 	r = m.mustCall(201, "POST", "/api/v1/mail-accounts", m.annToken, map[string]any{
@@ -198,7 +198,7 @@ func TestMailPlaintext(t *testing.T) {
 	m.wantErr(m.call("POST", "/api/v1/mail-accounts", m.token, plain("imap.acme.test")), 422, "plaintext_refused", "imap.security")
 	body := map[string]any{"email": "ann@acme.test", "password": goodPassword, "imap": map[string]any{"host": "imap.acme.test"}, "smtp": map[string]any{"host": "smtp.acme.test", "security": "none"}}
 	m.wantErr(m.call("POST", "/api/v1/mail-accounts", m.annToken, body), 422, "plaintext_refused", "smtp.security")
-	if m.fake.verifyCount() != 0 {
+	if m.fake.VerifyCount() != 0 {
 		t.Error("a plain-text login was attempted")
 	}
 
@@ -266,11 +266,11 @@ func TestMailOrgService(t *testing.T) {
 	if s["source"] != "org" || obj(s["imap"])["username"] != "ann" || obj(s["imap"])["host"] != "mail.corp.test" || obj(s["smtp"])["username"] != "ann@corp.test" {
 		t.Errorf("connected with the org service: %s", r.Raw)
 	}
-	if v := m.fake.lastVerify(t); v.Settings.IMAP.Username != "ann" || v.Settings.SMTP.Username != "ann@corp.test" || v.Settings.Source != "org" {
+	if v := m.fake.LastVerify(t); v.Settings.IMAP.Username != "ann" || v.Settings.SMTP.Username != "ann@corp.test" || v.Settings.Source != "org" {
 		t.Errorf("verified with %+v %+v", v.Settings.IMAP, v.Settings.SMTP)
 	}
-	if len(m.fake.discover) != 0 {
-		t.Errorf("Discover called despite the org service: %v", m.fake.discover)
+	if len(m.fake.Discovered()) != 0 {
+		t.Errorf("Discover called despite the org service: %v", m.fake.Discovered())
 	}
 	// Manual settings still win over the organisation's.
 	r = m.mustCall(201, "POST", "/api/v1/mail-accounts", m.annToken, map[string]any{"email": "ann@acme.test", "password": goodPassword, "imap": map[string]any{"host": "imap.acme.test"}})
@@ -384,7 +384,7 @@ func TestMailAccountReconnect(t *testing.T) {
 
 	newPassword := "the new password 42"
 	m.secrets = append(m.secrets, newPassword)
-	m.fake.setPassword(newPassword)
+	m.fake.SetPassword(newPassword)
 	// A wrong one is refused, and changes nothing.
 	m.wantErr(m.call("PATCH", path, m.annToken, map[string]any{"password": goodPassword}), 422, "auth_failed", "")
 	if c, _ := m.st.GetCredential(m.ctx, m.orgID, a.CredentialID); !bytes.Equal(c.Ciphertext, before.Ciphertext) {
@@ -405,7 +405,7 @@ func TestMailAccountReconnect(t *testing.T) {
 	if len(hist) != 3 || obj(hist[0])["kind"] != "settings" || obj(hist[2])["kind"] != "connected" {
 		t.Errorf("history = %v", hist)
 	}
-	if v := m.fake.lastVerify(t); v.Password != newPassword || v.Settings.IMAP.Host != "imap.acme.test" {
+	if v := m.fake.LastVerify(t); v.Password != newPassword || v.Settings.IMAP.Host != "imap.acme.test" {
 		t.Errorf("verified %+v", v)
 	}
 	after := m.account(id)

@@ -64,7 +64,7 @@ func TestForwardingMode(t *testing.T) {
 	}
 
 	m.configure(func(c *api.Config) { c.DropboxDomain = " In.CRM.test. " })
-	verified := m.fake.verifyCount()
+	verified := m.fake.VerifyCount()
 	r = m.mustCall(201, "POST", "/api/v1/mail-accounts", m.annToken, map[string]any{"email": " Ann.Forward@Acme.test ", "mode": "forward"})
 	id := r.ID()
 	if r.Header.Get("Location") != fmt.Sprintf("/api/v1/mail-accounts/%d", id) {
@@ -87,7 +87,7 @@ func TestForwardingMode(t *testing.T) {
 		t.Errorf("history = %v", h)
 	}
 	// Nothing was logged in to, no credential stored.
-	if m.fake.verifyCount() != verified || len(m.credentials()) != 0 {
+	if m.fake.VerifyCount() != verified || len(m.credentials()) != 0 {
 		t.Error("a forwarding-mode mailbox verified or stored a password")
 	}
 	a := m.account(id)
@@ -273,7 +273,7 @@ func TestDisconnectAndReconnect(t *testing.T) {
 	if a := m.account(account); a.DisconnectedAt == nil {
 		t.Error("a refused reconnection reattached the mailbox")
 	}
-	m.fake.setPassword("a new password")
+	m.fake.SetPassword("a new password")
 	m.secrets = append(m.secrets, "a new password")
 	r = m.mustCall(200, "POST", "/api/v1/mail-accounts", m.annToken, map[string]any{"email": "Ann@Acme.test", "password": "a new password"})
 	if r.ID() != account || r.Str("state") != "connecting" || r.Body["retained_until"] != nil || r.Body["disconnected_at"] != nil || r.Header.Get("Location") != "" ||
@@ -291,7 +291,7 @@ func TestDisconnectAndReconnect(t *testing.T) {
 	if err != nil || unseal(t, after.CredentialID, cred.Ciphertext) != "a new password" {
 		t.Errorf("the new password is not sealed in the credential: %v", err)
 	}
-	if v := m.fake.lastVerify(t); v.Password != "a new password" || v.Settings.IMAP.Host != "imap.acme.test" {
+	if v := m.fake.LastVerify(t); v.Password != "a new password" || v.Settings.IMAP.Host != "imap.acme.test" {
 		t.Errorf("verified %+v", v)
 	}
 	// The sync resumes where it stopped, with every link.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/accounts/accountstest"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
@@ -232,7 +233,7 @@ func TestMessageAttachments(t *testing.T) {
 		{"", "application/octet-stream"},
 	} {
 		r := m.mustCall(200, "GET", att(fmt.Sprint(n)), m.annToken, nil)
-		if string(r.Raw) != attachmentContent(quote, n) {
+		if string(r.Raw) != accountstest.AttachmentContent(quote, n) {
 			t.Errorf("attachment %d = %q", n, r.Raw)
 		}
 		if got := r.Header.Get("Content-Type"); got != want.contentType {
@@ -246,43 +247,37 @@ func TestMessageAttachments(t *testing.T) {
 			t.Errorf("attachment %d: headers %v", n, r.Header)
 		}
 	}
-	if c := m.fake.attCalls[0]; c.AccountID != account || c.EmailID != quote.ID || c.Index != 0 {
+	if c := m.fake.AttachmentCalls()[0]; c.AccountID != account || c.EmailID != quote.ID || c.Index != 0 {
 		t.Errorf("connector asked for %+v", c)
 	}
 	// The admin may download it; Bob may not.
 	m.mustCall(200, "GET", att("0"), m.token, nil)
 	m.wantErr(m.call("GET", att("0"), m.bobToken, nil), 404, "not_found", "")
 
-	calls := len(m.fake.attCalls)
+	calls := len(m.fake.AttachmentCalls())
 	m.wantErr(m.call("GET", att("3"), m.annToken, nil), 404, "not_found", "n")
 	m.wantErr(m.call("GET", fmt.Sprintf("/api/v1/messages/%d/attachments/0", msgs[0].ID), m.annToken, nil), 404, "not_found", "n")
 	m.wantErr(m.call("GET", att("x"), m.annToken, nil), 400, "invalid_id", "n")
 	m.wantErr(m.call("GET", att("-1"), m.annToken, nil), 400, "invalid_id", "n")
 	m.wantErr(m.call("GET", "/api/v1/messages/abc/attachments/0", m.annToken, nil), 400, "invalid_id", "id")
 	m.wantErr(m.call("GET", "/api/v1/messages/99999/attachments/0", m.annToken, nil), 404, "not_found", "")
-	if len(m.fake.attCalls) != calls {
+	if len(m.fake.AttachmentCalls()) != calls {
 		t.Error("the connector was asked for an attachment that does not exist")
 	}
 
 	// The server cannot be reached: a proper error, not a download.
-	m.fake.mu.Lock()
-	m.fake.attErr = &connerr.Error{Kind: connerr.Unreachable, Message: "imap.acme.test could not be reached."}
-	m.fake.mu.Unlock()
+	m.fake.SetAttachmentError(&connerr.Error{Kind: connerr.Unreachable, Message: "imap.acme.test could not be reached."}, 0)
 	r := m.call("GET", att("0"), m.annToken, nil)
 	m.wantErr(r, 502, "unreachable", "")
 	if r.Header.Get("Content-Disposition") != "" || r.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("error answer labelled as the attachment: %v", r.Header)
 	}
-	m.fake.mu.Lock()
-	m.fake.attErr = errors.New("boom")
-	m.fake.mu.Unlock()
+	m.fake.SetAttachmentError(errors.New("boom"), 0)
 	m.wantErr(m.call("GET", att("0"), m.annToken, nil), 500, "internal", "")
 
 	// Failing halfway: the download is cut short, never completed with an
 	// error answer appended.
-	m.fake.mu.Lock()
-	m.fake.attErr, m.fake.attErrAfter = errors.New("connection reset"), 10
-	m.fake.mu.Unlock()
+	m.fake.SetAttachmentError(errors.New("connection reset"), 10)
 	srv := httptest.NewServer(m.srv)
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", srv.URL+att("0"), nil)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/accounts/accountstest"
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
@@ -101,11 +102,7 @@ func (f *fakePIM) Verify(ctx context.Context, kind crm.PIMKind, rawURL, username
 }
 
 func (f *fakePIM) Seal(credentialID string, password []byte) ([]byte, error) {
-	out := []byte(sealPrefix + credentialID + ":")
-	for _, c := range password {
-		out = append(out, c^0x5a)
-	}
-	return out, nil
+	return accountstest.Seal(credentialID, password), nil
 }
 
 func (f *fakePIM) verifyCount() int {

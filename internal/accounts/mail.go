@@ -1,0 +1,350 @@
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// MailConnectionRequest asks to connect a mailbox.
+type MailConnectionRequest struct {
+	Email    string
+	Password string       // sync mode only
+	Mode     crm.MailMode // default sync
+	UserID   *int64       // the owner; default the viewer
+	// IMAP and SMTP are servers given by hand; without IMAP they come
+	// from the organisation's mail service, else from autoconfiguration
+	// (and SMTP given alone replaces the one discovered).
+	IMAP, SMTP *ServerSettingsRequest
+	// AllowPlaintext lets the password travel unencrypted to a non-local
+	// server; admins only.
+	AllowPlaintext bool
+}
+
+// dropboxProvider is the provider of forwarding-mode accounts.
+const dropboxProvider = "dropbox"
+
+// ConnectMail connects a mailbox. In sync mode it logs in before saving
+// anything, and the password is stored sealed; in forward mode there is
+// nothing to log in to and the account gets a dropbox address. An address
+// the owner disconnected and whose messages are still retained is
+// reattached rather than created: reattached is true, the id is the same,
+// every message and link is kept.
+func (s *Service) ConnectMail(ctx context.Context, v crm.Viewer, req MailConnectionRequest) (a crm.MailAccount, reattached bool, err error) {
+	email, err := crm.NormalizeEmail(req.Email)
+	if err != nil {
+		if strings.TrimSpace(req.Email) == "" {
+			return a, false, required("email", "email is required: the address of the mailbox to connect.")
+		}
+		return a, false, invalid("email", "email %s.", err)
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = crm.ModeSync
+	}
+	switch mode {
+	case crm.ModeSync, crm.ModeForward:
+	default:
+		return a, false, invalid("mode", "mode must be sync (two-way synchronisation) or forward.")
+	}
+	ownerID, err := owner(v, req.UserID, "mailbox")
+	if err != nil {
+		return a, false, err
+	}
+	if mode == crm.ModeForward {
+		return s.connectForward(ctx, v, req, email, ownerID)
+	}
+	return s.connectSync(ctx, v, req, email, ownerID)
+}
+
+func (s *Service) connectSync(ctx context.Context, v crm.Viewer, req MailConnectionRequest, email string, ownerID int64) (a crm.MailAccount, reattached bool, err error) {
+	if err := s.MailEnabled(); err != nil {
+		return a, false, err
+	}
+	if req.AllowPlaintext && !v.CanAdminister() {
+		return a, false, forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
+	}
+	if req.Password == "" {
+		return a, false, required("password", "password is required: the mailbox password (or an app password if your provider asks for one).")
+	}
+	retained, err := s.reconnectable(ctx, v, ownerID, email, crm.ModeSync)
+	if err != nil {
+		return a, false, err
+	}
+	settings, err := s.mailSettings(ctx, v, req, email)
+	if err != nil {
+		return a, false, err
+	}
+	if err := CheckPlaintext(settings); err != nil {
+		return a, false, err
+	}
+	if err := s.mail.Verify(ctx, settings, req.Password); err != nil {
+		return a, false, err // the connector's error, for the front end to show
+	}
+	if retained != nil {
+		a, err = s.reattachSync(ctx, v, *retained, settings, req.Password)
+		return a, err == nil, err
+	}
+	credID := newCredentialID()
+	if err := s.storePassword(ctx, v.OrgID, credID, purposeMail, req.Password, s.mail.Seal); err != nil {
+		return a, false, err
+	}
+	a, err = s.st.CreateMailAccount(ctx, v, crm.MailAccount{UserID: ownerID, Email: email, Provider: "imap", Mode: crm.ModeSync,
+		Settings: settings, CredentialID: credID, State: crm.StateConnecting})
+	if err != nil {
+		_ = s.forgetPassword(ctx, v.OrgID, credID)
+		if isDuplicate(err) {
+			return a, false, alreadyConnected(email, crm.ModeSync)
+		}
+		return a, false, err
+	}
+	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.now(), Kind: "connected",
+		Message: fmt.Sprintf("Connected %s (%s:%d, settings from %s).", email, settings.IMAP.Host, settings.IMAP.Port, settings.Source)})
+	return a, false, nil
+}
+
+// mailSettings are the servers of a new mailbox: given by hand, else the
+// organisation's mail service, else what autoconfiguration finds.
+func (s *Service) mailSettings(ctx context.Context, v crm.Viewer, req MailConnectionRequest, email string) (crm.MailSettings, error) {
+	settings := crm.MailSettings{AllowPlaintext: req.AllowPlaintext}
+	svc, err := s.st.MailService(ctx, v.OrgID)
+	if err != nil {
+		return settings, err
+	}
+	switch {
+	case req.IMAP != nil:
+		settings.Source = "manual"
+		if settings.IMAP, err = IMAPSettings("imap", req.IMAP, email); err != nil {
+			return settings, err
+		}
+		if settings.SMTP, err = SMTPSettings("smtp", req.SMTP, email); err != nil {
+			return settings, err
+		}
+	case svc != nil:
+		settings.Source = "org"
+		settings.IMAP, settings.SMTP = WithUser(svc.IMAP, email), WithUser(svc.SMTP, email)
+		settings.AllowPlaintext = settings.AllowPlaintext || svc.AllowPlaintext
+	default:
+		d, err := s.mail.Discover(ctx, email)
+		if errors.Is(err, ErrSettingsNotFound) {
+			return settings, &FieldError{Code: CodeSettingsNotFound, Field: "imap",
+				Message: "No server settings could be found for " + email + ". Enter them by hand: imap.host, imap.port, imap.security (and smtp to send)."}
+		}
+		if err != nil {
+			return settings, err
+		}
+		settings.Source, settings.IMAP, settings.SMTP = d.Source, d.IMAP, d.SMTP
+		if req.SMTP != nil {
+			if settings.SMTP, err = SMTPSettings("smtp", req.SMTP, email); err != nil {
+				return settings, err
+			}
+		}
+	}
+	if settings.IMAP == nil {
+		return settings, &FieldError{Code: CodeSettingsNotFound, Field: "imap", Message: "No IMAP server is known for " + email + ". Enter imap.host, imap.port and imap.security."}
+	}
+	return settings, nil
+}
+
+// alreadyConnected refuses an address the user has connected.
+func alreadyConnected(email string, mode crm.MailMode) *Error {
+	if mode == crm.ModeForward {
+		return conflict("email", "%s is already connected for this user.", email)
+	}
+	return conflict("email", "%s is already connected for this user. To change its password or settings, use PATCH /api/v1/mail-accounts/{id}.", email)
+}
+
+// Forwarding mode (DESIGN §7): the user forwards or BCCs mail to a
+// personal dropbox address, <token>@DropboxDomain, received by the
+// inbound SMTP server.
+
+// newDropboxToken returns the local part of a dropbox address: 160 random
+// bits, base32 in lower case (32 characters), so that the address cannot
+// be guessed and survives mail systems that fold case.
+func newDropboxToken() string {
+	var b [20]byte
+	rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// connectForward connects a mailbox in forwarding mode: no password, no
+// servers, nothing to sync; the account waits for forwarded mail.
+func (s *Service) connectForward(ctx context.Context, v crm.Viewer, req MailConnectionRequest, email string, ownerID int64) (a crm.MailAccount, reattached bool, err error) {
+	if s.dropbox == "" {
+		return a, false, &FieldError{Code: CodeForwardingDisabled, Field: "mode",
+			Message: "Forwarding mode is not enabled on this server: an administrator must run the inbound mail server (crmsync serve --smtp … --dropbox-domain …). Connect the mailbox in sync mode meanwhile."}
+	}
+	for _, f := range []struct {
+		field string
+		given bool
+	}{{"password", req.Password != ""}, {"imap", req.IMAP != nil}, {"smtp", req.SMTP != nil}, {"allow_plaintext", req.AllowPlaintext}} {
+		if f.given {
+			return a, false, invalid(f.field, "A forwarding-mode mailbox has no %s: crmsync never logs in to it, it receives the mail you forward. Leave %s out, or use mode sync.", f.field, f.field)
+		}
+	}
+	retained, err := s.reconnectable(ctx, v, ownerID, email, crm.ModeForward)
+	if err != nil {
+		return a, false, err
+	}
+	if retained != nil {
+		// The dropbox address stays the same, so that the user's
+		// forwarding rules work again as they are.
+		a, err = s.reattach(ctx, v, *retained, func(x *crm.MailAccount) {
+			if x.DropboxToken == "" {
+				x.DropboxToken = newDropboxToken()
+			}
+			x.State = crm.StateSynced
+		})
+		return a, err == nil, err
+	}
+	a, err = s.st.CreateMailAccount(ctx, v, crm.MailAccount{UserID: ownerID, Email: email, Provider: dropboxProvider, Mode: crm.ModeForward,
+		State: crm.StateSynced, DropboxToken: newDropboxToken()})
+	if err != nil {
+		if isDuplicate(err) {
+			return a, false, alreadyConnected(email, crm.ModeForward)
+		}
+		return a, false, err
+	}
+	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.now(), Kind: "connected",
+		Message: fmt.Sprintf("Connected %s in forwarding mode: mail forwarded or BCC'd from it to its dropbox address is stored here.", email)})
+	return a, false, nil
+}
+
+// MailAccountModificationRequest changes a sync-mode mailbox's password
+// or servers ("reconnect after incorrect password"). Nil fields stay as
+// they are.
+type MailAccountModificationRequest struct {
+	Password       *string
+	IMAP           *ServerSettingsRequest
+	SMTP           *ServerSettingsRequest
+	RemoveSMTP     bool // no SMTP server any more: the mailbox syncs but cannot send
+	AllowPlaintext *bool
+}
+
+// servers returns the servers the request sets, validated for an account
+// of address email.
+func (r *MailAccountModificationRequest) servers(email string) (imap, smtp *crm.ServerSettings, err error) {
+	if imap, err = IMAPSettings("imap", r.IMAP, email); err != nil {
+		return nil, nil, err
+	}
+	if smtp, err = SMTPSettings("smtp", r.SMTP, email); err != nil {
+		return nil, nil, err
+	}
+	return imap, smtp, nil
+}
+
+// Validate checks the values of the request; the errors name the field.
+// It does not look at the account (whether a password is needed, whether
+// the caller may allow plain text): UpdateMail does.
+func (r *MailAccountModificationRequest) Validate() error {
+	if _, _, err := r.servers(""); err != nil {
+		return err
+	}
+	if r.Password != nil && *r.Password == "" {
+		return required("password", "password cannot be empty.")
+	}
+	return nil
+}
+
+// Patch applies the request's settings to a: only the fields given
+// change. Call it on a valid request (Validate); an invalid server is
+// left out.
+func (r *MailAccountModificationRequest) Patch(a *crm.MailAccount) {
+	imap, smtp, _ := r.servers(a.Email)
+	if imap != nil {
+		a.Settings.IMAP, a.Settings.Source = imap, "manual"
+	}
+	switch {
+	case r.RemoveSMTP:
+		a.Settings.SMTP = nil
+	case smtp != nil:
+		a.Settings.SMTP = smtp
+	}
+	if r.AllowPlaintext != nil {
+		a.Settings.AllowPlaintext = *r.AllowPlaintext
+	}
+}
+
+// newServers reports whether the request changes a server, which needs
+// the password to log in with before saving.
+func (r *MailAccountModificationRequest) newServers() bool {
+	return r.IMAP != nil || r.SMTP != nil || r.RemoveSMTP
+}
+
+// UpdateMail changes a mailbox's password or servers. A new password is
+// verified by logging in with the new settings before anything is saved;
+// the account then reconnects at once.
+func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req MailAccountModificationRequest) (crm.MailAccount, error) {
+	if err := s.MailEnabled(); err != nil {
+		return crm.MailAccount{}, err
+	}
+	a, err := s.st.GetMailAccount(ctx, v, id)
+	if err != nil {
+		return a, err
+	}
+	if a.DisconnectedAt != nil {
+		return a, conflict("", "%s is disconnected. Connect it again (POST /api/v1/mail-accounts with the same address and its password) to resume its sync with every message and link kept.", a.Email)
+	}
+	if a.Mode == crm.ModeForward {
+		return a, conflict("", "%s is in forwarding mode: it has no password or servers to change. Mail reaches it by forwarding to its dropbox address.", a.Email)
+	}
+	if _, _, err := req.servers(a.Email); err != nil {
+		return a, err
+	}
+	if req.AllowPlaintext != nil && !v.CanAdminister() {
+		return a, forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
+	}
+	patched := a
+	req.Patch(&patched)
+	if err := CheckPlaintext(patched.Settings); err != nil {
+		return a, err
+	}
+	if err := req.Validate(); err != nil {
+		return a, err
+	}
+	if req.Password == nil && req.newServers() {
+		return a, required("password", "Give the password with new server settings: crmsync logs in with them before saving.")
+	}
+	if req.Password != nil {
+		if err := s.mail.Verify(ctx, patched.Settings, *req.Password); err != nil {
+			return a, err
+		}
+		if err := s.storePassword(ctx, v.OrgID, a.CredentialID, purposeMail, *req.Password, s.mail.Seal); err != nil {
+			return a, err
+		}
+	}
+	a, err = s.st.UpdateMailAccount(ctx, v, id, func(x *crm.MailAccount) error {
+		if x.DisconnectedAt != nil { // disconnected meanwhile
+			return conflict("", "%s was disconnected meanwhile. Connect it again (POST /api/v1/mail-accounts) to resume its sync.", x.Email)
+		}
+		x.Settings = patched.Settings
+		// Try again now: the user has acted.
+		x.State, x.ErrorCode, x.ErrorMessage, x.Failures, x.NextAttemptAt = crm.StateConnecting, "", "", 0, nil
+		return nil
+	})
+	if err != nil {
+		return a, err
+	}
+	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.now(), Kind: "settings", Message: "Credentials or settings updated; reconnecting."})
+	return a, nil
+}
+
+// SyncMailNow asks for a sync of a connected mailbox now: this process's
+// loop of the account, if it runs one, starts at once.
+func (s *Service) SyncMailNow(ctx context.Context, v crm.Viewer, id int64) (crm.MailAccount, error) {
+	a, err := s.st.GetMailAccount(ctx, v, id)
+	if err != nil {
+		return a, err
+	}
+	if a.DisconnectedAt != nil {
+		return a, conflict("", "%s is disconnected: nothing is synced. Connect it again to resume its sync.", a.Email)
+	}
+	s.waker.WakeMail(a.ID)
+	return a, nil
+}
