@@ -79,14 +79,14 @@ func seedEmails(b *testing.B, mb mailBundle, n int) {
 	for lo := 0; lo < n; lo += 500 {
 		hi := min(lo+500, n)
 		var q strings.Builder
-		q.WriteString(`INSERT INTO messages (org_id, owner_id, account_id, folder_id, uidvalidity, uid, message_id, subject, sent_at, participants, hash, created_at, updated_at) VALUES `)
+		q.WriteString(`INSERT INTO messages (org_id, owner_id, account_id, folder_id, remote_id, message_id, subject, sent_at, participants, hash, created_at, updated_at) VALUES `)
 		var args []any
 		for i := lo; i < hi; i++ {
 			if i > lo {
 				q.WriteString(", ")
 			}
-			q.WriteString(`(?, ?, ?, ?, 1, ?, ?, ?, ?, '{}', ?, ?, ?)`)
-			args = append(args, mb.org.ID, mb.user.ID, mb.account.ID, mb.inbox.ID, i+1, fmt.Sprintf("m%d@bench", i), fmt.Sprintf("Subject %d", i),
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?)`)
+			args = append(args, mb.org.ID, mb.user.ID, mb.account.ID, mb.inbox.ID, fmt.Sprintf("1:%d", i+1), fmt.Sprintf("m%d@bench", i), fmt.Sprintf("Subject %d", i),
 				now-int64(i)*1e6, fmt.Sprintf("h%d", i), now, now)
 		}
 		q.WriteString(` RETURNING id`)
