@@ -15,3 +15,5 @@ func BenchmarkContacts100k(b *testing.B) { storetest.BenchContacts(b, storetest.
 func BenchmarkRelink1000Contacts100kEmails(b *testing.B) {
 	storetest.BenchRelink(b, storetest.SQLite, 100_000)
 }
+
+func TestUpgrades(t *testing.T) { storetest.RunUpgrades(t, storetest.SQLiteEmpty) }

@@ -102,10 +102,17 @@ func (db *DB) versionTableExists(ctx context.Context, q queryer) (bool, error) {
 // Migrate applies the pending migrations and returns how many it applied.
 // Several processes may call it at once: each migration re-checks the
 // version inside its transaction, behind the dialect's lock.
-func (db *DB) Migrate(ctx context.Context) (int, error) {
+func (db *DB) Migrate(ctx context.Context) (int, error) { return db.MigrateTo(ctx, 0) }
+
+// MigrateTo is Migrate up to version (all of them when 0). Upgrade tests
+// use it to build a database as an older crmsync left it.
+func (db *DB) MigrateTo(ctx context.Context, version int) (int, error) {
 	ms, err := db.migrations()
 	if err != nil {
 		return 0, err
+	}
+	if version > 0 && version < len(ms) {
+		ms = ms[:version]
 	}
 	if _, err := db.w.ExecContext(ctx, createVersionTable); err != nil && !db.d.IsUnique(err) {
 		return 0, fmt.Errorf("sqlstore: creating schema_migrations: %w", err)

@@ -34,6 +34,15 @@ type Factory func(t testing.TB) (s *sqlstore.DB, reopen func(t testing.TB) *sqls
 
 // SQLite is the Factory for SQLite: a new file in t.TempDir().
 func SQLite(t testing.TB) (*sqlstore.DB, func(testing.TB) *sqlstore.DB) {
+	s, open := sqliteEmpty(t)
+	return migrated(t, s), open
+}
+
+// SQLiteEmpty is a new SQLite database no migration has touched, for
+// upgrade tests.
+func SQLiteEmpty(t testing.TB) *sqlstore.DB { s, _ := sqliteEmpty(t); return s }
+
+func sqliteEmpty(t testing.TB) (*sqlstore.DB, func(testing.TB) *sqlstore.DB) {
 	path := filepath.Join(t.TempDir(), "crmsync.db")
 	open := func(t testing.TB) *sqlstore.DB {
 		s, err := sqlite.Open(context.Background(), path)
@@ -43,11 +52,14 @@ func SQLite(t testing.TB) (*sqlstore.DB, func(testing.TB) *sqlstore.DB) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	s := open(t)
+	return open(t), open
+}
+
+func migrated(t testing.TB, s *sqlstore.DB) *sqlstore.DB {
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return s, open
+	return s
 }
 
 // PostgresDSN returns the test server's DSN, skipping (or, under CI,
@@ -65,6 +77,15 @@ func PostgresDSN(t testing.TB) string {
 
 // Postgres is the Factory for PostgreSQL: a new schema per test.
 func Postgres(t testing.TB) (*sqlstore.DB, func(testing.TB) *sqlstore.DB) {
+	s, open := postgresEmpty(t)
+	return migrated(t, s), open
+}
+
+// PostgresEmpty is a new PostgreSQL schema no migration has touched, for
+// upgrade tests.
+func PostgresEmpty(t testing.TB) *sqlstore.DB { s, _ := postgresEmpty(t); return s }
+
+func postgresEmpty(t testing.TB) (*sqlstore.DB, func(testing.TB) *sqlstore.DB) {
 	dsn := PostgresDSN(t)
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", dsn)
@@ -91,11 +112,7 @@ func Postgres(t testing.TB) (*sqlstore.DB, func(testing.TB) *sqlstore.DB) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	s := open(t)
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s, open
+	return open(t), open
 }
 
 // WithSearchPath adds a search_path run-time parameter to a DSN in either
