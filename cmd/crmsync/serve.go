@@ -13,6 +13,7 @@ import (
 	"github.com/crmsync/crmsync/internal/config"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
 )
@@ -103,7 +104,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	}
 
 	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
-		Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse, Send: conn.Send},
+		Mail: &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send}},
 		PIM:  pimConfig(pconn, db)})
 	var srv *http.Server
 	var ln net.Listener

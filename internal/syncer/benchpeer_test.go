@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
@@ -147,7 +148,7 @@ func childSync(p childParams) (res childResult, err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		syncer.Run(runCtx, syncer.Config{Store: st, Logger: logger, Mail: &syncer.MailConfig{Dial: conn.Dial, Parse: conn.Parse}})
+		syncer.Run(runCtx, syncer.Config{Store: st, Logger: logger, Mail: &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse}}})
 	}()
 	defer func() { cancel(); <-done }()
 

@@ -1,10 +1,10 @@
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -19,19 +19,12 @@ import (
 // account id.
 const MailLeaseKind = "mail"
 
-// MailConfig wires the mailbox sync loops (DESIGN §4-5). The engine's own
-// settings (Parse, BatchSize, BatchBytes, BackfillBudget, AutoSelect, Send)
-// are passed to mailsync.
+// MailConfig wires the mailbox sync loops (DESIGN §4-5).
 type MailConfig struct {
 	// Dial connects to an account's provider (decrypting its credential).
 	Dial func(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error)
-	// Parse parses one raw message; it returns an error only when reading
-	// r fails (a malformed message becomes warnings).
-	Parse func(r io.Reader) (*mail.Message, error)
-	// BatchSize is how many messages a transaction stores (default 200);
-	// BatchBytes caps the bodies a batch holds in memory (default 8 MiB).
-	BatchSize  int
-	BatchBytes int64
+	// Engine tunes the mail engine (Parse is required).
+	Engine mailsync.Config
 	// PollInterval is the time between full passes over every folder
 	// (default 2 min); IdleMax how long one wait for news lasts before the
 	// loop looks at pending flag changes (default 30 s).
@@ -41,40 +34,24 @@ type MailConfig struct {
 	Scan time.Duration
 	// MaxAccounts caps the loops one process runs (default 500).
 	MaxAccounts int
-	// BackfillBudget bounds the time one pass spends on initial sync before
-	// it looks for new mail again (default 10 s).
-	BackfillBudget time.Duration
-	// AutoSelect are the folder roles synced unless the user chooses.
-	AutoSelect []string
-	// Send submits an outbox message through the account's SMTP server (nil: the outbox is not worked on).
-	Send func(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error
 }
 
-func (c MailConfig) withDefaults() MailConfig {
-	if c.PollInterval <= 0 {
-		c.PollInterval = 2 * time.Minute
+func (c MailConfig) withDefaults(now func() time.Time) MailConfig {
+	c.PollInterval = cmp.Or(c.PollInterval, 2*time.Minute)
+	c.IdleMax = cmp.Or(c.IdleMax, 30*time.Second)
+	c.Scan = cmp.Or(c.Scan, 2*time.Second)
+	c.MaxAccounts = cmp.Or(c.MaxAccounts, 500)
+	if c.Engine.Now == nil {
+		c.Engine.Now = now
 	}
-	if c.IdleMax <= 0 {
-		c.IdleMax = 30 * time.Second
-	}
-	if c.Scan <= 0 {
-		c.Scan = 2 * time.Second
-	}
-	if c.MaxAccounts <= 0 {
-		c.MaxAccounts = 500
-	}
+	c.Engine = c.Engine.WithDefaults()
 	return c
-}
-
-func (c MailConfig) engine(now func() time.Time) mailsync.Config {
-	return mailsync.Config{Parse: c.Parse, BatchSize: c.BatchSize, BatchBytes: c.BatchBytes, BackfillBudget: c.BackfillBudget,
-		AutoSelect: c.AutoSelect, Send: c.Send, Now: now}.WithDefaults()
 }
 
 // runMail is the manager of the mailbox loops.
 func (s *Syncer) runMail(ctx context.Context) {
 	cfg := s.cfg
-	mc := cfg.Mail.withDefaults()
+	mc := cfg.Mail.withDefaults(cfg.Now)
 	m := manager{cfg: cfg, local: s.local, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
 		due: func(ctx context.Context) ([]int64, error) {
 			accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
@@ -124,7 +101,7 @@ func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
 		return l.fail(ctx, err)
 	}
 	defer mb.Close()
-	l.eng = &mailsync.Engine{Store: l.cfg.Store, Mailbox: mb, Fence: f, Account: a, Config: l.mc.engine(l.cfg.Now), Log: l.log,
+	l.eng = &mailsync.Engine{Store: l.cfg.Store, Mailbox: mb, Fence: f, Account: a, Config: l.mc.Engine, Log: l.log,
 		Progress: l.progress}
 	lastFull := time.Time{}
 	for {

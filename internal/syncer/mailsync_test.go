@@ -18,6 +18,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
@@ -92,8 +93,8 @@ func (e *mailEnv) start() {
 		defer close(e.done)
 		syncer.Run(ctx, syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(),
 			Lease: lease.Config{TTL: 3 * time.Second},
-			Mail: &syncer.MailConfig{Dial: e.conn.Dial, Parse: e.conn.Parse, Scan: 100 * time.Millisecond, IdleMax: 2 * time.Second,
-				PollInterval: 2 * time.Second, BatchSize: 100}})
+			Mail: &syncer.MailConfig{Dial: e.conn.Dial, Engine: mailsync.Config{Parse: e.conn.Parse, BatchSize: 100}, Scan: 100 * time.Millisecond,
+				IdleMax: 2 * time.Second, PollInterval: 2 * time.Second}})
 	}()
 	e.t.Cleanup(e.stop)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/compose"
+	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mail/smtpout/smtptest"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 	"github.com/crmsync/crmsync/internal/syncer"
@@ -51,8 +52,8 @@ func (e *mailEnv) startSending(clock *offsetClock) {
 		defer close(e.done)
 		syncer.Run(ctx, syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(), Now: clock.Now,
 			Lease: lease.Config{TTL: 3 * time.Second},
-			Mail: &syncer.MailConfig{Dial: e.conn.Dial, Parse: e.conn.Parse, Send: e.conn.Send, Scan: 100 * time.Millisecond,
-				IdleMax: time.Second, PollInterval: 2 * time.Second, BatchSize: 100}})
+			Mail: &syncer.MailConfig{Dial: e.conn.Dial, Engine: mailsync.Config{Parse: e.conn.Parse, Send: e.conn.Send, BatchSize: 100},
+				Scan: 100 * time.Millisecond, IdleMax: time.Second, PollInterval: 2 * time.Second}})
 	}()
 	e.t.Cleanup(e.stop)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
-	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -22,10 +21,7 @@ const PIMLeaseKind = "pim"
 
 // PIMTarget is a collection an account syncs and the connector that
 // reaches it.
-type PIMTarget struct {
-	Collection store.PIMCollection // Href, Kind, DisplayName
-	Remote     pim.Remote
-}
+type PIMTarget = engine.Target
 
 // PIMConfig wires the contact, task and event sync loops (DESIGN §9).
 type PIMConfig struct {
@@ -236,37 +232,19 @@ func samePIMOptions(a, b crm.PIMOptions) bool {
 
 // pass syncs every collection once and records the account's state.
 func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
-	l.backlog = 0
-	policy, err := pim.ParsePolicy(l.acct.Options.ConflictPolicy)
+	l.progDone, l.progTot = 0, 0
+	res, err := engine.SyncAccount(ctx, engine.Account{Port: engine.StorePort{Store: l.cfg.Store, Fence: l.fence, Viewer: l.viewer},
+		AccountID: l.id, Options: l.acct.Options, Targets: targets, CategoryBudget: l.pc.CategoryBudget, Logger: l.log, Now: l.cfg.Now,
+		Progress: l.progress, Event: l.event, FirstSync: func() {
+			if l.state != crm.StateSynced {
+				l.state = crm.StateInitialSync
+			}
+		}})
+	l.itemErrors, l.backlog = res.ItemErrors, res.Backlog
 	if err != nil {
-		policy = pim.NewestWins
+		return err
 	}
-	l.progDone, l.progTot, l.itemErrors = 0, 0, nil
-	var total engine.Stats
-	port := engine.StorePort{Store: l.cfg.Store, Fence: l.fence, Viewer: l.viewer}
-	for i := range targets {
-		t := &targets[i]
-		c := t.Collection
-		// The stored cursor is newer than the one the targets were opened
-		// with: keep it (PutPIMCollection keeps a cursor not given).
-		c.AccountID, c.SyncToken, c.CTag = l.id, "", ""
-		coll, err := l.cfg.Store.PutPIMCollection(ctx, l.fence, c)
-		if err != nil {
-			return err
-		}
-		if coll.SyncToken == "" && l.state != crm.StateSynced {
-			l.state = crm.StateInitialSync
-		}
-		res, err := engine.Run(ctx, engine.Config{Port: port, Remote: t.Remote, Collection: coll, Policy: policy,
-			ImportCategories: l.acct.Options.ImportCategories, EventCategories: l.acct.Options.EventCategories,
-			CategoryBudget: l.pc.CategoryBudget, Logger: l.log, Now: l.cfg.Now, Progress: l.progress, Event: l.event})
-		l.itemErrors = append(l.itemErrors, res.ItemErrors...)
-		if err != nil {
-			return fmt.Errorf("%s: %w", coll.DisplayName, err)
-		}
-		total = total.Add(res.Stats)
-		l.backlog += res.Backlog
-	}
+	total := res.Stats
 	now := l.cfg.Now()
 	l.failures = 0
 	if l.backlog > 0 {

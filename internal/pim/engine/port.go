@@ -21,6 +21,9 @@ type Port interface {
 
 	// PIMItems returns every mapping of a collection (tombstones included).
 	PIMItems(ctx context.Context, collectionID int64) ([]store.PIMItem, error)
+	// PutPIMCollection records a collection the account syncs (see
+	// store.PIM), keeping its stored cursor when c has none.
+	PutPIMCollection(ctx context.Context, c store.PIMCollection) (store.PIMCollection, error)
 	// SetPIMCursor writes a collection's cursor.
 	SetPIMCursor(ctx context.Context, collectionID int64, syncToken, ctag string) error
 	// ApplyPIMWrite and ApplyPIMWrites make steps of a pass atomic (see
@@ -58,6 +61,10 @@ func (p StorePort) Owner() crm.Viewer { return p.Viewer }
 
 func (p StorePort) PIMItems(ctx context.Context, collectionID int64) ([]store.PIMItem, error) {
 	return p.Store.PIMItems(ctx, collectionID)
+}
+
+func (p StorePort) PutPIMCollection(ctx context.Context, c store.PIMCollection) (store.PIMCollection, error) {
+	return p.Store.PutPIMCollection(ctx, p.Fence, c)
 }
 
 func (p StorePort) SetPIMCursor(ctx context.Context, collectionID int64, syncToken, ctag string) error {

@@ -1,11 +1,15 @@
-// Package syncer runs crmsync's background loops: the work `crmsync serve`
-// does beside the API and `crmsync worker` does alone. Each loop runs under
-// a lease (package lease), so that any number of processes sharing a
-// database split the work instead of repeating it (DESIGN §10).
+// Package syncer is what a worker is: it runs crmsync's background loops,
+// the work `crmsync serve` does beside the API and `crmsync worker` does
+// alone. Each loop runs under a lease (package lease), so that any number
+// of processes sharing a database split the work instead of repeating it
+// (DESIGN §10).
 //
-// Maintenance is a singleton that only the elected leader runs; mailbox
-// sync runs one loop per account, each under that account's lease, spread
-// over the processes. PIM sync loops will join them.
+// Maintenance (package maintenance) is a singleton that only the elected
+// leader runs; mail and PIM accounts each get one loop, under the
+// account's lease, spread over the processes. A loop only schedules: it
+// dials the account's connector, runs its engine (mail/mailsync,
+// pim/engine), waits for news or a wake-up, and records the account's
+// status and history. syncer knows no protocol.
 package syncer
 
 import (
@@ -15,16 +19,13 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/lease"
+	"github.com/crmsync/crmsync/internal/maintenance"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
 // Defaults for Config.
 const (
 	DefaultMaintenanceInterval = 10 * time.Minute
-	// TokenRetention is how long a revoked or expired token is kept before
-	// maintenance deletes it, so that a "token revoked" answer and the
-	// token list stay explainable for a while.
-	TokenRetention = 24 * time.Hour
 )
 
 // The lease under which maintenance runs.
@@ -145,40 +146,9 @@ func runMaintenance(ctx context.Context, cfg Config) {
 	log := cfg.Logger.With(slog.String("loop", "maintenance"))
 	lease.Leader(ctx, cfg.Store, MaintenanceLeaseKind, MaintenanceLeaseKey, cfg.Owner, cfg.Lease, cfg.MaintenanceInterval,
 		func(ctx context.Context, f store.Fence) error {
-			return Maintain(ctx, cfg.Store, f, cfg.Now(), log)
+			return maintenance.Pass(ctx, cfg.Store, f, cfg.Now(), log)
 		},
 		func(err error) {
 			log.LogAttrs(ctx, slog.LevelWarn, "maintenance failed; retrying at the next pass", slog.Any("err", err))
 		})
-}
-
-// Maintain makes one maintenance pass under the fence f: it deletes the
-// tokens revoked or expired more than TokenRetention before now, and the
-// mail accounts whose retention after a disconnect has ended. Every
-// write carries f, so a process that lost the lease meanwhile changes
-// nothing.
-func Maintain(ctx context.Context, st MaintenanceStore, f store.Fence, now time.Time, log *slog.Logger) error {
-	n, err := st.PurgeTokens(ctx, f, now.Add(-TokenRetention))
-	if err != nil {
-		return err
-	}
-	// Disconnected mailboxes whose retention ended go for good, with their
-	// messages and links (DESIGN §8).
-	accounts, err := st.PurgeExpiredAccounts(ctx, f, now)
-	if err != nil {
-		return err
-	}
-	level := slog.LevelDebug
-	if n > 0 || accounts > 0 {
-		level = slog.LevelInfo
-	}
-	log.LogAttrs(ctx, level, "maintenance pass done", slog.Int64("tokens_purged", n), slog.Int("mail_accounts_purged", accounts),
-		slog.Int64("lease_generation", f.Generation))
-	return nil
-}
-
-// MaintenanceStore is what Maintain writes.
-type MaintenanceStore interface {
-	PurgeTokens(ctx context.Context, f store.Fence, cutoff time.Time) (int64, error)
-	PurgeExpiredAccounts(ctx context.Context, f store.Fence, now time.Time) (int, error)
 }
