@@ -7,8 +7,8 @@ import (
 	"github.com/crmsync/crmsync/internal/crm"
 )
 
-// Outbox holds mail to send until the SMTP server has it (DESIGN §8 of the
-// sending issue): queued by the API, sent by one loop under a lease,
+// Outbox holds mail to send until the SMTP server has it (DESIGN §4):
+// queued by the API, sent by the account's loop under its lease,
 // retried on transient failures, never sent twice.
 type Outbox interface {
 	// EnqueueMail queues an item from an account v may see. Its MessageID
