@@ -3,6 +3,7 @@ package pim
 import (
 	"context"
 	"errors"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"time"
 )
 
@@ -84,7 +85,10 @@ type ItemError struct {
 
 // Errors a Remote returns, compared with errors.Is.
 var (
-	ErrTokenInvalid = errors.New("pim: the provider no longer accepts the sync token")
+	// ErrTokenInvalid is connerr's CursorInvalid, the same signal for
+	// every connector, mail and PIM: errors.Is matches any *connerr.Error
+	// of that kind.
+	ErrTokenInvalid = connerr.ErrCursorInvalid
 	ErrPrecondition = errors.New("pim: the item changed on the provider meanwhile")
 	ErrExists       = errors.New("pim: an item with this id already exists on the provider")
 	ErrGone         = errors.New("pim: the item no longer exists on the provider")

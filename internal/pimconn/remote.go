@@ -48,8 +48,8 @@ func (r *Remote) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 		return pim.RemoteChanges{Full: true, Items: refs(items)}, nil
 	}
 	changed, deleted, next, err := r.Client.SyncCollection(ctx, r.Href, token)
-	if errors.Is(err, dav.ErrInvalidSyncToken) {
-		return pim.RemoteChanges{}, fmt.Errorf("%w: %v", pim.ErrTokenInvalid, err)
+	if errors.Is(err, pim.ErrTokenInvalid) {
+		return pim.RemoteChanges{}, err // dav's CursorInvalid, as it is
 	}
 	if err != nil {
 		return pim.RemoteChanges{}, r.collectionError(err)

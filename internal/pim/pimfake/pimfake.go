@@ -196,7 +196,8 @@ func (r *Remote) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 	}
 	since, err := strconv.Atoi(strings.TrimPrefix(token, "tok-"))
 	if err != nil || !strings.HasPrefix(token, "tok-") || since < r.oldest || since > r.version {
-		return pim.RemoteChanges{}, fmt.Errorf("%w: %q", pim.ErrTokenInvalid, token)
+		return pim.RemoteChanges{}, &connerr.Error{Kind: connerr.CursorInvalid, Server: "pimfake", Err: fmt.Errorf("token %q", token),
+			Message: "The server no longer knows the sync token; the collection is listed again."}
 	}
 	ch := pim.RemoteChanges{Token: next}
 	seen := map[string]bool{}
