@@ -106,11 +106,11 @@ func checkTaskCollectionKind(kind crm.PIMKind, href string) error {
 
 // collectionKind is the kind of the collection an account syncs as
 // options.collection.
-func collectionKind(kind crm.PIMKind) string {
+func collectionKind(kind crm.PIMKind) pim.CollectionKind {
 	if kind == crm.PIMCardDAV {
-		return "contacts"
+		return pim.Contacts
 	}
-	return "events"
+	return pim.Events
 }
 
 // hrefOf cleans a collection href given in a request: discovered hrefs
@@ -123,13 +123,13 @@ func hrefOf(s string) string {
 	return s
 }
 
-func hasCollection(avail []store.PIMCollection, kind, href string) bool {
+func hasCollection(avail []store.PIMCollection, kind pim.CollectionKind, href string) bool {
 	return slices.ContainsFunc(avail, func(c store.PIMCollection) bool { return c.Kind == kind && c.Href == href })
 }
 
 // collectionHref returns the href of the collection of kind at path (with
 // or without its final slash), or "".
-func collectionHref(avail []store.PIMCollection, kind, path string) string {
+func collectionHref(avail []store.PIMCollection, kind pim.CollectionKind, path string) string {
 	p := strings.TrimSuffix(path, "/") + "/"
 	for _, c := range avail {
 		if c.Kind == kind && c.Href == p {
@@ -139,7 +139,7 @@ func collectionHref(avail []store.PIMCollection, kind, path string) string {
 	return ""
 }
 
-func firstCollection(avail []store.PIMCollection, kind string) string {
+func firstCollection(avail []store.PIMCollection, kind pim.CollectionKind) string {
 	for _, c := range avail {
 		if c.Kind == kind {
 			return c.Href
@@ -150,11 +150,11 @@ func firstCollection(avail []store.PIMCollection, kind string) string {
 
 // collectionChoice refuses a collection that is not among avail, listing
 // those there are. hint ends the message when there are none to list.
-func collectionChoice(field, kind, href string, avail []store.PIMCollection, hint string) error {
+func collectionChoice(field string, kind pim.CollectionKind, href string, avail []store.PIMCollection, hint string) error {
 	if href == "" || hasCollection(avail, kind, href) {
 		return nil
 	}
-	what := map[string]string{"contacts": "address books", "events": "calendars that hold events", "tasks": "calendars that hold tasks"}[kind]
+	what := map[pim.CollectionKind]string{pim.Contacts: "address books", pim.Events: "calendars that hold events", pim.Tasks: "calendars that hold tasks"}[kind]
 	var list []string
 	for _, c := range avail {
 		if c.Kind == kind {

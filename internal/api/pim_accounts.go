@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -97,10 +98,10 @@ type pimCounts struct {
 }
 
 type pimItemError struct {
-	Href       string `json:"href"`
-	RecordType string `json:"record_type"`
-	CRMID      int64  `json:"crm_id,omitempty"`
-	Error      string `json:"error"`
+	Href       string         `json:"href"`
+	RecordType pim.RecordType `json:"record_type"`
+	CRMID      int64          `json:"crm_id,omitempty"`
+	Error      string         `json:"error"`
 }
 
 // Bounds of the account view.
@@ -138,7 +139,7 @@ func (s *Server) pimAccountView(ctx context.Context, a crm.PIMAccount) (pimAccou
 	for _, it := range stats.ItemErrors {
 		v.ItemErrors = append(v.ItemErrors, pimItemError{Href: it.Href, RecordType: it.RecordType, CRMID: it.CRMID, Error: it.Error})
 	}
-	contacts, events, tasks := stats.Synced[store.PIMContact], stats.Synced[store.PIMEvent], stats.Synced[store.PIMTask]
+	contacts, events, tasks := stats.Synced[pim.RecordContact], stats.Synced[pim.RecordEvent], stats.Synced[pim.RecordTask]
 	if a.Kind == crm.PIMCardDAV {
 		v.Counts.Contacts = &contacts
 	} else {

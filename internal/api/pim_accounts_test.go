@@ -16,6 +16,7 @@ import (
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -88,7 +89,7 @@ func (f *fakePIM) Verify(ctx context.Context, kind crm.PIMKind, rawURL, username
 	if password != f.password {
 		return nil, &connerr.Error{Kind: connerr.Auth, Message: "Incorrect password (or username) for " + username + " on " + u.Host + "."}
 	}
-	want := map[crm.PIMKind][]string{crm.PIMCardDAV: {"contacts"}, crm.PIMCalDAV: {"events", "tasks"}}[kind]
+	want := map[crm.PIMKind][]pim.CollectionKind{crm.PIMCardDAV: {pim.Contacts}, crm.PIMCalDAV: {pim.Events, pim.Tasks}}[kind]
 	var out []store.PIMCollection
 	for _, c := range f.collections[u.Host] {
 		if slices.Contains(want, c.Kind) {
@@ -618,7 +619,7 @@ func TestPIMAccountView(t *testing.T) {
 	}
 	now := p.clock.Now()
 	crmID := int64(0)
-	put := func(col store.PIMCollection, typ, href, tomb, errMsg string) {
+	put := func(col store.PIMCollection, typ pim.RecordType, href, tomb, errMsg string) {
 		t.Helper()
 		crmID++
 		it := &store.PIMItem{CollectionID: col.ID, RecordType: typ, CRMID: crmID, Href: href, UID: href, TombstoneSide: tomb, Error: errMsg}
@@ -633,11 +634,11 @@ func TestPIMAccountView(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		put(cols[0], store.PIMEvent, fmt.Sprintf("/dav/ann/cal/e%d.ics", i), "", "")
+		put(cols[0], pim.RecordEvent, fmt.Sprintf("/dav/ann/cal/e%d.ics", i), "", "")
 	}
-	put(cols[0], store.PIMEvent, "/dav/ann/cal/gone.ics", "remote", "")
-	put(cols[0], store.PIMEvent, "/dav/ann/cal/bad.ics", "", "the calendar object has no DTSTART")
-	put(cols[1], store.PIMTask, "/dav/ann/cal/t.ics", "", "")
+	put(cols[0], pim.RecordEvent, "/dav/ann/cal/gone.ics", "remote", "")
+	put(cols[0], pim.RecordEvent, "/dav/ann/cal/bad.ics", "", "the calendar object has no DTSTART")
+	put(cols[1], pim.RecordTask, "/dav/ann/cal/t.ics", "", "")
 	if err := p.st.RecordPIMStatus(p.ctx, f, id, store.AccountStatus{State: crm.StateInitialSync, ProgressDone: 6, ProgressTotal: 10}, false,
 		&store.AccountEvent{At: now, Kind: "state", Message: "Matching both sides."}); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ func (k CollectionKind) RecordType() RecordType {
 }
 
 // RecordType is what one item is: a contact, an event or a task. Its value
-// is the spelling a mapping stores (store.PIMItem.RecordType, store.PIMContact
+// is the spelling a mapping stores (store.PIMItem.RecordType, pim.RecordContact
 // and its siblings) and the API shows, so it must not change.
 type RecordType string
 

@@ -50,8 +50,8 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts) != 2 || ts[0].Collection.Href != cal || ts[0].Collection.Kind != string(pimconn.KindEvents) ||
-		ts[1].Collection.Href != todo || ts[1].Collection.Kind != string(pimconn.KindTasks) || !ts[0].Remote.SupportsSync {
+	if len(ts) != 2 || ts[0].Collection.Href != cal || ts[0].Collection.Kind != pimconn.KindEvents ||
+		ts[1].Collection.Href != todo || ts[1].Collection.Kind != pimconn.KindTasks || !ts[0].Remote.SupportsSync {
 		t.Fatalf("targets %+v", ts)
 	}
 	if ct.propfinds.Load() == 0 {

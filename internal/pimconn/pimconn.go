@@ -109,13 +109,13 @@ func Usable(kind crm.PIMKind, cols []dav.Collection) []store.PIMCollection {
 		}
 		switch {
 		case kind == crm.PIMCardDAV && col.Type == dav.AddressBook:
-			out = append(out, store.PIMCollection{Href: col.Href, Kind: string(KindContacts), DisplayName: col.DisplayName})
+			out = append(out, store.PIMCollection{Href: col.Href, Kind: KindContacts, DisplayName: col.DisplayName})
 		case kind == crm.PIMCalDAV && col.Type == dav.Calendar:
 			if col.Supports("VEVENT") {
-				out = append(out, store.PIMCollection{Href: col.Href, Kind: string(KindEvents), DisplayName: col.DisplayName})
+				out = append(out, store.PIMCollection{Href: col.Href, Kind: KindEvents, DisplayName: col.DisplayName})
 			}
 			if col.Supports("VTODO") {
-				out = append(out, store.PIMCollection{Href: col.Href, Kind: string(KindTasks), DisplayName: col.DisplayName})
+				out = append(out, store.PIMCollection{Href: col.Href, Kind: KindTasks, DisplayName: col.DisplayName})
 			}
 		}
 	}

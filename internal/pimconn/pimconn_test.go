@@ -72,7 +72,7 @@ func newConnector(t *testing.T) *pimconn.Connector {
 func collections(cols []store.PIMCollection) []string {
 	var out []string
 	for _, c := range cols {
-		out = append(out, c.Kind+" "+c.Href+" "+c.DisplayName)
+		out = append(out, string(c.Kind)+" "+c.Href+" "+c.DisplayName)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 )
 
 // Tasks are read and written on behalf of a viewer; visibility is by owner,
@@ -111,28 +112,21 @@ type PIMAccountFilter struct {
 // PIMCollection is an address book, calendar or task list synced, with
 // its cursor.
 type PIMCollection struct {
-	ID          int64  `json:"-"`
-	AccountID   int64  `json:"-"`
-	Href        string `json:"href"`
-	Kind        string `json:"kind"` // "contacts", "events", "tasks"
-	DisplayName string `json:"display_name"`
-	SyncToken   string `json:"-"`
-	CTag        string `json:"-"`
+	ID          int64              `json:"-"`
+	AccountID   int64              `json:"-"`
+	Href        string             `json:"href"`
+	Kind        pim.CollectionKind `json:"kind"`
+	DisplayName string             `json:"display_name"`
+	SyncToken   string             `json:"-"`
+	CTag        string             `json:"-"`
 }
-
-// PIM record types of a mapping.
-const (
-	PIMContact = "contact"
-	PIMTask    = "task"
-	PIMEvent   = "event"
-)
 
 // PIMItem is the mapping of one CRM record to one remote item.
 type PIMItem struct {
 	ID           int64
 	AccountID    int64
 	CollectionID int64
-	RecordType   string // PIMContact, PIMTask, PIMEvent
+	RecordType   pim.RecordType
 	CRMID        int64  // 0 while the CRM side does not exist yet
 	Href         string // remote id; "" while the remote side does not exist yet
 	UID          string
@@ -158,7 +152,7 @@ type PIMItem struct {
 // PIMStats counts an account's mappings.
 type PIMStats struct {
 	// Synced counts the records mapped on both sides, by record type.
-	Synced map[string]int64
+	Synced map[pim.RecordType]int64
 	// NotImported counts remote items left out (their categories were
 	// not chosen) or not readable.
 	NotImported int64

@@ -429,7 +429,7 @@ func (e *pimBench) runCrmsync(b *testing.B, p *pimPair, kind string) *crmResult 
 		cols, err = conn.Verify(ctx, p.pimKind, e.srv.URL(), user, pass)
 		return err
 	})
-	if !slices.ContainsFunc(cols, func(c store.PIMCollection) bool { return c.Href == p.coll && c.Kind == string(p.kind) }) {
+	if !slices.ContainsFunc(cols, func(c store.PIMCollection) bool { return c.Href == p.coll && c.Kind == p.kind }) {
 		b.Fatalf("Verify did not offer %s (%s): %+v", p.coll, p.kind, cols)
 	}
 	sealed, err := conn.Seal("pim-cred-1", []byte(pass))

@@ -99,7 +99,7 @@ func (e *pimEnv) config() syncer.Config {
 	logger := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(), Lease: lease.Config{TTL: 5 * time.Second},
 		PIM: &syncer.PIMConfig{Open: func(ctx context.Context, a crm.PIMAccount) ([]syncer.PIMTarget, error) {
-			return []syncer.PIMTarget{{Collection: store.PIMCollection{Href: e.coll, Kind: string(e.kind), DisplayName: string(e.kind)}, Remote: e.remote()}}, nil
+			return []syncer.PIMTarget{{Collection: store.PIMCollection{Href: e.coll, Kind: e.kind, DisplayName: string(e.kind)}, Remote: e.remote()}}, nil
 		}}}
 }
 
@@ -951,7 +951,7 @@ func TestPIMRefusedCreate(t *testing.T) {
 		if got := e.remoteByName()["Ada Lovelace"].Fields[pim.FieldTitle].Str; got != "Countess" {
 			t.Errorf("the record was not created once it changed: %q", got)
 		}
-		if st, _ := e.st.PIMItemStats(context.Background(), e.account.ID, 10); st.Errors != 0 || st.Synced[store.PIMContact] != 2 {
+		if st, _ := e.st.PIMItemStats(context.Background(), e.account.ID, 10); st.Errors != 0 || st.Synced[pim.RecordContact] != 2 {
 			t.Errorf("stats after the create %+v", st)
 		}
 	})

@@ -58,7 +58,7 @@ func newEnv(t *testing.T, f storetest.Factory) *env {
 		t.Fatal(err)
 	}
 	const href = "/dav/admin/contacts/"
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: href, Kind: string(pim.Contacts), DisplayName: "Contacts"})
+	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: href, Kind: pim.Contacts, DisplayName: "Contacts"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestFirstSync(t *testing.T) {
 			t.Errorf("Dan's UID %q is not the engine's stamp", rs["Dan"].UID)
 		}
 		for _, m := range e.mappings() {
-			if m.CRMID == 0 || m.Href == "" || m.Error != "" || m.RecordType != store.PIMContact {
+			if m.CRMID == 0 || m.Href == "" || m.Error != "" || m.RecordType != pim.RecordContact {
 				t.Errorf("mapping %+v: want both sides, no error", m)
 			}
 		}

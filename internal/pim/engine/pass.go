@@ -274,7 +274,7 @@ func (p *collectionPass) itemError(ctx context.Context, href, etag string, cause
 	p.stats.Failed++
 	m := p.byHref[href]
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType()), Href: href}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(), Href: href}
 	}
 	m.ETag, m.Error = etag, cause.Error()
 	w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
@@ -368,7 +368,7 @@ func (p *collectionPass) matchByEmail(it *pim.RemoteItem) *localRecord {
 // an empty base (fields that differ are conflicts, decided by the policy).
 func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localRecord, it *pim.RemoteItem, base []byte) error {
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType())}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
 	}
 	m.CRMID, m.Href, m.UID, m.Error = rec.id, it.Href, it.UID, ""
 	m.Base = base
@@ -382,7 +382,7 @@ func (p *collectionPass) link(ctx context.Context, m *store.PIMItem, rec *localR
 // it; otherwise it is remembered (by ETag) and left alone.
 func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pim.RemoteItem) error {
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType())}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType()}
 	}
 	m.Href, m.UID, m.ETag, m.Raw, m.Error = it.Href, it.UID, it.ETag, it.Raw, ""
 	all := it.Fields[pim.FieldCategories].List
@@ -555,7 +555,7 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 	}
 	m := p.byCRM[rec.id] // a create refused before, or nil
 	if m == nil {
-		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: string(p.side.recordType()), CRMID: rec.id}
+		m = &store.PIMItem{AccountID: p.coll.AccountID, CollectionID: p.coll.ID, RecordType: p.side.recordType(), CRMID: rec.id}
 	}
 	if err != nil {
 		if !isItemFault(err) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -124,7 +125,7 @@ func (db *DB) PIMItems(ctx context.Context, collectionID int64) ([]store.PIMItem
 // PIMItemStats counts an account's mappings in one grouped query and
 // reads the first items in error.
 func (db *DB) PIMItemStats(ctx context.Context, accountID int64, maxErrors int) (store.PIMStats, error) {
-	st := store.PIMStats{Synced: map[string]int64{}}
+	st := store.PIMStats{Synced: map[pim.RecordType]int64{}}
 	rows, err := db.r.QueryContext(ctx, db.q(`SELECT record_type,
 		CASE WHEN tombstone_side <> '' THEN 't' WHEN crm_id = 0 OR href = '' THEN 'n' ELSE 's' END AS k,
 		COUNT(*), SUM(CASE WHEN error <> '' THEN 1 ELSE 0 END)
@@ -146,7 +147,7 @@ func (db *DB) PIMItemStats(ctx context.Context, accountID int64, maxErrors int) 
 		case "n":
 			st.NotImported += n
 		default:
-			st.Synced[typ] += n
+			st.Synced[pim.RecordType(typ)] += n
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -244,7 +245,7 @@ func (db *DB) applyPIMWrite(ctx context.Context, tx *sql.Tx, v crm.Viewer, w sto
 		}
 	}
 	var (
-		recType    string
+		recType    pim.RecordType
 		recID      int64
 		recUpdated time.Time
 	)
@@ -255,21 +256,21 @@ func (db *DB) applyPIMWrite(ctx context.Context, tx *sql.Tx, v crm.Viewer, w sto
 			return out, err
 		}
 		out.Contact = &c
-		recType, recID, recUpdated = store.PIMContact, c.ID, c.UpdatedAt
+		recType, recID, recUpdated = pim.RecordContact, c.ID, c.UpdatedAt
 	case w.Task != nil:
 		t, err := db.pimWriteTask(ctx, tx, v, *w.Task)
 		if err != nil {
 			return out, err
 		}
 		out.Task = &t
-		recType, recID, recUpdated = store.PIMTask, t.ID, t.UpdatedAt
+		recType, recID, recUpdated = pim.RecordTask, t.ID, t.UpdatedAt
 	case w.Event != nil:
 		e, err := db.pimWriteEvent(ctx, tx, v, *w.Event)
 		if err != nil {
 			return out, err
 		}
 		out.Event = &e
-		recType, recID, recUpdated = store.PIMEvent, e.ID, e.UpdatedAt
+		recType, recID, recUpdated = pim.RecordEvent, e.ID, e.UpdatedAt
 	}
 	if it == nil {
 		return out, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -334,7 +335,7 @@ func testPIMWriteContacts(t *testing.T, f Factory) {
 	if c.ID == 0 || c.OrgID != b.org.ID || c.UpdatedAt.IsZero() {
 		t.Fatalf("contact = %+v", c)
 	}
-	if it.ID == 0 || it.AccountID != pb.account.ID || it.RecordType != store.PIMContact || it.CRMID != c.ID || !it.CRMUpdatedAt.Equal(c.UpdatedAt) {
+	if it.ID == 0 || it.AccountID != pb.account.ID || it.RecordType != pim.RecordContact || it.CRMID != c.ID || !it.CRMUpdatedAt.Equal(c.UpdatedAt) {
 		t.Fatalf("item = %+v (contact %d at %v)", it, c.ID, c.UpdatedAt)
 	}
 	got, err := b.s.GetContact(b.ctx, uv, c.ID)
@@ -402,7 +403,7 @@ func testPIMWriteContacts(t *testing.T, f Factory) {
 	// A CRM contact going out: the mapping is written before the remote
 	// side exists (no href), then gets one.
 	out := b.contact(t, uv, "Marge", "marge@springfield.example")
-	pending := store.PIMItem{CollectionID: pb.book.ID, RecordType: store.PIMContact, CRMID: out.ID, CRMUpdatedAt: out.UpdatedAt}
+	pending := store.PIMItem{CollectionID: pb.book.ID, RecordType: pim.RecordContact, CRMID: out.ID, CRMUpdatedAt: out.UpdatedAt}
 	w, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &pending})
 	must(t, err)
 	pending = *w.Item
@@ -416,7 +417,7 @@ func testPIMWriteContacts(t *testing.T, f Factory) {
 	dup := crm.Contact{FirstName: "Dup", OwnerID: pb.user.ID, Lifecycle: crm.LifecycleLead}
 	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Contact: &dup, Item: &store.PIMItem{CollectionID: pb.book.ID, Href: "/ann/contacts/hank.vcf"}})
 	wantErr(t, err, store.ErrConflict)
-	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &store.PIMItem{CollectionID: pb.book.ID, RecordType: store.PIMContact, CRMID: out.ID, Href: "/ann/contacts/m2.vcf"}})
+	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &store.PIMItem{CollectionID: pb.book.ID, RecordType: pim.RecordContact, CRMID: out.ID, Href: "/ann/contacts/m2.vcf"}})
 	wantErr(t, err, store.ErrConflict)
 	after, err := b.s.ListContacts(b.ctx, b.av, store.ContactFilter{})
 	must(t, err)
@@ -424,9 +425,9 @@ func testPIMWriteContacts(t *testing.T, f Factory) {
 		t.Fatalf("a refused write left a contact: %d then %d", len(before.Items), len(after.Items))
 	}
 	// A second item without an href or a record is no conflict.
-	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &store.PIMItem{CollectionID: pb.book.ID, RecordType: store.PIMContact, UID: "a"}})
+	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &store.PIMItem{CollectionID: pb.book.ID, RecordType: pim.RecordContact, UID: "a"}})
 	must(t, err)
-	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &store.PIMItem{CollectionID: pb.book.ID, RecordType: store.PIMContact, UID: "b"}})
+	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &store.PIMItem{CollectionID: pb.book.ID, RecordType: pim.RecordContact, UID: "b"}})
 	must(t, err)
 	pending.Href, pending.ETag = "/ann/contacts/marge.vcf", `"m1"`
 	w, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Item: &pending})
@@ -500,7 +501,7 @@ func testPIMWriteTasksEvents(t *testing.T, f Factory) {
 		Categories: []string{"Calls"}, ContactID: &contact.ID, CustomFields: map[string]string{"k": "v"}}
 	w, err := b.s.ApplyPIMWrite(b.ctx, fence, uv, store.PIMWrite{Task: &task, Item: &store.PIMItem{CollectionID: tl.ID, Href: "/ann/cal/t1.ics", UID: "t1"}})
 	must(t, err)
-	if w.Task == nil || w.Task.ID == 0 || w.Task.Status != crm.TaskNeedsAction || w.Item.RecordType != store.PIMTask || w.Item.CRMID != w.Task.ID ||
+	if w.Task == nil || w.Task.ID == 0 || w.Task.Status != crm.TaskNeedsAction || w.Item.RecordType != pim.RecordTask || w.Item.CRMID != w.Task.ID ||
 		!w.Item.CRMUpdatedAt.Equal(w.Task.UpdatedAt) || w.Item.AccountID != cal.ID {
 		t.Fatalf("task write = %+v / %+v", w.Task, w.Item)
 	}
@@ -538,7 +539,7 @@ func testPIMWriteTasksEvents(t *testing.T, f Factory) {
 	wantField(t, err, "status", "")
 	// A task mapped as an event is the engine's mistake.
 	other := crm.Task{Summary: "y", OwnerID: pb.user.ID}
-	_, err = b.s.ApplyPIMWrite(b.ctx, fence, uv, store.PIMWrite{Task: &other, Item: &store.PIMItem{CollectionID: tl.ID, RecordType: store.PIMEvent, Href: "/ann/cal/y.ics"}})
+	_, err = b.s.ApplyPIMWrite(b.ctx, fence, uv, store.PIMWrite{Task: &other, Item: &store.PIMItem{CollectionID: tl.ID, RecordType: pim.RecordEvent, Href: "/ann/cal/y.ics"}})
 	if err == nil {
 		t.Fatal("a task mapped as an event was accepted")
 	}
@@ -552,7 +553,7 @@ func testPIMWriteTasksEvents(t *testing.T, f Factory) {
 		OwnerID:   pb.user.ID, ContactID: &contact.ID}
 	w, err = b.s.ApplyPIMWrite(b.ctx, fence, uv, store.PIMWrite{Event: &ev, Item: &store.PIMItem{CollectionID: ec.ID, Href: "/ann/cal/e1.ics", UID: "e1", Raw: []byte("BEGIN:VCALENDAR")}})
 	must(t, err)
-	if w.Event == nil || w.Event.ID == 0 || w.Item.RecordType != store.PIMEvent || w.Item.CRMID != w.Event.ID || !w.Item.CRMUpdatedAt.Equal(w.Event.UpdatedAt) {
+	if w.Event == nil || w.Event.ID == 0 || w.Item.RecordType != pim.RecordEvent || w.Item.CRMID != w.Event.ID || !w.Item.CRMUpdatedAt.Equal(w.Event.UpdatedAt) {
 		t.Fatalf("event write = %+v / %+v", w.Event, w.Item)
 	}
 	gotEvent, err := b.s.GetEvent(b.ctx, uv, w.Event.ID)
@@ -664,7 +665,7 @@ func testPIMItemStats(t *testing.T, f Factory) {
 	put := func(it store.PIMItem) {
 		t.Helper()
 		it.CollectionID = pb.book.ID
-		it.RecordType = store.PIMContact
+		it.RecordType = pim.RecordContact
 		_, err := pb.s.ApplyPIMWrite(pb.ctx, pb.fence, pb.uv, store.PIMWrite{Item: &it})
 		must(t, err)
 	}
@@ -676,7 +677,7 @@ func testPIMItemStats(t *testing.T, f Factory) {
 	put(store.PIMItem{CRMID: 104, Href: "/ann/contacts/d.vcf", Error: "refused by the server"})
 	st, err := pb.s.PIMItemStats(pb.ctx, pb.account.ID, 1)
 	must(t, err)
-	if st.Synced[store.PIMContact] != 3 || st.Tombstoned != 1 || st.NotImported != 2 || st.Errors != 2 {
+	if st.Synced[pim.RecordContact] != 3 || st.Tombstoned != 1 || st.NotImported != 2 || st.Errors != 2 {
 		t.Fatalf("stats = %+v", st)
 	}
 	if len(st.ItemErrors) != 1 || st.ItemErrors[0].Href != "/ann/contacts/bad.vcf" || st.ItemErrors[0].Error != "unreadable" || st.ItemErrors[0].Raw != nil {
