@@ -33,6 +33,14 @@ type Mailbox struct {
 
 	mu        sync.Mutex
 	flagsRead map[string]time.Time // without CONDSTORE: when each folder's flags were last read
+
+	// listed is the last UID SEARCH ALL, reused while SELECT reports the
+	// same folder state: the pages of one initial sync search once.
+	listed struct {
+		folder string
+		state  FolderState
+		uids   []uint32
+	}
 }
 
 // flagPoll is how often the flags of a folder are read in full from a
@@ -127,7 +135,7 @@ func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor,
 		return ch, &connerr.Error{Kind: connerr.CursorInvalid, Server: m.c.cfg.Host,
 			Message: fmt.Sprintf("The server renumbered folder %s (UIDVALIDITY changed). Its messages are being matched again; nothing is lost or duplicated.", folder)}
 	}
-	uids, err := m.c.UIDs(ctx)
+	uids, err := m.uids(ctx, folder, st)
 	if err != nil {
 		return ch, err
 	}
@@ -191,6 +199,21 @@ func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor,
 	}
 	ch.Cursor = cur.encode()
 	return ch, nil
+}
+
+// uids returns every UID of the selected folder, searching again only when
+// SELECT reported a state other than at the last search (a message added
+// moves UIDNEXT, one expunged lowers the count).
+func (m *Mailbox) uids(ctx context.Context, folder string, st FolderState) ([]uint32, error) {
+	if m.listed.folder == folder && m.listed.state == st && m.listed.uids != nil {
+		return m.listed.uids, nil
+	}
+	uids, err := m.c.UIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.listed.folder, m.listed.state, m.listed.uids = folder, st, uids
+	return uids, nil
 }
 
 // flagsDue says whether a folder's flags should be read in full now

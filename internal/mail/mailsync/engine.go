@@ -203,7 +203,7 @@ type folderResult struct {
 func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time) (folderResult, error) {
 	var res folderResult
 	cur := f.Cursor
-	restarted := false
+	restarted, first := false, true
 	limit := e.Config.BatchSize * 5
 	for {
 		ch, err := e.Mailbox.Changes(ctx, f.Name, mail.Cursor(cur.Token), limit)
@@ -221,9 +221,13 @@ func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time)
 		}
 		res.serverCount = int64(ch.Total)
 		cur.ServerCount = uint32(ch.Total)
-		if err := e.remove(ctx, f, ch); err != nil {
+		// A listing (Present) is compared with what is stored on the first
+		// page of a visit and on the last, not on every page of a long
+		// initial sync: each comparison reads every stored id.
+		if err := e.remove(ctx, f, ch, first || !ch.More); err != nil {
 			return res, err
 		}
+		first = false
 		flags := make([]store.FlagUpdate, len(ch.Flags))
 		for i, c := range ch.Flags {
 			flags[i] = store.FlagUpdate{RemoteID: string(c.ID), Flags: c.Flags}
@@ -272,13 +276,14 @@ func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time)
 }
 
 // remove marks messages gone from the server: those the connector says,
-// and, when it lists what the folder holds, every stored one not listed.
-func (e *Engine) remove(ctx context.Context, f store.Folder, ch mail.Changes) error {
+// and, when it lists what the folder holds and compare is set, every
+// stored one not listed.
+func (e *Engine) remove(ctx context.Context, f store.Folder, ch mail.Changes, compare bool) error {
 	gone := make([]string, 0, len(ch.Removed))
 	for _, id := range ch.Removed {
 		gone = append(gone, string(id))
 	}
-	if ch.Present != nil {
+	if ch.Present != nil && compare {
 		stored, err := e.Store.StoredIDs(ctx, f.ID)
 		if err != nil {
 			return err
