@@ -212,7 +212,11 @@ func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []
 	var addrs []addressRow
 	for i := range msgs {
 		m := &msgs[i]
-		if id, ok := existing[m.RemoteID]; ok && m.RemoteID != "" {
+		if m.RemoteID == "" {
+			return res, &store.FieldError{Field: fmt.Sprintf("messages[%d].remote_id", i), Code: "required",
+				Message: "a stored message needs its id on the provider (or, forwarded, its content's)"}
+		}
+		if id, ok := existing[m.RemoteID]; ok {
 			m.ID = id
 			res.Skipped++
 			continue
@@ -330,11 +334,9 @@ func (db *DB) insertAddresses(ctx context.Context, tx *sql.Tx, rows []addressRow
 // storedIn returns the ids of the batch's messages already stored in the
 // folder's current epoch, by remote id.
 func (db *DB) storedIn(ctx context.Context, tx *sql.Tx, folderID, epoch int64, msgs []crm.Email) (map[string]int64, error) {
-	var ids []any
-	for _, m := range msgs {
-		if m.RemoteID != "" {
-			ids = append(ids, m.RemoteID)
-		}
+	ids := make([]any, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.RemoteID
 	}
 	out := map[string]int64{}
 	for lo := 0; lo < len(ids); lo += 500 {
@@ -436,16 +438,18 @@ func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folde
 	if err != nil {
 		return out, err
 	}
+	// By id: rows of the folder's previous epoch (a restart by a provider
+	// whose ids outlive it). Expunged rows are found by content above.
 	err = query(ids, `SELECT id, remote_id FROM messages WHERE folder_id = ? AND remote_id IN (%s)
-		AND (expunged_at IS NOT NULL OR epoch < ?) ORDER BY id`,
+		AND expunged_at IS NULL AND epoch < ? ORDER BY id`,
 		func(c []any) []any { return append(append([]any{folderID}, c...), epoch) }, out.byID)
 	return out, err
 }
 
 // StoredIDs lists the remote ids stored in a folder's current epoch.
 func (db *DB) StoredIDs(ctx context.Context, folderID int64) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT m.remote_id FROM messages m JOIN mail_folders f ON f.id = m.folder_id
-		WHERE m.folder_id = ? AND m.epoch = f.epoch AND m.expunged_at IS NULL AND m.remote_id <> '' ORDER BY m.id`), folderID)
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT remote_id FROM messages
+		WHERE folder_id = ? AND epoch = (SELECT epoch FROM mail_folders WHERE id = ?) AND expunged_at IS NULL`), folderID, folderID)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,11 @@ UPDATE messages SET epoch = -1 WHERE expunged_at IS NULL AND EXISTS
 	(SELECT 1 FROM mail_folders f WHERE f.id = messages.folder_id AND f.uidvalidity <> messages.uidvalidity AND f.name <> 'Dropbox');
 UPDATE mail_folders SET stale = 1 WHERE EXISTS (SELECT 1 FROM messages m WHERE m.folder_id = mail_folders.id AND m.epoch < 0);
 
+-- Forwarded mail is identified by its content (an SMTP retry is the same
+-- message).
+UPDATE messages SET remote_id = 'fwd:' || hash
+	WHERE hash <> '' AND folder_id IN (SELECT id FROM mail_folders WHERE name = 'Dropbox');
+
 DROP INDEX messages_remote;
 ALTER TABLE messages DROP COLUMN uidvalidity;
 ALTER TABLE messages DROP COLUMN uid;
@@ -33,9 +38,10 @@ ALTER TABLE mail_folders DROP COLUMN uidvalidity;
 ALTER TABLE mail_folders DROP COLUMN uidnext;
 ALTER TABLE mail_folders DROP COLUMN highestmodseq;
 ALTER TABLE mail_folders DROP COLUMN backfill_below;
-CREATE UNIQUE INDEX messages_remote ON messages(folder_id, remote_id) WHERE expunged_at IS NULL AND remote_id <> '';
-CREATE INDEX messages_folder_remote ON messages(folder_id, remote_id);
--- Forwarded mail is identified by its content (an SMTP retry is the same
--- message).
-UPDATE messages SET remote_id = 'fwd:' || hash
-	WHERE hash <> '' AND folder_id IN (SELECT id FROM mail_folders WHERE name = 'Dropbox');
+-- Every message has a remote id (the store refuses one without): rows
+-- that had neither a UID nor a forwarded hash keep one of their own.
+UPDATE messages SET remote_id = 'legacy:' || id::text WHERE remote_id = '';
+-- Both indexes cover the queries the engine makes per batch (ids stored in
+-- the folder's epoch), so SQLite never reads a row's bodies to answer them.
+CREATE UNIQUE INDEX messages_remote ON messages(folder_id, remote_id) WHERE expunged_at IS NULL;
+CREATE INDEX messages_epoch ON messages(folder_id, epoch, remote_id) WHERE expunged_at IS NULL;
