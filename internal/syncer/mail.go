@@ -55,11 +55,7 @@ func (s *Syncer) runMail(ctx context.Context) {
 	m := manager{cfg: cfg, local: s.local, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
 		due: func(ctx context.Context) ([]int64, error) {
 			accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
-			ids := make([]int64, len(accounts))
-			for i, a := range accounts {
-				ids[i] = a.ID
-			}
-			return ids, err
+			return idsOf(accounts, func(a crm.MailAccount) int64 { return a.ID }), err
 		},
 		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
 			return (&mailLoop{cfg: cfg, mc: mc, wakes: s.mailWakes, id: id, log: log}).run

@@ -94,3 +94,12 @@ func (r *localRuns) run(kind string, id int64, fn func() error) error {
 	defer func() { r.mu.Lock(); delete(r.m, key); r.mu.Unlock() }()
 	return fn()
 }
+
+// idsOf returns the ids of a list of accounts.
+func idsOf[T any](list []T, id func(T) int64) []int64 {
+	out := make([]int64, len(list))
+	for i, a := range list {
+		out[i] = id(a)
+	}
+	return out
+}

@@ -64,11 +64,7 @@ func (s *Syncer) runPIM(ctx context.Context) {
 	m := manager{cfg: cfg, local: s.local, kind: PIMLeaseKind, scan: pc.Scan, max: pc.MaxAccounts,
 		due: func(ctx context.Context) ([]int64, error) {
 			accounts, err := cfg.Store.SyncablePIMAccounts(ctx, cfg.Now())
-			ids := make([]int64, len(accounts))
-			for i, a := range accounts {
-				ids[i] = a.ID
-			}
-			return ids, err
+			return idsOf(accounts, func(a crm.PIMAccount) int64 { return a.ID }), err
 		},
 		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
 			return (&pimLoop{cfg: cfg, pc: pc, wakes: s.pimWakes, id: id, log: log}).run

@@ -102,14 +102,8 @@ func (e *env) emails() map[string]crm.Email {
 	}
 }
 
-func eachStore(t *testing.T, fn func(t *testing.T, f storetest.Factory)) {
-	for name, f := range map[string]storetest.Factory{"sqlite": storetest.SQLite, "postgres": storetest.Postgres} {
-		t.Run(name, func(t *testing.T) { fn(t, f) })
-	}
-}
-
 func TestEngineFirstSyncThenChanges(t *testing.T) {
-	eachStore(t, func(t *testing.T, f storetest.Factory) {
+	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
 		e := newEnv(t, f, false)
 		var ids []mail.ID
 		for i := 1; i <= 30; i++ {
@@ -156,7 +150,7 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 func TestEngineCursorInvalid(t *testing.T) {
 	for _, renumber := range []bool{false, true} {
 		t.Run(fmt.Sprint("renumber=", renumber), func(t *testing.T) {
-			eachStore(t, func(t *testing.T, f storetest.Factory) {
+			storetest.Each(t, func(t *testing.T, f storetest.Factory) {
 				e := newEnv(t, f, renumber)
 				for i := 1; i <= 12; i++ {
 					e.srv.Add("INBOX", raw(i), mail.Flags{})
@@ -189,7 +183,7 @@ func TestEngineCursorInvalid(t *testing.T) {
 }
 
 func TestEngineFaults(t *testing.T) {
-	eachStore(t, func(t *testing.T, f storetest.Factory) {
+	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
 		e := newEnv(t, f, true)
 		var ids []mail.ID
 		for i := 1; i <= 20; i++ {
