@@ -127,7 +127,7 @@ func (l *mailLoop) pass(ctx context.Context, full bool) (done bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if !a.UpdatedAt.Equal(l.acct.UpdatedAt) && (a.CredentialID != l.acct.CredentialID || !sameSettings(a.Settings, l.acct.Settings) || a.DisconnectedAt != nil) {
+	if !a.UpdatedAt.Equal(l.acct.UpdatedAt) && l.acct.Reconnects(a) {
 		return false, errReconnect
 	}
 	res, err := l.eng.Pass(ctx, full)
@@ -246,11 +246,4 @@ func stateSentence(st store.AccountStatus) string {
 		return fmt.Sprintf("Synced: %d messages", st.ProgressDone)
 	}
 	return string(st.State)
-}
-
-func sameSettings(a, b crm.MailSettings) bool {
-	eq := func(x, y *crm.ServerSettings) bool {
-		return (x == nil && y == nil) || (x != nil && y != nil && *x == *y)
-	}
-	return eq(a.IMAP, b.IMAP) && eq(a.SMTP, b.SMTP) && a.AllowPlaintext == b.AllowPlaintext
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -198,32 +197,20 @@ func (l *pimLoop) wait(ctx context.Context) (changed bool, err error) {
 			if err != nil {
 				return false, err
 			}
-			return l.settingsChanged(a), nil
+			return l.acct.Reconnects(a), nil
 		case <-check.C:
 		}
 		a, err := l.cfg.Store.PIMAccountByID(ctx, l.id)
 		if err != nil {
 			return false, err
 		}
-		if l.settingsChanged(a) {
+		if l.acct.Reconnects(a) {
 			return true, nil
 		}
 		if a.SyncRequested {
 			return false, nil
 		}
 	}
-}
-
-// settingsChanged reports whether a's connection or options differ from
-// those the loop started with (the loop then starts again with them).
-func (l *pimLoop) settingsChanged(a crm.PIMAccount) bool {
-	return a.URL != l.acct.URL || a.Username != l.acct.Username || a.CredentialID != l.acct.CredentialID ||
-		!samePIMOptions(a.Options, l.acct.Options)
-}
-
-func samePIMOptions(a, b crm.PIMOptions) bool {
-	return a.ConflictPolicy == b.ConflictPolicy && a.Collection == b.Collection && a.TaskCollection == b.TaskCollection &&
-		slices.Equal(a.ImportCategories, b.ImportCategories) && slices.Equal(a.EventCategories, b.EventCategories)
 }
 
 // pass syncs every collection once and records the account's state.
