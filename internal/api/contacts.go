@@ -67,8 +67,8 @@ func (a *AddressRequest) UnmarshalJSON(b []byte) error {
 
 // Limits of the fields address books and calendars carry.
 const (
-	maxAddressPart = 1000
-	maxLongText    = 100000 // notes, descriptions
+	maxAddressPart = crm.MaxAddressPart
+	maxLongText    = crm.MaxLongText // notes, descriptions
 )
 
 // postalAddress checks an address's parts.

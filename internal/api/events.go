@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -113,73 +112,15 @@ func jsonValueKind(b []byte) string {
 
 // Limits of events.
 const (
-	maxDates    = 1000 // exdates, rdates, overrides
-	maxRRule    = 1000
-	maxLocation = 1000
+	maxDates    = crm.MaxDates // exdates, rdates, overrides
+	maxLocation = crm.MaxLocation
 )
 
-// RFC 5545 §3.3.10: the parts of a recurrence rule and its frequencies.
-var (
-	rruleParts = []string{"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
-		"BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST"}
-	rruleFreqs = []string{"SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
-)
-
-// checkRRule checks a recurrence rule and returns it upper-cased (its
-// names and values are case-insensitive).
+// checkRRule checks a recurrence rule (crm.CheckRRule) and returns it
+// upper-cased.
 func checkRRule(s string) (string, error) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	if s == "" {
-		return "", nil
-	}
-	if len(s) > maxRRule {
-		return "", invalid("rrule", "rrule must be at most %d characters.", maxRRule)
-	}
-	if !strings.HasPrefix(s, "FREQ=") {
-		return "", invalid("rrule", `rrule must start with FREQ=, like "FREQ=WEEKLY;BYDAY=MO": an RFC 5545 recurrence rule without "RRULE:".`)
-	}
-	seen := map[string]bool{}
-	for _, part := range strings.Split(s, ";") {
-		name, value, ok := strings.Cut(part, "=")
-		switch {
-		case !ok || name == "" || value == "":
-			return "", invalid("rrule", "rrule: %q is not a NAME=value part; parts are separated by semicolons.", part)
-		case !slices.Contains(rruleParts, name):
-			return "", invalid("rrule", "rrule: %s is not a part of a recurrence rule; the parts are %s.", name, strings.Join(rruleParts, ", "))
-		case seen[name]:
-			return "", invalid("rrule", "rrule gives %s twice.", name)
-		}
-		seen[name] = true
-		switch name {
-		case "FREQ":
-			if !slices.Contains(rruleFreqs, value) {
-				return "", invalid("rrule", "rrule: FREQ must be one of %s (got %s).", strings.Join(rruleFreqs, ", "), value)
-			}
-		case "COUNT", "INTERVAL":
-			if n, err := strconv.Atoi(value); err != nil || n < 1 {
-				return "", invalid("rrule", "rrule: %s must be a whole number from 1 (got %s).", name, value)
-			}
-		case "UNTIL":
-			if !validUntil(value) {
-				return "", invalid("rrule", "rrule: UNTIL must be a date like 20261231 or a time like 20261231T235959Z (got %s).", value)
-			}
-		}
-	}
-	if seen["UNTIL"] && seen["COUNT"] {
-		return "", invalid("rrule", "rrule may have UNTIL or COUNT, not both.")
-	}
-	return s, nil
-}
-
-func validUntil(v string) bool {
-	for _, layout := range []string{"20060102", "20060102T150405", "20060102T150405Z"} {
-		if len(v) == len(layout) {
-			if _, err := time.Parse(layout, v); err == nil {
-				return true
-			}
-		}
-	}
-	return false
+	v, err := crm.CheckRRule(s)
+	return v, ruleError(err)
 }
 
 // whenList checks a list of calendar times, dropping repeats.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
@@ -42,7 +41,7 @@ type TaskUpdateRequest struct {
 
 // Limits of tasks and events.
 const (
-	maxSummary  = 1000
+	maxSummary  = crm.MaxSummary
 	maxPriority = 9
 )
 
@@ -101,14 +100,10 @@ const (
 // commas (address books separate categories with commas).
 func normCategories(field string, items []string, fixed fixedCategories) ([]string, error) {
 	return normList(field, items, func(s string) (string, error) {
-		s = strings.TrimSpace(s)
+		s, err := crm.NormalizeCategory(s)
 		switch {
-		case s == "":
-			return "", fmt.Errorf("must not be empty")
-		case utf8.RuneCountInString(s) > maxName:
-			return "", fmt.Errorf("must be at most %d characters", maxName)
-		case strings.ContainsAny(s, ",\r\n"):
-			return "", fmt.Errorf("must not contain a comma or a line break: address books and calendars separate categories with commas")
+		case err != nil:
+			return "", err
 		case fixed == fixedRefused && pim.IsFixed(s):
 			return "", fmt.Errorf("is one of the categories crmsync sets itself from the lifecycle and the opportunities; it cannot be set by hand")
 		case fixed == fixedNotImports && pim.IsFixed(s):

@@ -13,48 +13,41 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-// Limits on what a record may hold. They keep one request from storing
-// megabytes in a name; the body limit caps the rest.
+// Limits on what a record may hold: the domain's (crm/validate.go), the
+// same for every path a record comes in by.
 const (
-	maxName             = 200 // names of people, companies, opportunities
-	maxPhone            = 64
-	maxListItems        = 100 // emails, phones, domains, contact ids
-	maxCustomFields     = 100
-	maxCustomFieldKey   = 100
-	maxCustomFieldValue = 10000
+	maxName             = crm.MaxName
+	maxListItems        = crm.MaxListItems
+	maxCustomFields     = crm.MaxCustomFields
+	maxCustomFieldKey   = crm.MaxCustomFieldKey
+	maxCustomFieldValue = crm.MaxCustomFieldValue
 	maxQuery            = 200
 )
 
+// ruleError turns a rule the request breaks (a crm.FieldError) into the
+// API's 422 naming the field; other errors pass unchanged.
+func ruleError(err error) error {
+	var fe *crm.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	if fe.Code == crm.CodeRequired {
+		return required(fe.Field, "%s", fe.Message)
+	}
+	return invalid(fe.Field, "%s", fe.Message)
+}
+
 // text trims s and checks its length; with mustHave it may not be empty.
 func text(field, s string, mustHave bool, maxLen int) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" && mustHave {
-		return "", required(field, "%s is required and cannot be blank.", field)
-	}
-	if n := utf8.RuneCountInString(s); n > maxLen {
-		return "", invalid(field, "%s must be at most %d characters (it has %d).", field, maxLen, n)
-	}
-	return s, nil
+	v, err := crm.Text(field, s, mustHave, maxLen)
+	return v, ruleError(err)
 }
 
 // normList normalises each item of a list with norm, names the index of a
 // bad one ("emails[1]"), and drops duplicates, keeping the first.
 func normList(field string, items []string, norm func(string) (string, error)) ([]string, error) {
-	if len(items) > maxListItems {
-		return nil, invalid(field, "%s may hold at most %d items.", field, maxListItems)
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		v, err := norm(it)
-		if err != nil {
-			f := fmt.Sprintf("%s[%d]", field, i)
-			return nil, invalid(f, "%s (%q) %s.", f, it, strings.TrimSuffix(err.Error(), "."))
-		}
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
+	v, err := crm.NormList(field, items, norm)
+	return v, ruleError(err)
 }
 
 func normEmails(field string, items []string) ([]string, error) {
@@ -66,16 +59,7 @@ func normDomains(field string, items []string) ([]string, error) {
 }
 
 func normPhones(field string, items []string) ([]string, error) {
-	return normList(field, items, func(s string) (string, error) {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return "", fmt.Errorf("must not be empty")
-		}
-		if utf8.RuneCountInString(s) > maxPhone {
-			return "", fmt.Errorf("must be at most %d characters", maxPhone)
-		}
-		return s, nil
-	})
+	return normList(field, items, crm.NormalizePhone)
 }
 
 // refID checks an id given in a body (owner_id, company_id…). Whether it

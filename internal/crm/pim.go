@@ -138,6 +138,17 @@ func (w When) Time(floating *time.Location) (time.Time, error) {
 }
 
 func (w When) parse() (time.Time, error) {
+	t, err := w.parseAny()
+	if err == nil && !InYearRange(t) {
+		return time.Time{}, ErrWhenYear
+	}
+	return t, err
+}
+
+// ErrWhenYear is returned for a time outside years MinYear to MaxYear.
+var ErrWhenYear = fmt.Errorf("the year must be from %04d to %d", MinYear, MaxYear)
+
+func (w When) parseAny() (time.Time, error) {
 	s := string(w)
 	if w.IsDate() {
 		t, err := time.Parse(whenDate, s)

@@ -45,14 +45,14 @@ func splitWhen(w crm.When) (when, bool) {
 			return when{}, false
 		}
 		t, err := time.Parse(whenDate, s)
-		return when{form: formDate, wall: t}, err == nil
+		return when{form: formDate, wall: t}, err == nil && crm.InYearRange(t)
 	}
 	local := w.Local()
 	if !layoutDigits(local, whenLocal) {
 		return when{}, false
 	}
 	t, err := time.Parse(whenLocal, local)
-	if err != nil {
+	if err != nil || !crm.InYearRange(t) {
 		return when{}, false
 	}
 	switch rest := s[len(local):]; {
@@ -243,7 +243,7 @@ func (z *zones) value(v, valueType, tzid string) (crm.When, bool) {
 			return "", false
 		}
 		t, err := time.Parse(icalDate, v)
-		if err != nil {
+		if err != nil || !crm.InYearRange(t) {
 			return "", false
 		}
 		x = when{form: formDate, wall: t}
@@ -254,7 +254,7 @@ func (z *zones) value(v, valueType, tzid string) (crm.When, bool) {
 			return "", false
 		}
 		t, err := time.Parse(icalLocal, v)
-		if err != nil {
+		if err != nil || !crm.InYearRange(t) {
 			return "", false
 		}
 		x = when{form: formFloating, wall: t}

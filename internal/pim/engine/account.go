@@ -59,6 +59,7 @@ func SyncAccount(ctx context.Context, a Account) (res Result, err error) {
 			ImportCategories: a.Options.ImportCategories, EventCategories: a.Options.EventCategories,
 			CategoryBudget: a.CategoryBudget, Logger: a.Logger, Now: a.Now, Progress: a.Progress, Event: a.Event})
 		res.ItemErrors = append(res.ItemErrors, r.ItemErrors...)
+		res.ItemWarnings = append(res.ItemWarnings, r.ItemWarnings...)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", coll.DisplayName, err)
 		}

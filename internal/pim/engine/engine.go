@@ -64,6 +64,10 @@ type Result struct {
 	// ItemErrors are the records that could not be written to the server
 	// and stay unmapped, in words for the account's status.
 	ItemErrors []string
+	// ItemWarnings are the items stored without some of their values (cut
+	// or dropped by the CRM's rules), in words; each is also an
+	// "item_warning" event of the account's history (the first ones).
+	ItemWarnings []string
 }
 
 // Run syncs c.Collection once. An error fails the pass (the connection,
@@ -86,7 +90,7 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		p.only = c.EventCategories
 	}
 	err := p.run(ctx)
-	return Result{Stats: p.stats, Backlog: p.backlog, ItemErrors: p.itemErrors}, err
+	return Result{Stats: p.stats, Backlog: p.backlog, ItemErrors: p.itemErrors, ItemWarnings: p.warnings}, err
 }
 
 func (p *collectionPass) progress(ctx context.Context, done, total int64) {

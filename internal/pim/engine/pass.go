@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -43,6 +44,8 @@ type collectionPass struct {
 	backlog int
 	// itemErrors are the records the server refused (see Result).
 	itemErrors []string
+	// warnings are the items stored without some values (see Result).
+	warnings []string
 	// imports wait for the end of their fetched batch (flushImports).
 	imports []importJob
 }
@@ -203,6 +206,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 			}
 		}
 	}
+	p.warningsLeftOut(ctx)
 	if ch.Token != "" && ch.Token != p.coll.SyncToken {
 		if err := p.port.SetPIMCursor(ctx, p.coll.ID, ch.Token, ""); err != nil {
 			return err
@@ -399,20 +403,21 @@ func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pi
 	fields[pim.FieldCategories] = pim.SetOf(pim.ImportedCategories(all, p.importCats)...)
 	fields = fields.Normalize()
 	m.Base = pimBase{Fields: fields, RemoteCats: all}.encode()
-	w, err := p.side.build(ctx, nil, fields, nil, nil)
+	w, warns, err := p.side.build(ctx, nil, fields, nil, nil)
 	if err != nil {
 		return p.writeError(ctx, m, it, err)
 	}
 	w.Item = m
-	p.imports = append(p.imports, importJob{w: w, it: it})
+	p.imports = append(p.imports, importJob{w: w, it: it, warns: warns})
 	return nil
 }
 
 // importJob is a new remote item waiting to be stored in the CRM with its
 // mapping.
 type importJob struct {
-	w  store.PIMWrite
-	it *pim.RemoteItem
+	w     store.PIMWrite
+	it    *pim.RemoteItem
+	warns []crm.Warning // what the CRM's rules cut or dropped
 }
 
 // flushImports stores the imports of a fetched batch in one transaction
@@ -434,7 +439,7 @@ func (p *collectionPass) flushImports(ctx context.Context) error {
 	switch {
 	case err == nil:
 		for i, j := range jobs {
-			p.imported(j, outs[i])
+			p.imported(ctx, j, outs[i])
 		}
 		return nil
 	case !errors.As(err, &fe):
@@ -448,7 +453,7 @@ func (p *collectionPass) flushImports(ctx context.Context) error {
 			}
 			continue
 		}
-		p.imported(j, out)
+		p.imported(ctx, j, out)
 	}
 	return nil
 }
@@ -456,8 +461,9 @@ func (p *collectionPass) flushImports(ctx context.Context) error {
 // imported records a record created from a remote item. Its fixed
 // categories reach the server after the records (categoriesOnly): its
 // base has none yet.
-func (p *collectionPass) imported(j importJob, out store.PIMWrite) {
+func (p *collectionPass) imported(ctx context.Context, j importJob, out store.PIMWrite) {
 	rec := p.side.stored(out)
+	p.itemWarnings(ctx, j.it.Href, rec.id, j.warns)
 	p.stats.CreatedCRM++
 	p.records[rec.id] = rec
 	p.byCRM[rec.id], p.byHref[j.it.Href] = out.Item, out.Item
@@ -534,6 +540,11 @@ func (p *collectionPass) createRemote(ctx context.Context, rec *localRecord) err
 	out := rec.fields.Clone()
 	cats, _ := pim.RestoreFixed(rec.fields[pim.FieldCategories].List, rec.want)
 	out[pim.FieldCategories] = pim.SetOf(cats...)
+	if why := p.unwritable(out); why != "" {
+		// Never written: crmsync puts no rule on a server that it refuses
+		// from a user (the record came in before the rule was refused).
+		return p.recordLocalError(ctx, rec, fmt.Errorf("not written to the server: %s", why))
+	}
 	written, err := p.remote.Create(ctx, uid, out)
 	if errors.Is(err, pim.ErrExists) && written.Href != "" {
 		// A create retried after an interruption: the item is there
@@ -655,7 +666,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			for _, ch := range res.ToCRM {
 				only[ch.Field] = true
 			}
-			nrec, stored, err := writeRecord(ctx, p.side, p.port, rec, res.CRM, only, res.Replaced, &cp, needRemote)
+			nrec, stored, warns, err := writeRecord(ctx, p.side, p.port, rec, res.CRM, only, res.Replaced, &cp, needRemote)
 			if errors.Is(err, store.ErrStale) {
 				// The user changed the record meanwhile: merge again with it.
 				if round >= maxRetries {
@@ -670,6 +681,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			if err != nil {
 				return p.writeError(ctx, m, it, err)
 			}
+			p.itemWarnings(ctx, it.Href, nrec.id, warns)
 			rec = nrec
 			p.records[rec.id] = rec
 			*m = *stored
@@ -690,6 +702,14 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		}
 		out := res.Remote.Clone()
 		out[pim.FieldCategories] = pim.SetOf(cats...)
+		if why := p.unwritable(out); why != "" {
+			// Not written: the server keeps its copy, the mapping the CRM's
+			// change time, so it is not tried again until either changes.
+			p.itemWarnings(ctx, it.Href, rec.id, []crm.Warning{{Field: "rrule", Message: "the CRM's changes are not written to the server: " + why}})
+			m.ETag, m.Raw, m.UID, m.Error = it.ETag, it.Raw, it.UID, ""
+			m.CRMUpdatedAt = rec.updatedAt
+			return p.saveItem(ctx, m)
+		}
 		written, err := p.remote.Update(ctx, *it, out)
 		switch {
 		case errors.Is(err, pim.ErrPrecondition):

@@ -39,7 +39,9 @@ type recordSide interface {
 	// record: on an update only the fields in only are set (nil: all), so
 	// the others keep the CRM's own spelling, and replaced values are
 	// added to the custom fields.
-	build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error)
+	// The record is made to fit the CRM's rules first (crm.Sanitize…):
+	// what was cut or dropped comes back as warnings.
+	build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, []crm.Warning, error)
 	// stored returns the record a write stored.
 	stored(w store.PIMWrite) *localRecord
 }
@@ -59,17 +61,17 @@ func newSide(kind pim.CollectionKind, port Port, now func() time.Time) recordSid
 // writeRecord builds a record's write and makes it, with item (may be nil;
 // pending: see store.PIMWrite), in one transaction.
 func writeRecord(ctx context.Context, side recordSide, port Port, rec *localRecord, fields pim.Fields, only map[string]bool,
-	replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, error) {
-	w, err := side.build(ctx, rec, fields, only, replaced)
+	replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, []crm.Warning, error) {
+	w, warns, err := side.build(ctx, rec, fields, only, replaced)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	w.Item, w.Pending = item, pending
 	out, err := port.ApplyPIMWrite(ctx, w)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return side.stored(out), out.Item, nil
+	return side.stored(out), out.Item, warns, nil
 }
 
 // setter assigns a field from fields when only allows it.
@@ -186,7 +188,7 @@ func (s *contactSide) local(c crm.Contact) *localRecord {
 		want: pim.CategoriesFor(c.Lifecycle, false, s.outcomes[c.ID]...), rec: c}
 }
 
-func (s *contactSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error) {
+func (s *contactSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, []crm.Warning, error) {
 	c := crm.Contact{OrgID: s.v.OrgID, OwnerID: s.v.UserID, Lifecycle: crm.LifecycleLead, CustomFields: map[string]string{}}
 	if rec != nil {
 		c = rec.rec.(crm.Contact)
@@ -205,6 +207,7 @@ func (s *contactSide) build(ctx context.Context, rec *localRecord, fields pim.Fi
 	set.str(pim.FieldNotes, &c.Notes)
 	set.list(pim.FieldCategories, &c.Categories)
 	c.CustomFields = s.replacedFields(c.CustomFields, replaced)
+	warns := crm.SanitizeContact(&c)
 	if set.has(pim.FieldCompany) {
 		name := fields[pim.FieldCompany].Str
 		if c.CompanyID != nil && !strings.EqualFold(s.companies[*c.CompanyID], name) {
@@ -213,12 +216,12 @@ func (s *contactSide) build(ctx context.Context, rec *localRecord, fields pim.Fi
 		if name != "" && c.CompanyID == nil {
 			id, err := s.company(ctx, name, c.Emails)
 			if err != nil {
-				return store.PIMWrite{}, err
+				return store.PIMWrite{}, nil, err
 			}
 			c.CompanyID = &id
 		}
 	}
-	return store.PIMWrite{Contact: &c}, nil
+	return store.PIMWrite{Contact: &c}, warns, nil
 }
 
 func (s *contactSide) stored(w store.PIMWrite) *localRecord { return s.local(*w.Contact) }
@@ -314,7 +317,7 @@ func taskLocal(t crm.Task) *localRecord {
 	return &localRecord{id: t.ID, updatedAt: t.UpdatedAt, fields: f.Normalize(), rec: t}
 }
 
-func (s *taskSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error) {
+func (s *taskSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, []crm.Warning, error) {
 	t := crm.Task{OrgID: s.v.OrgID, OwnerID: s.v.UserID, CustomFields: map[string]string{}}
 	if rec != nil {
 		t = rec.rec.(crm.Task)
@@ -344,7 +347,8 @@ func (s *taskSide) build(ctx context.Context, rec *localRecord, fields pim.Field
 	}
 	set.list(pim.FieldCategories, &t.Categories)
 	t.CustomFields = s.replacedFields(t.CustomFields, replaced)
-	return store.PIMWrite{Task: &t}, nil
+	warns := crm.SanitizeTask(&t)
+	return store.PIMWrite{Task: &t}, warns, nil
 }
 
 func (s *taskSide) stored(w store.PIMWrite) *localRecord { return taskLocal(*w.Task) }
@@ -435,7 +439,7 @@ func eventLocal(e crm.Event) *localRecord {
 	return &localRecord{id: e.ID, updatedAt: e.UpdatedAt, fields: f.Normalize(), rec: e}
 }
 
-func (s *eventSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, error) {
+func (s *eventSide) build(ctx context.Context, rec *localRecord, fields pim.Fields, only map[string]bool, replaced []pim.Replaced) (store.PIMWrite, []crm.Warning, error) {
 	e := crm.Event{OrgID: s.v.OrgID, OwnerID: s.v.UserID, CustomFields: map[string]string{}}
 	if rec != nil {
 		e = rec.rec.(crm.Event)
@@ -466,14 +470,19 @@ func (s *eventSide) build(ctx context.Context, rec *localRecord, fields pim.Fiel
 		e.Overrides = nil
 		if t := fields[pim.FieldOverrides].Str; t != "" {
 			if err := json.Unmarshal([]byte(t), &e.Overrides); err != nil {
-				return store.PIMWrite{}, &store.FieldError{Field: "overrides", Code: "invalid", Message: "the overridden occurrences cannot be read: " + err.Error()}
+				return store.PIMWrite{}, nil, &store.FieldError{Field: "overrides", Code: "invalid", Message: "the overridden occurrences cannot be read: " + err.Error()}
 			}
 		}
 	}
 	set.list(pim.FieldAttendees, &e.Attendees)
 	set.list(pim.FieldCategories, &e.Categories)
 	e.CustomFields = s.replacedFields(e.CustomFields, replaced)
-	return store.PIMWrite{Event: &e}, nil
+	warns, err := crm.SanitizeEvent(&e)
+	var fe *crm.FieldError
+	if errors.As(err, &fe) {
+		return store.PIMWrite{}, nil, &store.FieldError{Field: fe.Field, Code: "invalid", Message: fe.Message}
+	}
+	return store.PIMWrite{Event: &e}, warns, nil
 }
 
 func (s *eventSide) stored(w store.PIMWrite) *localRecord { return eventLocal(*w.Event) }

@@ -10,6 +10,9 @@ type Stats struct {
 	ToCRM, ToRemote, CreatedCRM, CreatedRemote, Linked, Conflicts, Tombstoned, Skipped, Failed int
 	// Categories counts the records given their fixed categories alone.
 	Categories int
+	// Warned counts the items stored without some values (see
+	// Result.ItemWarnings).
+	Warned int
 }
 
 // String says what the pass did, in the words of the account's history;
@@ -30,6 +33,7 @@ func (s Stats) String() string {
 	add(s.Conflicts, "conflicts resolved")
 	add(s.Tombstoned, "deleted on one side (kept on the other)")
 	add(s.Failed, "could not be synced")
+	add(s.Warned, "stored without some values")
 	return strings.Join(parts, ", ")
 }
 
@@ -48,5 +52,6 @@ func (s Stats) Add(b Stats) Stats {
 	s.Skipped += b.Skipped
 	s.Failed += b.Failed
 	s.Categories += b.Categories
+	s.Warned += b.Warned
 	return s
 }
