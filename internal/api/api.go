@@ -176,7 +176,7 @@ func (s *Server) registerRoutes() {
 	s.authed("GET /api/v1/mail-accounts/{id}", s.getMailAccount)
 	s.authed("PATCH /api/v1/mail-accounts/{id}", s.updateMailAccount)
 	s.queried("DELETE /api/v1/mail-accounts/{id}", s.disconnectMailAccount, "confirm_data_loss")
-	s.authed("GET /api/v1/mail-accounts/{id}/folders", s.listFolders)
+	s.queried("GET /api/v1/mail-accounts/{id}/folders", s.listFolders, "limit", "cursor")
 	s.authed("PUT /api/v1/mail-accounts/{id}/folders", s.selectFolders)
 
 	s.authed("POST /api/v1/pim-accounts", s.createPIMAccount)

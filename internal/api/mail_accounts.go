@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/accounts"
@@ -78,12 +79,20 @@ type mailAccountView struct {
 	SendStatus string        `json:"send_status,omitempty"`
 	// DropboxAddress is where a forwarding-mode mailbox's mail is
 	// forwarded to; DropboxStatus says what the dropbox is doing.
-	DropboxAddress string               `json:"dropbox_address,omitempty"`
-	DropboxStatus  string               `json:"dropbox_status,omitempty"`
-	Audit          string               `json:"audit,omitempty"`
-	Folders        []folderView         `json:"folders"`
-	History        []store.AccountEvent `json:"history"`
+	DropboxAddress string `json:"dropbox_address,omitempty"`
+	DropboxStatus  string `json:"dropbox_status,omitempty"`
+	Audit          string `json:"audit,omitempty"`
+	// Folders are the first viewFolders of the account's folders (those
+	// synced first, then by name); FolderCount says how many there are in
+	// all, listed page by page at GET …/folders.
+	Folders     []folderView         `json:"folders"`
+	FolderCount int                  `json:"folder_count"`
+	History     []store.AccountEvent `json:"history"`
 }
+
+// viewFolders is how many folders an account's view embeds: a mailbox
+// with thousands of folders answers in kilobytes, not megabytes.
+const viewFolders = 100
 
 type progressView struct {
 	Done  int64 `json:"done"`
@@ -124,6 +133,19 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	var err error
 	if v.Folders, counts, err = s.folderViews(ctx, a.ID); err != nil {
 		return v, err
+	}
+	v.FolderCount = len(v.Folders)
+	if len(v.Folders) > viewFolders {
+		slices.SortStableFunc(v.Folders, func(a, b folderView) int {
+			switch {
+			case a.Selected == b.Selected:
+				return 0
+			case a.Selected:
+				return -1
+			}
+			return 1
+		})
+		v.Folders = v.Folders[:viewFolders]
 	}
 	if a.Mode == crm.ModeForward {
 		s.dropboxView(&v, counts)
@@ -260,11 +282,31 @@ func (s *Server) listFolders(w http.ResponseWriter, r *http.Request, c *caller) 
 	if _, err := s.st.GetMailAccount(r.Context(), c.Viewer, id); err != nil {
 		return storeError(err, "mail account")
 	}
+	q, err := parseQuery(r, s.queries[r.Pattern])
+	if err != nil {
+		return err
+	}
+	limit, err := q.limit(store.DefaultLimit, store.MaxLimit)
+	if err != nil {
+		return err
+	}
+	// Folders change rarely and are few (the sync keeps at most
+	// mailsync.MaxFolders): a page is a slice of the list by name, and the
+	// cursor the position after it.
+	from, err := store.DecodeCursor(q.str("cursor"))
+	if err != nil {
+		return storeError(err, "")
+	}
 	folders, _, err := s.folderViews(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, listBody[folderView]{Data: folders})
+	body := listBody[folderView]{Data: folders[min(int(from), len(folders)):]}
+	if len(body.Data) > limit {
+		body.Data = body.Data[:limit]
+		body.NextCursor = store.EncodeCursor(from + int64(limit))
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

@@ -563,3 +563,44 @@ func TestMailWithoutConnector(t *testing.T) {
 	b.must(200, "GET", "/api/v1/messages", b.token, nil)
 	b.wantErr(b.do("GET", "/api/v1/org/mail-service", b.token, nil), 404, "not_found", "")
 }
+
+// TestMailFoldersPaged: a mailbox with many folders answers its view in
+// kilobytes (the synced folders first, then a count) and lists them all
+// page by page.
+func TestMailFoldersPaged(t *testing.T) {
+	t.Parallel()
+	m := setupMail(t)
+	id := m.connectAnn()
+	list := []store.FolderInfo{{Name: "INBOX", Role: "inbox"}}
+	for i := 0; i < 249; i++ {
+		list = append(list, store.FolderInfo{Name: fmt.Sprintf("Archive/%03d", i)})
+	}
+	m.syncFolders(m.lease(id), id, list...)
+	view := m.mustCall(200, "GET", fmt.Sprintf("/api/v1/mail-accounts/%d", id), m.annToken, nil)
+	folders, _ := view.Body["folders"].([]any)
+	if len(folders) != 100 || view.Body["folder_count"] != float64(250) || obj(folders[0])["name"] != "INBOX" {
+		t.Fatalf("view: %d folders, count %v, first %v", len(folders), view.Body["folder_count"], folders[0])
+	}
+	path := fmt.Sprintf("/api/v1/mail-accounts/%d/folders?limit=100", id)
+	seen := map[string]bool{}
+	for pages := 1; ; pages++ {
+		r := m.mustCall(200, "GET", path, m.annToken, nil)
+		for _, f := range r.List {
+			name := obj(f)["name"].(string)
+			if seen[name] {
+				t.Fatalf("%s listed twice", name)
+			}
+			seen[name] = true
+		}
+		next, _ := r.Body["next_cursor"].(string)
+		if next == "" {
+			if pages != 3 || len(seen) != 250 {
+				t.Fatalf("%d folders in %d pages, want 250 in 3", len(seen), pages)
+			}
+			break
+		}
+		path = fmt.Sprintf("/api/v1/mail-accounts/%d/folders?limit=100&cursor=%s", id, next)
+	}
+	m.wantErr(m.call("GET", fmt.Sprintf("/api/v1/mail-accounts/%d/folders?cursor=nope", id), m.annToken, nil), 400, "invalid_cursor", "cursor")
+	m.wantErr(m.call("GET", fmt.Sprintf("/api/v1/mail-accounts/%d/folders?limit=0", id), m.annToken, nil), 400, "invalid_parameter", "limit")
+}

@@ -53,6 +53,10 @@ type Config struct {
 	// AutoSelect are the folder roles synced unless the user chooses
 	// (default inbox and sent).
 	AutoSelect []string
+	// MaxFolders is how many folders an account keeps (default
+	// DefaultMaxFolders): a server listing hundreds of thousands must not
+	// fill the store and every answer about the account.
+	MaxFolders int
 	// Send submits an outbox message through the account's SMTP server
 	// (nil: the outbox is not worked on).
 	Send func(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error
@@ -70,6 +74,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BackfillBudget <= 0 {
 		c.BackfillBudget = 10 * time.Second
+	}
+	if c.MaxFolders <= 0 {
+		c.MaxFolders = DefaultMaxFolders
 	}
 	if c.AutoSelect == nil {
 		c.AutoSelect = []string{string(mail.RoleInbox), string(mail.RoleSent)}
@@ -107,6 +114,9 @@ type Result struct {
 	// Audit names what the audit could not store, "" when all is stored.
 	Audit string
 }
+
+// DefaultMaxFolders is how many folders an account keeps by default.
+const DefaultMaxFolders = 1000
 
 // fetchStep is how many messages one Fetch asks for: the cursor advances
 // in the order asked, so answers are reordered a chunk at a time.
@@ -168,11 +178,44 @@ func (e *Engine) folders(ctx context.Context, full bool) ([]store.Folder, error)
 	if err != nil {
 		return nil, err
 	}
+	if len(list) > e.Config.MaxFolders {
+		if list, err = e.capFolders(ctx, list); err != nil {
+			return nil, err
+		}
+	}
 	infos := make([]store.FolderInfo, 0, len(list))
 	for _, f := range list {
 		infos = append(infos, store.FolderInfo{Name: f.Name, Role: string(f.Role), NoSelect: f.NoSelect})
 	}
 	return e.Store.SyncFolders(ctx, e.Fence, e.Account.ID, infos, e.Config.AutoSelect)
+}
+
+// capFolders keeps MaxFolders of a server's folders: those with a role
+// (inbox, sent…) and those the user chose to sync first, then the others
+// in the server's order. The history says so the first time.
+func (e *Engine) capFolders(ctx context.Context, list []mail.FolderInfo) ([]mail.FolderInfo, error) {
+	stored, err := e.Store.Folders(ctx, e.Account.ID)
+	if err != nil {
+		return nil, err
+	}
+	chosen := make(map[string]bool, len(stored))
+	for _, f := range stored {
+		chosen[f.Name] = f.Selected
+	}
+	first := func(f mail.FolderInfo) bool { return f.Role != mail.RoleNone || chosen[f.Name] }
+	kept := make([]mail.FolderInfo, 0, e.Config.MaxFolders)
+	for _, pass := range []bool{true, false} {
+		for _, f := range list {
+			if len(kept) < e.Config.MaxFolders && first(f) == pass {
+				kept = append(kept, f)
+			}
+		}
+	}
+	if len(stored) < e.Config.MaxFolders {
+		e.event(ctx, "folders", fmt.Sprintf("The server lists %d folders; crmsync keeps %d of them (the inbox, sent and other special folders, and those chosen for sync, first). "+
+			"Folders left out are not synced.", len(list), len(kept)))
+	}
+	return kept, nil
 }
 
 // stored counts the messages stored in the selected folders.

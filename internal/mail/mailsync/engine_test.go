@@ -223,3 +223,45 @@ func TestEngineFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineFolderCap: a server listing 300,000 folders leaves the account
+// with MaxFolders of them, the special ones first, and says so once.
+func TestEngineFolderCap(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
+		e := newEnv(t, f, false)
+		names := make([]string, 0, 300_000)
+		for i := 0; i < 300_000-2; i++ {
+			names = append(names, fmt.Sprintf("Lists/%06d", i))
+		}
+		names = append(names, "Sent", "INBOX") // the special ones come last in the server's list
+		e.srv = mailfake.New(names...)
+		e.eng.Mailbox = e.srv.Dial()
+		e.srv.Add("INBOX", raw(1), mail.Flags{})
+		e.sync()
+		e.sync() // a second full pass: still capped, said once
+		folders, err := e.st.Folders(e.ctx, e.eng.Account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(folders) != mailsync.DefaultMaxFolders {
+			t.Fatalf("%d folders kept, want %d", len(folders), mailsync.DefaultMaxFolders)
+		}
+		kept := map[string]bool{}
+		for _, f := range folders {
+			kept[f.Name] = true
+		}
+		if !kept["INBOX"] || !kept["Sent"] || len(e.emails()) != 1 {
+			t.Fatalf("the inbox or sent folder was left out, or the inbox not synced")
+		}
+		evs, _ := e.st.AccountEvents(e.ctx, e.eng.Account.ID, 50)
+		said := 0
+		for _, ev := range evs {
+			if strings.Contains(ev.Message, "lists 300000 folders") {
+				said++
+			}
+		}
+		if said != 1 {
+			t.Fatalf("the cap was said %d times: %+v", said, evs)
+		}
+	})
+}
