@@ -49,7 +49,7 @@ func (db *DB) PutLinkingRules(ctx context.Context, orgID int64, own, freemail []
 	}
 	o, _ := json.Marshal(own)
 	f, _ := json.Marshal(freemail)
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO org_settings (org_id, own_domains, freemail_domains, updated_at) VALUES (?, ?, ?, ?)
+	_, err := db.exec(ctx, db.q(`INSERT INTO org_settings (org_id, own_domains, freemail_domains, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (org_id) DO UPDATE SET own_domains = excluded.own_domains, freemail_domains = excluded.freemail_domains, updated_at = excluded.updated_at`),
 		orgID, string(o), string(f), micros(db.now()))
 	return err
