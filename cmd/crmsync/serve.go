@@ -80,6 +80,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	}
 	log.Info("opened the database", "kind", db.kind, "db", db.display)
 	log.Info("loaded the secret keys", "source", source, "active_key", kr.ActiveKeyID())
+	warnUnopenedCredentials(ctx, log, db, kr, source)
 	if !withAPI && db.kind == config.SQLite {
 		log.Warn("a worker on SQLite adds no capacity: `crmsync serve` already runs every loop; workers help with PostgreSQL")
 	}

@@ -288,6 +288,9 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 	if err != nil {
 		return a, err
 	}
+	if err := mayAct(v, a.UserID, "change the settings of", a.Email); err != nil {
+		return a, err
+	}
 	if a.DisconnectedAt != nil {
 		return a, conflict("", "%s is disconnected. Connect it again (POST /api/v1/mail-accounts with the same address and its password) to resume its sync with every message and link kept.", a.Email)
 	}
@@ -340,6 +343,9 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 func (s *Service) SyncMailNow(ctx context.Context, v crm.Viewer, id int64) (crm.MailAccount, error) {
 	a, err := s.st.GetMailAccount(ctx, v, id)
 	if err != nil {
+		return a, err
+	}
+	if err := mayAct(v, a.UserID, "sync", a.Email); err != nil {
 		return a, err
 	}
 	if a.DisconnectedAt != nil {

@@ -354,6 +354,9 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 	if err != nil {
 		return a, err
 	}
+	if err := mayAct(v, a.UserID, "change the settings of", a.URL); err != nil {
+		return a, err
+	}
 	if err := req.Validate(a.Kind); err != nil {
 		return a, err
 	}
@@ -437,6 +440,9 @@ func (s *Service) SyncPIMNow(ctx context.Context, v crm.Viewer, id int64) (crm.P
 		return crm.PIMAccount{}, err
 	}
 	a, err := s.st.UpdatePIMAccount(ctx, v, id, func(a *crm.PIMAccount) error {
+		if err := mayAct(v, a.UserID, "sync", a.URL); err != nil {
+			return err
+		}
 		a.SyncRequested = true
 		return nil
 	})
@@ -453,6 +459,9 @@ func (s *Service) SyncPIMNow(ctx context.Context, v crm.Viewer, id int64) (crm.P
 func (s *Service) DeletePIM(ctx context.Context, v crm.Viewer, id int64) error {
 	a, err := s.st.GetPIMAccount(ctx, v, id)
 	if err != nil {
+		return err
+	}
+	if err := mayAct(v, a.UserID, "delete", a.URL); err != nil {
 		return err
 	}
 	if err := s.st.DeletePIMAccount(ctx, v, id); err != nil {

@@ -63,8 +63,14 @@ type DisconnectRequest struct {
 // the one set at the disconnection.
 func (s *Service) DisconnectMail(ctx context.Context, v crm.Viewer, id int64, req DisconnectRequest) (crm.MailAccount, error) {
 	a, err := s.st.GetMailAccount(ctx, v, id)
-	if err != nil || a.DisconnectedAt != nil {
+	if err != nil {
 		return a, err
+	}
+	if err := mayAct(v, a.UserID, "disconnect", a.Email); err != nil {
+		return a, err
+	}
+	if a.DisconnectedAt != nil {
+		return a, nil
 	}
 	n, err := s.storedMessages(ctx, a.ID)
 	if err != nil {

@@ -56,6 +56,7 @@ const (
 	codeInUse            = "in_use"
 	codeInternal         = "internal"
 	codeUnavailable      = "unavailable"
+	codeStorageFull      = "insufficient_storage"
 )
 
 func badRequest(code, field, format string, args ...any) *Error {
@@ -142,7 +143,16 @@ func tokenLimitError() *Error {
 // only that id, never the cause.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *Error
-	if !errors.As(err, &ae) {
+	if !errors.As(err, &ae) && errors.Is(err, store.ErrStorageFull) {
+		// Whatever the handler, a full disk is the operator's to fix and
+		// the client's to retry later; it is logged so the operator sees it.
+		s.log.LogAttrs(r.Context(), slog.LevelError, "write refused: the database's disk is full",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Any("err", err))
+		ae = storageFullError()
+	}
+	if ae == nil && !errors.As(err, &ae) {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away; nobody reads the answer.
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request canceled", slog.String("request_id", requestID(r.Context())))
@@ -155,6 +165,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = internalError(r.Context())
 	}
 	writeJSON(w, ae.Status, errorBody{Error: ae})
+}
+
+// storageFullError is the 507 of a write the database's disk has no room
+// for. Reads keep working, so the client knows what still works.
+func storageFullError() *Error {
+	return &Error{Status: http.StatusInsufficientStorage, Code: codeStorageFull,
+		Message: "The database's disk is full, so nothing can be saved right now; reads keep working. " +
+			"An operator must free space on the disk that holds the database (or raise its quota), then try again."}
 }
 
 func internalError(ctx context.Context) *Error {

@@ -121,14 +121,7 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
 		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
 	}
-	if a.ErrorCode != "" && a.State != crm.StateSynced && a.State != crm.StateInitialSync && a.State != crm.StateSyncing {
-		v.Error = &errorView{Code: a.ErrorCode, Message: a.ErrorMessage}
-	}
-	if a.DisconnectedAt != nil {
-		// A sync loop that was mid-pass when the user disconnected may
-		// still record a state; disconnected is the truth.
-		v.State, v.Error = crm.StateDisconnected, nil
-	}
+	v.State, v.Error = mailState(a)
 	var counts map[string]int64
 	var err error
 	if v.Folders, counts, err = s.folderViews(ctx, a.ID); err != nil {
@@ -226,7 +219,11 @@ func (s *Server) listMailAccounts(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return storeError(err, "mail account")
 	}
-	return writeList(w, page, func(a crm.MailAccount) crm.MailAccount { return a })
+	out := store.Page[mailAccountSummary]{NextCursor: page.NextCursor}
+	for _, a := range page.Items {
+		out.Items = append(out.Items, mailSummary(a))
+	}
+	return writeList(w, out, func(v mailAccountSummary) mailAccountSummary { return v })
 }
 
 // updateMailAccount changes a mailbox's password or servers
@@ -321,6 +318,13 @@ func (s *Server) selectFolders(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	if req.Folders == nil {
 		return required("folders", "folders is required: the names of the folders to sync, like [\"INBOX\", \"Sent\"].")
+	}
+	a, err := s.st.GetMailAccount(r.Context(), c.Viewer, id)
+	if err != nil {
+		return storeError(err, "mail account")
+	}
+	if !c.Viewer.ActsFor(a.UserID) {
+		return forbidden("Only its owner or an admin can choose which folders of %s are synced; you can read what it syncs, but not act on it.", a.Email)
 	}
 	if _, err := s.st.SelectFolders(r.Context(), c.Viewer, id, req.Folders); err != nil {
 		return storeError(err, "mail account")

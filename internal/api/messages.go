@@ -151,6 +151,15 @@ func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request, c *caller
 	if req.Flags == nil {
 		return required("flags", "flags is required, like {\"flags\": {\"seen\": true}}.")
 	}
+	// Flags are written back to the mailbox: that is acting on it, which
+	// only its owner and admins do (a manager reads a report's mail only).
+	cur, err := s.st.GetEmail(r.Context(), c.Viewer, id)
+	if err != nil {
+		return storeError(err, "message")
+	}
+	if !c.Viewer.ActsFor(cur.OwnerID) {
+		return forbidden("Only the mailbox's owner or an admin can change this message's flags: they are written back to that mailbox. You can read it, not act on it.")
+	}
 	fl := req.Flags
 	e, err := s.st.SetEmailFlags(r.Context(), c.Viewer, id, func(f *crm.Flags) {
 		for _, x := range []struct {

@@ -118,9 +118,7 @@ func pimSummary(a crm.PIMAccount) pimAccountSummary {
 	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
 		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
 	}
-	if a.ErrorCode != "" && a.State != crm.StateSynced && a.State != crm.StateInitialSync && a.State != crm.StateSyncing {
-		v.Status = &errorView{Code: a.ErrorCode, Message: a.ErrorMessage}
-	}
+	v.Status = failure(a.State, a.ErrorCode, a.ErrorMessage)
 	return v
 }
 

@@ -21,6 +21,13 @@ func (v Viewer) SeesTeam() bool { return v.Role == RoleManager }
 // organisation's settings.
 func (v Viewer) CanAdminister() bool { return v.Role == RoleAdmin }
 
+// ActsFor reports whether the viewer may act on what owner connected — a
+// mailbox's or address book's settings, sync, disconnection, and the flags
+// crmsync writes back to the provider: the owner, and admins (who offboard
+// people). Seeing is wider than acting: a manager reads their reports' mail
+// but does not act on their mailboxes.
+func (v Viewer) ActsFor(owner int64) bool { return v.UserID == owner || v.CanAdminister() }
+
 // Reports returns the set of users who report to manager, directly or
 // through others, given each user's manager. Cycles (which the store refuses
 // to create, but a bad import could hold) end the walk instead of looping.

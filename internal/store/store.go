@@ -31,6 +31,10 @@ var (
 	ErrLeaseLost          = errors.New("store: lease was lost")
 	ErrInUse              = errors.New("store: record is still referenced")
 	ErrStale              = errors.New("store: record changed since it was read")
+	// ErrStorageFull is a write refused because the database's disk (or
+	// its configured size limit) is full. Reads keep working; an operator
+	// must free space.
+	ErrStorageFull = errors.New("store: the database's disk is full")
 )
 
 // FieldError is a write refused because of one field's value (a reference to

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -35,7 +37,35 @@ func Dialect() sqlstore.Dialect {
 		LockMigrations: `SELECT pg_advisory_xact_lock(99114109115121110)`,
 		IsUnique:       func(err error) bool { return pgCode(err) == "23505" },
 		IsForeignKey:   func(err error) bool { return pgCode(err) == "23503" },
+		ForeignKey:     foreignKey,
+		// 40P01 deadlock_detected, 40001 serialization_failure: the
+		// transaction lost a race and may be run again.
+		IsRetryable: func(err error) bool { c := pgCode(err); return c == "40P01" || c == "40001" },
+		// 53100 disk_full; the other class 53 errors (memory, connections)
+		// are not a full disk.
+		IsStorageFull: func(err error) bool { return pgCode(err) == "53100" },
 	}
+}
+
+// foreignKey reads the Detail of a foreign-key violation:
+// `Key (company_id)=(5) is not present in table "companies".` for a
+// reference to a missing row, `Key (id)=(5) is still referenced from table
+// "contacts".` for a delete of a referenced one.
+// fkMissing captures the column of the first form.
+var fkMissing = regexp.MustCompile(`^Key \(([a-z_]+)\)=.* is not present in table`)
+
+func foreignKey(err error) (column string, inUse bool) {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	if strings.Contains(e.Detail, "is still referenced from table") {
+		return "", true
+	}
+	if m := fkMissing.FindStringSubmatch(e.Detail); m != nil {
+		return m[1], false
+	}
+	return "", false
 }
 
 func pgCode(err error) string {

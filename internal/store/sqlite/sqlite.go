@@ -44,6 +44,21 @@ func Dialect() sqlstore.Dialect {
 			var e *sqlite.Error
 			return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 		},
+		// SQLite names neither the column nor the direction of a
+		// foreign-key failure; writers are serialised, so the checks made
+		// inside the transaction see every reference before it is used.
+		ForeignKey: nil,
+		// Writers queue on one connection with BEGIN IMMEDIATE, so BUSY
+		// comes only from another process holding the file past
+		// busy_timeout (crmsync keys rotate beside a server).
+		IsRetryable: func(err error) bool {
+			var e *sqlite.Error
+			return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
+		},
+		IsStorageFull: func(err error) bool {
+			var e *sqlite.Error
+			return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
+		},
 	}
 }
 

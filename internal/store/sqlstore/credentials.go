@@ -11,7 +11,7 @@ import (
 // PutCredential inserts or replaces a credential.
 func (db *DB) PutCredential(ctx context.Context, c store.Credential) error {
 	now := db.now()
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO credentials (id, org_id, purpose, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?)
+	_, err := db.exec(ctx, db.q(`INSERT INTO credentials (id, org_id, purpose, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET purpose = excluded.purpose, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
 		WHERE credentials.org_id = excluded.org_id`),
 		c.ID, c.OrgID, c.Purpose, c.Ciphertext, micros(now))
@@ -37,7 +37,7 @@ func (db *DB) GetCredential(ctx context.Context, orgID int64, id string) (store.
 
 // DeleteCredential removes a credential.
 func (db *DB) DeleteCredential(ctx context.Context, orgID int64, id string) error {
-	res, err := db.w.ExecContext(ctx, db.q(`DELETE FROM credentials WHERE id = ? AND org_id = ?`), id, orgID)
+	res, err := db.exec(ctx, db.q(`DELETE FROM credentials WHERE id = ? AND org_id = ?`), id, orgID)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (db *DB) ListCredentials(ctx context.Context, afterID string, limit int) ([
 
 // ReplaceCiphertext swaps a ciphertext if it is still old.
 func (db *DB) ReplaceCiphertext(ctx context.Context, id string, old, new []byte) error {
-	res, err := db.w.ExecContext(ctx, db.q(`UPDATE credentials SET ciphertext = ?, updated_at = ? WHERE id = ? AND ciphertext = ?`),
+	res, err := db.exec(ctx, db.q(`UPDATE credentials SET ciphertext = ?, updated_at = ? WHERE id = ? AND ciphertext = ?`),
 		new, micros(db.now()), id, old)
 	if err != nil {
 		return err

@@ -47,6 +47,18 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// IsForeignKey reports whether err is a foreign-key violation.
 	IsForeignKey func(error) bool
+	// ForeignKey tells what the driver says about a foreign-key violation:
+	// the referencing column of a reference to a missing row ("" when the
+	// driver does not say), or inUse for a delete of a row still
+	// referenced. Nil when the driver says nothing.
+	ForeignKey func(err error) (column string, inUse bool)
+	// IsRetryable reports whether err means the transaction lost a race
+	// with another one (a deadlock, a serialization failure, a busy
+	// database) and would succeed if run again from the start.
+	IsRetryable func(error) bool
+	// IsStorageFull reports whether err means the database's disk (or its
+	// size limit) is full.
+	IsStorageFull func(error) bool
 }
 
 // DB is a store.Store on one database.
@@ -81,6 +93,9 @@ func (db *DB) Close() error {
 // Readers and Writers expose the pools to tests and benchmarks of dialects.
 func (db *DB) Readers() *sql.DB { return db.r }
 
+// Writers is the pool writes go through (for SQLite, one connection).
+func (db *DB) Writers() *sql.DB { return db.w }
+
 // q rebinds a query written with ? to the dialect's placeholders.
 func (db *DB) q(query string) string {
 	if !db.d.Numbered {
@@ -112,8 +127,17 @@ type queryer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// tx runs fn in a write transaction, committing if it returns nil.
-func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+// tx runs fn in a write transaction, committing if it returns nil. A
+// transaction that loses a race with another one (deadlock, serialization
+// failure, busy database) is run again from the start, so fn must only
+// write to the database and to variables it sets afresh on each run. The
+// final error is classified (see classify).
+func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.classify(db.retry(ctx, func() error { return db.tx1(ctx, fn) }))
+}
+
+// tx1 is one attempt of tx.
+func (db *DB) tx1(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)

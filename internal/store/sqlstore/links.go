@@ -49,7 +49,7 @@ func (db *DB) PutLinkingRules(ctx context.Context, orgID int64, own, freemail []
 	}
 	o, _ := json.Marshal(own)
 	f, _ := json.Marshal(freemail)
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO org_settings (org_id, own_domains, freemail_domains, updated_at) VALUES (?, ?, ?, ?)
+	_, err := db.exec(ctx, db.q(`INSERT INTO org_settings (org_id, own_domains, freemail_domains, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (org_id) DO UPDATE SET own_domains = excluded.own_domains, freemail_domains = excluded.freemail_domains, updated_at = excluded.updated_at`),
 		orgID, string(o), string(f), micros(db.now()))
 	return err
@@ -276,12 +276,30 @@ func (db *DB) EmailLinks(ctx context.Context, v crm.Viewer, emailID int64) ([]cr
 	if _, err := db.getEmail(ctx, db.r, v, emailID); err != nil {
 		return nil, err
 	}
-	return db.emailLinks(ctx, db.r, emailID)
+	return db.emailLinks(ctx, db.r, v, emailID)
 }
 
-func (db *DB) emailLinks(ctx context.Context, q queryer, emailID int64) ([]crm.EmailLink, error) {
-	rows, err := q.QueryContext(ctx, db.q(`SELECT target_type, target_id, source, state, created_at FROM email_links WHERE message_id = ? AND state = 'linked'
-		ORDER BY target_type, target_id`), emailID)
+// emailLinks lists an email's links to the records v may see: a reader of
+// a colleague's mail (a manager, an admin) or of mail linked to a
+// colleague's contact learns nothing of records hidden from them, not even
+// their ids.
+func (db *DB) emailLinks(ctx context.Context, q queryer, v crm.Viewer, emailID int64) ([]crm.EmailLink, error) {
+	w := where{}
+	w.add(`message_id = ?`, emailID)
+	w.add(`state = 'linked'`)
+	var alts []string
+	for _, t := range []struct {
+		lt    crm.LinkType
+		table string
+	}{{crm.LinkCompany, "companies"}, {crm.LinkContact, "contacts"}, {crm.LinkOpportunity, "opportunities"}} {
+		var vis where
+		visible(&vis, v)
+		alts = append(alts, `(target_type = '`+string(t.lt)+`' AND target_id IN (SELECT id FROM `+t.table+vis.sql()+`))`)
+		w.args = append(w.args, vis.args...)
+	}
+	w.conds = append(w.conds, `(`+strings.Join(alts, ` OR `)+`)`)
+	rows, err := q.QueryContext(ctx, db.q(`SELECT target_type, target_id, source, state, created_at FROM email_links`+w.sql()+`
+		ORDER BY target_type, target_id`), w.args...)
 	if err != nil {
 		return nil, err
 	}

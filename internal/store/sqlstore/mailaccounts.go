@@ -39,7 +39,7 @@ func (db *DB) PutMailService(ctx context.Context, orgID int64, s *crm.MailServic
 		}
 		raw = string(b)
 	}
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO org_settings (org_id, mail_service, updated_at) VALUES (?, ?, ?)
+	_, err := db.exec(ctx, db.q(`INSERT INTO org_settings (org_id, mail_service, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (org_id) DO UPDATE SET mail_service = excluded.mail_service, updated_at = excluded.updated_at`),
 		orgID, raw, micros(db.now()))
 	return err

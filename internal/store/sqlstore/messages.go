@@ -658,7 +658,7 @@ func (db *DB) getEmail(ctx context.Context, q queryer, v crm.Viewer, id int64) (
 		return e, err
 	}
 	e.Text, e.HTML = text, html
-	e.Links, err = db.emailLinks(ctx, q, e.ID)
+	e.Links, err = db.emailLinks(ctx, q, v, e.ID)
 	return e, err
 }
 

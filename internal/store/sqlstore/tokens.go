@@ -91,7 +91,7 @@ func (db *DB) TokenByHash(ctx context.Context, hash []byte, now time.Time) (crm.
 
 // TouchToken records when a token was last used.
 func (db *DB) TouchToken(ctx context.Context, id int64, at time.Time) error {
-	_, err := db.w.ExecContext(ctx, db.q(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`), micros(at), id)
+	_, err := db.exec(ctx, db.q(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`), micros(at), id)
 	return err
 }
 
@@ -117,7 +117,7 @@ func (db *DB) ListTokens(ctx context.Context, orgID, userID int64, kind crm.Toke
 
 // RevokeToken revokes one of a user's tokens.
 func (db *DB) RevokeToken(ctx context.Context, orgID, userID, id int64, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, db.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND org_id = ? AND user_id = ? AND revoked_at IS NULL`),
+	res, err := db.exec(ctx, db.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND org_id = ? AND user_id = ? AND revoked_at IS NULL`),
 		micros(at), id, orgID, userID)
 	if err != nil {
 		return err
