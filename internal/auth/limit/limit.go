@@ -136,8 +136,8 @@ func New(p Policy, now func() time.Time) *Limiter {
 		accounts: map[string]*failures{}, pairs: map[pairKey]*failures{}, nextSweep: 1024}
 }
 
-// Attempt is one password check under way. End it with exactly one of
-// Failed, Succeeded or Abandon.
+// Attempt is one password check under way. End it with one of Failed,
+// Succeeded, Inconclusive or Abandon; later calls do nothing.
 type Attempt struct {
 	l     *Limiter
 	key   pairKey
@@ -244,6 +244,14 @@ func (a *Attempt) Succeeded() {
 		delete(l.accounts, a.key.account)
 		l.giveBack(a.key.client, now)
 	})
+}
+
+// Inconclusive ends an attempt that said nothing about the password but
+// did reach out (a server that did not answer, or answered nonsense): it
+// is not a failure on the account, but the client's attempt is spent, so
+// that trying many servers is limited too.
+func (a *Attempt) Inconclusive() {
+	a.end(func(*Limiter, *failures, time.Time) {})
 }
 
 // Abandon ends an attempt that said nothing about the password (the
