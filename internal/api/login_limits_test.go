@@ -130,7 +130,7 @@ func TestLoginLimitPerAddress(t *testing.T) {
 		t.Errorf("a forged X-Forwarded-For got %d, want 429", rec.Code)
 	}
 	proxied := api.New(api.Config{Store: b.st, Now: b.clock.Now, TrustForwardedFor: true})
-	for i, xff := range []string{"10.9.9.9", "1.1.1.1, 10.9.9.10", "2001:db8::1"} {
+	for _, xff := range []string{"10.9.9.9", "1.1.1.1, 10.9.9.10", "2001:db8::1"} {
 		req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"email":"x@acme.test","password":"a guess"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", xff)
@@ -139,7 +139,6 @@ func TestLoginLimitPerAddress(t *testing.T) {
 			rec = httptest.NewRecorder()
 			proxied.ServeHTTP(rec, req.Clone(req.Context()))
 		}
-		_ = i
 	}
 	// Behind a proxy, each client has its own budget: a client new to the
 	// server is still served after others used theirs.

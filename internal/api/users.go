@@ -224,7 +224,13 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return userStoreError(err)
 	}
-	writeJSON(w, http.StatusOK, u)
+	out := userUpdateResponse{User: u}
+	if req.Password.Set {
+		if out.PasswordChange, err = s.endOtherSessions(r.Context(), c, u); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
