@@ -41,6 +41,8 @@ func serveCommand() *command {
 			fs.String(&cfg.SMTPAddr, config.SMTP)
 			fs.String(&cfg.DropboxDomain, config.DropboxDomain)
 			fs.String(&cfg.Retention, config.Retention)
+			fs.Bool(&cfg.TrustForwardedFor, config.TrustForwardedFor)
+			fs.String(&cfg.PasswordHashMemory, config.PasswordHashMemory)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, true) },
 	}
@@ -92,6 +94,10 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 
 	pconn := newPIMConnector(db, kr, log)
 
+	hashMemory, err := parseHashMemory(cfg.PasswordHashMemory)
+	if err != nil {
+		return err
+	}
 	retention, err := parseRetention(cfg.Retention)
 	if err != nil {
 		return err
@@ -118,7 +124,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		srv = &http.Server{
 			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: workers.WakeMail,
 				PIM: pconn, WakePIM: workers.WakePIM,
-				DropboxDomain: cfg.DropboxDomain, Retention: retention}),
+				DropboxDomain: cfg.DropboxDomain, Retention: retention,
+				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

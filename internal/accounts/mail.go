@@ -84,7 +84,7 @@ func (s *Service) connectSync(ctx context.Context, v crm.Viewer, req MailConnect
 	if err := CheckPlaintext(settings); err != nil {
 		return a, false, err
 	}
-	if err := s.mail.Verify(ctx, settings, req.Password); err != nil {
+	if err := s.limitedLogin(ctx, v, mailLogin(settings), func() error { return s.mail.Verify(ctx, settings, req.Password) }); err != nil {
 		return a, false, err // the connector's error, for the front end to show
 	}
 	if retained != nil {
@@ -315,7 +315,7 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 		return a, required("password", "Give the password with new server settings: crmsync logs in with them before saving.")
 	}
 	if req.Password != nil {
-		if err := s.mail.Verify(ctx, patched.Settings, *req.Password); err != nil {
+		if err := s.limitedLogin(ctx, v, mailLogin(patched.Settings), func() error { return s.mail.Verify(ctx, patched.Settings, *req.Password) }); err != nil {
 			return a, err
 		}
 		if err := s.storePassword(ctx, v.OrgID, a.CredentialID, purposeMail, *req.Password, s.mail.Seal); err != nil {

@@ -238,7 +238,11 @@ func (s *Service) ConnectPIM(ctx context.Context, v crm.Viewer, req PIMConnectio
 	if err := s.PIMEnabled(); err != nil {
 		return a, err
 	}
-	avail, err := s.pim.Verify(ctx, kind, u, req.Username, req.Password)
+	var avail []store.PIMCollection
+	err = s.limitedLogin(ctx, v, pimLogin(u, req.Username), func() (err error) {
+		avail, err = s.pim.Verify(ctx, kind, u, req.Username, req.Password)
+		return err
+	})
 	if err != nil {
 		return a, err // the connector's error, for the front end to show
 	}
@@ -368,7 +372,11 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 	opts := &patched.Options
 	reconnect := req.Password != nil
 	if reconnect {
-		avail, err := s.pim.Verify(ctx, a.Kind, patched.URL, patched.Username, *req.Password)
+		var avail []store.PIMCollection
+		err := s.limitedLogin(ctx, v, pimLogin(patched.URL, patched.Username), func() (err error) {
+			avail, err = s.pim.Verify(ctx, a.Kind, patched.URL, patched.Username, *req.Password)
+			return err
+		})
 		if err != nil {
 			return a, err
 		}

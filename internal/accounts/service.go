@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -93,6 +94,11 @@ type Config struct {
 	// no forwarding-mode mailbox can be connected.
 	DropboxDomain string
 	Logger        *slog.Logger // default slog.Default()
+	// Attempts limits the logins crmsync makes for a caller (connecting
+	// an account, changing its password), so that it cannot be used to
+	// guess passwords. Share the front end's limiter; default: one of
+	// the service's own with limit.DefaultPolicy.
+	Attempts *limit.Limiter
 }
 
 // DefaultRetention is Config.Retention's default.
@@ -108,12 +114,13 @@ type Service struct {
 	retention time.Duration
 	dropbox   string
 	log       *slog.Logger
+	attempts  *limit.Limiter
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{st: cfg.Store, mail: cfg.Mail, pim: cfg.PIM, waker: cfg.Waker, now: cfg.Now,
-		retention: cfg.Retention, dropbox: cfg.DropboxDomain, log: cfg.Logger}
+		retention: cfg.Retention, dropbox: cfg.DropboxDomain, log: cfg.Logger, attempts: cfg.Attempts}
 	if s.waker == nil {
 		s.waker = noWaker{}
 	}
@@ -125,6 +132,9 @@ func New(cfg Config) *Service {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.attempts == nil {
+		s.attempts = limit.New(limit.DefaultPolicy, s.now)
 	}
 	return s
 }

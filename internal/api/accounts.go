@@ -41,7 +41,7 @@ func newAccounts(cfg Config) *accounts.Service {
 		mc = cfg.Mail
 	}
 	return accounts.New(accounts.Config{Store: cfg.Store, Mail: mc, PIM: cfg.PIM, Waker: w, Now: cfg.Now,
-		Retention: cfg.Retention, DropboxDomain: cfg.DropboxDomain, Logger: cfg.Logger})
+		Retention: cfg.Retention, DropboxDomain: cfg.DropboxDomain, Logger: cfg.Logger, Attempts: cfg.Attempts})
 }
 
 // accountError turns an error of the accounts service into the API's
@@ -51,7 +51,10 @@ func newAccounts(cfg Config) *accounts.Service {
 func accountError(err error, what string) error {
 	var fe *accounts.FieldError
 	var ae *accounts.Error
+	var te *accounts.TooManyAttemptsError
 	switch {
+	case errors.As(err, &te):
+		return &Error{Status: http.StatusTooManyRequests, Code: codeTooManyAttempts, Message: te.Message, RetryAfter: te.RetryAfter}
 	case errors.As(err, &fe):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: fe.Code, Field: fe.Field, Message: fe.Message}
 	case errors.As(err, &ae):

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/accounts"
+	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -57,6 +59,18 @@ type Config struct {
 	// are kept (and it may be reconnected with all of them) before the
 	// maintenance job purges them. Default 30 days.
 	Retention time.Duration
+	// TrustForwardedFor takes the client's address, which sign-in
+	// attempts are limited by, from the last X-Forwarded-For entry rather
+	// than the connection: set it only behind a reverse proxy that sets
+	// the header, or clients could name any address they like.
+	TrustForwardedFor bool
+	// PasswordHashMemory is the memory password hashing may take at once,
+	// in bytes (auth.NewGate); default auth.DefaultHashBudget.
+	PasswordHashMemory int64
+	// Attempts limits password guessing, at sign-in, at current_password
+	// and through the logins crmsync makes for a caller (mailboxes, PIM
+	// accounts). Default: limit.New(limit.DefaultPolicy, Now).
+	Attempts *limit.Limiter
 }
 
 // Defaults for Config.
@@ -68,16 +82,17 @@ const (
 
 // Server is the REST API. It is an http.Handler.
 type Server struct {
-	cfg     Config
-	st      store.Store
-	log     *slog.Logger
-	mux     *http.ServeMux
-	routes  []string            // "GET /api/v1/companies/{id}", in registration order
-	methods map[string][]string // path pattern -> methods registered on it
-	queries map[string][]string // route -> query parameters it accepts
-	limiter *loginLimiter
-	handler http.Handler      // mux inside the middleware
-	acc     *accounts.Service // the mail and PIM account workflows
+	cfg      Config
+	st       store.Store
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []string            // "GET /api/v1/companies/{id}", in registration order
+	methods  map[string][]string // path pattern -> methods registered on it
+	queries  map[string][]string // route -> query parameters it accepts
+	attempts *limit.Limiter      // password guessing, by client and account
+	hasher   *auth.Gate          // concurrent password hashing, by memory
+	handler  http.Handler        // mux inside the middleware
+	acc      *accounts.Service   // the mail and PIM account workflows
 }
 
 // New returns a Server with every route registered.
@@ -97,6 +112,9 @@ func New(cfg Config) *Server {
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
 	}
+	if cfg.Attempts == nil {
+		cfg.Attempts = limit.New(limit.DefaultPolicy, cfg.Now)
+	}
 	cfg.DropboxDomain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(cfg.DropboxDomain), "."))
 	s := &Server{
 		cfg:     cfg,
@@ -105,8 +123,10 @@ func New(cfg Config) *Server {
 		mux:     http.NewServeMux(),
 		methods: map[string][]string{},
 		queries: map[string][]string{},
-		limiter: newLoginLimiter(),
 		acc:     newAccounts(cfg),
+
+		attempts: cfg.Attempts,
+		hasher:   auth.NewGate(cfg.PasswordHashMemory),
 	}
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -19,6 +20,8 @@ type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	// RetryAfter, when set, is sent as the Retry-After header (429).
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -163,6 +166,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Any("err", err))
 		ae = internalError(r.Context())
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfter(ae.RetryAfter))
 	}
 	writeJSON(w, ae.Status, errorBody{Error: ae})
 }

@@ -157,6 +157,13 @@ func raw(s string) rawBody { return rawBody{s: s, contentType: "application/json
 // do serves one request. body is a rawBody, nil or anything to marshal.
 func (b *bundle) do(method, path, token string, body any) *resp {
 	b.t.Helper()
+	return b.doFrom("", method, path, token, body)
+}
+
+// doFrom serves one request from the client address addr ("" for
+// httptest's).
+func (b *bundle) doFrom(addr, method, path, token string, body any) *resp {
+	b.t.Helper()
 	var rd io.Reader
 	ct := ""
 	switch v := body.(type) {
@@ -171,6 +178,9 @@ func (b *bundle) do(method, path, token string, body any) *resp {
 		rd, ct = bytes.NewReader(j), "application/json"
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if addr != "" {
+		req.RemoteAddr = addr
+	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}

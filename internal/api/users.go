@@ -42,9 +42,10 @@ func userStoreError(err error) error {
 	return storeError(err, "user")
 }
 
-// hashNewPassword hashes a password being set, refusing weak ones.
-func hashNewPassword(pw string) (string, error) {
-	h, err := auth.HashPassword(pw)
+// hashNewPassword hashes a password being set, refusing weak ones, within
+// the server's hashing gate.
+func (s *Server) hashNewPassword(ctx context.Context, pw string) (string, error) {
+	h, err := s.hasher.HashPassword(ctx, pw)
 	if errors.Is(err, auth.ErrWeakPassword) {
 		return "", invalid("password", "password %s.", auth.ErrWeakPassword)
 	}
@@ -82,7 +83,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *caller) e
 		}
 	}
 	if req.Password != "" {
-		if p.PasswordHash, err = hashNewPassword(req.Password); err != nil {
+		if p.PasswordHash, err = s.hashNewPassword(r.Context(), req.Password); err != nil {
 			return err
 		}
 		p.SetPassword = true
@@ -188,11 +189,11 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) e
 			return err
 		}
 		if self {
-			if err := s.checkCurrentPassword(r.Context(), target, req.CurrentPassword); err != nil {
+			if err := s.checkCurrentPassword(r, target, req.CurrentPassword); err != nil {
 				return err
 			}
 		}
-		if hash, err = hashNewPassword(v); err != nil {
+		if hash, err = s.hashNewPassword(r.Context(), v); err != nil {
 			return err
 		}
 	}
@@ -223,14 +224,23 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return userStoreError(err)
 	}
-	writeJSON(w, http.StatusOK, u)
+	out := userUpdateResponse{User: u}
+	if req.Password.Set {
+		if out.PasswordChange, err = s.endOtherSessions(r.Context(), c, u); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 // checkCurrentPassword makes users changing their own password prove they
 // know the current one, so that a stolen session cannot lock them out. A
 // user without a password (token-only so far) sets a first one freely.
-func (s *Server) checkCurrentPassword(ctx context.Context, u crm.User, current Opt[string]) error {
+// The check is limited like a sign-in, and shares its counts: a stolen
+// session guesses no faster than a stranger at the sign-in form.
+func (s *Server) checkCurrentPassword(r *http.Request, u crm.User, current Opt[string]) error {
+	ctx := r.Context()
 	_, hash, err := s.st.UserForLogin(ctx, u.Email)
 	if err != nil {
 		return storeError(err, "user")
@@ -241,9 +251,20 @@ func (s *Server) checkCurrentPassword(ctx context.Context, u crm.User, current O
 	if !current.Set || current.Null || current.Value == "" {
 		return required("current_password", "To change your password, also send your current one as current_password.")
 	}
-	if !auth.CheckPassword(hash, current.Value) {
+	att, err := s.attempts.Begin(loginAccount(u.Email), s.clientKey(r))
+	if err != nil {
+		return tooManyAttempts(err, "password checks")
+	}
+	ok, err := s.hasher.CheckPassword(ctx, hash, current.Value)
+	switch {
+	case err != nil:
+		att.Abandon()
+		return err
+	case !ok:
+		att.Failed()
 		return invalid("current_password", "current_password is not your current password. Check it and try again.")
 	}
+	att.Succeeded()
 	return nil
 }
 

@@ -12,21 +12,23 @@ import (
 // Config is every option after parsing. Each subcommand registers, and so
 // reads, only the fields it uses.
 type Config struct {
-	DB                string
-	HTTPAddr          string
-	OrgName           string
-	AdminEmail        string
-	AdminName         string
-	AdminPasswordFile string
-	SecretKeyFile     string
-	NoNewKey          bool
-	LogLevel          string
-	LogFormat         string
-	MailCAFile        string
-	AllowPrivate      bool
-	SMTPAddr          string
-	DropboxDomain     string
-	Retention         string
+	DB                 string
+	HTTPAddr           string
+	OrgName            string
+	AdminEmail         string
+	AdminName          string
+	AdminPasswordFile  string
+	SecretKeyFile      string
+	NoNewKey           bool
+	LogLevel           string
+	LogFormat          string
+	MailCAFile         string
+	AllowPrivate       bool
+	SMTPAddr           string
+	DropboxDomain      string
+	Retention          string
+	TrustForwardedFor  bool
+	PasswordHashMemory string
 	// Arg is the positional argument of commands that take one.
 	Arg string
 }

@@ -29,6 +29,8 @@
 //	| `--smtp ADDR` | `CRMSYNC_SMTP` | — | serve | Address of the inbound SMTP server for forwarding mode (for example :25 or 127.0.0.1:2525); off when empty. Needs --dropbox-domain. |
 //	| `--dropbox-domain DOMAIN` | `CRMSYNC_DROPBOX_DOMAIN` | — | serve | Domain of the dropbox addresses (its MX must point at this server's --smtp address). A forwarding-mode mailbox gets TOKEN@DOMAIN. |
 //	| `--retention DURATION` | `CRMSYNC_RETENTION` | `720h` | serve | How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days). |
+//	| `--trust-forwarded-for` | `CRMSYNC_TRUST_FORWARDED_FOR` | `false` | serve | Take the client's address, which password attempts are limited by, from the last X-Forwarded-For entry. Set it only behind a reverse proxy that sets that header; otherwise clients could pick any address. |
+//	| `--password-hash-memory MIB` | `CRMSYNC_PASSWORD_HASH_MEMORY` | `256` | serve | Memory password hashing may take at once, in MiB (19 MiB a hash; at least 2 and at most 2 per CPU run at once). Sign-ins beyond it wait their turn. |
 //
 // # Databases
 //

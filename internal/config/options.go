@@ -80,11 +80,19 @@ var (
 	Retention = Option{Flag: "retention", Env: "CRMSYNC_RETENTION", Default: "720h", Arg: "DURATION",
 		Commands: []string{"serve"},
 		Usage:    "How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days)."}
+	TrustForwardedFor = Option{Flag: "trust-forwarded-for", Env: "CRMSYNC_TRUST_FORWARDED_FOR", Default: "false",
+		Commands: []string{"serve"},
+		Usage: "Take the client's address, which password attempts are limited by, from the last X-Forwarded-For entry. " +
+			"Set it only behind a reverse proxy that sets that header; otherwise clients could pick any address."}
+	PasswordHashMemory = Option{Flag: "password-hash-memory", Env: "CRMSYNC_PASSWORD_HASH_MEMORY", Default: "256", Arg: "MIB",
+		Commands: []string{"serve"},
+		Usage: "Memory password hashing may take at once, in MiB (19 MiB a hash; at least 2 and at most 2 per CPU run at once). " +
+			"Sign-ins beyond it wait their turn."}
 )
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, AllowPrivate, SMTP, DropboxDomain, Retention}
+	MailCAFile, AllowPrivate, SMTP, DropboxDomain, Retention, TrustForwardedFor, PasswordHashMemory}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

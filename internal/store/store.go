@@ -138,6 +138,10 @@ type Tokens interface {
 	// ListTokens lists a user's active tokens of a kind, oldest first.
 	ListTokens(ctx context.Context, orgID, userID int64, kind crm.TokenKind, now time.Time) ([]crm.Token, error)
 	RevokeToken(ctx context.Context, orgID, userID, id int64, at time.Time) error
+	// RevokeUserTokens revokes every active token of a kind of a user but
+	// except (0: none) and returns how many: a password change ends the
+	// user's other sessions.
+	RevokeUserTokens(ctx context.Context, orgID, userID int64, kind crm.TokenKind, except int64, at time.Time) (int64, error)
 	// PurgeTokens deletes session tokens that expired and tokens revoked
 	// before the cutoff. It is maintenance, run under a lease.
 	PurgeTokens(ctx context.Context, f Fence, cutoff time.Time) (int64, error)

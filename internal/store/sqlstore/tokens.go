@@ -142,3 +142,14 @@ func (db *DB) PurgeTokens(ctx context.Context, f store.Fence, cutoff time.Time) 
 	})
 	return n, err
 }
+
+// RevokeUserTokens revokes a user's active tokens of one kind but one.
+func (db *DB) RevokeUserTokens(ctx context.Context, orgID, userID int64, kind crm.TokenKind, except int64, at time.Time) (int64, error) {
+	res, err := db.w.ExecContext(ctx, db.q(`UPDATE api_tokens SET revoked_at = ?
+		WHERE org_id = ? AND user_id = ? AND kind = ? AND id <> ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`),
+		micros(at), orgID, userID, string(kind), except, micros(at))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -29,6 +29,7 @@ func Run(t *testing.T, f Factory) {
 		"Pagination":        testPagination,
 		"ConcurrentUpdates": testConcurrentUpdates,
 		"Tokens":            testTokens,
+		"RevokeUserTokens":  testRevokeUserTokens,
 		"TokenLimitRace":    testTokenLimitRace,
 		"Credentials":       testCredentials,
 		"Leases":            testLeases,

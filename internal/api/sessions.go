@@ -1,0 +1,53 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/crmsync/crmsync/internal/crm"
+)
+
+// A password change ends the user's other sessions at once: whoever
+// signed in with the old password (a stolen laptop, a guessed password)
+// is out. The session making the change, when the user changes their own,
+// stays. API tokens stay too: they are app passwords, made on purpose and
+// listed, and integrations would break. The answer says so and lists them,
+// so that the user can revoke those they no longer trust.
+
+// userUpdateResponse is the answer of PATCH /api/v1/users/{id}: the user,
+// and what a password change did to their sign-ins.
+type userUpdateResponse struct {
+	crm.User
+	PasswordChange *passwordChange `json:"password_change,omitempty"`
+}
+
+// passwordChange tells what a new password ended and what it kept.
+type passwordChange struct {
+	SessionsEnded int64       `json:"sessions_ended"`
+	APITokens     []crm.Token `json:"api_tokens"`
+	Message       string      `json:"message"`
+}
+
+// endOtherSessions revokes u's session tokens after their password was
+// changed, but the caller's own session, and lists the API tokens kept.
+func (s *Server) endOtherSessions(ctx context.Context, c *caller, u crm.User) (*passwordChange, error) {
+	var except int64
+	if c.User.ID == u.ID && c.Token.Kind == crm.TokenSession {
+		except = c.Token.ID
+	}
+	now := s.cfg.Now()
+	n, err := s.st.RevokeUserTokens(ctx, u.OrgID, u.ID, crm.TokenSession, except, now)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := s.st.ListTokens(ctx, u.OrgID, u.ID, crm.TokenAPI, now)
+	if err != nil {
+		return nil, err
+	}
+	pc := &passwordChange{SessionsEnded: n, APITokens: nonNil(tokens),
+		Message: fmt.Sprintf("The password was changed and %d other sign-in session(s) ended.", n)}
+	if len(tokens) > 0 {
+		pc.Message += fmt.Sprintf(" The %d API token(s) listed in api_tokens still work: revoke any you no longer trust (DELETE /api/v1/users/%d/tokens/{token_id}).", len(tokens), u.ID)
+	}
+	return pc, nil
+}
