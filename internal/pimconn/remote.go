@@ -79,17 +79,23 @@ func refs(items []dav.Item) []pim.RemoteRef {
 }
 
 // Fetch gets items with multiget and decodes them; the ones whose body
-// cannot be decoded are reported in bad, each with the codec's reason.
+// cannot be decoded, and the ones the server could not send even one by
+// one after a batch answer it could not read (dav.MultigetEach), are
+// reported in bad, each with its reason: one bad item never stops the
+// others.
 func (r *Remote) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, []pim.ItemError, []string, error) {
 	if len(hrefs) == 0 {
 		return nil, nil, nil, nil
 	}
-	objs, missing, err := r.Client.Multiget(ctx, r.collection(), hrefs)
+	objs, failed, missing, err := r.Client.MultigetEach(ctx, r.collection(), hrefs)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var items []pim.RemoteItem
 	var bad []pim.ItemError
+	for _, f := range failed {
+		bad = append(bad, pim.ItemError{Href: f.Href, Err: f.Err})
+	}
 	for _, o := range objs {
 		it, err := r.decode(o.Data)
 		if err != nil {

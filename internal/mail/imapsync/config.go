@@ -59,6 +59,13 @@ type Config struct {
 	// 60 s). During a FETCH every byte received restarts it, so a large
 	// batch on a slow but live link does not time out.
 	CommandTimeout time.Duration
+	// MaxMessageBytes bounds one message body the server sends (default
+	// DefaultMaxMessageBytes, 100 MiB): a larger literal fails the
+	// connection with connerr.Protocol (frame.go).
+	MaxMessageBytes int64
+	// MaxFolders bounds how many folders Folders accepts (default
+	// DefaultMaxFolders); more fail with connerr.Protocol.
+	MaxFolders int
 	// Logger receives debug events (never credentials); nil discards.
 	Logger *slog.Logger
 }
@@ -101,6 +108,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxFolders <= 0 {
+		cfg.MaxFolders = DefaultMaxFolders
 	}
 	if cfg.Security == SecurityNone && !cfg.AllowPlaintext && !isLoopback(cfg.Host) {
 		return cfg, &connerr.Error{Kind: connerr.TLS, Server: cfg.addr(), Err: ErrPlaintext,

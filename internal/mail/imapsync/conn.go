@@ -42,6 +42,10 @@ type Conn struct {
 
 	pollEvery time.Duration // Idle's NOOP interval without IDLE
 
+	// frame follows the framing go-imap reads and holds the limit the
+	// server went past, if it did (frame.go).
+	frame *framedConn
+
 	selected string // the selected folder, "" if none
 	validity uint32 // its UIDVALIDITY
 	modseq   bool   // it has mod-sequences: CONDSTORE, and no NOMODSEQ
@@ -167,12 +171,11 @@ func (c *Conn) connect(ctx context.Context) error {
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			return c.fail(ctx, err, phaseConnect, "the TLS handshake")
 		}
-		c.c = imapclient.New(tlsConn, opts)
+		c.c = imapclient.New(c.framed(tlsConn), opts)
 	case SecuritySTARTTLS:
-		// RFC 3501 §6.2.1; go-imap refuses a PREAUTH greeting here
+		// RFC 3501 §6.2.1; a PREAUTH greeting is refused here
 		// (RFC 3501 §7.1.4: it would skip the upgrade).
-		opts.TLSConfig = cfg.tlsConfig()
-		cl, err := imapclient.NewStartTLS(wc, opts)
+		cl, err := c.startTLS(ctx, wc, opts)
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) {
@@ -182,7 +185,7 @@ func (c *Conn) connect(ctx context.Context) error {
 		}
 		c.c = cl
 	default:
-		c.c = imapclient.New(wc, opts)
+		c.c = imapclient.New(c.framed(wc), opts)
 	}
 	if err := c.c.WaitGreeting(); err != nil {
 		return c.fail(ctx, err, phaseConnect, "the greeting")
@@ -380,6 +383,12 @@ func (c *Conn) fail(ctx context.Context, err error, ph phase, what string) error
 		d := c.dog.d
 		c.dog.mu.Unlock()
 		e := c.cls.fault(connerr.Unreachable, err, "%s stopped answering during %s (nothing received for %s).", c.cfg.Host, what, d)
+		c.setBroken(e)
+		return e
+	}
+	if e := c.frame.violation(); e != nil {
+		// The server went past a limit: whatever go-imap made of the cut
+		// stream, this is the reason.
 		c.setBroken(e)
 		return e
 	}

@@ -61,6 +61,9 @@ func (c *Conn) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
 	cmd := c.c.List("", "*", opts)
 	var in []listed
 	for d := cmd.Next(); d != nil; d = cmd.Next() {
+		if len(in) == c.cfg.MaxFolders {
+			return nil, c.tooManyFolders(cmd)
+		}
 		in = append(in, listed{name: d.Mailbox, delim: d.Delim, attrs: d.Attrs})
 	}
 	if err := cmd.Close(); err != nil {

@@ -45,7 +45,10 @@ func Verify(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer c.Close()
-	return c.Quit()
+	if err := c.Quit(); err != nil {
+		return classify(err, cfg)
+	}
+	return nil
 }
 
 func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
@@ -76,7 +79,8 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
-	c, err := smtp.NewClient(conn, cfg.Host)
+	lc := newLimitedConn(conn)
+	c, err := smtp.NewClient(lc, cfg.Host)
 	if err != nil {
 		conn.Close()
 		return nil, classify(err, cfg)
@@ -85,8 +89,12 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 	if name == "" {
 		name = "localhost"
 	}
-	if err := c.Hello(name); err != nil {
+	if err := c.Hello(name); err != nil || lc.over() {
+		// net/smtp takes a line cut by the limit for a whole reply.
 		c.Close()
+		if err == nil {
+			err = errTooMuch
+		}
 		return nil, classify(err, cfg)
 	}
 	if cfg.Security == "starttls" {
@@ -100,7 +108,10 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 		}
 	}
 	if cfg.Username != "" {
+		// With implicit TLS net/smtp sees the limited connection, not the
+		// *tls.Conn under it.
 		_, isTLS := c.TLSConnectionState()
+		isTLS = isTLS || cfg.Security == "tls"
 		if !isTLS && !cfg.AllowPlaintext && !loopback(cfg.Host) {
 			c.Close()
 			return nil, cfg.fault(connerr.TLS, nil, "The password would cross the network unencrypted: use security tls or starttls.")
@@ -171,6 +182,9 @@ func (cfg Config) fault(kind connerr.Kind, err error, format string, args ...any
 // classify turns an SMTP or network failure into a *connerr.Error with a
 // message for the user (RFC 4954 §6 codes, RFC 3463 enhanced codes).
 func classify(err error, cfg Config) error {
+	if e, ok := tooMuch(err, cfg); ok {
+		return e
+	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
 		msg := strings.ToLower(te.Msg)

@@ -38,9 +38,6 @@ type Client struct {
 const (
 	userAgent    = "crmsync"
 	maxRedirects = 5
-	// maxBody bounds what is read of one answer (a multistatus listing of
-	// a large collection, or one object).
-	maxBody = 256 << 20
 	// maxErrorBody bounds what is read of an error answer.
 	maxErrorBody = 64 << 10
 )
@@ -182,7 +179,8 @@ func (c *Client) fail(a *answer, href, what string) error {
 // multistatus sends a PROPFIND or REPORT and decodes the 207 answer. Any
 // other status comes back as an *answer for the caller to judge. The URL
 // returned is the one that answered (after redirects), to resolve hrefs.
-func (c *Client) multistatus(ctx context.Context, method, href, depth, body, what string) (*multistatus, *url.URL, error) {
+// An answer larger than limit bytes fails (limits.go).
+func (c *Client) multistatus(ctx context.Context, method, href, depth, body, what string, limit int64) (*multistatus, *url.URL, error) {
 	h := http.Header{"Content-Type": {"application/xml; charset=utf-8"}}
 	if depth != "" {
 		h.Set("Depth", depth)
@@ -195,7 +193,7 @@ func (c *Client) multistatus(ctx context.Context, method, href, depth, body, wha
 		return nil, nil, unexpected(resp)
 	}
 	defer resp.Body.Close()
-	ms, err := decodeMultistatus(io.LimitReader(resp.Body, maxBody))
+	ms, err := decodeMultistatus(newCapped(resp.Body, limit))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("dav: %s: %w", what, ctx.Err())

@@ -86,7 +86,7 @@ func (c *Client) Discover(ctx context.Context) (*Discovery, error) {
 	d := &Discovery{Principal: principal}
 
 	what := "looking up the address book and calendar homes"
-	ms, at, err := c.multistatus(ctx, "PROPFIND", principal, "0", propfindHomeSets, what)
+	ms, at, err := c.multistatus(ctx, "PROPFIND", principal, "0", propfindHomeSets, what, maxSmallAnswer)
 	if err != nil {
 		return nil, c.check(err, principal, what)
 	}
@@ -134,7 +134,7 @@ func (c *Client) principal(ctx context.Context) (string, error) {
 	const what = "looking up the current user's principal"
 	var firstErr error
 	for _, at := range []string{base.Path, "/.well-known/carddav", "/.well-known/caldav", "/"} {
-		ms, u, err := c.multistatus(ctx, "PROPFIND", at, "0", propfindPrincipal, what)
+		ms, u, err := c.multistatus(ctx, "PROPFIND", at, "0", propfindPrincipal, what, maxSmallAnswer)
 		if err == nil {
 			for _, r := range ms.Responses {
 				if p := r.props(); p.CurrentUserPrincipal != nil && len(p.CurrentUserPrincipal.Hrefs) > 0 {
@@ -181,7 +181,11 @@ func (c *Client) collections(ctx context.Context, href, depth string) ([]Collect
 	if depth == "0" {
 		what = "reading the properties of " + href
 	}
-	ms, at, err := c.multistatus(ctx, "PROPFIND", href, depth, propfindCollection, what)
+	limit := int64(maxCollections)
+	if depth == "0" {
+		limit = maxSmallAnswer
+	}
+	ms, at, err := c.multistatus(ctx, "PROPFIND", href, depth, propfindCollection, what, limit)
 	if err != nil {
 		return nil, c.check(err, href, what)
 	}

@@ -238,6 +238,9 @@ func (c *Client) tlsError(err error) *connerr.Error {
 
 // readError classifies a failure while reading or decoding an answer.
 func (c *Client) readError(err error, what string) *connerr.Error {
+	if e, ok := tooLarge(err); ok {
+		return c.fault(connerr.Protocol, err, "%s sent more than %s while %s; crmsync stopped reading there.", c.host(), byteSize(e.limit), what)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 		return c.transportError(err, what)

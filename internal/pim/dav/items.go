@@ -38,7 +38,7 @@ const MultigetBatch = 200
 // 1, RFC 4918 §9.1), by href. Sub-collections are left out.
 func (c *Client) List(ctx context.Context, collection string) ([]Item, error) {
 	what := "listing " + collection
-	ms, at, err := c.multistatus(ctx, "PROPFIND", collection, "1", propfindETags, what)
+	ms, at, err := c.multistatus(ctx, "PROPFIND", collection, "1", propfindETags, what, maxListing)
 	if err != nil {
 		return nil, c.check(err, collection, what)
 	}
@@ -76,7 +76,7 @@ func (c *Client) Get(ctx context.Context, href string) (*Object, error) {
 		return nil, c.fail(unexpected(resp), href, what)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(newCapped(resp.Body, maxItem))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("dav: %s: %w", what, ctx.Err())
@@ -92,52 +92,69 @@ func (c *Client) Get(ctx context.Context, href string) (*Object, error) {
 // order; hrefs the server reports missing (deleted meanwhile) are returned
 // in missing.
 func (c *Client) Multiget(ctx context.Context, coll Collection, hrefs []string) (objs []Object, missing []string, err error) {
-	if coll.Type != AddressBook && coll.Type != Calendar {
-		return nil, nil, fmt.Errorf("dav: multiget on %s: unknown collection type %q", coll.Href, coll.Type)
+	if err := multigetType(coll); err != nil {
+		return nil, nil, err
 	}
-	what := "fetching items of " + coll.Href
 	for batch := range slices.Chunk(hrefs, MultigetBatch) {
-		// RFC 4791 §7.9 / RFC 6352 §8.7: no Depth header.
-		ms, at, err := c.multistatus(ctx, "REPORT", coll.Href, "", multigetBody(coll.Type, batch), what)
+		o, m, err := c.multigetBatch(ctx, coll, batch)
 		if err != nil {
-			return nil, nil, c.check(err, coll.Href, what)
+			return nil, nil, err
 		}
-		asked := map[string]bool{}
-		for _, h := range batch {
-			asked[h] = true
-		}
-		for _, r := range ms.Responses {
-			for _, raw := range r.Hrefs {
-				href, ok := hrefPath(at, raw)
-				if !ok {
-					continue
-				}
-				delete(asked, href)
-				p := r.props()
-				data := p.AddressData
-				if coll.Type == Calendar {
-					data = p.CalendarData
-				}
-				if data == nil {
-					// A 404 response, or a propstat without the data.
-					missing = append(missing, href)
-					continue
-				}
-				o := Object{Href: href, Data: []byte(*data), ContentType: p.ContentType}
-				if t, err := http.ParseTime(strings.TrimSpace(p.LastModified)); err == nil {
-					o.Modified = t.UTC()
-				}
-				if p.ETag != nil {
-					o.ETag = strings.TrimSpace(*p.ETag)
-				}
-				objs = append(objs, o)
+		objs, missing = append(objs, o...), append(missing, m...)
+	}
+	return objs, missing, nil
+}
+
+func multigetType(coll Collection) error {
+	if coll.Type != AddressBook && coll.Type != Calendar {
+		return fmt.Errorf("dav: multiget on %s: unknown collection type %q", coll.Href, coll.Type)
+	}
+	return nil
+}
+
+// multigetBatch is one multiget REPORT.
+func (c *Client) multigetBatch(ctx context.Context, coll Collection, batch []string) (objs []Object, missing []string, err error) {
+	what := "fetching items of " + coll.Href
+	// RFC 4791 §7.9 / RFC 6352 §8.7: no Depth header.
+	ms, at, err := c.multistatus(ctx, "REPORT", coll.Href, "", multigetBody(coll.Type, batch), what, maxBatch)
+	if err != nil {
+		return nil, nil, c.check(err, coll.Href, what)
+	}
+	asked := map[string]bool{}
+	for _, h := range batch {
+		asked[h] = true
+	}
+	for _, r := range ms.Responses {
+		for _, raw := range r.Hrefs {
+			href, ok := hrefPath(at, raw)
+			if !ok {
+				continue
 			}
-		}
-		// Hrefs the server did not mention at all count as missing.
-		for _, h := range batch {
-			if asked[h] {
-				missing = append(missing, h)
+			delete(asked, href)
+			p := r.props()
+			data := p.AddressData
+			if coll.Type == Calendar {
+				data = p.CalendarData
 			}
+			if data == nil {
+				// A 404 response, or a propstat without the data.
+				missing = append(missing, href)
+				continue
+			}
+			o := Object{Href: href, Data: []byte(*data), ContentType: p.ContentType}
+			if t, err := http.ParseTime(strings.TrimSpace(p.LastModified)); err == nil {
+				o.Modified = t.UTC()
+			}
+			if p.ETag != nil {
+				o.ETag = strings.TrimSpace(*p.ETag)
+			}
+			objs = append(objs, o)
+		}
+	}
+	// Hrefs the server did not mention at all count as missing.
+	for _, h := range batch {
+		if asked[h] {
+			missing = append(missing, h)
 		}
 	}
 	return objs, missing, nil
@@ -240,7 +257,7 @@ const propfindLastModified = xmlDecl + `<D:propfind xmlns:D="DAV:"><D:prop><D:ge
 // this request, but not all do (Radicale does not).
 func (c *Client) LastModified(ctx context.Context, href string) (time.Time, error) {
 	what := "reading the date of " + href
-	ms, _, err := c.multistatus(ctx, "PROPFIND", href, "0", propfindLastModified, what)
+	ms, _, err := c.multistatus(ctx, "PROPFIND", href, "0", propfindLastModified, what, maxSmallAnswer)
 	if err != nil {
 		return time.Time{}, c.check(err, href, what)
 	}

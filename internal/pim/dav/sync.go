@@ -38,7 +38,7 @@ func (c *Client) SyncCollection(ctx context.Context, collection, token string) (
 	seen := map[string]state{}
 	for page := 0; ; page++ {
 		// RFC 6578 §3.2: Depth 0; the sync-level element says how deep.
-		ms, at, err := c.multistatus(ctx, "REPORT", collection, "0", syncCollectionBody(token), what)
+		ms, at, err := c.multistatus(ctx, "REPORT", collection, "0", syncCollectionBody(token), what, maxListing)
 		if err != nil {
 			var a *answer
 			if errors.As(err, &a) && a.isInvalidSyncToken() {
