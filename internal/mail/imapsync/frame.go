@@ -5,8 +5,10 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/crmsync/crmsync/internal/connerr"
@@ -220,12 +222,32 @@ func size(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// DefaultMaxFolders is Config.MaxFolders' default. A mailbox with more
-// folders is refused with an error rather than cut silently: a partial
-// list would make the folders past the cut look deleted.
+// DefaultMaxFolders is Config.MaxFolders' default: how many folders
+// Folders returns at most (plus the special ones listed after them). The
+// sync engine keeps fewer still (mailsync.DefaultMaxFolders), special and
+// chosen folders first.
 const DefaultMaxFolders = 10000
 
-// tooManyFolders stops a LIST that goes past Config.MaxFolders: the rest
+// maxListedFolders is how long a LIST answer may go on: past it the
+// server is taken to send an endless list, and the connection is closed.
+const maxListedFolders = 1_000_000
+
+// special reports whether a listed folder must be kept past MaxFolders:
+// the inbox and the folders with a SPECIAL-USE attribute.
+func special(d *imap.ListData) bool {
+	if strings.EqualFold(d.Mailbox, "INBOX") {
+		return true
+	}
+	for _, a := range d.Attrs {
+		switch a {
+		case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk, imap.MailboxAttrArchive, imap.MailboxAttrAll:
+			return true
+		}
+	}
+	return false
+}
+
+// tooManyFolders stops a LIST that goes past maxListedFolders: the rest
 // of the answer may never end, so the connection is closed rather than
 // read to its end. What go-imap already parsed is drained so its reader
 // is not left blocked on the command.
@@ -234,7 +256,7 @@ func (c *Conn) tooManyFolders(cmd *imapclient.ListCommand) error {
 	for cmd.Next() != nil {
 	}
 	cmd.Close()
-	e := c.cls.fault(connerr.Protocol, nil, "%s listed more than %d folders; crmsync syncs at most %d folders of one account. Remove or unsubscribe folders on the server, or ask the administrator to raise the limit.", c.cfg.Host, c.cfg.MaxFolders, c.cfg.MaxFolders)
+	e := c.cls.fault(connerr.Protocol, nil, "%s listed more than %d folders without end; crmsync stopped reading and closed the connection. Remove or unsubscribe folders on the server.", c.cfg.Host, maxListedFolders)
 	c.setBroken(e)
 	return e
 }

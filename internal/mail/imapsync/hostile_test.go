@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/testpeer/heapwatch"
 )
 
@@ -177,32 +178,47 @@ func TestHostileFetchEnvelopeLiteral(t *testing.T) {
 }
 
 func TestHostileEndlessFolderList(t *testing.T) {
-	// 300,000 folders, one LIST line each: refused past MaxFolders.
-	port := startFake(t, greetAndLogin(handlers{"LIST": func(f *fakeConn, tag, _ string) {
-		var b strings.Builder
-		for i := range 300000 {
-			fmt.Fprintf(&b, "* LIST () \"/\" folder%d\r\n", i)
-			if b.Len() > 32<<10 {
-				if _, err := io.WriteString(f.conn, b.String()); err != nil {
-					return
+	// A LIST answer of n folders, the special ones last.
+	list := func(n int) func(*fakeConn) {
+		return greetAndLogin(handlers{"LIST": func(f *fakeConn, tag, _ string) {
+			var b strings.Builder
+			for i := range n {
+				fmt.Fprintf(&b, "* LIST () \"/\" folder%d\r\n", i)
+				if b.Len() > 32<<10 {
+					if _, err := io.WriteString(f.conn, b.String()); err != nil {
+						return
+					}
+					b.Reset()
 				}
-				b.Reset()
 			}
-		}
-		f.sendRaw(b.String())
-		f.send(tag + " OK done")
-	}}))
-	c := dialFake(t, fakeConfig(port))
-	var err error
-	grew := heapwatch.Peak(func() { _, err = c.Folders(context.Background()) })
-	mustBeHostile(t, err, grew, port, "more than 10000 folders")
-
-	// The limit itself is fine.
-	cfg := fakeConfig(port)
-	cfg.MaxFolders = 300000
-	c = dialFake(t, cfg)
-	fs, err := c.Folders(context.Background())
-	if err != nil || len(fs) != 300000 {
-		t.Fatalf("Folders with MaxFolders 300000 = %d, %v", len(fs), err)
+			b.WriteString("* LIST (\\Sent) \"/\" Sent\r\n* LIST () \"/\" INBOX\r\n")
+			f.sendRaw(b.String())
+			f.send(tag + " OK done")
+		}})
 	}
+	// 300,000 folders: the first MaxFolders are kept, and the special ones
+	// listed after them; memory stays bounded.
+	port := startFake(t, list(300000))
+	c := dialFake(t, fakeConfig(port))
+	var fs []mail.FolderInfo
+	var err error
+	grew := heapwatch.Peak(func() { fs, err = c.Folders(context.Background()) })
+	if err != nil || len(fs) != DefaultMaxFolders+2 {
+		t.Fatalf("Folders = %d, %v; want %d", len(fs), err, DefaultMaxFolders+2)
+	}
+	roles := map[mail.Role]bool{}
+	for _, f := range fs {
+		roles[f.Role] = true
+	}
+	if !roles[mail.RoleInbox] || !roles[mail.RoleSent] {
+		t.Fatalf("the inbox or sent folder listed past the cap was left out")
+	}
+	if grew > heapBound {
+		t.Fatalf("heap grew %d MiB reading 300,000 folders", grew>>20)
+	}
+	// A list that goes on past a million entries is taken for endless.
+	port = startFake(t, list(maxListedFolders+10))
+	c = dialFake(t, fakeConfig(port))
+	grew = heapwatch.Peak(func() { _, err = c.Folders(context.Background()) })
+	mustBeHostile(t, err, grew, port, "without end")
 }

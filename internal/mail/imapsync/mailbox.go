@@ -60,14 +60,25 @@ func (c *Conn) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
 	}
 	cmd := c.c.List("", "*", opts)
 	var in []listed
+	dropped := 0
 	for d := cmd.Next(); d != nil; d = cmd.Next() {
-		if len(in) == c.cfg.MaxFolders {
-			return nil, c.tooManyFolders(cmd)
+		// Past MaxFolders the list is read on but only the special
+		// folders kept (INBOX, SPECIAL-USE): memory stays bounded and the
+		// mailbox still syncs. A list that goes on past maxListedFolders
+		// is taken for endless and refused.
+		if len(in) >= c.cfg.MaxFolders && !special(d) {
+			if dropped++; len(in)+dropped > maxListedFolders {
+				return nil, c.tooManyFolders(cmd)
+			}
+			continue
 		}
 		in = append(in, listed{name: d.Mailbox, delim: d.Delim, attrs: d.Attrs})
 	}
 	if err := cmd.Close(); err != nil {
 		return nil, o.fail(err)
+	}
+	if dropped > 0 {
+		c.log.Warn("imap server lists more folders than crmsync keeps; the rest are left out", "host", c.cfg.Host, "kept", len(in), "left_out", dropped)
 	}
 	return assignRoles(in), nil
 }

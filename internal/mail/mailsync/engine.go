@@ -212,7 +212,7 @@ func (e *Engine) capFolders(ctx context.Context, list []mail.FolderInfo) ([]mail
 		}
 	}
 	if len(stored) < e.Config.MaxFolders {
-		e.event(ctx, "folders", fmt.Sprintf("The server lists %d folders; crmsync keeps %d of them (the inbox, sent and other special folders, and those chosen for sync, first). "+
+		e.event(ctx, "folders", fmt.Sprintf("The server lists %d folders or more; crmsync keeps %d of them (the inbox, sent and other special folders, and those chosen for sync, first). "+
 			"Folders left out are not synced.", len(list), len(kept)))
 	}
 	return kept, nil
