@@ -1,6 +1,7 @@
 package imapsync
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -61,6 +62,10 @@ type Config struct {
 	CommandTimeout time.Duration
 	// Logger receives debug events (never credentials); nil discards.
 	Logger *slog.Logger
+	// Dial opens the TCP connection; nil is a plain net.Dialer. The
+	// connector wiring passes the network guard's (package netguard), so
+	// that a user's settings cannot reach internal hosts.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // ErrPlaintext is wrapped by the *connerr.Error Dial returns when Security is
