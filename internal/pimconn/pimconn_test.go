@@ -11,8 +11,8 @@ import (
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/netguard"
+	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
