@@ -18,19 +18,20 @@ import (
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
 // newMailConnector builds what the API and the sync loops use to reach
 // mail servers.
-func newMailConnector(cfg config.Config, creds store.Credentials, kr *secret.Keyring, log *slog.Logger) (*mailconn.Connector, error) {
+func newMailConnector(cfg config.Config, guard *netguard.Guard, creds store.Credentials, kr *secret.Keyring, log *slog.Logger) (*mailconn.Connector, error) {
 	tc, err := mailTLS(cfg.MailCAFile)
 	if err != nil {
 		return nil, err
 	}
-	d := &autoconfig.Discoverer{AllowPrivate: cfg.AllowPrivate}
-	return &mailconn.Connector{Credentials: creds, Keys: kr, Discoverer: d, TLSConfig: tc, Logger: log}, nil
+	d := &autoconfig.Discoverer{Guard: guard}
+	return &mailconn.Connector{Credentials: creds, Keys: kr, Discoverer: d, Guard: guard, TLSConfig: tc, Logger: log}, nil
 }
 
 // mailTLS trusts the system's authorities plus those of caFile.
@@ -79,7 +80,11 @@ func autoconfigCommand() *command {
 			cfg.RegisterMail(fs)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error {
-			d := &autoconfig.Discoverer{AllowPrivate: cfg.AllowPrivate}
+			guard, err := networkGuard(cfg)
+			if err != nil {
+				return err
+			}
+			d := &autoconfig.Discoverer{Guard: guard}
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			r, err := d.Discover(ctx, cfg.Arg)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
@@ -13,8 +14,8 @@ import (
 
 // newPIMConnector builds what the API and the sync loops use to reach
 // CardDAV and CalDAV servers.
-func newPIMConnector(creds store.Credentials, kr *secret.Keyring, log *slog.Logger) *pimconn.Connector {
-	return &pimconn.Connector{Credentials: creds, Keys: kr, Logger: log}
+func newPIMConnector(guard *netguard.Guard, creds store.Credentials, kr *secret.Keyring, log *slog.Logger) *pimconn.Connector {
+	return &pimconn.Connector{Credentials: creds, Keys: kr, Guard: guard, Logger: log}
 }
 
 // pimConfig is the PIM sync loops' wiring: the connector's targets as the

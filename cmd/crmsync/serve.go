@@ -68,6 +68,10 @@ func workerCommand() *command {
 // serve is `crmsync serve` (withAPI) and `crmsync worker`.
 func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	log := cfg.Logger(a.stderr)
+	guard, err := networkGuard(cfg)
+	if err != nil {
+		return err
+	}
 	db, err := openStore(ctx, cfg.DB, false)
 	if err != nil {
 		return err
@@ -87,12 +91,15 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		log.Warn("a worker on SQLite adds no capacity: `crmsync serve` already runs every loop; workers help with PostgreSQL")
 	}
 
-	conn, err := newMailConnector(cfg, db, kr, log)
+	if s := guard.String(); s != "" {
+		log.Info("users may reach these internal servers", "private_hosts", s)
+	}
+	conn, err := newMailConnector(cfg, guard, db, kr, log)
 	if err != nil {
 		return err
 	}
 
-	pconn := newPIMConnector(db, kr, log)
+	pconn := newPIMConnector(guard, db, kr, log)
 
 	hashMemory, err := parseHashMemory(cfg.PasswordHashMemory)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -45,15 +46,7 @@ func (w wiredPIM) Verify(ctx context.Context, kind crm.PIMKind, url, username, p
 // taxonomy), each message naming the server that failed.
 func TestSameFaultSameCode(t *testing.T) {
 	t.Parallel()
-	p := setupPIM(t)
-	p.srv = api.New(api.Config{
-		Store:   p.st,
-		Logger:  slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Now:     p.clock.Now,
-		Mail:    wiredMail{p.fake, &mailconn.Connector{}},
-		PIM:     wiredPIM{p.pim, &pimconn.Connector{}},
-		WakePIM: p.wake,
-	})
+	p := setupWired(t, testPeers)
 	for _, tc := range []struct {
 		name string
 		code string
@@ -101,6 +94,26 @@ func TestSameFaultSameCode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testPeers is the network guard's allowance for the test servers, all on
+// loopback: what an operator passes with --private-hosts.
+var testPeers = netguard.MustParse("127.0.0.0/8")
+
+// setupWired is setupPIM whose mail and PIM logins go through the real
+// connectors, with guard as their network guard.
+func setupWired(t *testing.T, guard *netguard.Guard) *pimBundle {
+	t.Helper()
+	p := setupPIM(t)
+	p.srv = api.New(api.Config{
+		Store:   p.st,
+		Logger:  slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Now:     p.clock.Now,
+		Mail:    wiredMail{p.fake, &mailconn.Connector{Guard: guard}},
+		PIM:     wiredPIM{p.pim, &pimconn.Connector{Guard: guard}},
+		WakePIM: p.wake,
+	})
+	return p
 }
 
 // scriptedIMAP listens on loopback and greets each connection as an IMAP

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/netguard"
 )
 
 // Security is how a connection to a server is protected.
@@ -140,17 +142,18 @@ type Discoverer struct {
 	Resolver Resolver
 	// HTTPClient fetches autoconfig files. nil means a client built for the
 	// purpose: no proxy, short timeouts, at most 3 redirects and none from
-	// https to http, and no connection to a non-public address unless
-	// AllowPrivate. A client given here is used as it is: refusing private
-	// addresses is then its business.
+	// https to http, and every connection through Guard. A client given
+	// here is used as it is: refusing private addresses is then its
+	// business.
 	HTTPClient *http.Client
 	// Probe confirms guessed servers. nil means connecting for real: a TCP
 	// connection, a TLS handshake with certificate verification (after
 	// STARTTLS for StartTLS), and the protocol's greeting.
 	Probe Prober
-	// AllowPrivate lets the default HTTP client and the default Prober
-	// connect to loopback, private and other non-public addresses.
-	AllowPrivate bool
+	// Guard decides which addresses the default HTTP client and the
+	// default Prober may connect to; nil allows public addresses only.
+	// The operator's --private-hosts list is the one crmsync passes.
+	Guard *netguard.Guard
 	// Timeout bounds a whole Discover call; 0 means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -187,7 +190,7 @@ func (d *Discoverer) Discover(ctx context.Context, email string) (Result, error)
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	g := &guard{resolver: r, allowPrivate: d.AllowPrivate}
+	g := newGuard(d.Guard, r)
 	client := d.HTTPClient
 	if client == nil {
 		client = newHTTPClient(g)

@@ -39,8 +39,9 @@
 // CGNAT and other non-public addresses, checked on the address actually
 // dialled (after resolution, and again for every redirect), so neither DNS
 // rebinding nor a redirect reaches a service inside the network crmsync runs
-// in. Discoverer.AllowPrivate lifts that for installations whose mail servers
-// are internal. Probes for guessed hosts follow the same rule.
+// in. Discoverer.Guard, the operator's --private-hosts list (package
+// netguard), lifts that for the internal mail servers it names. Probes for
+// guessed hosts follow the same rule.
 //
 // None of the sources is authenticated beyond TLS to the host it names: DNS
 // answers (SRV, MX) and an autoconfig file fetched over http can be forged by

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/crmsync/crmsync/internal/netguard"
 )
 
 // fakeResolver answers from maps and records every query. Names are looked
@@ -163,6 +165,9 @@ func (s *xmlSite) client(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// allLoopback is the allowance of the test servers, all on loopback.
+var allLoopback = netguard.MustParse("127.0.0.0/8,::1")
+
 // bundle is one test's discoverer with its fakes.
 type bundle struct {
 	dns   *fakeResolver
@@ -179,10 +184,10 @@ func setup(t *testing.T) *bundle {
 		probe: &fakeProber{ok: map[string]bool{}},
 	}
 	b.d = &Discoverer{
-		Resolver:     b.dns,
-		HTTPClient:   b.site.client(t),
-		Probe:        b.probe.probe,
-		AllowPrivate: true,
+		Resolver:   b.dns,
+		HTTPClient: b.site.client(t),
+		Probe:      b.probe.probe,
+		Guard:      allLoopback,
 	}
 	return b
 }

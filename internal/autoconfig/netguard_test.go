@@ -7,35 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-func TestIsPublic(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{
-		"127.0.0.1", "127.1.2.3", "::1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-		"fc00::1", "fd12:3456::1", "169.254.169.254", "fe80::1", "100.64.0.1", "100.127.255.254",
-		"0.0.0.0", "0.1.2.3", "::", "224.0.0.1", "239.1.1.1", "ff02::1", "ff05::2", "255.255.255.255",
-		"240.0.0.1", "192.0.0.8", "198.18.0.1", "192.0.2.1", "2001:db8::1", "fec0::1",
-		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1", "64:ff9b::a00:1",
-		"64:ff9b:1::1", "2002:7f00:1::1", "2002:a00:1::1", "100::1",
-	} {
-		if isPublic(netip.MustParseAddr(s)) {
-			t.Errorf("isPublic(%s) = true", s)
-		}
-	}
-	for _, s := range []string{
-		"1.1.1.1", "8.8.8.8", "93.184.215.14", "100.63.255.255", "100.128.0.1", "172.32.0.1",
-		"2606:4700:4700::1111", "2a00:1450:4001::1", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
-	} {
-		if !isPublic(netip.MustParseAddr(s)) {
-			t.Errorf("isPublic(%s) = false", s)
-		}
-	}
-}
+	"github.com/crmsync/crmsync/internal/netguard"
+)
 
 // guardedFetch fetches u with the default client of a Discoverer.
 func guardedFetch(g *guard, u string) ([]byte, error) {
@@ -60,13 +37,13 @@ func TestGuardRefusesPrivateAddresses(t *testing.T) {
 		"http://autoconfig.example.com:" + port + "/mail/config-v1.1.xml",
 	}
 	for _, u := range urls {
-		_, err := guardedFetch(&guard{resolver: dns}, u)
+		_, err := guardedFetch(newGuard(nil, dns), u)
 		if !errors.Is(err, ErrPrivateAddress) {
 			t.Errorf("fetch %s by default: err = %v; want ErrPrivateAddress", u, err)
 		}
-		body, err := guardedFetch(&guard{resolver: dns, allowPrivate: true}, u)
+		body, err := guardedFetch(newGuard(allLoopback, dns), u)
 		if err != nil || string(body) != "secret" {
-			t.Errorf("fetch %s with AllowPrivate = %q, %v; want secret", u, body, err)
+			t.Errorf("fetch %s with loopback allowed = %q, %v; want secret", u, body, err)
 		}
 	}
 }
@@ -88,7 +65,7 @@ func TestGuardRefusesRedirectToPrivate(t *testing.T) {
 	dns := &fakeResolver{ips: map[string][]net.IPAddr{
 		"internal.example.com": {{IP: net.ParseIP("127.0.0.2")}},
 	}}
-	g := &guard{resolver: dns, allow: func(ip netip.Addr) bool { return ip == netip.MustParseAddr("127.0.0.1") }}
+	g := newGuard(netguard.MustParse("127.0.0.1"), dns)
 	_, err := guardedFetch(g, srv.URL+"/start")
 	if !errors.Is(err, ErrPrivateAddress) {
 		t.Errorf("redirect to an internal host: err = %v; want ErrPrivateAddress", err)
@@ -107,7 +84,7 @@ func TestClientRedirectLimit(t *testing.T) {
 		http.Redirect(w, r, "/hop/"+strconv.Itoa(n-1), http.StatusMovedPermanently)
 	}))
 	t.Cleanup(srv.Close)
-	g := &guard{resolver: &fakeResolver{}, allowPrivate: true}
+	g := newGuard(allLoopback, &fakeResolver{})
 	if body, err := guardedFetch(g, srv.URL+"/hop/3"); err != nil || string(body) != "here" {
 		t.Errorf("3 redirects: %q, %v; want them followed", body, err)
 	}
@@ -136,7 +113,7 @@ func TestFetchLimits(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	g := &guard{resolver: &fakeResolver{}, allowPrivate: true}
+	g := newGuard(allLoopback, &fakeResolver{})
 	if _, err := guardedFetch(g, srv.URL+"/big"); err == nil {
 		t.Error("a body over the limit was accepted")
 	}
@@ -149,7 +126,7 @@ func TestFetchLimits(t *testing.T) {
 }
 
 // An autoconfig file on a loopback server, under a public name: refused by
-// default, read with AllowPrivate.
+// default, read with loopback allowed.
 func TestGuardLoopbackServer(t *testing.T) {
 	t.Parallel()
 	site := &xmlSite{files: map[string]string{}}
@@ -162,14 +139,17 @@ func TestGuardLoopbackServer(t *testing.T) {
 	u := "http://autoconfig.example.com:" + port + "/mail/config-v1.1.xml"
 
 	for _, allow := range []bool{false, true} {
-		g := &guard{resolver: dns, allowPrivate: allow}
+		g := newGuard(nil, dns)
+		if allow {
+			g = newGuard(allLoopback, dns)
+		}
 		body, err := guardedFetch(g, u)
 		if allow != (err == nil) {
-			t.Errorf("AllowPrivate %v: fetch err = %v", allow, err)
+			t.Errorf("loopback allowed %v: fetch err = %v", allow, err)
 		}
 		if allow {
 			if _, err := parseClientConfig(body, testAddr); err != nil {
-				t.Errorf("AllowPrivate: %v", err)
+				t.Errorf("loopback allowed: %v", err)
 			}
 		}
 	}
@@ -179,7 +159,7 @@ func TestGuardLoopbackServer(t *testing.T) {
 }
 
 // Discover without an HTTPClient uses the guarded one: a name that resolves
-// to loopback is refused before any connection, unless AllowPrivate.
+// to loopback is refused before any connection, unless loopback allowed.
 func TestDiscoverDefaultClientIsGuarded(t *testing.T) {
 	t.Parallel()
 	dns := &fakeResolver{ips: map[string][]net.IPAddr{
@@ -188,7 +168,10 @@ func TestDiscoverDefaultClientIsGuarded(t *testing.T) {
 	}}
 	fail := func(context.Context, Protocol, string, int, Security) error { return errors.New("no") }
 	for _, allow := range []bool{false, true} {
-		d := &Discoverer{Resolver: dns, Probe: fail, AllowPrivate: allow}
+		d := &Discoverer{Resolver: dns, Probe: fail}
+		if allow {
+			d.Guard = allLoopback
+		}
 		_, err := d.Discover(context.Background(), "bob@example.com")
 		var nf *NotFoundError
 		if !errors.As(err, &nf) {
@@ -201,7 +184,7 @@ func TestDiscoverDefaultClientIsGuarded(t *testing.T) {
 			}
 		}
 		if want := map[bool]int{false: 3, true: 0}[allow]; refused != want {
-			t.Errorf("AllowPrivate %v: %d fetches refused as private; want %d\n%s", allow, refused, want, strings.Join(nf.Tried, "\n"))
+			t.Errorf("loopback allowed %v: %d fetches refused as private; want %d\n%s", allow, refused, want, strings.Join(nf.Tried, "\n"))
 		}
 	}
 }

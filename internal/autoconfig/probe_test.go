@@ -165,7 +165,7 @@ func TestDefaultProbe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			port := tt.server.start(t)
-			g := &guard{resolver: &fakeResolver{}, allowPrivate: true}
+			g := newGuard(allLoopback, &fakeResolver{})
 			if tt.trusted {
 				g.probeTLS = &tls.Config{RootCAs: pool}
 			}
@@ -181,9 +181,9 @@ func TestDefaultProbe(t *testing.T) {
 func TestDefaultProbeGuarded(t *testing.T) {
 	t.Parallel()
 	port := mailServer{proto: IMAP}.start(t)
-	g := &guard{resolver: &fakeResolver{}}
+	g := newGuard(nil, &fakeResolver{})
 	if err := g.probe(context.Background(), IMAP, "127.0.0.1", port, None); !errors.Is(err, ErrPrivateAddress) {
-		t.Errorf("probe of loopback without AllowPrivate: err = %v; want ErrPrivateAddress", err)
+		t.Errorf("probe of loopback without loopback allowed: err = %v; want ErrPrivateAddress", err)
 	}
 }
 
@@ -203,7 +203,7 @@ func TestDefaultProbeSilentServer(t *testing.T) {
 			t.Cleanup(func() { c.Close() })
 		}
 	}()
-	g := &guard{resolver: &fakeResolver{}, allowPrivate: true}
+	g := newGuard(allLoopback, &fakeResolver{})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -23,7 +23,7 @@ type Config struct {
 	LogLevel           string
 	LogFormat          string
 	MailCAFile         string
-	AllowPrivate       bool
+	PrivateHosts       string
 	SMTPAddr           string
 	DropboxDomain      string
 	Retention          string
@@ -37,7 +37,7 @@ type Config struct {
 // servers.
 func (c *Config) RegisterMail(fs *FlagSet) {
 	fs.String(&c.MailCAFile, MailCAFile)
-	fs.Bool(&c.AllowPrivate, AllowPrivate)
+	fs.String(&c.PrivateHosts, PrivateHosts)
 }
 
 // RegisterDB registers --db.

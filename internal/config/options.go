@@ -64,10 +64,11 @@ var (
 		Commands: []string{"serve", "worker", "autoconfig"},
 		Usage: "PEM file of extra certificate authorities trusted for IMAP and SMTP servers (a company CA); " +
 			"the system's authorities stay trusted. Certificates are always verified."}
-	AllowPrivate = Option{Flag: "autoconfig-allow-private", Env: "CRMSYNC_AUTOCONFIG_ALLOW_PRIVATE", Default: "false",
+	PrivateHosts = Option{Flag: "private-hosts", Env: "CRMSYNC_PRIVATE_HOSTS", Arg: "LIST",
 		Commands: []string{"serve", "worker", "autoconfig"},
-		Usage: "Let autoconfiguration fetch from and probe private and loopback addresses (for mail servers on an internal network). " +
-			"Off by default, so that a user cannot make the server reach internal hosts."}
+		Usage: "Internal servers users may reach, comma-separated CIDRs, addresses or host names (10.0.0.0/8, mail.corp.internal): " +
+			"mail and CardDAV/CalDAV servers, autoconfiguration and redirects. Loopback, private, link-local and other non-public " +
+			"addresses are refused otherwise (422 destination_not_allowed), so that a user cannot make the server reach internal hosts."}
 
 	SMTP = Option{Flag: "smtp", Env: "CRMSYNC_SMTP", Arg: "ADDR",
 		Commands: []string{"serve"},
@@ -92,7 +93,7 @@ var (
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, AllowPrivate, SMTP, DropboxDomain, Retention, TrustForwardedFor, PasswordHashMemory}
+	MailCAFile, PrivateHosts, SMTP, DropboxDomain, Retention, TrustForwardedFor, PasswordHashMemory}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

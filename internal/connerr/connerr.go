@@ -53,6 +53,12 @@ const (
 	CursorInvalid Kind = "cursor_invalid"
 	// Quota: the mailbox or the provider's storage is full.
 	Quota Kind = "quota_exceeded"
+	// NotAllowed: crmsync refused to connect, before sending anything,
+	// because the address is loopback, private or otherwise internal and
+	// the operator has not listed it (netguard, --private-hosts). Neither
+	// the user's password nor the server is at fault: the user must give
+	// another address, or an administrator allow this one.
+	NotAllowed Kind = "destination_not_allowed"
 )
 
 // Error is a classified connector failure.
@@ -172,7 +178,7 @@ func Retry(k Kind, n int, retryAfter time.Duration) time.Duration {
 		d = backoff(n, time.Minute, time.Hour)
 	case TLS:
 		d = backoff(n, 5*time.Minute, 6*time.Hour)
-	case Gone, Quota:
+	case Gone, Quota, NotAllowed:
 		d = backoff(n, 30*time.Minute, 12*time.Hour)
 	default:
 		d = backoff(n, 30*time.Second, 30*time.Minute)

@@ -29,7 +29,8 @@ func TestKindOfAndIs(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	for k, want := range map[Kind]string{Auth: "auth_failed", Blocked: "provider_blocked", Unreachable: "unreachable",
-		Throttled: "throttled", TLS: "sync_error", Protocol: "sync_error", Gone: "sync_error", Quota: "sync_error"} {
+		Throttled: "throttled", TLS: "sync_error", Protocol: "sync_error", Gone: "sync_error", Quota: "sync_error",
+		NotAllowed: "sync_error"} {
 		if k.State() != want {
 			t.Errorf("%s: state %s, want %s", k, k.State(), want)
 		}
@@ -52,5 +53,12 @@ func TestRetry(t *testing.T) {
 	}
 	if d := RetryOf(&Error{Kind: Throttled, RetryAfter: 3 * time.Hour}, 1); d != 3*time.Hour {
 		t.Fatalf("retry-after %s", d)
+	}
+	// A refused destination stays refused until someone changes a setting.
+	if NotAllowed.Transient() {
+		t.Fatal("destination_not_allowed is not transient")
+	}
+	if d := Retry(NotAllowed, 1, 0); d < 24*time.Minute {
+		t.Fatalf("destination_not_allowed retried after %s", d)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/crmsync/crmsync/internal/mail/imapsync"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
 	"github.com/crmsync/crmsync/internal/mail/smtpout"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -34,6 +35,11 @@ type Connector struct {
 	Credentials store.Credentials
 	Keys        *secret.Keyring
 	Discoverer  *autoconfig.Discoverer
+	// Guard is the network guard every IMAP and SMTP connection goes
+	// through (package netguard); nil allows public addresses only, so a
+	// user's manual settings cannot reach loopback or the internal
+	// network. crmsync passes the operator's --private-hosts.
+	Guard *netguard.Guard
 	// TLSConfig is the base TLS configuration (tests set RootCAs).
 	TLSConfig *tls.Config
 	Logger    *slog.Logger
@@ -43,7 +49,7 @@ type Connector struct {
 
 func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlain bool) imapsync.Config {
 	return imapsync.Config{Host: s.Host, Port: s.Port, Security: s.Security, Username: s.Username, Password: password,
-		TLSConfig: c.TLSConfig, AllowPlaintext: allowPlain, Logger: c.Logger}
+		TLSConfig: c.TLSConfig, AllowPlaintext: allowPlain, Logger: c.Logger, Dial: c.Guard.DialContext}
 }
 
 // Verify logs in to IMAP, and to SMTP when set, so that an account is
@@ -57,7 +63,7 @@ func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, password str
 	}
 	if s.SMTP != nil {
 		err := smtpout.Verify(ctx, smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
-			Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext})
+			Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext, Dial: c.Guard.DialContext})
 		if me := connerr.As(err); me != nil {
 			// Say which server refused: the IMAP login worked.
 			cp := *me
@@ -152,7 +158,7 @@ func server(s *crm.ServerSettings) string { return net.JoinHostPort(s.Host, strc
 func (c *Connector) Discover(ctx context.Context, email string) (autoconfig.Result, error) {
 	d := c.Discoverer
 	if d == nil {
-		d = &autoconfig.Discoverer{}
+		d = &autoconfig.Discoverer{Guard: c.Guard}
 	}
 	return d.Discover(ctx, email)
 }

@@ -23,5 +23,5 @@ func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rc
 		return err
 	}
 	return smtpout.Send(ctx, smtpout.Config{Host: s.Host, Port: s.Port, Security: s.Security, Username: s.Username,
-		Password: pw, TLSConfig: c.TLSConfig, AllowPlaintext: a.Settings.AllowPlaintext}, from, rcpts, raw)
+		Password: pw, TLSConfig: c.TLSConfig, AllowPlaintext: a.Settings.AllowPlaintext, Dial: c.Guard.DialContext}, from, rcpts, raw)
 }

@@ -11,15 +11,18 @@ package pimconn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/secret"
@@ -49,14 +52,41 @@ const VerifyTimeout = time.Minute
 type Connector struct {
 	Credentials store.Credentials
 	Keys        *secret.Keyring
-	// HTTPClient sends the requests (tests set one with their root CAs);
-	// nil is dav's default.
+	// Guard is the network guard every request and redirect goes through
+	// (package netguard); nil allows public addresses only, so a user's
+	// URL cannot reach loopback or the internal network. crmsync passes
+	// the operator's --private-hosts.
+	Guard *netguard.Guard
+	// TLSConfig is the base TLS configuration of the guarded client
+	// (tests set RootCAs); nil trusts the system's authorities.
+	TLSConfig *tls.Config
+	// HTTPClient, when set, sends the requests as it is, instead of the
+	// guarded client: refusing internal addresses is then its business.
+	// Tests that count or break requests set it.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+
+	once    sync.Once
+	guarded *http.Client
 }
 
+// httpClient is HTTPClient, or the guarded client built once (its
+// transport keeps connections for reuse).
+func (c *Connector) httpClient() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	c.once.Do(func() {
+		c.guarded = &http.Client{Transport: c.Guard.Transport(c.TLSConfig), Timeout: davTimeout}
+	})
+	return c.guarded
+}
+
+// davTimeout bounds one request of the guarded client: dav's default.
+const davTimeout = 5 * time.Minute
+
 func (c *Connector) client(baseURL, username, password string) *dav.Client {
-	return &dav.Client{BaseURL: baseURL, Username: username, Password: password, HTTPClient: c.HTTPClient}
+	return &dav.Client{BaseURL: baseURL, Username: username, Password: password, HTTPClient: c.httpClient()}
 }
 
 func (c *Connector) logger() *slog.Logger {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/pim/dav"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/secret"
@@ -65,7 +66,9 @@ func newConnector(t *testing.T) *pimconn.Connector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pimconn.Connector{Credentials: &memCredentials{}, Keys: kr}
+	// The test servers (Radicale, httptest) are on loopback: the
+	// allowance an operator gives with --private-hosts.
+	return &pimconn.Connector{Credentials: &memCredentials{}, Keys: kr, Guard: netguard.MustParse("127.0.0.0/8")}
 }
 
 // collections writes cols as "kind href display name" lines.

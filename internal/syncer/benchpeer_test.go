@@ -125,7 +125,7 @@ func childSync(p childParams) (res childResult, err error) {
 	// The clock starts at account creation: verify the login, seal the
 	// password, save the account (what POST /mail-accounts does).
 	start := time.Now()
-	conn := &mailconn.Connector{Credentials: st, Keys: kr, Logger: logger}
+	conn := &mailconn.Connector{Credentials: st, Keys: kr, Logger: logger, Guard: testPeers}
 	settings := crm.MailSettings{IMAP: &crm.ServerSettings{Host: p.Host, Port: p.Port, Security: "none", Username: p.User}, Source: "manual"}
 	if err := conn.Verify(ctx, settings, p.Pass); err != nil {
 		return res, fmt.Errorf("verify: %w", err)

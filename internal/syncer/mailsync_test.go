@@ -20,6 +20,7 @@ import (
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
@@ -29,6 +30,10 @@ import (
 	"github.com/crmsync/crmsync/internal/testpeer/faultproxy"
 	"github.com/crmsync/crmsync/internal/testpeer/mailgen"
 )
+
+// testPeers lets the connectors reach the test servers (Dovecot, the fault
+// proxy), all on loopback: what an operator allows with --private-hosts.
+var testPeers = netguard.MustParse("127.0.0.0/8")
 
 // mailEnv is a Dovecot, a store, and one connected account.
 type mailEnv struct {
@@ -60,7 +65,7 @@ func newMailEnv(t *testing.T, f storetest.Factory) *mailEnv {
 		t.Fatal(err)
 	}
 	e := &mailEnv{t: t, srv: srv, st: st, viewer: crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}, logs: &strings.Builder{}}
-	e.conn = &mailconn.Connector{Credentials: st, Keys: kr, TLSConfig: srv.TLSConfig()}
+	e.conn = &mailconn.Connector{Credentials: st, Keys: kr, TLSConfig: srv.TLSConfig(), Guard: testPeers}
 	e.user, e.pass = srv.User(1)
 	settings := crm.MailSettings{IMAP: &crm.ServerSettings{Host: srv.Host, Port: srv.Port, Security: "starttls", Username: e.user}, Source: "manual"}
 	if err := e.conn.Verify(ctx, settings, e.pass); err != nil {

@@ -80,10 +80,14 @@ type classifier struct {
 	host, user string
 	server     string // host:port, the Server of every failure
 	oauth      bool
+	// plain: no TLS, so the server has not proved who it is; its words
+	// are quoted only once it accepted the login (see response).
+	plain bool
 }
 
 func newClassifier(cfg *Config) classifier {
-	return classifier{host: cfg.Host, user: cfg.Username, server: cfg.addr(), oauth: cfg.OAuth2Token != ""}
+	return classifier{host: cfg.Host, user: cfg.Username, server: cfg.addr(), oauth: cfg.OAuth2Token != "",
+		plain: cfg.Security == SecurityNone}
 }
 
 // fault is a classified failure of this session's server.
@@ -123,7 +127,11 @@ func (k classifier) response(ie *imap.Error, ph phase, what string) *connerr.Err
 	text := strings.ToLower(ie.Text)
 	code := strings.ToUpper(string(ie.Code))
 	said := strings.TrimSpace(ie.Text)
-	if said == "" {
+	if said == "" || (k.plain && ph != phaseCommand) {
+		// Without TLS and before a login, whatever listens on the port the
+		// user typed could be answering: classify by its words, but do
+		// not repeat them (crmsync must not read internal services back
+		// to the user).
 		said = string(ie.Type)
 	}
 	e := k.fault(connerr.Protocol, ie, "%s refused %s: %q.", k.host, what, said)

@@ -37,7 +37,7 @@ func TestClassifyServerResponses(t *testing.T) {
 		{name: "gmail/alert invalid credentials", reply: "NO [ALERT] Invalid credentials (Failure)", kind: connerr.Auth, mention: "Incorrect password"},
 		{name: "gmail/app password required", reply: "NO [ALERT] Application-specific password required: https://support.google.com/accounts/answer/185833 (Failure)", kind: connerr.Blocked, mention: "app password"},
 		{name: "gmail/web browser", reply: "NO [ALERT] Please log in via your web browser: https://support.google.com/mail/accounts/answer/78754 (Failure)", kind: connerr.Blocked, mention: "app password"},
-		{name: "gmail/webalert", reply: "NO [WEBALERT https://accounts.google.com/ContinueSignIn?sarp=1&scc=1&plt=AKgnsbsxyz] Web login required.", kind: connerr.Blocked, mention: "Web login required"},
+		{name: "gmail/webalert", reply: "NO [WEBALERT https://accounts.google.com/ContinueSignIn?sarp=1&scc=1&plt=AKgnsbsxyz] Web login required.", kind: connerr.Blocked, mention: "app password"},
 		{name: "gmail/imap disabled", reply: "NO [ALERT] Your account is not enabled for IMAP use. Please visit your Gmail settings page and enable your account for IMAP access. (Failure)", kind: connerr.Blocked, mention: "enable"},
 		{name: "gmail/too many connections", reply: "NO [ALERT] Too many simultaneous connections. (Failure)", kind: connerr.Throttled},
 		{name: "gmail/bandwidth", reply: "NO [ALERT] Account exceeded command or bandwidth limits. (Failure)", kind: connerr.Throttled},
@@ -104,6 +104,12 @@ func TestClassifyServerResponses(t *testing.T) {
 			var ie *imap.Error
 			if !errors.As(err, &ie) {
 				t.Errorf("the server's reply is not in the chain: %v", err)
+			}
+			// The fake speaks without TLS: before the login succeeded, its
+			// words are not repeated to the user (issue 10: a server's
+			// words only after TLS or a login).
+			if ie != nil && !tt.afterLogin && ie.Text != "" && strings.Contains(me.Message, ie.Text) {
+				t.Errorf("message %q quotes the server before TLS or login", me.Message)
 			}
 		})
 	}

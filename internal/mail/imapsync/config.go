@@ -1,6 +1,7 @@
 package imapsync
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -68,6 +69,10 @@ type Config struct {
 	MaxFolders int
 	// Logger receives debug events (never credentials); nil discards.
 	Logger *slog.Logger
+	// Dial opens the TCP connection; nil is a plain net.Dialer. The
+	// connector wiring passes the network guard's (package netguard), so
+	// that a user's settings cannot reach internal hosts.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // ErrPlaintext is wrapped by the *connerr.Error Dial returns when Security is

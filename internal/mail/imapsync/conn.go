@@ -140,8 +140,13 @@ func (c *Conn) connect(ctx context.Context) error {
 		return err
 	}
 	cfg := &c.cfg
-	d := net.Dialer{Timeout: cfg.DialTimeout}
-	tcp, err := d.DialContext(ctx, "tcp", cfg.addr())
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	tcp, err := dial(dctx, "tcp", cfg.addr())
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -179,7 +184,8 @@ func (c *Conn) connect(ctx context.Context) error {
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) {
-				return c.cls.fault(connerr.TLS, err, "%s refused STARTTLS (%q): choose TLS on port 993 instead.", cfg.Host, ie.Text)
+				// Not quoted: before TLS, anything on the port could be speaking.
+				return c.cls.fault(connerr.TLS, err, "%s refused STARTTLS (%s): choose TLS on port 993 instead.", cfg.Host, ie.Type)
 			}
 			return c.fail(ctx, err, phaseConnect, "STARTTLS")
 		}

@@ -47,10 +47,14 @@ func Send(ctx context.Context, cfg Config, from string, rcpts []string, raw []by
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		e := classify(err, cfg)
+		said := trusted(c, cfg)
+		e := classify(err, cfg, said)
 		var te *textproto.Error
 		if me := connerr.As(e); me != nil && errors.As(err, &te) && me.Kind == connerr.Protocol {
-			me.Message = fmt.Sprintf(format, args...) + fmt.Sprintf(": %d %s", te.Code, te.Msg)
+			me.Message = fmt.Sprintf(format, args...) + fmt.Sprintf(": %d", te.Code)
+			if said {
+				me.Message += " " + te.Msg
+			}
 		}
 		return mark(e, false)
 	}
@@ -93,7 +97,7 @@ func Send(ctx context.Context, cfg Config, from string, rcpts []string, raw []by
 			return refused(err, "The SMTP server %s refused the message", cfg.Host)
 		}
 		// Everything was written; the answer never came.
-		e := classify(err, cfg)
+		e := classify(err, cfg, trusted(c, cfg))
 		if me := connerr.As(e); me != nil {
 			me.Message = fmt.Sprintf("The connection to %s broke after the message was handed over and before the server confirmed it (%v); it may or may not have been sent.", cfg.Host, err)
 		}

@@ -36,6 +36,10 @@ type Config struct {
 	Timeout        time.Duration // whole exchange; default 30 s
 	// LocalName is sent in EHLO; default "localhost".
 	LocalName string
+	// Dial opens the TCP connection; nil is a plain net.Dialer. The
+	// connector wiring passes the network guard's (package netguard), so
+	// that a user's settings cannot reach internal hosts.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Verify connects, authenticates and quits. Failures are *connerr.Error.
@@ -46,7 +50,7 @@ func Verify(ctx context.Context, cfg Config) error {
 	}
 	defer c.Close()
 	if err := c.Quit(); err != nil {
-		return classify(err, cfg)
+		return classify(err, cfg, trusted(c, cfg))
 	}
 	return nil
 }
@@ -66,16 +70,25 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 	if tc.ServerName == "" {
 		tc.ServerName = cfg.Host
 	}
-	var d net.Dialer
-	var conn net.Conn
-	var err error
-	if cfg.Security == "tls" {
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: tc}).DialContext(ctx, "tcp", addr)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", addr)
+	dialTCP := cfg.Dial
+	if dialTCP == nil {
+		dialTCP = (&net.Dialer{}).DialContext
 	}
+	conn, err := dialTCP(ctx, "tcp", addr)
 	if err != nil {
-		return nil, classify(err, cfg)
+		return nil, classify(err, cfg, false)
+	}
+	// The server's words are shown to the user only once it has proved
+	// who it is (TLS) or accepted the login: before that, anything
+	// listening on the port the user typed could be speaking.
+	said := false
+	if cfg.Security == "tls" {
+		tlsConn := tls.Client(conn, tc)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, classify(err, cfg, false)
+		}
+		conn, said = tlsConn, true
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
@@ -83,7 +96,7 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 	c, err := smtp.NewClient(lc, cfg.Host)
 	if err != nil {
 		conn.Close()
-		return nil, classify(err, cfg)
+		return nil, classify(err, cfg, said)
 	}
 	name := cfg.LocalName
 	if name == "" {
@@ -95,7 +108,7 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 		if err == nil {
 			err = errTooMuch
 		}
-		return nil, classify(err, cfg)
+		return nil, classify(err, cfg, said)
 	}
 	if cfg.Security == "starttls" {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
@@ -104,8 +117,9 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 		}
 		if err := c.StartTLS(tc); err != nil {
 			c.Close()
-			return nil, classify(err, cfg)
+			return nil, classify(err, cfg, false)
 		}
+		said = true
 	}
 	if cfg.Username != "" {
 		// With implicit TLS net/smtp sees the limited connection, not the
@@ -124,7 +138,7 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 		}
 		if err := c.Auth(a); err != nil {
 			c.Close()
-			return nil, classify(err, cfg)
+			return nil, classify(err, cfg, said)
 		}
 	}
 	return c, nil
@@ -179,14 +193,29 @@ func (cfg Config) fault(kind connerr.Kind, err error, format string, args ...any
 	return &connerr.Error{Kind: kind, Server: cfg.addr(), Message: fmt.Sprintf(format, args...), Err: err}
 }
 
+// trusted reports whether c's server may be quoted: over TLS, or after a
+// login.
+func trusted(c *smtp.Client, cfg Config) bool {
+	_, isTLS := c.TLSConnectionState()
+	return isTLS || cfg.Username != ""
+}
+
 // classify turns an SMTP or network failure into a *connerr.Error with a
-// message for the user (RFC 4954 §6 codes, RFC 3463 enhanced codes).
-func classify(err error, cfg Config) error {
+// message for the user (RFC 4954 §6 codes, RFC 3463 enhanced codes). The
+// server's text is quoted only when said: after TLS or a login, not from
+// whatever answers on a port before that.
+func classify(err error, cfg Config, said bool) error {
+	if connerr.As(err) != nil {
+		return err // classified already (the network guard's refusal)
+	}
 	if e, ok := tooMuch(err, cfg); ok {
 		return e
 	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
+		if !said {
+			te = &textproto.Error{Code: te.Code, Msg: "(text not shown before TLS or login)"}
+		}
 		msg := strings.ToLower(te.Msg)
 		switch {
 		case strings.Contains(msg, "application-specific password") || strings.Contains(msg, "5.7.9") ||

@@ -126,11 +126,18 @@ func (c *Client) do(ctx context.Context, method, href string, header http.Header
 		// RFC 6764 §5: /.well-known/caldav and /carddav redirect to the
 		// context path. A DAV client repeats the same method there.
 		next, err := target.Parse(loc)
+		// The target is the server's word: quoted only over TLS (shownStatus).
 		if err != nil || redirects == maxRedirects {
+			if resp.TLS == nil {
+				return nil, c.fault(connerr.Protocol, newStatusError(resp, err), "%s redirected %s too often or to a bad address.", c.host(), what)
+			}
 			return nil, c.fault(connerr.Protocol, newStatusError(resp, err), "%s redirected %s too often or to a bad address (%q).", c.host(), what, loc)
 		}
 		if next.Scheme != base.Scheme || next.Host != base.Host {
 			// Credentials go only to the server the user named.
+			if resp.TLS == nil {
+				return nil, c.fault(connerr.Protocol, newStatusError(resp, nil), "%s redirected the request (%s) to another server: crmsync follows redirects only within the server you named, so set the server's own address.", c.host(), what)
+			}
 			return nil, c.fault(connerr.Protocol, newStatusError(resp, nil), "%s redirected the request (%s) to another server, %s://%s: if that is right, set the server address to %s.", c.host(), what, next.Scheme, next.Host, next.String())
 		}
 		target = next

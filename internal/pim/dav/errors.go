@@ -109,7 +109,8 @@ func StatusOf(err error) int {
 // what names the operation for the message ("listing /user1/contacts/").
 func (c *Client) statusError(resp *http.Response, body []byte, what string) *connerr.Error {
 	code := resp.StatusCode
-	e := c.fault(connerr.Protocol, newStatusError(resp, nil), "%s refused %s (%s)%s.", c.host(), what, resp.Status, serverText(resp, body))
+	status := shownStatus(resp)
+	e := c.fault(connerr.Protocol, newStatusError(resp, nil), "%s refused %s (%s)%s.", c.host(), what, status, serverText(resp, body))
 	switch {
 	case code == http.StatusUnauthorized:
 		// RFC 9110 §15.5.2. Servers answer 401 to a wrong password and
@@ -120,25 +121,37 @@ func (c *Client) statusError(resp *http.Response, body []byte, what string) *con
 		// RFC 6585 §4; RFC 9110 §15.6.4 and §10.2.3 (Retry-After).
 		e.Kind = connerr.Throttled
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		e.Message = fmt.Sprintf("%s is limiting requests (%s). crmsync will retry later.", c.host(), resp.Status)
+		e.Message = fmt.Sprintf("%s is limiting requests (%s). crmsync will retry later.", c.host(), status)
 	case code == http.StatusServiceUnavailable || code == http.StatusBadGateway || code == http.StatusGatewayTimeout:
 		e.Kind = connerr.Unreachable
-		e.Message = fmt.Sprintf("%s is temporarily unavailable (%s). crmsync will retry later.", c.host(), resp.Status)
+		e.Message = fmt.Sprintf("%s is temporarily unavailable (%s). crmsync will retry later.", c.host(), status)
 	case code == http.StatusInsufficientStorage:
 		// RFC 4918 §11.5: the server has no room for what was written.
 		e.Kind = connerr.Quota
-		e.Message = fmt.Sprintf("%s has no room left while %s (%s). Free some space in the account, or ask its provider for more.", c.host(), what, resp.Status)
+		e.Message = fmt.Sprintf("%s has no room left while %s (%s). Free some space in the account, or ask its provider for more.", c.host(), what, status)
 	case code == http.StatusForbidden:
-		e.Message = fmt.Sprintf("%s refused %s (%s)%s: the account may lack access to it.", c.host(), what, resp.Status, serverText(resp, body))
+		e.Message = fmt.Sprintf("%s refused %s (%s)%s: the account may lack access to it.", c.host(), what, status, serverText(resp, body))
 	case code >= 500:
-		e.Message = fmt.Sprintf("%s failed while %s (%s)%s. crmsync will retry later.", c.host(), what, resp.Status, serverText(resp, body))
+		e.Message = fmt.Sprintf("%s failed while %s (%s)%s. crmsync will retry later.", c.host(), what, status, serverText(resp, body))
 	}
 	return e
 }
 
-// serverText is a short quote of a plain-text error body, or "".
+// shownStatus is the status line to show the user: the server's own over
+// TLS, the standard wording of its code otherwise. Why: without TLS,
+// anything listening on the port the user typed could be answering, and
+// crmsync must not read internal services back to the user (issue 10).
+func shownStatus(resp *http.Response) string {
+	if resp.TLS != nil {
+		return resp.Status
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
+}
+
+// serverText is a short quote of a plain-text error body, or "": only over
+// TLS, where the server proved who it is (see shownStatus).
 func serverText(resp *http.Response, body []byte) string {
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+	if resp.TLS == nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		return ""
 	}
 	s := strings.TrimSpace(string(body))
@@ -172,6 +185,9 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 // transportError classifies a failure to get an answer at all.
 func (c *Client) transportError(err error, what string) *connerr.Error {
+	if e := connerr.As(err); e != nil {
+		return e // classified already: the network guard's refusal
+	}
 	if e := c.tlsError(err); e != nil {
 		return e
 	}

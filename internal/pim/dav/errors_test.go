@@ -28,6 +28,38 @@ func fake(t *testing.T, h http.HandlerFunc) *dav.Client {
 	return &dav.Client{BaseURL: srv.URL + "/", Username: "ann", Password: "secret"}
 }
 
+// A server's own words (its status line and error text) are shown only
+// over TLS: over plain HTTP, anything on the port the user typed could be
+// answering, and crmsync must not read it back (issue 10).
+func TestServerWordsOnlyOverTLS(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(500)
+		io.WriteString(w, "redis_version:7.2.4 database is locked")
+	})
+	plain := httptest.NewServer(h)
+	t.Cleanup(plain.Close)
+	secure := httptest.NewTLSServer(h)
+	t.Cleanup(secure.Close)
+	for _, c := range []struct {
+		cl    *dav.Client
+		shown bool
+	}{
+		{&dav.Client{BaseURL: plain.URL + "/"}, false},
+		{&dav.Client{BaseURL: secure.URL + "/", HTTPClient: secure.Client()}, true},
+	} {
+		_, err := c.cl.List(t.Context(), "/ann/contacts/")
+		e := connerr.As(err)
+		if e == nil || e.Kind != connerr.Protocol {
+			t.Fatalf("%s: %v; want a protocol error", c.cl.BaseURL, err)
+		}
+		if got := strings.Contains(e.Message, "redis_version"); got != c.shown {
+			t.Errorf("%s: the server's text shown %v; want %v: %s", c.cl.BaseURL, got, c.shown, e.Message)
+		}
+	}
+}
+
 func TestClassifyStatus(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -45,7 +77,7 @@ func TestClassifyStatus(t *testing.T) {
 		{"503 date", 503, map[string]string{"Retry-After": "in 90s"}, "", connerr.Throttled, 90 * time.Second, "limiting"},
 		{"503 bare", 503, nil, "", connerr.Unreachable, 0, "temporarily unavailable"},
 		{"502", 502, nil, "", connerr.Unreachable, 0, "temporarily unavailable"},
-		{"500", 500, map[string]string{"Content-Type": "text/plain"}, "database is locked", connerr.Protocol, 0, "database is locked"},
+		{"500", 500, map[string]string{"Content-Type": "text/plain"}, "database is locked", connerr.Protocol, 0, "500 Internal Server Error"},
 		{"403", 403, nil, "", connerr.Protocol, 0, "lack access"},
 		{"400", 400, nil, "", connerr.Protocol, 0, "400 Bad Request"},
 		{"507", 507, nil, "", connerr.Quota, 0, "no room left"},
