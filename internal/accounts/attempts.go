@@ -62,7 +62,9 @@ func pimLogin(rawURL, username string) string {
 // limitedLogin runs login, a login crmsync makes for v on target, within
 // the limiter. A refused login counts as a failure; a login that says
 // nothing of the password (unreachable, a TLS or protocol error) counts
-// against the caller's attempts only; the caller going away, not at all.
+// against the caller's attempts only; the caller going away, or a
+// destination the network guard refused before anything was sent, not at
+// all.
 func (s *Service) limitedLogin(ctx context.Context, v crm.Viewer, target string, login func() error) error {
 	att, err := s.attempts.Begin(target, callerKey(v))
 	if err != nil {
@@ -80,7 +82,7 @@ func (s *Service) limitedLogin(ctx context.Context, v crm.Viewer, target string,
 	switch {
 	case err == nil:
 		att.Succeeded()
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || connerr.KindOf(err) == connerr.NotAllowed:
 		att.Abandon()
 	case connerr.KindOf(err) == connerr.Auth || connerr.KindOf(err) == connerr.Blocked:
 		att.Failed()
