@@ -50,6 +50,9 @@ type Fetched struct {
 	InternalDate time.Time
 	Size         int64
 	Body         io.Reader
+	// Truncated is true when the provider's body was cut at the
+	// connector's limit for one message: what is stored is its beginning.
+	Truncated bool
 }
 
 // FlagChange is a message whose flags are as given on the provider.

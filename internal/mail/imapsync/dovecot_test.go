@@ -477,6 +477,39 @@ func TestDovecot(t *testing.T) {
 		}
 	})
 
+	t.Run("a message past MaxMessageBytes comes cut, not as an error", func(t *testing.T) {
+		t.Parallel()
+		p := user()
+		cfg := p.config(SecuritySTARTTLS)
+		cfg.MaxMessageBytes = 64 << 10
+		c, err := Dial(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		const size = 300 << 10
+		uid, err := c.Append(ctx, "INBOX", newBigMessage(size), size, mail.Flags{}, time.Time{})
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		small := p.srv.Append(t, p.user, "INBOX", message("small", "fits"), nil, time.Time{})
+		if _, err := c.Select(ctx, "INBOX"); err != nil {
+			t.Fatal(err)
+		}
+		got := map[uint32]*Fetched{}
+		err = c.Fetch(ctx, []uint32{uid, small}, func(m *Fetched) error {
+			n, err := io.Copy(io.Discard, m.Body)
+			got[m.UID] = &Fetched{UID: m.UID, Size: n, Truncated: m.Truncated}
+			return err
+		})
+		if err != nil || got[uid] == nil || got[small] == nil {
+			t.Fatalf("Fetch: %v, %+v", err, got)
+		}
+		if !got[uid].Truncated || got[uid].Size != cfg.MaxMessageBytes || got[small].Truncated {
+			t.Fatalf("big %+v, small %+v", got[uid], got[small])
+		}
+	})
+
 	t.Run("50 MiB message in bounded memory", func(t *testing.T) {
 		t.Parallel()
 		p := user()

@@ -255,7 +255,7 @@ func (m *Mailbox) Fetch(ctx context.Context, folder string, ids []mail.ID, fn fu
 			io.Copy(io.Discard, f.Body)
 			return nil
 		}
-		return fn(&mail.Fetched{ID: id, Flags: f.Flags, InternalDate: f.InternalDate, Size: f.Size, Body: f.Body})
+		return fn(&mail.Fetched{ID: id, Flags: f.Flags, InternalDate: f.InternalDate, Size: f.Size, Body: f.Body, Truncated: f.Truncated})
 	})
 }
 

@@ -35,6 +35,8 @@ type Fetched struct {
 	InternalDate time.Time
 	Size         int64
 	Body         io.Reader
+	// Truncated is true when the body stops at Config.MaxMessageBytes.
+	Truncated bool
 }
 
 // FlagChange is a message whose flags changed since a modseq.
@@ -167,7 +169,10 @@ func (c *Conn) fetchItems() *imap.FetchOptions {
 		InternalDate: true,
 		RFC822Size:   true,
 		ModSeq:       c.modseq,
-		BodySection:  []*imap.FetchItemBodySection{{Peek: true}},
+		// At most MaxMessageBytes of each message (RFC 3501 §6.4.5
+		// partial fetch): a larger one comes cut there, marked Truncated,
+		// instead of failing its folder at every pass.
+		BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: c.cfg.MaxMessageBytes}}},
 	}
 }
 
@@ -255,6 +260,7 @@ func (c *Conn) fetchRound(ctx context.Context, uids []uint32, fn func(*Fetched) 
 				}
 				ar := &armedReader{r: it.Literal, size: it.Literal.Size(), dog: c.dog, d: d}
 				f.Body = ar
+				f.Truncated = it.Literal.Size() >= c.cfg.MaxMessageBytes
 				c.dog.stop()
 				fnErr = fn(f)
 				f.Body = nil

@@ -32,6 +32,9 @@ type Server struct {
 	// ReportPresent makes Changes list every id a folder holds (Present)
 	// instead of removals, as IMAP without QRESYNC does.
 	ReportPresent bool
+	// MaxMessageBytes, when set, cuts a fetched body there and marks it
+	// Truncated, as a connector's size limit does.
+	MaxMessageBytes int
 
 	throttle   int
 	retryAfter time.Duration
@@ -375,8 +378,12 @@ func (c *conn) Fetch(ctx context.Context, name string, ids []mail.ID, fn func(*m
 	var raws [][]byte
 	for _, id := range ids {
 		if m := f.find(id); m != nil && !c.s.never[id] {
-			out = append(out, mail.Fetched{ID: m.id, Flags: m.flags, InternalDate: m.date, Size: int64(len(m.raw))})
-			raws = append(raws, m.raw)
+			raw, cut := m.raw, false
+			if max := c.s.MaxMessageBytes; max > 0 && len(raw) > max {
+				raw, cut = raw[:max], true
+			}
+			out = append(out, mail.Fetched{ID: m.id, Flags: m.flags, InternalDate: m.date, Size: int64(len(m.raw)), Truncated: cut})
+			raws = append(raws, raw)
 		}
 	}
 	failAfter := c.s.failFetch

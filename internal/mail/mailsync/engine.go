@@ -399,6 +399,9 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 				return err
 			}
 			em := Email(p, m.ID, m.Flags, m.InternalDate)
+			if m.Truncated {
+				em.Warnings = append(em.Warnings, fmt.Sprintf("This message (%s) is larger than crmsync keeps of one message: only its beginning was stored, and attachments past it are missing. Open it in your mailbox to see it whole.", sizeText(m.Size)))
+			}
 			got[m.ID] = em
 			bytes += int64(len(em.Text) + len(em.HTML))
 			return nil
@@ -534,4 +537,12 @@ func minusIDs(a []mail.ID, b []string) []mail.ID {
 		in[x] = true
 	}
 	return slices.DeleteFunc(slices.Clone(a), func(x mail.ID) bool { return in[string(x)] })
+}
+
+// sizeText says a size in words.
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", max(n>>10, 1))
 }

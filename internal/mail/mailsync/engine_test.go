@@ -265,3 +265,30 @@ func TestEngineFolderCap(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineMessageTooLarge: a message past the connector's size limit is
+// stored cut, with a warning the user reads, and the folder goes on.
+func TestEngineMessageTooLarge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
+		e := newEnv(t, f, false)
+		e.srv.MaxMessageBytes = 4 << 10
+		big := append(raw(1), []byte(strings.Repeat("attachment data\r\n", 20000))...)
+		e.srv.Add("INBOX", big, mail.Flags{})
+		e.srv.Add("INBOX", raw(2), mail.Flags{})
+		e.sync()
+		got := e.emails()
+		if len(got) != 2 {
+			t.Fatalf("%d stored, want 2", len(got))
+		}
+		m, err := e.st.GetEmail(e.ctx, e.v, got["Message 1"].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Warnings) == 0 || !strings.Contains(m.Warnings[len(m.Warnings)-1], "larger than crmsync keeps") {
+			t.Fatalf("warnings of the cut message: %q", m.Warnings)
+		}
+		if w := got["Message 2"].Warnings; len(w) != 0 {
+			t.Fatalf("warnings of a small message: %q", w)
+		}
+	})
+}
