@@ -207,7 +207,7 @@ func (s *Server) registerRoutes() {
 	s.authed("POST /api/v1/pim-accounts/{id}/sync", s.syncPIMAccount)
 
 	s.list("GET /api/v1/messages", s.listMessages, "account_id", "folder", "company_id", "contact_id", "opportunity_id")
-	s.authed("GET /api/v1/messages/{id}", s.getMessage)
+	s.queried("GET /api/v1/messages/{id}", s.getMessage, "remote_images")
 	s.authed("PATCH /api/v1/messages/{id}", s.updateMessage)
 	s.authed("GET /api/v1/messages/{id}/attachments/{n}", s.getAttachment)
 	s.authed("POST /api/v1/messages/{id}/links", s.linkMessage)

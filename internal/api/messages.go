@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/mail/mimeparse"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -118,7 +119,10 @@ func (s *Server) checkRecordVisible(ctx context.Context, v crm.Viewer, t crm.Lin
 	return nil
 }
 
+// cleanEmail is an email as the API shows it: lists never null, and remote
+// images of its HTML off (see mimeparse.BlockRemoteImages).
 func cleanEmail(e crm.Email) crm.Email {
+	e.HTML, e.RemoteImages = mimeparse.BlockRemoteImages(e.HTML)
 	e.InReplyTo, e.References, e.Warnings = nonNil(e.InReplyTo), nonNil(e.References), nonNil(e.Warnings)
 	e.Links = nonNil(e.Links)
 	e.Attachments = nonNil(e.Attachments)
@@ -131,11 +135,23 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return err
 	}
+	q, err := parseQuery(r, s.queries[r.Pattern])
+	if err != nil {
+		return err
+	}
+	show := q.str("remote_images")
+	if show != "" && show != "show" && show != "block" {
+		return badRequest(codeInvalidParameter, "remote_images", "remote_images must be show (load the images from the sender's servers, which tells the sender the message was read) or block (the default).")
+	}
 	e, err := s.st.GetEmail(r.Context(), c.Viewer, id)
 	if err != nil {
 		return storeError(err, "message")
 	}
-	writeJSON(w, http.StatusOK, cleanEmail(e))
+	shown := cleanEmail(e)
+	if show == "show" {
+		shown.HTML, shown.RemoteImages = e.HTML, 0
+	}
+	writeJSON(w, http.StatusOK, shown)
 	return nil
 }
 

@@ -305,3 +305,28 @@ func wantCode(t *testing.T, r *resp, status int, code string) {
 		t.Errorf("got %d %q, want %d %q\n%s", r.Status, got, status, code, r.Raw)
 	}
 }
+
+// TestMessageRemoteImages: images from the sender's servers are off until
+// the reader asks (a tracking pixel tells the sender the mail was read).
+func TestMessageRemoteImages(t *testing.T) {
+	t.Parallel()
+	m := setupMail(t)
+	account := m.connectAnn()
+	fence := m.lease(account)
+	folders := m.syncFolders(fence, account, store.FolderInfo{Name: "INBOX", Role: "inbox"})
+	e := testEmail(7, 1, "Newsletter", time.Date(2030, 1, 1, 8, 0, 0, 0, time.UTC))
+	e.HTML = `<p>News</p><img src="https://track.example/open.gif?u=ann" alt=""><img src="cid:logo@x">`
+	saved := m.save(fence, folders["INBOX"], store.FolderCursor{Token: "2", ServerCount: 1}, e)
+	path := fmt.Sprintf("/api/v1/messages/%d", saved[0].ID)
+
+	r := m.mustCall(200, "GET", path, m.annToken, nil)
+	if num(r.Body["remote_images"]) != 1 || strings.Contains(r.Str("html"), ` src="https://track`) ||
+		!strings.Contains(r.Str("html"), `data-remote-src="https://track.example/open.gif?u=ann"`) || !strings.Contains(r.Str("html"), `src="cid:logo@x"`) {
+		t.Fatalf("by default: %s", r.Raw)
+	}
+	r = m.mustCall(200, "GET", path+"?remote_images=show", m.annToken, nil)
+	if r.Body["remote_images"] != nil || !strings.Contains(r.Str("html"), ` src="https://track.example/open.gif?u=ann"`) {
+		t.Fatalf("shown: %s", r.Raw)
+	}
+	m.wantErr(m.call("GET", path+"?remote_images=yes", m.annToken, nil), 400, "invalid_parameter", "remote_images")
+}

@@ -134,15 +134,18 @@ type Email struct {
 	Folder    string `json:"folder"`
 	// RemoteID is the message's id in its folder on the provider, opaque
 	// (its connector's, see mail.ID); "" for mail that came by forwarding.
-	RemoteID     string           `json:"-"`
-	MessageID    string           `json:"message_id"`
-	InReplyTo    []string         `json:"in_reply_to"`
-	References   []string         `json:"references"`
-	Subject      string           `json:"subject"`
-	Date         time.Time        `json:"date"`
-	Participants Participants     `json:"participants"`
-	Text         string           `json:"text,omitempty"`
-	HTML         string           `json:"html,omitempty"`
+	RemoteID     string       `json:"-"`
+	MessageID    string       `json:"message_id"`
+	InReplyTo    []string     `json:"in_reply_to"`
+	References   []string     `json:"references"`
+	Subject      string       `json:"subject"`
+	Date         time.Time    `json:"date"`
+	Participants Participants `json:"participants"`
+	Text         string       `json:"text,omitempty"`
+	HTML         string       `json:"html,omitempty"`
+	// RemoteImages counts the images of HTML that would load from the
+	// sender's servers, turned off as it is shown (tracking pixels).
+	RemoteImages int              `json:"remote_images,omitempty"`
 	Truncated    bool             `json:"truncated,omitempty"`
 	Attachments  []AttachmentInfo `json:"attachments"`
 	Warnings     []string         `json:"warnings"`

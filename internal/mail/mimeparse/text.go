@@ -140,9 +140,9 @@ func normalizeText(s string) (string, int) {
 // forms, iframes, event handlers or style attributes (which can load remote
 // resources). Two additions for mail: "cid:" URLs stay so the UI can show
 // inline parts (RFC 2392), and links get rel="noreferrer" so a click does
-// not tell the sender which mailbox read the message. Remote images stay;
-// the UI decides whether to load them. A Policy is safe for concurrent use
-// once built.
+// not tell the sender which mailbox read the message. Remote images stay
+// in what is stored; BlockRemoteImages turns them off as mail is shown,
+// until the reader asks. A Policy is safe for concurrent use once built.
 var htmlPolicy = func() *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
 	p.AllowURLSchemes("cid")
