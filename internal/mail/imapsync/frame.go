@@ -228,9 +228,10 @@ func size(n int64) string {
 // chosen folders first.
 const DefaultMaxFolders = 10000
 
-// maxListedFolders is how long a LIST answer may go on: past it the
-// server is taken to send an endless list, and the connection is closed.
-const maxListedFolders = 1_000_000
+// endlessFolders is how many times MaxFolders a LIST answer may go on
+// (a million entries by default): past it the server is taken to send an
+// endless list, and the connection is closed.
+const endlessFolders = 100
 
 // special reports whether a listed folder must be kept past MaxFolders:
 // the inbox and the folders with a SPECIAL-USE attribute.
@@ -247,7 +248,7 @@ func special(d *imap.ListData) bool {
 	return false
 }
 
-// tooManyFolders stops a LIST that goes past maxListedFolders: the rest
+// tooManyFolders stops a LIST that goes past endlessFolders: the rest
 // of the answer may never end, so the connection is closed rather than
 // read to its end. What go-imap already parsed is drained so its reader
 // is not left blocked on the command.
@@ -256,7 +257,7 @@ func (c *Conn) tooManyFolders(cmd *imapclient.ListCommand) error {
 	for cmd.Next() != nil {
 	}
 	cmd.Close()
-	e := c.cls.fault(connerr.Protocol, nil, "%s listed more than %d folders without end; crmsync stopped reading and closed the connection. Remove or unsubscribe folders on the server.", c.cfg.Host, maxListedFolders)
+	e := c.cls.fault(connerr.Protocol, nil, "%s listed more than %d folders without end; crmsync stopped reading and closed the connection. Remove or unsubscribe folders on the server.", c.cfg.Host, endlessFolders*c.cfg.MaxFolders)
 	c.setBroken(e)
 	return e
 }

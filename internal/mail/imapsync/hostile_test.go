@@ -196,15 +196,19 @@ func TestHostileEndlessFolderList(t *testing.T) {
 			f.send(tag + " OK done")
 		}})
 	}
-	// 300,000 folders: the first MaxFolders are kept, and the special ones
-	// listed after them; memory stays bounded.
-	port := startFake(t, list(300000))
-	c := dialFake(t, fakeConfig(port))
+	// 300,000 folders (scaled here: 30 times MaxFolders): the first
+	// MaxFolders are kept, and the special ones listed after them; memory
+	// stays bounded.
+	cfg := fakeConfig(0)
+	cfg.MaxFolders = 1000
+	port := startFake(t, list(30*cfg.MaxFolders))
+	cfg.Port = port
+	c := dialFake(t, cfg)
 	var fs []mail.FolderInfo
 	var err error
 	grew := heapwatch.Peak(func() { fs, err = c.Folders(context.Background()) })
-	if err != nil || len(fs) != DefaultMaxFolders+2 {
-		t.Fatalf("Folders = %d, %v; want %d", len(fs), err, DefaultMaxFolders+2)
+	if err != nil || len(fs) != cfg.MaxFolders+2 {
+		t.Fatalf("Folders = %d, %v; want %d", len(fs), err, cfg.MaxFolders+2)
 	}
 	roles := map[mail.Role]bool{}
 	for _, f := range fs {
@@ -214,11 +218,13 @@ func TestHostileEndlessFolderList(t *testing.T) {
 		t.Fatalf("the inbox or sent folder listed past the cap was left out")
 	}
 	if grew > heapBound {
-		t.Fatalf("heap grew %d MiB reading 300,000 folders", grew>>20)
+		t.Fatalf("heap grew %d MiB reading %d folders", grew>>20, 30*cfg.MaxFolders)
 	}
-	// A list that goes on past a million entries is taken for endless.
-	port = startFake(t, list(maxListedFolders+10))
-	c = dialFake(t, fakeConfig(port))
+	// A list that goes on past endlessFolders times MaxFolders is taken for
+	// endless.
+	port = startFake(t, list(endlessFolders*cfg.MaxFolders+10))
+	cfg.Port = port
+	c = dialFake(t, cfg)
 	grew = heapwatch.Peak(func() { _, err = c.Folders(context.Background()) })
 	mustBeHostile(t, err, grew, port, "without end")
 }

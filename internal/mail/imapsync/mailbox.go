@@ -66,10 +66,10 @@ func (c *Conn) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
 	for d := cmd.Next(); d != nil; d = cmd.Next() {
 		// Past MaxFolders the list is read on but only the special
 		// folders kept (INBOX, SPECIAL-USE): memory stays bounded and the
-		// mailbox still syncs. A list that goes on past maxListedFolders
-		// is taken for endless and refused.
+		// mailbox still syncs. A list that goes on past endlessFolders
+		// times that is taken for endless and refused.
 		if len(in) >= c.cfg.MaxFolders && !special(d) {
-			if dropped++; len(in)+dropped > maxListedFolders {
+			if dropped++; len(in)+dropped > endlessFolders*c.cfg.MaxFolders {
 				return nil, c.tooManyFolders(cmd)
 			}
 			continue
