@@ -351,6 +351,17 @@ func (s *Service) SyncMailNow(ctx context.Context, v crm.Viewer, id int64) (crm.
 	if a.DisconnectedAt != nil {
 		return a, conflict("", "%s is disconnected: nothing is synced. Connect it again to resume its sync.", a.Email)
 	}
+	if a.Mode == crm.ModeForward {
+		return a, conflict("", "%s is in forwarding mode: its mail arrives when it is forwarded, there is nothing to fetch.", a.Email)
+	}
+	// An account waiting out a failure is due at once: the next scan of any
+	// process starts its loop. A loop already running (waiting for news)
+	// in this process is woken; in another, it looks at its next poll.
+	if now := s.now(); a.NextAttemptAt != nil && a.NextAttemptAt.After(now) {
+		if a, err = s.st.UpdateMailAccount(ctx, v, id, func(m *crm.MailAccount) error { m.NextAttemptAt = &now; return nil }); err != nil {
+			return a, err
+		}
+	}
 	s.waker.WakeMail(a.ID)
 	return a, nil
 }

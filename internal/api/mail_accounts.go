@@ -426,3 +426,23 @@ func (s *Server) autoconfig(w http.ResponseWriter, r *http.Request, c *caller) e
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
+
+// syncMailAccount asks for a sync now (accounts.Service.SyncMailNow): an
+// account waiting out a failure is tried at once, a loop waiting for news
+// looks now.
+func (s *Server) syncMailAccount(w http.ResponseWriter, r *http.Request, c *caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	a, err := s.acc.SyncMailNow(r.Context(), c.Viewer, id)
+	if err != nil {
+		return accountError(err, "mail account")
+	}
+	v, err := s.mailAccountView(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, v)
+	return nil
+}

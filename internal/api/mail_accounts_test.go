@@ -3,10 +3,14 @@ package api_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -603,4 +607,36 @@ func TestMailFoldersPaged(t *testing.T) {
 	}
 	m.wantErr(m.call("GET", fmt.Sprintf("/api/v1/mail-accounts/%d/folders?cursor=nope", id), m.annToken, nil), 400, "invalid_cursor", "cursor")
 	m.wantErr(m.call("GET", fmt.Sprintf("/api/v1/mail-accounts/%d/folders?limit=0", id), m.annToken, nil), 400, "invalid_parameter", "limit")
+}
+
+// TestMailSyncNow: "sync now" makes a mailbox waiting out a failure due at
+// once and wakes its loop; a disconnected mailbox says so.
+func TestMailSyncNow(t *testing.T) {
+	t.Parallel()
+	m := setupMail(t)
+	var mu sync.Mutex
+	var woken []int64
+	m.srv = api.New(api.Config{Store: m.st, Logger: slog.New(slog.NewJSONHandler(m.logs, nil)), Now: m.clock.Now, Mail: m.fake,
+		Wake: func(id int64) { mu.Lock(); woken = append(woken, id); mu.Unlock() }})
+	id := m.connectAnn()
+	later := m.clock.Now().Add(time.Hour)
+	if _, err := m.st.UpdateMailAccount(m.ctx, m.adminView, id, func(a *crm.MailAccount) error {
+		a.NextAttemptAt = &later
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/mail-accounts/%d/sync", id)
+	r := m.mustCall(202, "POST", path, m.annToken, nil)
+	if next, _ := time.Parse(time.RFC3339Nano, r.Str("next_attempt_at")); next.After(m.clock.Now()) {
+		t.Fatalf("still waiting after sync now: %s", r.Raw)
+	}
+	mu.Lock()
+	if !slices.Contains(woken, id) {
+		t.Errorf("the loop was not woken: %v", woken)
+	}
+	mu.Unlock()
+	m.wantErr(m.call("POST", fmt.Sprintf("/api/v1/mail-accounts/%d/sync", id+100), m.annToken, nil), 404, "not_found", "")
+	m.mustCall(200, "DELETE", fmt.Sprintf("/api/v1/mail-accounts/%d?confirm_data_loss=true", id), m.annToken, nil)
+	m.wantErr(m.call("POST", path, m.annToken, nil), 409, "conflict", "")
 }
