@@ -24,6 +24,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/users"
 )
 
 // Config is what a Server needs. Zero values get the documented defaults.
@@ -93,6 +94,7 @@ type Server struct {
 	hasher   *auth.Gate          // concurrent password hashing, by memory
 	handler  http.Handler        // mux inside the middleware
 	acc      *accounts.Service   // the mail and PIM account workflows
+	usr      *users.Service      // offboarding and reactivating users
 }
 
 // New returns a Server with every route registered.
@@ -128,6 +130,7 @@ func New(cfg Config) *Server {
 		attempts: cfg.Attempts,
 		hasher:   auth.NewGate(cfg.PasswordHashMemory),
 	}
+	s.usr = users.New(users.Config{Store: cfg.Store, Accounts: s.acc, Now: cfg.Now})
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)
 	return s
@@ -148,7 +151,7 @@ func (s *Server) registerRoutes() {
 	s.list("GET /api/v1/users", s.listUsers, "role", "manager_id")
 	s.authed("GET /api/v1/users/{id}", s.getUser)
 	s.authed("PATCH /api/v1/users/{id}", s.updateUser)
-	s.authed("DELETE /api/v1/users/{id}", s.deleteUser)
+	s.queried("DELETE /api/v1/users/{id}", s.deleteUser, "reassign_to")
 	s.authed("POST /api/v1/users/{id}/tokens", s.createUserToken)
 	s.authed("GET /api/v1/users/{id}/tokens", s.listUserTokens)
 	s.authed("DELETE /api/v1/users/{id}/tokens/{token_id}", s.revokeUserToken)

@@ -72,6 +72,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusUnauthorized, Code: codeInvalidCreds, Message: badCredentials}
 	}
 	att.Succeeded()
+	if !user.Active {
+		// Said only to whoever knows the password: to anyone else a
+		// deactivated user is a wrong password like any other.
+		return forbidden("Your account was deactivated by an admin of your organisation, so you cannot sign in. Ask them to reactivate it.")
+	}
 
 	now := s.cfg.Now()
 	secret, prefix, tokenHash := auth.NewToken()

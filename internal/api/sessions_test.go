@@ -67,8 +67,8 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	}
 	b.must(200, "GET", "/api/v1/me", laptop, nil)
 
-	// Deleting a user ends everything (there is no deactivation).
-	b.must(204, "DELETE", path, b.token, nil)
+	// Deleting a user ends everything (deactivation too: offboard_test.go).
+	b.must(200, "DELETE", path, b.token, nil)
 	b.wantErr(b.do("GET", "/api/v1/me", laptop, nil), 401, "unauthorized", "")
 	b.wantErr(b.do("GET", "/api/v1/me", apiTok, nil), 401, "unauthorized", "")
 	b.must(200, "GET", fmt.Sprintf("/api/v1/users/%d", other), samSession, nil)

@@ -30,6 +30,12 @@ type UserUpdateRequest struct {
 	ManagerID       Opt[int64]    `json:"manager_id"` // null: no manager
 	Password        Opt[string]   `json:"password"`
 	CurrentPassword Opt[string]   `json:"current_password"`
+	// Active false deactivates the user (offboarding: they cannot sign
+	// in, their mailboxes are disconnected, their tokens revoked), with
+	// ReassignTo naming who takes over their records; true reactivates.
+	// Admins only, and on its own.
+	Active     Opt[bool]  `json:"active"`
+	ReassignTo Opt[int64] `json:"reassign_to"`
 }
 
 // userStoreError is storeError for user writes, where an email already
@@ -116,6 +122,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) e
 	var req UserUpdateRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
+	}
+	if req.Active.Set || req.ReassignTo.Set {
+		return s.changeActive(w, r, c, id, req)
 	}
 	target, err := s.st.GetUser(r.Context(), c.Viewer.OrgID, id)
 	if err != nil {
@@ -279,33 +288,6 @@ func (s *Server) checkNotLastAdmin(ctx context.Context, orgID int64, field, msg 
 	if len(page.Items) < 2 {
 		return invalid(field, "%s", msg)
 	}
-	return nil
-}
-
-func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c *caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	target, err := s.st.GetUser(r.Context(), c.Viewer.OrgID, id)
-	if err != nil {
-		return storeError(err, "user")
-	}
-	if !c.Viewer.CanAdminister() {
-		return forbidden("Only an admin can delete users. Ask an admin of your organisation.")
-	}
-	if target.ID == c.User.ID {
-		return invalid("id", "You cannot delete your own account. Ask another admin to do it.")
-	}
-	err = s.st.DeleteUser(r.Context(), c.Viewer.OrgID, id)
-	if errors.Is(err, store.ErrInUse) {
-		return &Error{Status: http.StatusConflict, Code: codeInUse, Message: "This user still owns records or manages people. " +
-			"Reassign their companies, contacts and opportunities (owner_id) and their reports (manager_id) to someone else, then delete the user."}
-	}
-	if err != nil {
-		return storeError(err, "user")
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

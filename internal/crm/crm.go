@@ -68,14 +68,19 @@ type Org struct {
 
 // User is a person who signs in to crmsync and owns CRM records.
 type User struct {
-	ID        int64     `json:"id"`
-	OrgID     int64     `json:"org_id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
-	ManagerID *int64    `json:"manager_id"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        int64  `json:"id"`
+	OrgID     int64  `json:"org_id"`
+	Email     string `json:"email"`
+	Name      string `json:"name"`
+	Role      Role   `json:"role"`
+	ManagerID *int64 `json:"manager_id"`
+	// Active is false for a user an admin deactivated (offboarding): they
+	// cannot sign in and their tokens are refused, but what they did and
+	// owned stays, so an admin can reactivate them.
+	Active        bool       `json:"active"`
+	DeactivatedAt *time.Time `json:"deactivated_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // Company is an organisation the sales team deals with. Its domains are what

@@ -85,6 +85,7 @@ type Store interface {
 	Tasks
 	Events
 	Tokens
+	Offboarding
 	Credentials
 	Leases
 	Mail
@@ -131,7 +132,8 @@ type Tokens interface {
 	// count and the insert happen in one transaction.
 	CreateToken(ctx context.Context, p TokenParams) (crm.Token, error)
 	// TokenByHash returns the active (not revoked, not expired) token with
-	// that hash and its user, or ErrNotFound.
+	// that hash and its user, or ErrNotFound (also when the user was
+	// deactivated: their tokens stop working at once).
 	TokenByHash(ctx context.Context, hash []byte, now time.Time) (crm.Token, crm.User, error)
 	// TouchToken records a use; callers throttle it.
 	TouchToken(ctx context.Context, id int64, at time.Time) error

@@ -59,17 +59,22 @@ func (db *DB) GetOrg(ctx context.Context, orgID int64) (crm.Org, error) {
 	return o, err
 }
 
-const userCols = `id, org_id, email, name, role, manager_id, created_at, updated_at`
+const userCols = `id, org_id, email, name, role, manager_id, deactivated_at, created_at, updated_at`
 
 func scanUser(sc interface{ Scan(...any) error }, extra ...any) (crm.User, error) {
 	var u crm.User
-	var mgr sql.NullInt64
+	var mgr, deactivated sql.NullInt64
 	var created, updated int64
-	dest := append([]any{&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &mgr, &created, &updated}, extra...)
+	dest := append([]any{&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &mgr, &deactivated, &created, &updated}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return u, err
 	}
 	u.ManagerID = fromOptInt(mgr)
+	if deactivated.Valid {
+		at := fromMicros(deactivated.Int64)
+		u.DeactivatedAt = &at
+	}
+	u.Active = u.DeactivatedAt == nil
 	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return u, nil
 }
@@ -81,7 +86,7 @@ func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, orgID int64, p store.U
 			return crm.User{}, err
 		}
 	}
-	u := crm.User{OrgID: orgID, Email: p.Email, Name: p.Name, Role: p.Role, ManagerID: p.ManagerID, CreatedAt: now, UpdatedAt: now}
+	u := crm.User{OrgID: orgID, Email: p.Email, Name: p.Name, Role: p.Role, ManagerID: p.ManagerID, Active: true, CreatedAt: now, UpdatedAt: now}
 	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO users (org_id, email, name, role, manager_id, password_hash, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		orgID, p.Email, p.Name, string(p.Role), optInt(p.ManagerID), p.PasswordHash, micros(now), micros(now)).Scan(&u.ID)
@@ -196,7 +201,7 @@ func (db *DB) UpdateUser(ctx context.Context, orgID, id int64, apply func(*store
 // admins' rows are locked first, so two admins demoting each other at the
 // same moment cannot both succeed.
 func (db *DB) checkOtherAdmin(ctx context.Context, tx *sql.Tx, orgID, except int64) error {
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM users WHERE org_id = ? AND role = 'admin'`+db.d.ForUpdate), orgID)
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM users WHERE org_id = ? AND role = 'admin' AND deactivated_at IS NULL`+db.d.ForUpdate), orgID)
 	if err != nil {
 		return err
 	}
@@ -220,8 +225,8 @@ func (db *DB) checkOtherAdmin(ctx context.Context, tx *sql.Tx, orgID, except int
 	return nil
 }
 
-// DeleteUser removes a user who owns no record and manages nobody; their
-// tokens go with them.
+// DeleteUser removes a user who holds nothing (no record, report,
+// mailbox or PIM account: store.UserHoldings); their tokens go with them.
 func (db *DB) DeleteUser(ctx context.Context, orgID, id int64) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -240,15 +245,11 @@ func (db *DB) DeleteUser(ctx context.Context, orgID, id int64) error {
 				return err
 			}
 		}
-		err := tx.QueryRowContext(ctx, db.q(`SELECT
-			(SELECT COUNT(*) FROM users WHERE manager_id = ?) +
-			(SELECT COUNT(*) FROM companies WHERE owner_id = ?) +
-			(SELECT COUNT(*) FROM contacts WHERE owner_id = ?) +
-			(SELECT COUNT(*) FROM opportunities WHERE owner_id = ?)`), id, id, id, id).Scan(&n)
+		h, err := db.holdings(ctx, tx, orgID, id)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
+		if h.Records()+h.Reports+h.MailAccounts+h.PIMAccounts > 0 {
 			return store.ErrInUse
 		}
 		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM api_tokens WHERE user_id = ?`), id)
