@@ -189,6 +189,7 @@ func (s *Server) registerRoutes() {
 	s.authed("GET /api/v1/events/{id}", s.getEvent)
 	s.authed("PATCH /api/v1/events/{id}", s.updateEvent)
 	s.authed("DELETE /api/v1/events/{id}", s.deleteEvent)
+	s.historyRoutes()
 
 	s.queried("GET /api/v1/autoconfig", s.autoconfig, "email")
 	s.authed("GET /api/v1/org/mail-service", s.getMailService)

@@ -179,4 +179,12 @@ type PIMWrite struct {
 	// of a merge and has yet to write the remote side), so the next pass
 	// must look at it again.
 	Pending bool
+	// AccountID is the PIM account making the write: the record's history
+	// names it as the author of the change.
+	AccountID int64
+	// Conflicts are the fields changed differently on both sides that the
+	// merge behind this write decided: each goes to the history of the
+	// record (the one written, or else the one Item maps), with the value
+	// kept and the value lost.
+	Conflicts []pim.Conflict
 }

@@ -93,6 +93,7 @@ type Store interface {
 	Forwarding
 	Outbox
 	PIM
+	History
 }
 
 // Companies are read and written on behalf of a viewer.

@@ -46,6 +46,8 @@ type collectionPass struct {
 	itemErrors []string
 	// warnings are the items stored without some values (see Result).
 	warnings []string
+	// conflicted counts the conflicts of this pass (see conflictEvents).
+	conflicted int
 	// imports wait for the end of their fetched batch (flushImports).
 	imports []importJob
 }
@@ -207,6 +209,7 @@ func (p *collectionPass) run(ctx context.Context) error {
 		}
 	}
 	p.warningsLeftOut(ctx)
+	p.conflictsLeftOut(ctx)
 	if ch.Token != "" && ch.Token != p.coll.SyncToken {
 		if err := p.port.SetPIMCursor(ctx, p.coll.ID, ch.Token, ""); err != nil {
 			return err
@@ -407,7 +410,7 @@ func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pi
 	if err != nil {
 		return p.writeError(ctx, m, it, err)
 	}
-	w.Item = m
+	w.Item, w.AccountID = m, p.coll.AccountID
 	p.imports = append(p.imports, importJob{w: w, it: it, warns: warns})
 	return nil
 }
@@ -652,6 +655,9 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		needCRM := len(res.ToCRM) > 0 || len(res.Replaced) > 0
 		newBase := pimBase{Fields: res.Base, Fixed: rec.want, RemoteCats: cats}
 		p.stats.Conflicts += len(res.Conflicts)
+		// The conflicts go with this round's first write, to the record's
+		// history, and once written to the account's.
+		conflicts := res.Conflicts
 
 		if needCRM {
 			cp := *m
@@ -666,7 +672,8 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 			for _, ch := range res.ToCRM {
 				only[ch.Field] = true
 			}
-			nrec, stored, warns, err := writeRecord(ctx, p.side, p.port, rec, res.CRM, only, res.Replaced, &cp, needRemote)
+			nrec, stored, warns, err := writeRecord(ctx, p.side, p.port, rec, res.CRM, only, res.Replaced,
+				store.PIMWrite{Item: &cp, Pending: needRemote, AccountID: p.coll.AccountID, Conflicts: conflicts})
 			if errors.Is(err, store.ErrStale) {
 				// The user changed the record meanwhile: merge again with it.
 				if round >= maxRetries {
@@ -682,6 +689,8 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 				return p.writeError(ctx, m, it, err)
 			}
 			p.itemWarnings(ctx, it.Href, nrec.id, warns)
+			p.conflictEvents(ctx, it.Href, nrec.id, conflicts)
+			conflicts = nil
 			rec = nrec
 			p.records[rec.id] = rec
 			*m = *stored
@@ -696,7 +705,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 				// record's time so it is not looked at again.
 				m.ETag, m.Raw, m.UID, m.Error = it.ETag, it.Raw, it.UID, ""
 				m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
-				return p.saveItem(ctx, m)
+				return p.saveConflicts(ctx, m, it.Href, rec.id, conflicts)
 			}
 			return nil
 		}
@@ -739,7 +748,7 @@ func (p *collectionPass) merge(ctx context.Context, m *store.PIMItem, rec *local
 		p.stats.ToRemote++
 		m.ETag, m.Raw, m.UID, m.Error = written.ETag, written.Raw, it.UID, ""
 		m.Base, m.CRMUpdatedAt = newBase.encode(), rec.updatedAt
-		return p.saveItem(ctx, m)
+		return p.saveConflicts(ctx, m, it.Href, rec.id, conflicts)
 	}
 }
 

@@ -58,15 +58,16 @@ func newSide(kind pim.CollectionKind, port Port, now func() time.Time) recordSid
 	return &contactSide{sideBase: b}
 }
 
-// writeRecord builds a record's write and makes it, with item (may be nil;
-// pending: see store.PIMWrite), in one transaction.
+// writeRecord builds a record's write and makes it in one transaction with
+// what meta holds besides the record: the mapping (may be nil), Pending,
+// the account and the conflicts (see store.PIMWrite).
 func writeRecord(ctx context.Context, side recordSide, port Port, rec *localRecord, fields pim.Fields, only map[string]bool,
-	replaced []pim.Replaced, item *store.PIMItem, pending bool) (*localRecord, *store.PIMItem, []crm.Warning, error) {
+	replaced []pim.Replaced, meta store.PIMWrite) (*localRecord, *store.PIMItem, []crm.Warning, error) {
 	w, warns, err := side.build(ctx, rec, fields, only, replaced)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w.Item, w.Pending = item, pending
+	w.Item, w.Pending, w.AccountID, w.Conflicts = meta.Item, meta.Pending, meta.AccountID, meta.Conflicts
 	out, err := port.ApplyPIMWrite(ctx, w)
 	if err != nil {
 		return nil, nil, nil, err

@@ -31,7 +31,10 @@ func (db *DB) CreateCompany(ctx context.Context, v crm.Viewer, c crm.Company) (c
 			c.OrgID, c.Name, c.OwnerID, micros(now), micros(now)).Scan(&c.ID); err != nil {
 			return err
 		}
-		return db.writeDomains(ctx, tx, c)
+		if err := db.writeDomains(ctx, tx, c); err != nil {
+			return err
+		}
+		return db.logCreate(ctx, tx, recordRef{c.OrgID, store.KindCompany, c.ID, c.OwnerID}, byUser(v))
 	})
 	if c.Domains == nil {
 		c.Domains = []string{}
@@ -100,10 +103,12 @@ func (db *DB) GetCompany(ctx context.Context, v crm.Viewer, id int64) (crm.Compa
 func (db *DB) UpdateCompany(ctx context.Context, v crm.Viewer, id int64, apply func(*crm.Company) error) (crm.Company, error) {
 	var out crm.Company
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		c, err := db.getCompany(ctx, tx, v, id, db.d.ForUpdate)
+		old, err := db.getCompany(ctx, tx, v, id, db.d.ForUpdate)
 		if err != nil {
 			return err
 		}
+		c := old
+		c.Domains = append([]string(nil), old.Domains...)
 		owner := c.OwnerID
 		if err := apply(&c); err != nil {
 			return err
@@ -123,7 +128,10 @@ func (db *DB) UpdateCompany(ctx context.Context, v crm.Viewer, id int64, apply f
 			c.Domains = []string{}
 		}
 		out = c
-		return db.writeDomains(ctx, tx, c)
+		if err := db.writeDomains(ctx, tx, c); err != nil {
+			return err
+		}
+		return db.logUpdate(ctx, tx, recordRef{c.OrgID, store.KindCompany, c.ID, c.OwnerID}, byUser(v), old, c)
 	})
 	return out, err
 }
@@ -131,25 +139,24 @@ func (db *DB) UpdateCompany(ctx context.Context, v crm.Viewer, id int64, apply f
 // DeleteCompany removes a company; its contacts and opportunities stay,
 // without a company.
 func (db *DB) DeleteCompany(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "companies", id, crm.LinkCompany)
+	return db.deleteVisible(ctx, v, store.KindCompany, id, crm.LinkCompany)
 }
 
-// deleteVisible deletes a row of table that v may see, and its email links
-// when lt names the kind of record emails link to ("" for tasks and
-// events, which none do). Child rows go by ON DELETE CASCADE / SET NULL.
-func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, table string, id int64, lt crm.LinkType) error {
-	var w where
-	w.add(`id = ?`, id)
-	visible(&w, v)
+// deleteVisible deletes a record of a kind that v may see, writes it to
+// its history, and removes its email links when lt names the kind of
+// record emails link to ("" for tasks and events, which none do). Child
+// rows go by ON DELETE CASCADE / SET NULL.
+func (db *DB) deleteVisible(ctx context.Context, v crm.Viewer, kind store.RecordKind, id int64, lt crm.LinkType) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM `+table+w.sql()), w.args...)
+		old, owner, err := db.lockRecord(ctx, tx, v, kind, id)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM `+recordTables[kind]+` WHERE id = ? AND org_id = ?`), id, v.OrgID); err != nil {
 			return err
-		} else if n == 0 {
-			return store.ErrNotFound
+		}
+		if err := db.logDelete(ctx, tx, recordRef{v.OrgID, kind, id, owner}, byUser(v), old); err != nil {
+			return err
 		}
 		if lt == "" {
 			return nil

@@ -116,14 +116,15 @@ func (db *DB) checkContactRefs(ctx context.Context, tx *sql.Tx, v crm.Viewer, c,
 func (db *DB) CreateContact(ctx context.Context, v crm.Viewer, c crm.Contact) (crm.Contact, error) {
 	var out crm.Contact
 	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.createContactTx(ctx, tx, v, c)
+		out, err = db.createContactTx(ctx, tx, v, byUser(v), c)
 		return err
 	})
 	return out, err
 }
 
 // createContactTx is CreateContact inside tx (also the PIM sync's writes).
-func (db *DB) createContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, c crm.Contact) (crm.Contact, error) {
+// a is who makes the change, for the record's history.
+func (db *DB) createContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, c crm.Contact) (crm.Contact, error) {
 	now := db.now()
 	c.OrgID, c.CreatedAt, c.UpdatedAt = v.OrgID, now, now
 	phones, address, categories, custom := contactJSON(&c)
@@ -136,7 +137,10 @@ func (db *DB) createContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, c c
 		c.Title, c.Notes, address, categories, custom, micros(now), micros(now)).Scan(&c.ID); err != nil {
 		return c, err
 	}
-	return c, db.writeEmails(ctx, tx, c)
+	if err := db.writeEmails(ctx, tx, c); err != nil {
+		return c, err
+	}
+	return c, db.logCreate(ctx, tx, recordRef{c.OrgID, store.KindContact, c.ID, c.OwnerID}, a)
 }
 
 func (db *DB) writeEmails(ctx context.Context, tx *sql.Tx, c crm.Contact) error {
@@ -199,7 +203,7 @@ func (db *DB) GetContact(ctx context.Context, v crm.Viewer, id int64) (crm.Conta
 func (db *DB) UpdateContact(ctx context.Context, v crm.Viewer, id int64, apply func(*crm.Contact) error) (crm.Contact, error) {
 	var out crm.Contact
 	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.updateContactTx(ctx, tx, v, id, apply)
+		out, err = db.updateContactTx(ctx, tx, v, byUser(v), id, apply)
 		return err
 	})
 	return out, err
@@ -208,7 +212,7 @@ func (db *DB) UpdateContact(ctx context.Context, v crm.Viewer, id int64, apply f
 // updateContactTx is UpdateContact inside tx (also the PIM sync's writes):
 // it reads the contact with the dialect's row lock, lets apply change it
 // and writes it back.
-func (db *DB) updateContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id int64, apply func(*crm.Contact) error) (crm.Contact, error) {
+func (db *DB) updateContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, id int64, apply func(*crm.Contact) error) (crm.Contact, error) {
 	old, err := db.getContact(ctx, tx, v, id, db.d.ForUpdate)
 	if err != nil {
 		return old, err
@@ -236,12 +240,15 @@ func (db *DB) updateContactTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id 
 		c.Title, c.Notes, address, categories, custom, micros(c.UpdatedAt), id); err != nil {
 		return old, err
 	}
-	return c, db.writeEmails(ctx, tx, c)
+	if err := db.writeEmails(ctx, tx, c); err != nil {
+		return old, err
+	}
+	return c, db.logUpdate(ctx, tx, recordRef{c.OrgID, store.KindContact, c.ID, c.OwnerID}, a, old, c)
 }
 
 // DeleteContact removes a contact; it leaves the opportunities it was on.
 func (db *DB) DeleteContact(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "contacts", id, crm.LinkContact)
+	return db.deleteVisible(ctx, v, store.KindContact, id, crm.LinkContact)
 }
 
 // ListContacts pages through the contacts v may see.

@@ -213,14 +213,15 @@ func rruleUntil(rule string, loc *time.Location, allDay bool) (time.Time, bool) 
 func (db *DB) CreateEvent(ctx context.Context, v crm.Viewer, e crm.Event) (crm.Event, error) {
 	var out crm.Event
 	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.createEventTx(ctx, tx, v, e)
+		out, err = db.createEventTx(ctx, tx, v, byUser(v), e)
 		return err
 	})
 	return out, err
 }
 
 // createEventTx is CreateEvent inside tx (also the PIM sync's writes).
-func (db *DB) createEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, e crm.Event) (crm.Event, error) {
+// a is who makes the change, for the record's history.
+func (db *DB) createEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, e crm.Event) (crm.Event, error) {
 	now := db.now()
 	e.OrgID, e.CreatedAt, e.UpdatedAt = v.OrgID, now, now
 	r, err := prepareEvent(&e)
@@ -235,7 +236,10 @@ func (db *DB) createEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, e crm
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		e.OrgID, e.OwnerID, e.Summary, e.Description, e.Location, string(e.Start), string(e.End), r.startAt, r.seriesEndAt,
 		e.RRule, r.exdates, r.rdates, r.overrides, r.attendees, r.categories, optInt(e.ContactID), r.custom, micros(now), micros(now)).Scan(&e.ID)
-	return e, err
+	if err != nil {
+		return e, err
+	}
+	return e, db.logCreate(ctx, tx, recordRef{e.OrgID, store.KindEvent, e.ID, e.OwnerID}, a)
 }
 
 func (db *DB) getEvent(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Event, error) {
@@ -252,7 +256,7 @@ func (db *DB) GetEvent(ctx context.Context, v crm.Viewer, id int64) (crm.Event, 
 func (db *DB) UpdateEvent(ctx context.Context, v crm.Viewer, id int64, apply func(*crm.Event) error) (crm.Event, error) {
 	var out crm.Event
 	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.updateEventTx(ctx, tx, v, id, apply)
+		out, err = db.updateEventTx(ctx, tx, v, byUser(v), id, apply)
 		return err
 	})
 	return out, err
@@ -261,7 +265,7 @@ func (db *DB) UpdateEvent(ctx context.Context, v crm.Viewer, id int64, apply fun
 // updateEventTx is UpdateEvent inside tx (also the PIM sync's writes): it
 // reads the event with the dialect's row lock, lets apply change it and
 // writes it back.
-func (db *DB) updateEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id int64, apply func(*crm.Event) error) (crm.Event, error) {
+func (db *DB) updateEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, id int64, apply func(*crm.Event) error) (crm.Event, error) {
 	old, err := db.getEvent(ctx, tx, v, id, db.d.ForUpdate)
 	if err != nil {
 		return old, err
@@ -294,12 +298,12 @@ func (db *DB) updateEventTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id in
 		r.custom, micros(e.UpdatedAt), id); err != nil {
 		return old, err
 	}
-	return e, nil
+	return e, db.logUpdate(ctx, tx, recordRef{e.OrgID, store.KindEvent, e.ID, e.OwnerID}, a, old, e)
 }
 
 // DeleteEvent removes an event.
 func (db *DB) DeleteEvent(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "events", id, "")
+	return db.deleteVisible(ctx, v, store.KindEvent, id, "")
 }
 
 // ListEvents pages through the events v may see, by id.

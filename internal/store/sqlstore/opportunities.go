@@ -78,7 +78,10 @@ func (db *DB) CreateOpportunity(ctx context.Context, v crm.Viewer, o crm.Opportu
 			o.OrgID, o.Name, optInt(o.CompanyID), o.OwnerID, string(o.Status), optDecimal(o.Amount), o.Currency, micros(now), micros(now)).Scan(&o.ID); err != nil {
 			return err
 		}
-		return db.writeOpportunityContacts(ctx, tx, o)
+		if err := db.writeOpportunityContacts(ctx, tx, o); err != nil {
+			return err
+		}
+		return db.logCreate(ctx, tx, recordRef{o.OrgID, store.KindOpportunity, o.ID, o.OwnerID}, byUser(v))
 	})
 	return o, err
 }
@@ -164,14 +167,17 @@ func (db *DB) UpdateOpportunity(ctx context.Context, v crm.Viewer, id int64, app
 			return err
 		}
 		out = o
-		return db.writeOpportunityContacts(ctx, tx, o)
+		if err := db.writeOpportunityContacts(ctx, tx, o); err != nil {
+			return err
+		}
+		return db.logUpdate(ctx, tx, recordRef{o.OrgID, store.KindOpportunity, o.ID, o.OwnerID}, byUser(v), old, o)
 	})
 	return out, err
 }
 
 // DeleteOpportunity removes an opportunity.
 func (db *DB) DeleteOpportunity(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "opportunities", id, crm.LinkOpportunity)
+	return db.deleteVisible(ctx, v, store.KindOpportunity, id, crm.LinkOpportunity)
 }
 
 // ListOpportunities pages through the opportunities v may see.

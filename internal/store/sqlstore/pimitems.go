@@ -244,33 +244,43 @@ func (db *DB) applyPIMWrite(ctx context.Context, tx *sql.Tx, v crm.Viewer, w sto
 			return out, err
 		}
 	}
+	// The author of the record's change, for its history: the account
+	// the write names, or else the one its mapping belongs to.
+	a := byAccount(w.AccountID)
+	if a.accountID == 0 && it != nil {
+		a = byAccount(it.AccountID)
+	}
 	var (
 		recType    pim.RecordType
 		recID      int64
+		recOwner   int64
 		recUpdated time.Time
 	)
 	switch {
 	case w.Contact != nil:
-		c, err := db.pimWriteContact(ctx, tx, v, *w.Contact)
+		c, err := db.pimWriteContact(ctx, tx, v, a, *w.Contact)
 		if err != nil {
 			return out, err
 		}
 		out.Contact = &c
-		recType, recID, recUpdated = pim.RecordContact, c.ID, c.UpdatedAt
+		recType, recID, recOwner, recUpdated = pim.RecordContact, c.ID, c.OwnerID, c.UpdatedAt
 	case w.Task != nil:
-		t, err := db.pimWriteTask(ctx, tx, v, *w.Task)
+		t, err := db.pimWriteTask(ctx, tx, v, a, *w.Task)
 		if err != nil {
 			return out, err
 		}
 		out.Task = &t
-		recType, recID, recUpdated = pim.RecordTask, t.ID, t.UpdatedAt
+		recType, recID, recOwner, recUpdated = pim.RecordTask, t.ID, t.OwnerID, t.UpdatedAt
 	case w.Event != nil:
-		e, err := db.pimWriteEvent(ctx, tx, v, *w.Event)
+		e, err := db.pimWriteEvent(ctx, tx, v, a, *w.Event)
 		if err != nil {
 			return out, err
 		}
 		out.Event = &e
-		recType, recID, recUpdated = pim.RecordEvent, e.ID, e.UpdatedAt
+		recType, recID, recOwner, recUpdated = pim.RecordEvent, e.ID, e.OwnerID, e.UpdatedAt
+	}
+	if err := db.logPIMConflicts(ctx, tx, v, a, w, recType, recID, recOwner); err != nil {
+		return out, err
 	}
 	if it == nil {
 		return out, nil

@@ -29,23 +29,23 @@ func replaceIfUnchanged[T any](rec T, want time.Time, updatedAt func(*T) time.Ti
 	}
 }
 
-func (db *DB) pimWriteContact(ctx context.Context, tx *sql.Tx, v crm.Viewer, c crm.Contact) (crm.Contact, error) {
+func (db *DB) pimWriteContact(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, c crm.Contact) (crm.Contact, error) {
 	if c.ID == 0 {
-		return db.createContactTx(ctx, tx, v, c)
+		return db.createContactTx(ctx, tx, v, a, c)
 	}
-	return db.updateContactTx(ctx, tx, v, c.ID, replaceIfUnchanged(c, c.UpdatedAt, func(x *crm.Contact) time.Time { return x.UpdatedAt }))
+	return db.updateContactTx(ctx, tx, v, a, c.ID, replaceIfUnchanged(c, c.UpdatedAt, func(x *crm.Contact) time.Time { return x.UpdatedAt }))
 }
 
-func (db *DB) pimWriteTask(ctx context.Context, tx *sql.Tx, v crm.Viewer, t crm.Task) (crm.Task, error) {
+func (db *DB) pimWriteTask(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, t crm.Task) (crm.Task, error) {
 	if t.ID == 0 {
-		return db.createTaskTx(ctx, tx, v, t)
+		return db.createTaskTx(ctx, tx, v, a, t)
 	}
-	return db.updateTaskTx(ctx, tx, v, t.ID, replaceIfUnchanged(t, t.UpdatedAt, func(x *crm.Task) time.Time { return x.UpdatedAt }))
+	return db.updateTaskTx(ctx, tx, v, a, t.ID, replaceIfUnchanged(t, t.UpdatedAt, func(x *crm.Task) time.Time { return x.UpdatedAt }))
 }
 
-func (db *DB) pimWriteEvent(ctx context.Context, tx *sql.Tx, v crm.Viewer, e crm.Event) (crm.Event, error) {
+func (db *DB) pimWriteEvent(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, e crm.Event) (crm.Event, error) {
 	if e.ID == 0 {
-		return db.createEventTx(ctx, tx, v, e)
+		return db.createEventTx(ctx, tx, v, a, e)
 	}
-	return db.updateEventTx(ctx, tx, v, e.ID, replaceIfUnchanged(e, e.UpdatedAt, func(x *crm.Event) time.Time { return x.UpdatedAt }))
+	return db.updateEventTx(ctx, tx, v, a, e.ID, replaceIfUnchanged(e, e.UpdatedAt, func(x *crm.Event) time.Time { return x.UpdatedAt }))
 }

@@ -74,14 +74,15 @@ func (db *DB) checkRecordRefs(ctx context.Context, tx *sql.Tx, v crm.Viewer, own
 func (db *DB) CreateTask(ctx context.Context, v crm.Viewer, t crm.Task) (crm.Task, error) {
 	var out crm.Task
 	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.createTaskTx(ctx, tx, v, t)
+		out, err = db.createTaskTx(ctx, tx, v, byUser(v), t)
 		return err
 	})
 	return out, err
 }
 
 // createTaskTx is CreateTask inside tx (also the PIM sync's writes).
-func (db *DB) createTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, t crm.Task) (crm.Task, error) {
+// a is who makes the change, for the record's history.
+func (db *DB) createTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, t crm.Task) (crm.Task, error) {
 	now := db.now()
 	t.OrgID, t.CreatedAt, t.UpdatedAt = v.OrgID, now, now
 	categories, custom, err := prepareTask(&t)
@@ -95,7 +96,10 @@ func (db *DB) createTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, t crm.
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		t.OrgID, t.OwnerID, t.Summary, t.Description, string(t.Due), string(t.Status), t.Priority, string(t.CompletedAt),
 		categories, optInt(t.ContactID), custom, micros(now), micros(now)).Scan(&t.ID)
-	return t, err
+	if err != nil {
+		return t, err
+	}
+	return t, db.logCreate(ctx, tx, recordRef{t.OrgID, store.KindTask, t.ID, t.OwnerID}, a)
 }
 
 func (db *DB) getTask(ctx context.Context, q queryer, v crm.Viewer, id int64, lock string) (crm.Task, error) {
@@ -112,7 +116,7 @@ func (db *DB) GetTask(ctx context.Context, v crm.Viewer, id int64) (crm.Task, er
 func (db *DB) UpdateTask(ctx context.Context, v crm.Viewer, id int64, apply func(*crm.Task) error) (crm.Task, error) {
 	var out crm.Task
 	err := db.tx(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.updateTaskTx(ctx, tx, v, id, apply)
+		out, err = db.updateTaskTx(ctx, tx, v, byUser(v), id, apply)
 		return err
 	})
 	return out, err
@@ -121,7 +125,7 @@ func (db *DB) UpdateTask(ctx context.Context, v crm.Viewer, id int64, apply func
 // updateTaskTx is UpdateTask inside tx (also the PIM sync's writes): it
 // reads the task with the dialect's row lock, lets apply change it and
 // writes it back.
-func (db *DB) updateTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id int64, apply func(*crm.Task) error) (crm.Task, error) {
+func (db *DB) updateTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, a author, id int64, apply func(*crm.Task) error) (crm.Task, error) {
 	old, err := db.getTask(ctx, tx, v, id, db.d.ForUpdate)
 	if err != nil {
 		return old, err
@@ -148,12 +152,12 @@ func (db *DB) updateTaskTx(ctx context.Context, tx *sql.Tx, v crm.Viewer, id int
 		categories, optInt(t.ContactID), custom, micros(t.UpdatedAt), id); err != nil {
 		return old, err
 	}
-	return t, nil
+	return t, db.logUpdate(ctx, tx, recordRef{t.OrgID, store.KindTask, t.ID, t.OwnerID}, a, old, t)
 }
 
 // DeleteTask removes a task.
 func (db *DB) DeleteTask(ctx context.Context, v crm.Viewer, id int64) error {
-	return db.deleteVisible(ctx, v, "tasks", id, "")
+	return db.deleteVisible(ctx, v, store.KindTask, id, "")
 }
 
 // ListTasks pages through the tasks v may see.

@@ -447,7 +447,7 @@ func testPIMWriteContacts(t *testing.T, f Factory) {
 	adminsContact := b.contact(t, b.av, "Private")
 	replace := adminsContact
 	replace.FirstName = "Taken"
-	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Contact: &replace})
+	_, err = b.s.ApplyPIMWrite(b.ctx, pb.fence, uv, store.PIMWrite{Contact: &replace, AccountID: pb.account.ID})
 	wantErr(t, err, store.ErrNotFound)
 	if its := pb.items(t, pb.book.ID); len(its) != 4 {
 		t.Fatalf("a refused record write left a mapping: %+v", its)
