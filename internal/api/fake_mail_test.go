@@ -35,9 +35,9 @@ type mailBundle struct {
 	adminView crm.Viewer
 }
 
-func setupMail(t *testing.T) *mailBundle {
+func setupMail(t *testing.T, opts ...bundleOpts) *mailBundle {
 	t.Helper()
-	b := setup(t)
+	b := setup(t, opts...)
 	m := &mailBundle{bundle: b, fake: accountstest.NewMail(), ctx: context.Background(), secrets: []string{goodPassword}}
 	b.srv = api.New(api.Config{
 		Store:  b.st,

@@ -131,9 +131,9 @@ type pimBundle struct {
 	woken []int64
 }
 
-func setupPIM(t *testing.T) *pimBundle {
+func setupPIM(t *testing.T, opts ...bundleOpts) *pimBundle {
 	t.Helper()
-	m := setupMail(t)
+	m := setupMail(t, opts...)
 	p := &pimBundle{mailBundle: m, pim: newFakePIM()}
 	m.srv = api.New(api.Config{
 		Store:   m.st,
