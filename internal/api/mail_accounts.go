@@ -375,8 +375,9 @@ func (s *Server) putMailService(w http.ResponseWriter, r *http.Request, c *calle
 	if err := accounts.CheckPlaintext(crm.MailSettings{IMAP: svc.IMAP, SMTP: svc.SMTP, AllowPlaintext: svc.AllowPlaintext}); err != nil {
 		return accountError(err, "")
 	}
-	if err := s.st.PutMailService(r.Context(), c.Viewer.OrgID, svc); err != nil {
-		return err
+	// Saved only once its servers answer (accounts.Service.SetMailService).
+	if err := s.acc.SetMailService(r.Context(), c.Viewer, svc); err != nil {
+		return accountError(verifyError(err), "")
 	}
 	writeJSON(w, http.StatusOK, svc)
 	return nil
