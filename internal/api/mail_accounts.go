@@ -118,9 +118,7 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	if !v.CanSend && a.Mode == crm.ModeSync {
 		v.SendStatus = "No SMTP server is set for this mailbox: it syncs, but mail cannot be sent from crmsync. Add SMTP settings to send."
 	}
-	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
-		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
-	}
+	v.Progress = mailProgress(a)
 	v.State, v.Error = mailState(a)
 	var counts map[string]int64
 	var err error
