@@ -36,6 +36,10 @@ type MailConnector interface {
 	// Verify logs in to IMAP, and to SMTP when set, with the password.
 	// Failures are *mail.Error with a kind.
 	Verify(ctx context.Context, s crm.MailSettings, password string) error
+	// Probe checks servers without logging in (reachable, TLS, speaks
+	// IMAP or SMTP): for settings no password goes with yet, such as the
+	// organisation's mail service. Failures are *connerr.Error.
+	Probe(ctx context.Context, s crm.MailSettings) error
 	// Seal encrypts a password bound to the credential id.
 	Seal(credentialID string, password []byte) ([]byte, error)
 }

@@ -33,9 +33,7 @@ type mailAccountSummary struct {
 
 func mailSummary(a crm.MailAccount) mailAccountSummary {
 	v := mailAccountSummary{MailAccount: a}
-	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
-		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
-	}
+	v.Progress = mailProgress(a)
 	v.State, v.Error = mailState(a)
 	return v
 }

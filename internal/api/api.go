@@ -218,6 +218,7 @@ func (s *Server) registerRoutes() {
 	s.authed("POST /api/v1/messages/{id}/links", s.linkMessage)
 	s.authed("DELETE /api/v1/messages/{id}/links/{type}/{target_id}", s.unlinkMessage)
 	s.authed("POST /api/v1/messages/send", s.sendMessage)
+	s.queried("GET /api/v1/outbox", s.listOutbox, "limit", "cursor", "state", "account_id")
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 
 	// A path registered for some methods answers others with 405 and an

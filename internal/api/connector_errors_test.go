@@ -32,6 +32,8 @@ func (w wiredMail) Verify(ctx context.Context, s crm.MailSettings, password stri
 	return w.real.Verify(ctx, s, password)
 }
 
+func (w wiredMail) Probe(ctx context.Context, s crm.MailSettings) error { return w.real.Probe(ctx, s) }
+
 type wiredPIM struct {
 	*fakePIM
 	real *pimconn.Connector

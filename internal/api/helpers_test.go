@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/store"
-	"github.com/crmsync/crmsync/internal/store/sqlite"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 )
 
@@ -73,7 +71,15 @@ type bundle struct {
 type bundleOpts struct {
 	wrap         func(store.Store) store.Store // to inject faults
 	maxBodyBytes int64
-	db           storetest.Factory // default: SQLite in t.TempDir()
+	db           storetest.Factory // default storetest.SQLite
+}
+
+// onBothDBs runs fn on SQLite and, when CRMSYNC_TEST_POSTGRES is set, on
+// PostgreSQL, each with its own options for setup.
+func onBothDBs(t *testing.T, fn func(t *testing.T, o bundleOpts)) {
+	for name, f := range map[string]storetest.Factory{"sqlite": storetest.SQLite, "postgres": storetest.Postgres} {
+		t.Run(name, func(t *testing.T) { fn(t, bundleOpts{db: f}) })
+	}
 }
 
 func setup(t *testing.T, opts ...bundleOpts) *bundle {
@@ -82,21 +88,12 @@ func setup(t *testing.T, opts ...bundleOpts) *bundle {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	ctx := context.Background()
-	var st store.Store
+	open := storetest.SQLite
 	if o.db != nil {
-		st, _ = o.db(t)
-	} else {
-		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "crmsync.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		st = db
+		open = o.db
 	}
+	db, _ := open(t)
+	var st store.Store = db
 	b := &bundle{t: t, st: st, clock: &clock{t: time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
 	b.orgID, b.admin, b.token = b.newOrg("Acme", "admin@acme.test")
 	if o.wrap != nil {

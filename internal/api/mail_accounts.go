@@ -118,9 +118,7 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	if !v.CanSend && a.Mode == crm.ModeSync {
 		v.SendStatus = "No SMTP server is set for this mailbox: it syncs, but mail cannot be sent from crmsync. Add SMTP settings to send."
 	}
-	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
-		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
-	}
+	v.Progress = mailProgress(a)
 	v.State, v.Error = mailState(a)
 	var counts map[string]int64
 	var err error
@@ -375,8 +373,9 @@ func (s *Server) putMailService(w http.ResponseWriter, r *http.Request, c *calle
 	if err := accounts.CheckPlaintext(crm.MailSettings{IMAP: svc.IMAP, SMTP: svc.SMTP, AllowPlaintext: svc.AllowPlaintext}); err != nil {
 		return accountError(err, "")
 	}
-	if err := s.st.PutMailService(r.Context(), c.Viewer.OrgID, svc); err != nil {
-		return err
+	// Saved only once its servers answer (accounts.Service.SetMailService).
+	if err := s.acc.SetMailService(r.Context(), c.Viewer, svc); err != nil {
+		return accountError(verifyError(err), "")
 	}
 	writeJSON(w, http.StatusOK, svc)
 	return nil

@@ -103,11 +103,15 @@ type SendLinkRequest struct {
 // outboxView is an outbox item as its sender sees it.
 type outboxView struct {
 	crm.OutboxItem
-	Subject string `json:"subject"`
+	Subject string        `json:"subject"`
+	To      []crm.Address `json:"to"`
+	Cc      []crm.Address `json:"cc"`
+	Bcc     []crm.Address `json:"bcc"`
 }
 
 func viewOutbox(it crm.OutboxItem) outboxView {
-	return outboxView{OutboxItem: it, Subject: it.Request.Subject}
+	return outboxView{OutboxItem: it, Subject: it.Request.Subject,
+		To: nonNil(it.Request.To), Cc: nonNil(it.Request.Cc), Bcc: nonNil(it.Request.Bcc)}
 }
 
 // sendMessage queues a message to send from one of the caller's mailboxes.

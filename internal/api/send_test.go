@@ -20,8 +20,8 @@ func init() {
 
 // setupSend is the mail bundle with the wake-ups recorded, Ann's mailbox
 // (ann@acme.test, with SMTP) connected, and a company each for Ann and Bob.
-func setupSend(t *testing.T) (m *mailBundle, account int64, woken func() []int64, annCompany, bobCompany int64) {
-	m = setupMail(t)
+func setupSend(t *testing.T, opts ...bundleOpts) (m *mailBundle, account int64, woken func() []int64, annCompany, bobCompany int64) {
+	m = setupMail(t, opts...)
 	var mu sync.Mutex
 	var wakes []int64
 	m.srv = api.New(api.Config{Store: m.st, Logger: slog.New(slog.NewJSONHandler(m.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),

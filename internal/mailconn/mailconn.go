@@ -55,17 +55,24 @@ func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlai
 // Verify logs in to IMAP, and to SMTP when set, so that an account is
 // saved only with settings that work.
 func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, password string) error {
+	return c.check(ctx, s, password, imapsync.Verify, smtpout.Verify)
+}
+
+// check runs an IMAP check, then the SMTP one when a server is set, and
+// says which server failed.
+func (c *Connector) check(ctx context.Context, s crm.MailSettings, password string,
+	imapCheck func(context.Context, imapsync.Config) error, smtpCheck func(context.Context, smtpout.Config) error) error {
 	if s.IMAP == nil {
 		return &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set."}
 	}
-	if err := imapsync.Verify(ctx, c.imapConfig(s.IMAP, password, s.AllowPlaintext)); err != nil {
+	if err := imapCheck(ctx, c.imapConfig(s.IMAP, password, s.AllowPlaintext)); err != nil {
 		return err
 	}
 	if s.SMTP != nil {
-		err := smtpout.Verify(ctx, smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
+		err := smtpCheck(ctx, smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
 			Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext, Dial: c.Guard.DialContext})
 		if me := connerr.As(err); me != nil {
-			// Say which server refused: the IMAP login worked.
+			// Say which server failed: the IMAP one worked.
 			cp := *me
 			cp.Message = "Sending (SMTP): " + me.Message
 			return &cp

@@ -22,4 +22,16 @@ type Outbox interface {
 	// UpdateOutbox records an attempt's outcome under the sender's lease.
 	// It changes state, attempts, next attempt, error and email id.
 	UpdateOutbox(ctx context.Context, f Fence, it crm.OutboxItem) error
+	// ListOutbox lists the items of the accounts v may see, newest first.
+	// Items come without Raw and with only the recipients and subject of
+	// their Request: a list never reads the bodies or attachments.
+	ListOutbox(ctx context.Context, v crm.Viewer, f OutboxFilter) (Page[crm.OutboxItem], error)
+}
+
+// OutboxFilter narrows an outbox list; zero values do not filter.
+type OutboxFilter struct {
+	Limit     int
+	Cursor    string
+	State     crm.OutboxState
+	AccountID int64
 }

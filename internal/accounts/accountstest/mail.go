@@ -137,6 +137,21 @@ func (f *Mail) Verify(ctx context.Context, s crm.MailSettings, password string) 
 	return nil
 }
 
+// Probe fails for the hosts of FailHost; it needs no password.
+func (f *Mail) Probe(ctx context.Context, s crm.MailSettings) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, srv := range []*crm.ServerSettings{s.IMAP, s.SMTP} {
+		if srv == nil {
+			continue
+		}
+		if e, ok := f.FailHost[srv.Host]; ok {
+			return e
+		}
+	}
+	return nil
+}
+
 // LastVerify returns the last call of Verify.
 func (f *Mail) LastVerify(t testing.TB) VerifyCall {
 	t.Helper()

@@ -90,14 +90,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{
-		cfg:       cfg,
-		log:       cfg.Logger.With("imap_host", cfg.Host, "imap_user", cfg.Username),
-		cls:       newClassifier(&cfg),
-		events:    make(chan struct{}, 1),
-		pollEvery: pollInterval,
-	}
-	c.dog = newWatchdog(func() { c.kill(killedByWatchdog) })
+	c := newConn(cfg)
 	if err := c.connect(ctx); err != nil {
 		c.abort()
 		return nil, err
@@ -108,6 +101,19 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c.log.Debug("imap connected", "security", cfg.Security, "caps", fmt.Sprintf("%+v", c.caps))
 	return c, nil
+}
+
+// newConn is a connection not yet opened, with its watchdog.
+func newConn(cfg Config) *Conn {
+	c := &Conn{
+		cfg:       cfg,
+		log:       cfg.Logger.With("imap_host", cfg.Host, "imap_user", cfg.Username),
+		cls:       newClassifier(&cfg),
+		events:    make(chan struct{}, 1),
+		pollEvery: pollInterval,
+	}
+	c.dog = newWatchdog(func() { c.kill(killedByWatchdog) })
+	return c
 }
 
 // Verify logs in and out: "check the settings before saving them". It also

@@ -34,6 +34,9 @@ func Dialect() sqlstore.Dialect {
 		NowMicros:  `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT`,
 		// One migrator at a time, held until its transaction ends. The key
 		// is arbitrary but fixed ("crmsync" in ASCII).
+		JSONAt: func(col string, keys ...string) string {
+			return `((` + col + `)::jsonb #> '{` + strings.Join(keys, ",") + `}')::text`
+		},
 		LockMigrations: `SELECT pg_advisory_xact_lock(99114109115121110)`,
 		IsUnique:       func(err error) bool { return pgCode(err) == "23505" },
 		IsForeignKey:   func(err error) bool { return pgCode(err) == "23503" },

@@ -36,6 +36,8 @@ func Dialect() sqlstore.Dialect {
 		Name:       "sqlite",
 		Migrations: m,
 		NowMicros:  `CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)`,
+		// -> always answers JSON text (json_extract unquotes strings).
+		JSONAt: func(col string, keys ...string) string { return col + ` -> '$.` + strings.Join(keys, ".") + `'` },
 		IsUnique: func(err error) bool {
 			var e *sqlite.Error
 			return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -59,6 +59,10 @@ type Dialect struct {
 	// IsStorageFull reports whether err means the database's disk (or its
 	// size limit) is full.
 	IsStorageFull func(error) bool
+	// JSONAt is an SQL expression for the JSON text at keys inside the
+	// JSON held in the text column col (NULL when absent): a list reads
+	// a few fields of a large document without fetching all of it.
+	JSONAt func(col string, keys ...string) string
 }
 
 // DB is a store.Store on one database.
