@@ -18,6 +18,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/portcheck"
 )
 
 // Conn is a logged-in IMAP connection to one account. Like every
@@ -134,7 +135,8 @@ func Verify(ctx context.Context, cfg Config) error {
 // Capabilities reports the extensions the server offers.
 func (c *Conn) Capabilities() Capabilities { return c.caps }
 
-// connect opens TCP, TLS and waits for the greeting, within DialTimeout.
+// connect opens TCP, TLS and waits for the greeting, within DialTimeout;
+// the first bytes of the greeting within GreetingTimeout (greet).
 func (c *Conn) connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -176,11 +178,19 @@ func (c *Conn) connect(ctx context.Context) error {
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			return c.fail(ctx, err, phaseConnect, "the TLS handshake")
 		}
-		c.c = imapclient.New(c.framed(tlsConn), opts)
+		conn, err := c.greet(ctx, tlsConn, false)
+		if err != nil {
+			return err
+		}
+		c.c = imapclient.New(c.framed(conn), opts)
 	case SecuritySTARTTLS:
+		conn, err := c.greet(ctx, wc, true)
+		if err != nil {
+			return err
+		}
 		// RFC 3501 §6.2.1; a PREAUTH greeting is refused here
 		// (RFC 3501 §7.1.4: it would skip the upgrade).
-		cl, err := c.startTLS(ctx, wc, opts)
+		cl, err := c.startTLS(ctx, conn, opts)
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) {
@@ -191,12 +201,28 @@ func (c *Conn) connect(ctx context.Context) error {
 		}
 		c.c = cl
 	default:
-		c.c = imapclient.New(c.framed(wc), opts)
+		conn, err := c.greet(ctx, wc, true)
+		if err != nil {
+			return err
+		}
+		c.c = imapclient.New(c.framed(conn), opts)
 	}
 	if err := c.c.WaitGreeting(); err != nil {
 		return c.fail(ctx, err, phaseConnect, "the greeting")
 	}
 	return nil
+}
+
+// greet waits for the server's first bytes on conn and returns conn
+// replaying them, or names a wrong port or SSL setting within
+// GreetingTimeout (package portcheck). probe: conn is not TLS yet, so
+// silence may be an SSL port waiting for a ClientHello.
+func (c *Conn) greet(ctx context.Context, conn net.Conn, probe bool) (net.Conn, error) {
+	checked, err := portcheck.Check(conn, portcheck.IMAP, c.cfg.GreetingTimeout, c.cfg.addr(), probe)
+	if err != nil {
+		return nil, c.fail(ctx, err, phaseConnect, "the greeting")
+	}
+	return checked, nil
 }
 
 // login authenticates (RFC 3501 §6.2) and reads the post-login

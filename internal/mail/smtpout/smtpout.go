@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/mail/portcheck"
 )
 
 // Config is how to reach and log in to a submission server.
@@ -34,6 +35,10 @@ type Config struct {
 	// AllowPlaintext permits AUTH without TLS to a non-loopback host.
 	AllowPlaintext bool
 	Timeout        time.Duration // whole exchange; default 30 s
+	// GreetingTimeout bounds the wait for the server's first bytes
+	// (default portcheck.DefaultTimeout, a few seconds): a wrong port or
+	// SSL setting is named at once, not after Timeout.
+	GreetingTimeout time.Duration
 	// LocalName is sent in EHLO; default "localhost".
 	LocalName string
 	// Dial opens the TCP connection; nil is a plain net.Dialer. The
@@ -89,6 +94,13 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 			return nil, classify(err, cfg, false)
 		}
 		conn, said = tlsConn, true
+	}
+	// The SMTP port with SSL off, the IMAP port, a web server: named
+	// from the first bytes (package portcheck).
+	conn, err = portcheck.Check(conn, portcheck.SMTP, cfg.GreetingTimeout, addr, cfg.Security != "tls")
+	if err != nil {
+		conn.Close()
+		return nil, err
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
@@ -228,9 +240,11 @@ func classify(err error, cfg Config, said bool) error {
 		}
 		return cfg.fault(connerr.Protocol, err, "The SMTP server %s answered: %d %s", cfg.Host, te.Code, te.Msg)
 	}
+	if e := portcheck.TLSMismatch(err, portcheck.SMTP, cfg.addr()); e != nil {
+		return e
+	}
 	var ce *tls.CertificateVerificationError
-	var re tls.RecordHeaderError
-	if errors.As(err, &ce) || errors.As(err, &re) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
+	if errors.As(err, &ce) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
 		return cfg.fault(connerr.TLS, err, "A secure connection to %s:%d failed (%v). Check the port and security setting, or the server's certificate.", cfg.Host, cfg.Port, err)
 	}
 	return cfg.fault(connerr.Unreachable, err, "Cannot reach the SMTP server %s:%d (%v). Check the host and port; crmsync will try again.", cfg.Host, cfg.Port, err)
