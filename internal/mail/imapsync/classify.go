@@ -139,7 +139,7 @@ func (k classifier) response(ie *imap.Error, ph phase, what string) *connerr.Err
 	switch {
 	case code == "LIMIT" || code == "UNAVAILABLE" || code == "THROTTLED" || containsAny(text, throttleTexts):
 		e.Kind = connerr.Throttled
-		e.Message = fmt.Sprintf("%s is limiting connections or requests (%q). crmsync will retry later.", k.host, said)
+		e.Message = fmt.Sprintf("%s is limiting connections or requests (%q).", k.host, said)
 		if m := backoffRe.FindStringSubmatch(ie.Text); m != nil {
 			if ms, err := strconv.ParseInt(m[1], 10, 64); err == nil {
 				e.RetryAfter = time.Duration(ms) * time.Millisecond
@@ -169,7 +169,7 @@ func (k classifier) response(ie *imap.Error, ph phase, what string) *connerr.Err
 		e.Message = k.authMessage(said)
 	case ie.Type == imap.StatusResponseTypeBye:
 		e.Kind = connerr.Unreachable
-		e.Message = fmt.Sprintf("%s closed the connection (%q). crmsync will retry later.", k.host, said)
+		e.Message = fmt.Sprintf("%s closed the connection (%q).", k.host, said)
 	}
 	return e
 }

@@ -284,10 +284,10 @@ func (c *Conn) xoauth2Failure(err error, xe *xoauth2Error) error {
 		e.Message = fmt.Sprintf("%s refused the sign-in token: it does not grant IMAP access (scope %q). Connect the account again and allow mail access.", c.cfg.Host, xe.Scope)
 	case xe.Status == "429":
 		e.Kind = connerr.Throttled
-		e.Message = fmt.Sprintf("%s is limiting sign-ins; crmsync will retry later.", c.cfg.Host)
+		e.Message = fmt.Sprintf("%s is limiting sign-ins.", c.cfg.Host)
 	case strings.HasPrefix(xe.Status, "5"):
 		e.Kind = connerr.Unreachable
-		e.Message = fmt.Sprintf("%s could not check the sign-in token (status %s); crmsync will retry later.", c.cfg.Host, xe.Status)
+		e.Message = fmt.Sprintf("%s could not check the sign-in token (status %s).", c.cfg.Host, xe.Status)
 	default: // 400, 401
 		e.Kind = connerr.Auth
 		e.Message = fmt.Sprintf("%s refused the sign-in token for %s (status %s): it expired or was revoked. Connect the account again.", c.cfg.Host, c.cfg.Username, xe.Status)

@@ -236,7 +236,7 @@ func classify(err error, cfg Config, said bool) error {
 		case te.Code == 535 || te.Code == 534 || te.Code == 530 && strings.Contains(msg, "auth"):
 			return cfg.fault(connerr.Auth, err, "Incorrect password (or username) for the SMTP server %s.", cfg.Host)
 		case te.Code == 421 || te.Code == 454 || te.Code == 452:
-			return cfg.fault(connerr.Throttled, err, "The SMTP server is busy (%s). crmsync will try again later.", te.Msg)
+			return cfg.fault(connerr.Throttled, err, "The SMTP server is busy (%s).", te.Msg)
 		}
 		return cfg.fault(connerr.Protocol, err, "The SMTP server %s answered: %d %s", cfg.Host, te.Code, te.Msg)
 	}
@@ -247,5 +247,5 @@ func classify(err error, cfg Config, said bool) error {
 	if errors.As(err, &ce) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
 		return cfg.fault(connerr.TLS, err, "A secure connection to %s:%d failed (%v). Check the port and security setting, or the server's certificate.", cfg.Host, cfg.Port, err)
 	}
-	return cfg.fault(connerr.Unreachable, err, "Cannot reach the SMTP server %s:%d (%v). Check the host and port; crmsync will try again.", cfg.Host, cfg.Port, err)
+	return cfg.fault(connerr.Unreachable, err, "Cannot reach the SMTP server %s:%d: check the host and port.", cfg.Host, cfg.Port)
 }
