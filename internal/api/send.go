@@ -215,9 +215,15 @@ func canSend(a crm.MailAccount, c *caller) error {
 		return cannot("This mailbox has no SMTP server: add one in its settings to send from it.")
 	}
 	if !strings.EqualFold(strings.TrimSpace(a.Email), strings.TrimSpace(c.User.Email)) {
+		// Only an admin may change a user's email (updateUser): a member
+		// is told whom to ask, not to do what they cannot.
+		change := "Change the address on your profile"
+		if !c.Viewer.CanAdminister() {
+			change = "Ask an admin of your organisation to change the address on your profile"
+		}
 		return &Error{Status: http.StatusUnprocessableEntity, Code: codeFromMismatch, Field: "account_id", Message: fmt.Sprintf(
-			"Messages are sent from the primary address of your CRM profile, %s, but this mailbox is %s. Change the address on your profile to %s, or send from the mailbox with the address %s.",
-			c.User.Email, a.Email, a.Email, c.User.Email)}
+			"Messages are sent from the primary address of your CRM profile, %s, but this mailbox is %s. %s to %s, or send from the mailbox with the address %s.",
+			c.User.Email, a.Email, change, a.Email, c.User.Email)}
 	}
 	return nil
 }
