@@ -157,7 +157,7 @@ func alreadyConnected(email string, mode crm.MailMode) *Error {
 	if mode == crm.ModeForward {
 		return conflict("email", "%s is already connected for this user.", email)
 	}
-	return conflict("email", "%s is already connected for this user. To change its password or settings, use PATCH /api/v1/mail-accounts/{id}.", email)
+	return conflict("email", "%s is already connected for this user. To change its password or settings, edit that mailbox instead.", email)
 }
 
 // Forwarding mode (DESIGN §7): the user forwards or BCCs mail to a
@@ -292,7 +292,7 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 		return a, err
 	}
 	if a.DisconnectedAt != nil {
-		return a, conflict("", "%s is disconnected. Connect it again (POST /api/v1/mail-accounts with the same address and its password) to resume its sync with every message and link kept.", a.Email)
+		return a, conflict("", "%s is disconnected. Connect it again with the same address and its password to resume its sync with every message and link kept.", a.Email)
 	}
 	if a.Mode == crm.ModeForward {
 		return a, conflict("", "%s is in forwarding mode: it has no password or servers to change. Mail reaches it by forwarding to its dropbox address.", a.Email)
@@ -324,7 +324,7 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 	}
 	a, err = s.st.UpdateMailAccount(ctx, v, id, func(x *crm.MailAccount) error {
 		if x.DisconnectedAt != nil { // disconnected meanwhile
-			return conflict("", "%s was disconnected meanwhile. Connect it again (POST /api/v1/mail-accounts) to resume its sync.", x.Email)
+			return conflict("", "%s was disconnected meanwhile. Connect it again to resume its sync.", x.Email)
 		}
 		x.Settings = patched.Settings
 		// Try again now: the user has acted.

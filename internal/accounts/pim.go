@@ -197,7 +197,7 @@ func pickCollections(kind crm.PIMKind, o *crm.PIMOptions, avail []store.PIMColle
 
 // alreadyConnectedPIM refuses an account the user has connected.
 func alreadyConnectedPIM(kind crm.PIMKind, username, u string) *Error {
-	return conflict("url", "%s on %s is already connected (%s) for this user. To change its password or options, use PATCH /api/v1/pim-accounts/{id}.", username, u, kind)
+	return conflict("url", "%s on %s is already connected (%s) for this user. To change its password or options, edit that account instead.", username, u, kind)
 }
 
 // ConnectPIM connects an address book or calendar server: it logs in and

@@ -83,7 +83,7 @@ func (s *Service) DisconnectMail(ctx context.Context, v crm.Viewer, id int64, re
 			what = "the dropbox of " + a.Email + " (forwarded mail is no longer received)"
 		}
 		return a, &Error{Kind: ErrConfirmationRequired, Field: "confirm_data_loss", Message: fmt.Sprintf(
-			"Disconnecting stops %s. Its %s stay visible until %s, then are deleted for good; reconnecting the same address before then restores everything. Repeat with ?confirm_data_loss=true to disconnect.",
+			"Disconnecting stops %s. Its %s stay visible until %s, then are deleted for good; reconnecting the same address before then restores everything. To disconnect, confirm that you accept losing them after that date.",
 			what, messagesAndLinks(n, ""), day(until))}
 	}
 	disconnected := false

@@ -214,7 +214,7 @@ func TestDisconnectNeedsConfirmation(t *testing.T) {
 			t.Fatalf("without confirmation: %v", err)
 		}
 		// It says what would be lost, and until when it can be restored.
-		for _, want := range []string{"0 messages and their links", "9 January 2030", "confirm_data_loss=true"} {
+		for _, want := range []string{"0 messages and their links", "9 January 2030", "confirm that you accept losing them"} {
 			if !strings.Contains(ae.Message, want) {
 				t.Errorf("message %q does not say %q", ae.Message, want)
 			}

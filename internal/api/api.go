@@ -228,7 +228,7 @@ func (s *Server) registerRoutes() {
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: &Error{Status: http.StatusNotFound, Code: codeNotFound,
-			Message: "No such endpoint: " + r.Method + " " + r.URL.Path + ". The API is described at /api/v1/openapi.json."}})
+			Message: "There is nothing at this address: check it against the API's description (its OpenAPI document)."}})
 	})
 }
 

@@ -137,7 +137,7 @@ func fieldMessage(fe *store.FieldError) string {
 
 func tokenLimitError() *Error {
 	return &Error{Status: http.StatusConflict, Code: codeTokenLimit, Message: fmt.Sprintf(
-		"You already have %d active API tokens, the most allowed. Revoke one you no longer use (DELETE /api/v1/tokens/{id}) and try again.",
+		"You already have %d active API tokens, the most allowed. Revoke one you no longer use, then create the new one.",
 		maxTokens)}
 }
 

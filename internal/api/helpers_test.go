@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -202,6 +203,11 @@ func (b *bundle) doFrom(addr, method, path, token string, body any) *resp {
 			b.t.Fatalf("%s %s: answer is not a JSON object: %v\n%s", method, path, err, r.Raw)
 		}
 		r.List, _ = r.Body["data"].([]any)
+		if _, _, msg := r.Err(); msg != "" {
+			if bad := forPeople(msg); bad != "" {
+				b.t.Errorf("%s %s: the message names %s; say it in words (the OpenAPI documents the API):\n%s", method, path, bad, msg)
+			}
+		}
 	}
 	return r
 }
@@ -248,4 +254,16 @@ func ids(list []any) []int64 {
 		out = append(out, int64(m["id"].(float64)))
 	}
 	return out
+}
+
+// apiWords are the marks of the API itself in a sentence: an HTTP method,
+// a path, a query parameter. The error messages are for people (and the
+// catalogue the web app translates), so every answer the tests get is
+// checked against it (forPeople, in doFrom).
+var apiWords = regexp.MustCompile(`\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /|/api/|\?[a-z_]+=|=(true|false)\b`)
+
+// forPeople returns what in msg belongs to the API rather than to words,
+// or "".
+func forPeople(msg string) string {
+	return apiWords.FindString(msg)
 }

@@ -336,7 +336,7 @@ func (s *Server) getMailService(w http.ResponseWriter, r *http.Request, c *calle
 		return err
 	}
 	if svc == nil {
-		return &Error{Status: http.StatusNotFound, Code: codeNotFound, Message: "No mail service is set for this organisation: each user's settings come from autoconfiguration or are entered by hand. An admin sets one with PUT /api/v1/org/mail-service."}
+		return &Error{Status: http.StatusNotFound, Code: codeNotFound, Message: "No mail service is set for this organisation: each user's settings come from autoconfiguration or are entered by hand. An admin can set one in the organisation's settings."}
 	}
 	writeJSON(w, http.StatusOK, svc)
 	return nil

@@ -214,7 +214,7 @@ func TestDisconnectAndReconnect(t *testing.T) {
 	// Without the confirmation: what would be lost, and nothing changes.
 	r := m.call("DELETE", path, m.annToken, nil)
 	m.wantErr(r, 409, "confirmation_required", "confirm_data_loss")
-	if _, _, msg := r.Err(); msg != "Disconnecting stops the sync of ann@acme.test. Its 3 messages and their links stay visible until 1 February 2030, then are deleted for good; reconnecting the same address before then restores everything. Repeat with ?confirm_data_loss=true to disconnect." {
+	if _, _, msg := r.Err(); msg != "Disconnecting stops the sync of ann@acme.test. Its 3 messages and their links stay visible until 1 February 2030, then are deleted for good; reconnecting the same address before then restores everything. To disconnect, confirm that you accept losing them after that date." {
 		t.Errorf("message = %q", msg)
 	}
 	m.wantErr(m.call("DELETE", path+"?confirm_data_loss=false", m.annToken, nil), 409, "confirmation_required", "confirm_data_loss")

@@ -111,7 +111,7 @@ type caller struct {
 // cost a write per request.
 const touchEvery = time.Minute
 
-const howToGetAToken = "Send Authorization: Bearer <token>. Get a token by signing in with POST /api/v1/login, or from `crmsync init` for the first admin."
+const howToGetAToken = "Sign in to get one, or use an API token (the first admin's is the one `crmsync init` printed)."
 
 func unauthorized(w http.ResponseWriter, msg string, invalidToken bool) *Error {
 	if invalidToken {

@@ -63,7 +63,7 @@ func newFakePIM() *fakePIM {
 		failHost: map[string]*connerr.Error{
 			"badcert.example": {Kind: connerr.TLS, Message: "The certificate of badcert.example is not signed by a trusted authority (self-signed or private CA)."},
 			"down.example":    {Kind: connerr.Unreachable, Message: "down.example refused the connection: is the address right and the server up?"},
-			"busy.example":    {Kind: connerr.Throttled, Message: "busy.example is limiting requests (429 Too Many Requests). crmsync will retry later."},
+			"busy.example":    {Kind: connerr.Throttled, Message: "busy.example is limiting requests (429 Too Many Requests)."},
 			"odd.example":     {Kind: connerr.Protocol, Message: "odd.example does not say where the address books and calendars of ann are: is it a CardDAV or CalDAV server?"},
 		},
 	}

@@ -123,7 +123,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, c *caller) 
 	}
 	ctx := r.Context()
 	if req.AccountID == 0 {
-		return required("account_id", "account_id is required: the id of the mailbox to send from (GET /api/v1/mail-accounts).")
+		return required("account_id", "Choose the mailbox to send from.")
 	}
 	if err := refID("account_id", req.AccountID); err != nil {
 		return err
@@ -216,12 +216,18 @@ func canSend(a crm.MailAccount, c *caller) error {
 	case a.Mode != crm.ModeSync:
 		return cannot("This mailbox is connected in forwarding mode: crmsync receives copies of its mail but cannot send from it. Connect it in sync mode to send.")
 	case a.Settings.SMTP == nil:
-		return cannot("This mailbox has no SMTP server: add one in its settings (PATCH /api/v1/mail-accounts/%d with smtp) to send from it.", a.ID)
+		return cannot("This mailbox has no SMTP server: add one in its settings to send from it.")
 	}
 	if !strings.EqualFold(strings.TrimSpace(a.Email), strings.TrimSpace(c.User.Email)) {
+		// Only an admin may change a user's email (updateUser): a member
+		// is told whom to ask, not to do what they cannot.
+		change := "Change the address on your profile"
+		if !c.Viewer.CanAdminister() {
+			change = "Ask an admin of your organisation to change the address on your profile"
+		}
 		return &Error{Status: http.StatusUnprocessableEntity, Code: codeFromMismatch, Field: "account_id", Message: fmt.Sprintf(
-			"Messages are sent from the primary address of your CRM profile, %s, but this mailbox is %s. Change the address on your profile to %s, or send from the mailbox with the address %s.",
-			c.User.Email, a.Email, a.Email, c.User.Email)}
+			"Messages are sent from the primary address of your CRM profile, %s, but this mailbox is %s. %s to %s, or send from the mailbox with the address %s.",
+			c.User.Email, a.Email, change, a.Email, c.User.Email)}
 	}
 	return nil
 }

@@ -103,6 +103,8 @@ func TestSendRefusals(t *testing.T) {
 
 	// Bob's mailbox has another address than his profile's.
 	bobAccount := m.mustCall(201, "POST", "/api/v1/mail-accounts", m.bobToken, map[string]any{"email": "bob.sales@acme.test", "password": goodPassword}).ID()
+	// So has the admin's, who may change his profile.
+	adminAccount := m.mustCall(201, "POST", "/api/v1/mail-accounts", m.token, map[string]any{"email": "admin.sales@acme.test", "password": goodPassword}).ID()
 	// Ann's second mailbox has no SMTP server.
 	noSMTP := m.mustCall(201, "POST", "/api/v1/mail-accounts", m.annToken, map[string]any{"email": "ann@nosmtp.test", "password": goodPassword}).ID()
 
@@ -119,7 +121,11 @@ func TestSendRefusals(t *testing.T) {
 		{"another user's mailbox", m.bobToken, ok(), 422, "not_found", "account_id", ""},
 		{"an admin, from Ann's mailbox", m.token, ok(), 403, "forbidden", "account_id", "your own"},
 		{"no SMTP server", m.annToken, with("account_id", noSMTP), 422, "cannot_send", "account_id", "no SMTP server"},
-		{"from mismatch", m.bobToken, with("account_id", bobAccount), 422, "from_mismatch", "account_id", "bob@acme.test"},
+		// Bob is a member: only an admin may change his profile's address.
+		{"from mismatch", m.bobToken, with("account_id", bobAccount), 422, "from_mismatch", "account_id",
+			"Ask an admin of your organisation to change the address on your profile to bob.sales@acme.test, or send from the mailbox with the address bob@acme.test."},
+		{"from mismatch, an admin", m.token, with("account_id", adminAccount), 422, "from_mismatch", "account_id",
+			"this mailbox is admin.sales@acme.test. Change the address on your profile to admin.sales@acme.test"},
 		{"no recipient", m.annToken, without("to"), 422, "required", "to", "at least one recipient"},
 		{"bad recipient", m.annToken, with("to", []any{"bob@client.test", "not an address"}), 422, "invalid_value", "to[1]", ""},
 		{"blank recipient", m.annToken, with("cc", []any{map[string]any{"name": "X", "email": " "}}), 422, "required", "cc[0]", ""},

@@ -47,7 +47,7 @@ func (s *Server) endOtherSessions(ctx context.Context, c *caller, u crm.User) (*
 	pc := &passwordChange{SessionsEnded: n, APITokens: nonNil(tokens),
 		Message: fmt.Sprintf("The password was changed and %d other sign-in session(s) ended.", n)}
 	if len(tokens) > 0 {
-		pc.Message += fmt.Sprintf(" The %d API token(s) listed in api_tokens still work: revoke any you no longer trust (DELETE /api/v1/users/%d/tokens/{token_id}).", len(tokens), u.ID)
+		pc.Message += fmt.Sprintf(" The %d API token(s) listed in api_tokens still work: revoke any you no longer trust.", len(tokens))
 	}
 	return pc, nil
 }

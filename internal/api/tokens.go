@@ -82,7 +82,7 @@ func (s *Server) tokenOwner(r *http.Request, c *caller) (crm.User, error) {
 		return crm.User{}, storeError(err, "user")
 	}
 	if u.ID != c.User.ID && !c.Viewer.CanAdminister() {
-		return crm.User{}, forbidden("Only an admin can manage another user's tokens. Manage your own with /api/v1/tokens.")
+		return crm.User{}, forbidden("Only an admin can manage another user's tokens. You can manage your own.")
 	}
 	return u, nil
 }

@@ -213,7 +213,7 @@ func (l *mailLoop) fail(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	st := failure(err, l.acct.Failures+1, l.cfg.Now())
+	st := failure(err, l.acct.Failures+1, l.cfg.Now(), l.acct.LastSyncAt != nil)
 	st.ProgressDone, st.ProgressTotal = l.acct.ProgressDone, l.acct.ProgressTotal
 	l.acct.Failures = st.Failures
 	l.log.LogAttrs(ctx, slog.LevelWarn, "mail sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Time("next_attempt", *st.NextAttemptAt))
@@ -226,12 +226,30 @@ func (l *mailLoop) fail(ctx context.Context, err error) error {
 
 // failure is the status an account shows after its n-th failure in a row:
 // the same state, code, words and next attempt for the same fault, mail or
-// PIM.
-func failure(err error, n int, now time.Time) store.AccountStatus {
+// PIM. worked: the account has synced before.
+func failure(err error, n int, now time.Time, worked bool) store.AccountStatus {
 	kind := connerr.KindOf(err)
 	next := now.Add(connerr.RetryOf(err, n))
-	return store.AccountStatus{State: crm.AccountState(kind.State()), ErrorCode: string(kind), ErrorMessage: connerr.Message(err),
+	msg := connerr.Message(err)
+	if worked && kind == connerr.Unreachable {
+		msg = notAnswering(err, next)
+	}
+	return store.AccountStatus{State: crm.AccountState(kind.State()), ErrorCode: string(kind), ErrorMessage: msg,
 		Failures: n, NextAttemptAt: &next}
+}
+
+// notAnswering is what an account that has synced reads when its server
+// cannot be reached. The connector's words fit a first connection ("is
+// the port right?"); here the settings have worked, so suggesting to
+// change them would send the user after the wrong fault. It says instead
+// that crmsync keeps trying, and when next.
+func notAnswering(err error, next time.Time) string {
+	who := "The server"
+	if e := connerr.As(err); e != nil && e.Server != "" {
+		who = e.Server
+	}
+	return fmt.Sprintf("%s is not answering. The settings worked before, so there is nothing to change: crmsync tries again by itself, next at %s.",
+		who, next.UTC().Format("15:04 MST"))
 }
 
 func (l *mailLoop) status(ctx context.Context, st store.AccountStatus, ev *store.AccountEvent) error {

@@ -282,7 +282,7 @@ func (l *pimLoop) fail(ctx context.Context, err error) error {
 	if ctx.Err() != nil || errors.Is(err, store.ErrLeaseLost) {
 		return err
 	}
-	st := failure(err, l.failures+1, l.cfg.Now())
+	st := failure(err, l.failures+1, l.cfg.Now(), l.acct.LastSyncAt != nil)
 	st.ProgressDone, st.ProgressTotal = l.progDone, l.progTot
 	delay := st.NextAttemptAt.Sub(l.cfg.Now())
 	l.log.LogAttrs(ctx, slog.LevelWarn, "pim sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Duration("retry_in", delay))

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/mail/portcheck"
 )
 
 // This file decides, once, what kind of failure an error is (DESIGN §5):
@@ -138,7 +139,7 @@ func (k classifier) response(ie *imap.Error, ph phase, what string) *connerr.Err
 	switch {
 	case code == "LIMIT" || code == "UNAVAILABLE" || code == "THROTTLED" || containsAny(text, throttleTexts):
 		e.Kind = connerr.Throttled
-		e.Message = fmt.Sprintf("%s is limiting connections or requests (%q). crmsync will retry later.", k.host, said)
+		e.Message = fmt.Sprintf("%s is limiting connections or requests (%q).", k.host, said)
 		if m := backoffRe.FindStringSubmatch(ie.Text); m != nil {
 			if ms, err := strconv.ParseInt(m[1], 10, 64); err == nil {
 				e.RetryAfter = time.Duration(ms) * time.Millisecond
@@ -168,7 +169,7 @@ func (k classifier) response(ie *imap.Error, ph phase, what string) *connerr.Err
 		e.Message = k.authMessage(said)
 	case ie.Type == imap.StatusResponseTypeBye:
 		e.Kind = connerr.Unreachable
-		e.Message = fmt.Sprintf("%s closed the connection (%q). crmsync will retry later.", k.host, said)
+		e.Message = fmt.Sprintf("%s closed the connection (%q).", k.host, said)
 	}
 	return e
 }
@@ -203,10 +204,12 @@ func (k classifier) tlsError(err error) *connerr.Error {
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		roots     x509.SystemRootsError
-		record    tls.RecordHeaderError
 		alert     tls.AlertError
 		verifyErr *tls.CertificateVerificationError
 	)
+	if e := portcheck.TLSMismatch(err, portcheck.IMAP, k.server); e != nil {
+		return e
+	}
 	msg := ""
 	switch {
 	case errors.As(err, &unknown):
@@ -224,8 +227,6 @@ func (k classifier) tlsError(err error) *connerr.Error {
 		msg = "This machine has no trusted certificate authorities to check the server's certificate."
 	case errors.As(err, &verifyErr):
 		msg = fmt.Sprintf("The certificate of %s could not be verified: %v.", k.host, verifyErr.Err)
-	case errors.As(err, &record):
-		msg = fmt.Sprintf("%s did not answer with TLS: check the port and the security setting (993 is usually TLS, 143 STARTTLS).", k.host)
 	case errors.As(err, &alert):
 		msg = fmt.Sprintf("The TLS handshake with %s failed: %v.", k.host, alert.Error())
 	case strings.HasPrefix(err.Error(), "tls:") || strings.Contains(err.Error(), " tls: "):

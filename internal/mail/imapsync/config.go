@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/mail/portcheck"
 )
 
 // Security values for Config.Security.
@@ -55,6 +56,13 @@ type Config struct {
 	// DialTimeout bounds the TCP connection, the TLS handshake and the
 	// greeting (default 30 s).
 	DialTimeout time.Duration
+	// GreetingTimeout bounds the wait for the server's first bytes, in
+	// clear and again after a TLS handshake (default
+	// portcheck.DefaultTimeout, a few seconds): a mail server greets at
+	// once, and one that stays silent is most often an SSL port waiting
+	// for a ClientHello, which the user should hear about now rather than
+	// after DialTimeout (package portcheck).
+	GreetingTimeout time.Duration
 	// CommandTimeout is how long a command may go without the server
 	// sending anything before the connection is declared dead (default
 	// 60 s). During a FETCH every byte received restarts it, so a large
@@ -110,6 +118,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.GreetingTimeout <= 0 {
+		cfg.GreetingTimeout = portcheck.DefaultTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/portcheck"
 )
 
 // Conn is a logged-in IMAP connection to one account. Like every
@@ -140,7 +141,8 @@ func Verify(ctx context.Context, cfg Config) error {
 // Capabilities reports the extensions the server offers.
 func (c *Conn) Capabilities() Capabilities { return c.caps }
 
-// connect opens TCP, TLS and waits for the greeting, within DialTimeout.
+// connect opens TCP, TLS and waits for the greeting, within DialTimeout;
+// the first bytes of the greeting within GreetingTimeout (greet).
 func (c *Conn) connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -182,11 +184,19 @@ func (c *Conn) connect(ctx context.Context) error {
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			return c.fail(ctx, err, phaseConnect, "the TLS handshake")
 		}
-		c.c = imapclient.New(c.framed(tlsConn), opts)
+		conn, err := c.greet(ctx, tlsConn, false)
+		if err != nil {
+			return err
+		}
+		c.c = imapclient.New(c.framed(conn), opts)
 	case SecuritySTARTTLS:
+		conn, err := c.greet(ctx, wc, true)
+		if err != nil {
+			return err
+		}
 		// RFC 3501 §6.2.1; a PREAUTH greeting is refused here
 		// (RFC 3501 §7.1.4: it would skip the upgrade).
-		cl, err := c.startTLS(ctx, wc, opts)
+		cl, err := c.startTLS(ctx, conn, opts)
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) {
@@ -197,12 +207,28 @@ func (c *Conn) connect(ctx context.Context) error {
 		}
 		c.c = cl
 	default:
-		c.c = imapclient.New(c.framed(wc), opts)
+		conn, err := c.greet(ctx, wc, true)
+		if err != nil {
+			return err
+		}
+		c.c = imapclient.New(c.framed(conn), opts)
 	}
 	if err := c.c.WaitGreeting(); err != nil {
 		return c.fail(ctx, err, phaseConnect, "the greeting")
 	}
 	return nil
+}
+
+// greet waits for the server's first bytes on conn and returns conn
+// replaying them, or names a wrong port or SSL setting within
+// GreetingTimeout (package portcheck). probe: conn is not TLS yet, so
+// silence may be an SSL port waiting for a ClientHello.
+func (c *Conn) greet(ctx context.Context, conn net.Conn, probe bool) (net.Conn, error) {
+	checked, err := portcheck.Check(conn, portcheck.IMAP, c.cfg.GreetingTimeout, c.cfg.addr(), probe)
+	if err != nil {
+		return nil, c.fail(ctx, err, phaseConnect, "the greeting")
+	}
+	return checked, nil
 }
 
 // login authenticates (RFC 3501 §6.2) and reads the post-login
@@ -264,10 +290,10 @@ func (c *Conn) xoauth2Failure(err error, xe *xoauth2Error) error {
 		e.Message = fmt.Sprintf("%s refused the sign-in token: it does not grant IMAP access (scope %q). Connect the account again and allow mail access.", c.cfg.Host, xe.Scope)
 	case xe.Status == "429":
 		e.Kind = connerr.Throttled
-		e.Message = fmt.Sprintf("%s is limiting sign-ins; crmsync will retry later.", c.cfg.Host)
+		e.Message = fmt.Sprintf("%s is limiting sign-ins.", c.cfg.Host)
 	case strings.HasPrefix(xe.Status, "5"):
 		e.Kind = connerr.Unreachable
-		e.Message = fmt.Sprintf("%s could not check the sign-in token (status %s); crmsync will retry later.", c.cfg.Host, xe.Status)
+		e.Message = fmt.Sprintf("%s could not check the sign-in token (status %s).", c.cfg.Host, xe.Status)
 	default: // 400, 401
 		e.Kind = connerr.Auth
 		e.Message = fmt.Sprintf("%s refused the sign-in token for %s (status %s): it expired or was revoked. Connect the account again.", c.cfg.Host, c.cfg.Username, xe.Status)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/mail/portcheck"
 )
 
 // Config is how to reach and log in to a submission server.
@@ -34,6 +35,10 @@ type Config struct {
 	// AllowPlaintext permits AUTH without TLS to a non-loopback host.
 	AllowPlaintext bool
 	Timeout        time.Duration // whole exchange; default 30 s
+	// GreetingTimeout bounds the wait for the server's first bytes
+	// (default portcheck.DefaultTimeout, a few seconds): a wrong port or
+	// SSL setting is named at once, not after Timeout.
+	GreetingTimeout time.Duration
 	// LocalName is sent in EHLO; default "localhost".
 	LocalName string
 	// Dial opens the TCP connection; nil is a plain net.Dialer. The
@@ -89,6 +94,13 @@ func dial(ctx context.Context, cfg Config) (*smtp.Client, error) {
 			return nil, classify(err, cfg, false)
 		}
 		conn, said = tlsConn, true
+	}
+	// The SMTP port with SSL off, the IMAP port, a web server: named
+	// from the first bytes (package portcheck).
+	conn, err = portcheck.Check(conn, portcheck.SMTP, cfg.GreetingTimeout, addr, cfg.Security != "tls")
+	if err != nil {
+		conn.Close()
+		return nil, err
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
@@ -224,14 +236,16 @@ func classify(err error, cfg Config, said bool) error {
 		case te.Code == 535 || te.Code == 534 || te.Code == 530 && strings.Contains(msg, "auth"):
 			return cfg.fault(connerr.Auth, err, "Incorrect password (or username) for the SMTP server %s.", cfg.Host)
 		case te.Code == 421 || te.Code == 454 || te.Code == 452:
-			return cfg.fault(connerr.Throttled, err, "The SMTP server is busy (%s). crmsync will try again later.", te.Msg)
+			return cfg.fault(connerr.Throttled, err, "The SMTP server is busy (%s).", te.Msg)
 		}
 		return cfg.fault(connerr.Protocol, err, "The SMTP server %s answered: %d %s", cfg.Host, te.Code, te.Msg)
 	}
+	if e := portcheck.TLSMismatch(err, portcheck.SMTP, cfg.addr()); e != nil {
+		return e
+	}
 	var ce *tls.CertificateVerificationError
-	var re tls.RecordHeaderError
-	if errors.As(err, &ce) || errors.As(err, &re) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
+	if errors.As(err, &ce) || strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:") {
 		return cfg.fault(connerr.TLS, err, "A secure connection to %s:%d failed (%v). Check the port and security setting, or the server's certificate.", cfg.Host, cfg.Port, err)
 	}
-	return cfg.fault(connerr.Unreachable, err, "Cannot reach the SMTP server %s:%d (%v). Check the host and port; crmsync will try again.", cfg.Host, cfg.Port, err)
+	return cfg.fault(connerr.Unreachable, err, "Cannot reach the SMTP server %s:%d: check the host and port.", cfg.Host, cfg.Port)
 }

@@ -121,10 +121,10 @@ func (c *Client) statusError(resp *http.Response, body []byte, what string) *con
 		// RFC 6585 §4; RFC 9110 §15.6.4 and §10.2.3 (Retry-After).
 		e.Kind = connerr.Throttled
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
-		e.Message = fmt.Sprintf("%s is limiting requests (%s). crmsync will retry later.", c.host(), status)
+		e.Message = fmt.Sprintf("%s is limiting requests (%s).", c.host(), status)
 	case code == http.StatusServiceUnavailable || code == http.StatusBadGateway || code == http.StatusGatewayTimeout:
 		e.Kind = connerr.Unreachable
-		e.Message = fmt.Sprintf("%s is temporarily unavailable (%s). crmsync will retry later.", c.host(), status)
+		e.Message = fmt.Sprintf("%s is temporarily unavailable (%s).", c.host(), status)
 	case code == http.StatusInsufficientStorage:
 		// RFC 4918 §11.5: the server has no room for what was written.
 		e.Kind = connerr.Quota
@@ -132,7 +132,7 @@ func (c *Client) statusError(resp *http.Response, body []byte, what string) *con
 	case code == http.StatusForbidden:
 		e.Message = fmt.Sprintf("%s refused %s (%s)%s: the account may lack access to it.", c.host(), what, status, serverText(resp, body))
 	case code >= 500:
-		e.Message = fmt.Sprintf("%s failed while %s (%s)%s. crmsync will retry later.", c.host(), what, status, serverText(resp, body))
+		e.Message = fmt.Sprintf("%s failed while %s (%s)%s.", c.host(), what, status, serverText(resp, body))
 	}
 	return e
 }

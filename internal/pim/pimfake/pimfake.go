@@ -312,7 +312,7 @@ func (r *Remote) call(ctx context.Context) error {
 	if r.throttle > 0 {
 		r.throttle--
 		return &connerr.Error{Kind: connerr.Throttled, Server: "pimfake", RetryAfter: r.after,
-			Message: "The server is limiting requests. crmsync will retry later."}
+			Message: "The server is limiting requests."}
 	}
 	return nil
 }
