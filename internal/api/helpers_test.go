@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlite"
+	"github.com/crmsync/crmsync/internal/store/storetest"
 )
 
 // clock is a settable time source for Config.Now.
@@ -72,6 +73,7 @@ type bundle struct {
 type bundleOpts struct {
 	wrap         func(store.Store) store.Store // to inject faults
 	maxBodyBytes int64
+	db           storetest.Factory // the database; SQLite in a temporary file when nil
 }
 
 func setup(t *testing.T, opts ...bundleOpts) *bundle {
@@ -81,15 +83,20 @@ func setup(t *testing.T, opts ...bundleOpts) *bundle {
 		o = opts[0]
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "crmsync.db"))
-	if err != nil {
-		t.Fatal(err)
+	var st store.Store
+	if o.db != nil {
+		st, _ = o.db(t)
+	} else {
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "crmsync.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st = db
 	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var st store.Store = db
 	b := &bundle{t: t, st: st, clock: &clock{t: time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)}, logs: &logBuffer{}}
 	b.orgID, b.admin, b.token = b.newOrg("Acme", "admin@acme.test")
 	if o.wrap != nil {

@@ -6,9 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/access"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/store"
 )
 
 const maxTokens = crm.MaxAPITokensPerUser
@@ -99,20 +98,11 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, u crm.User, 
 	if utf8.RuneCountInString(name) > maxTokenName {
 		return invalid("name", "name must be at most %d characters.", maxTokenName)
 	}
-	secret, prefix, hash := auth.NewToken()
-	tok, err := s.st.CreateToken(r.Context(), store.TokenParams{
-		OrgID:     u.OrgID,
-		UserID:    u.ID,
-		Name:      name,
-		Kind:      crm.TokenAPI,
-		Hash:      hash,
-		Prefix:    prefix,
-		CreatedAt: s.cfg.Now(),
-	})
+	tok, err := access.IssueAPIToken(r.Context(), s.st, u, name, s.cfg.Now())
 	if err != nil {
 		return storeError(err, "token")
 	}
-	return created(w, fmt.Sprintf("%s%d", base, tok.ID), tokenCreated{Token: tok, Secret: secret})
+	return created(w, fmt.Sprintf("%s%d", base, tok.ID), tokenCreated{Token: tok.Token, Secret: tok.Secret})
 }
 
 func (s *Server) writeTokens(w http.ResponseWriter, r *http.Request, u crm.User) error {
