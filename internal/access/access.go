@@ -21,6 +21,9 @@ type Store interface {
 	UpdateUser(ctx context.Context, orgID, id int64, apply func(*store.UserParams) error) (crm.User, error)
 }
 
+// MaxTokenName is the longest token name, in characters.
+const MaxTokenName = 100
+
 // IssuedToken is a new API token: its row, and its secret, which exists
 // only here — the database keeps its hash — so it is shown once.
 type IssuedToken struct {

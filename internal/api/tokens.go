@@ -12,8 +12,7 @@ import (
 
 const maxTokens = crm.MaxAPITokensPerUser
 
-// maxTokenName is the longest token name, in characters.
-const maxTokenName = 100
+const maxTokenName = access.MaxTokenName
 
 // TokenCreationRequest is the body of POST /api/v1/tokens and
 // POST /api/v1/users/{id}/tokens.
