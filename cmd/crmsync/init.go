@@ -21,8 +21,8 @@ func initCommand() *command {
 		name:    "init",
 		summary: "create the schema, first organisation and admin; print a token",
 		help: "Creates the database schema if needed, the first organisation and its admin user, and prints a new API token " +
-			"for that admin on standard output, alone on one line, so that scripts can capture it; everything else goes " +
-			"to standard error. It refuses a database that already holds an organisation (use `crmsync org create`). " +
+			"for that admin on standard output, alone on one line, so that scripts can capture it (or, with --token-out " +
+			"FILE, into a new file of mode 0600); everything else goes to standard error. It refuses a database that already holds an organisation (use `crmsync org create`). " +
 			"With SQLite and no secret key configured, it creates the key file beside the database (mode 0600): back it " +
 			"up apart from the database.",
 		flags: func(fs *config.FlagSet, cfg *config.Config) {
@@ -31,6 +31,7 @@ func initCommand() *command {
 			fs.String(&cfg.AdminEmail, config.AdminEmail)
 			fs.String(&cfg.AdminName, config.AdminName)
 			fs.String(&cfg.AdminPasswordFile, config.AdminPasswordFile)
+			fs.String(&cfg.TokenOut, config.TokenOut)
 			cfg.RegisterSecretKeyFile(fs)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error {
@@ -45,13 +46,14 @@ func orgCreateCommand() *command {
 		summary: "add another organisation and admin; print the admin's token",
 		help: "Adds an organisation and its admin user to a database (one server may host several organisations, " +
 			"which see nothing of each other) and prints a new API token for that admin on standard output, alone on " +
-			"one line.",
+			"one line (or, with --token-out FILE, writes it into a new file of mode 0600).",
 		flags: func(fs *config.FlagSet, cfg *config.Config) {
 			cfg.RegisterDB(fs)
 			fs.String(&cfg.OrgName, config.OrgName)
 			fs.String(&cfg.AdminEmail, config.AdminEmail)
 			fs.String(&cfg.AdminName, config.AdminName)
 			fs.String(&cfg.AdminPasswordFile, config.AdminPasswordFile)
+			fs.String(&cfg.TokenOut, config.TokenOut)
 			cfg.RegisterSecretKeyFile(fs)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error {
@@ -88,7 +90,7 @@ func createOrg(ctx context.Context, a *app, cfg config.Config, first bool) (err 
 	}
 	var passwordHash string
 	if cfg.AdminPasswordFile != "" {
-		password, err := readPasswordFile(cfg.AdminPasswordFile)
+		password, err := readPasswordFile("--admin-password-file", cfg.AdminPasswordFile)
 		if err != nil {
 			return err
 		}
@@ -100,6 +102,18 @@ func createOrg(ctx context.Context, a *app, cfg config.Config, first bool) (err 
 			return err
 		}
 	}
+
+	// The token's file is made first, so that an existing one is refused
+	// before anything else happens, and removed again if the command fails.
+	out, err := openSecretOut(a, cfg.TokenOut, "--token-out")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			out.discard()
+		}
+	}()
 
 	// A SQLite file this command creates is made readable by its owner
 	// only (it holds password hashes and sealed credentials; SQLite gives
@@ -179,20 +193,24 @@ func createOrg(ctx context.Context, a *app, cfg config.Config, first bool) (err 
 	var fe *store.FieldError
 	switch {
 	case errors.Is(err, store.ErrAlreadyInitialized):
-		return errors.New("this database is already initialised (organisation(s) exist); use `crmsync org create` to add another organisation")
+		return fmt.Errorf("this database is already initialised (organisation(s) exist): run `crmsync serve --db %s` to use it; "+
+			"`crmsync users token --email EMAIL` makes a new API token for a user who lost theirs, `crmsync org create` adds another organisation", db.display)
 	case errors.As(err, &fe) && fe.Field == "email":
 		return usageErrorf("--admin-email %s: %s (emails are unique across all organisations of a server)", email, fe.Message)
 	case err != nil:
 		return err
 	}
 
-	// The token alone on standard output; the story on standard error.
-	fmt.Fprintln(a.stdout, token)
+	// The token alone on standard output (or in its file); the story on
+	// standard error.
+	if err := out.write(token); err != nil {
+		return fmt.Errorf("%w; the organisation was created: make the admin a new token with `crmsync users token --email %s`", err, admin.Email)
+	}
 	if migrated > 0 {
 		fmt.Fprintf(a.stderr, "created the database schema in %s (version %d)\n", db.display, latest)
 	}
-	fmt.Fprintf(a.stderr, "created organisation %q (id %d) with admin %s (user id %d); the API token above belongs to them\n",
-		org.Name, org.ID, admin.Email, admin.ID)
+	fmt.Fprintf(a.stderr, "created organisation %q (id %d) with admin %s (user id %d); their API token is %s\n",
+		org.Name, org.ID, admin.Email, admin.ID, out.where())
 	if passwordHash != "" {
 		fmt.Fprintf(a.stderr, "%s can also sign in with the password from %s\n", admin.Email, cfg.AdminPasswordFile)
 	}
@@ -219,19 +237,20 @@ func writeKeyNote(w io.Writer, source, file string, created bool) {
 	fmt.Fprintf(w, "key file generated at %s, mode 0600; keep it safe and back it up apart from the database — without it stored credentials cannot be read\n", file)
 }
 
-// readPasswordFile returns the password in path, less one trailing newline.
-func readPasswordFile(path string) (string, error) {
+// readPasswordFile returns the password in path (the value of flag), less
+// one trailing newline.
+func readPasswordFile(flag, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("--admin-password-file: %w", err)
+		return "", fmt.Errorf("%s: %w", flag, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
 	if err != nil {
-		return "", fmt.Errorf("--admin-password-file: %w", err)
+		return "", fmt.Errorf("%s: %w", flag, err)
 	}
 	if len(b) > maxPasswordFile {
-		return "", usageErrorf("--admin-password-file: %s is longer than %d bytes; it should hold the password alone", path, maxPasswordFile)
+		return "", usageErrorf("%s: %s is longer than %d bytes; it should hold the password alone", flag, path, maxPasswordFile)
 	}
 	s := string(b)
 	if t, ok := strings.CutSuffix(s, "\n"); ok {

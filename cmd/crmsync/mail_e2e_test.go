@@ -33,9 +33,18 @@ var mailDBKinds = []string{"sqlite", "postgres"}
 const mailSeed = 4242
 
 // mailDB returns the binary on a fresh, initialised database of kind
-// ("sqlite", or "postgres": a new schema of CRMSYNC_TEST_POSTGRES, skipped
-// without it, failed without it under CI=true) and the admin's token.
+// (see freshDB) and the admin's token.
 func mailDB(t *testing.T, kind string) (*e2e, string) {
+	t.Helper()
+	e := freshDB(t, kind)
+	stdout, _ := e.mustRun("init", "--org", "Acme", "--admin-email", "admin@acme.example")
+	return e, checkToken(t, stdout)
+}
+
+// freshDB returns the binary on a new database of kind, not initialised:
+// "sqlite", or "postgres": a new schema of CRMSYNC_TEST_POSTGRES, skipped
+// without it, failed without it under CI=true.
+func freshDB(t *testing.T, kind string) *e2e {
 	t.Helper()
 	var e *e2e
 	switch kind {
@@ -64,8 +73,7 @@ func mailDB(t *testing.T, kind string) (*e2e, string) {
 	default:
 		t.Fatalf("unknown database kind %q", kind)
 	}
-	stdout, _ := e.mustRun("init", "--org", "Acme", "--admin-email", "admin@acme.example")
-	return e, checkToken(t, stdout)
+	return e
 }
 
 // caFile writes the Dovecot harness's CA certificate to a file for

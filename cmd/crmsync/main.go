@@ -40,6 +40,7 @@ const (
 // app is what a command may use of the outside world, so that tests can run
 // commands in-process.
 type app struct {
+	stdin          io.Reader // nil reads as empty
 	stdout, stderr io.Writer
 	env            config.LookupEnv
 }
@@ -65,6 +66,8 @@ func commands() []*command {
 	return []*command{
 		initCommand(),
 		orgCreateCommand(),
+		usersTokenCommand(),
+		usersPasswordCommand(),
 		serveCommand(),
 		workerCommand(),
 		migrateCommand(),
@@ -92,7 +95,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, env: os.LookupEnv}
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, env: os.LookupEnv}
 	os.Exit(run(ctx, a, os.Args[1:]))
 }
 

@@ -260,7 +260,7 @@ func TestInitValidatesFlagsFirst(t *testing.T) {
 func TestCommandsNeedingADatabaseRefuseAMissingFile(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "nothing.db")
-	for _, args := range [][]string{{"serve"}, {"worker"}, {"keys", "usage"}, {"keys", "rotate"}} {
+	for _, args := range [][]string{{"serve"}, {"worker"}, {"keys", "usage"}, {"keys", "rotate"}, {"users", "token", "--email", "a@acme.example"}, {"users", "password", "--email", "a@acme.example"}} {
 		_, stderr, code := inProcess(t, map[string]string{"CRMSYNC_DB": db}, args...)
 		if code != 1 || !strings.Contains(stderr, "crmsync: no database at "+db) || !strings.Contains(stderr, "crmsync init") {
 			t.Errorf("crmsync %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)

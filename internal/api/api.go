@@ -160,6 +160,10 @@ func (s *Server) registerRoutes() {
 	s.authed("GET /api/v1/tokens", s.listTokens)
 	s.authed("DELETE /api/v1/tokens/{id}", s.revokeToken)
 
+	s.authed("GET /api/v1/sessions", s.listSessions)
+	s.authed("DELETE /api/v1/sessions/{id}", s.revokeSession)
+	s.queried("DELETE /api/v1/sessions", s.revokeAllSessions, "keep_current")
+
 	s.authed("POST /api/v1/companies", s.createCompany)
 	s.list("GET /api/v1/companies", s.listCompanies, "domain", "owner_id")
 	s.authed("GET /api/v1/companies/{id}", s.getCompany)

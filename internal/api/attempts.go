@@ -22,11 +22,25 @@ import (
 // loginAccount is the limiter's name for the crmsync account of an email.
 func loginAccount(email string) string { return "login:" + email }
 
-// clientKey is the limiter's name for the client of r: its address, from
-// the connection, or from the last X-Forwarded-For entry (what the proxy
-// in front saw) when the operator says a proxy is there. IPv6 addresses
-// count by /64, the block one machine usually gets.
+// clientKey is the limiter's name for the client of r (clientAddr). IPv6
+// addresses count by /64, the block one machine usually gets.
 func (s *Server) clientKey(r *http.Request) string {
+	raw := s.clientAddr(r)
+	addr, err := netip.ParseAddr(raw)
+	if err != nil {
+		return "addr:" + raw
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return "addr:" + p.String()
+	}
+	return "addr:" + addr.String()
+}
+
+// clientAddr is the address of the client of r: from the connection, or
+// from the last X-Forwarded-For entry (what the proxy in front saw) when
+// the operator says a proxy is there.
+func (s *Server) clientAddr(r *http.Request) string {
 	raw := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(raw); err == nil {
 		raw = host
@@ -39,16 +53,10 @@ func (s *Server) clientKey(r *http.Request) string {
 			}
 		}
 	}
-	addr, err := netip.ParseAddr(raw)
-	if err != nil {
-		return "addr:" + raw
+	if addr, err := netip.ParseAddr(raw); err == nil {
+		return addr.Unmap().String()
 	}
-	addr = addr.Unmap()
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return "addr:" + p.String()
-	}
-	return "addr:" + addr.String()
+	return raw
 }
 
 // tooManyAttempts is the 429 answer to a refused attempt; what is "sign-ins"

@@ -90,6 +90,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		Prefix:    prefix,
 		CreatedAt: now,
 		ExpiresAt: &expires,
+		UserAgent: userAgent(r),
+		ClientIP:  s.clientAddr(r),
 	}); err != nil {
 		return storeError(err, "token")
 	}

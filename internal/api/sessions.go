@@ -4,15 +4,15 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/crmsync/crmsync/internal/access"
 	"github.com/crmsync/crmsync/internal/crm"
 )
 
-// A password change ends the user's other sessions at once: whoever
-// signed in with the old password (a stolen laptop, a guessed password)
-// is out. The session making the change, when the user changes their own,
-// stays. API tokens stay too: they are app passwords, made on purpose and
-// listed, and integrations would break. The answer says so and lists them,
-// so that the user can revoke those they no longer trust.
+// A password change ends the user's other sessions at once (package
+// access, which the command line's `crmsync users password` shares). The
+// session making the change, when the user changes their own, stays. API
+// tokens stay too; the answer says so and lists them, so that the user can
+// revoke those they no longer trust.
 
 // userUpdateResponse is the answer of PATCH /api/v1/users/{id}: the user,
 // and what a password change did to their sign-ins.
@@ -35,15 +35,11 @@ func (s *Server) endOtherSessions(ctx context.Context, c *caller, u crm.User) (*
 	if c.User.ID == u.ID && c.Token.Kind == crm.TokenSession {
 		except = c.Token.ID
 	}
-	now := s.cfg.Now()
-	n, err := s.st.RevokeUserTokens(ctx, u.OrgID, u.ID, crm.TokenSession, except, now)
+	ended, err := access.EndSessions(ctx, s.st, u, except, s.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := s.st.ListTokens(ctx, u.OrgID, u.ID, crm.TokenAPI, now)
-	if err != nil {
-		return nil, err
-	}
+	n, tokens := ended.SessionsEnded, ended.APITokens
 	pc := &passwordChange{SessionsEnded: n, APITokens: nonNil(tokens),
 		Message: fmt.Sprintf("The password was changed and %d other sign-in session(s) ended.", n)}
 	if len(tokens) > 0 {

@@ -6,15 +6,13 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/access"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/store"
 )
 
 const maxTokens = crm.MaxAPITokensPerUser
 
-// maxTokenName is the longest token name, in characters.
-const maxTokenName = 100
+const maxTokenName = access.MaxTokenName
 
 // TokenCreationRequest is the body of POST /api/v1/tokens and
 // POST /api/v1/users/{id}/tokens.
@@ -99,20 +97,11 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, u crm.User, 
 	if utf8.RuneCountInString(name) > maxTokenName {
 		return invalid("name", "name must be at most %d characters.", maxTokenName)
 	}
-	secret, prefix, hash := auth.NewToken()
-	tok, err := s.st.CreateToken(r.Context(), store.TokenParams{
-		OrgID:     u.OrgID,
-		UserID:    u.ID,
-		Name:      name,
-		Kind:      crm.TokenAPI,
-		Hash:      hash,
-		Prefix:    prefix,
-		CreatedAt: s.cfg.Now(),
-	})
+	tok, err := access.IssueAPIToken(r.Context(), s.st, u, name, s.cfg.Now())
 	if err != nil {
 		return storeError(err, "token")
 	}
-	return created(w, fmt.Sprintf("%s%d", base, tok.ID), tokenCreated{Token: tok, Secret: secret})
+	return created(w, fmt.Sprintf("%s%d", base, tok.ID), tokenCreated{Token: tok.Token, Secret: tok.Secret})
 }
 
 func (s *Server) writeTokens(w http.ResponseWriter, r *http.Request, u crm.User) error {

@@ -18,6 +18,10 @@ type Config struct {
 	AdminEmail         string
 	AdminName          string
 	AdminPasswordFile  string
+	TokenOut           string // --token-out of init and org create, --out of users token
+	UserEmail          string
+	TokenName          string
+	PasswordFile       string
 	SecretKeyFile      string
 	NoNewKey           bool
 	LogLevel           string

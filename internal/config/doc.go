@@ -12,13 +12,18 @@
 //
 //	| flag | environment | default | commands | meaning |
 //	| --- | --- | --- | --- | --- |
-//	| `--db DSN` | `CRMSYNC_DB` | `crmsync.db` | init, org create, serve, worker, migrate, keys rotate, keys usage | Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file (a sqlite: or file: prefix is allowed). |
+//	| `--db DSN` | `CRMSYNC_DB` | `crmsync.db` | init, org create, users token, users password, serve, worker, migrate, keys rotate, keys usage | Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file (a sqlite: or file: prefix is allowed). |
 //	| `--http ADDR` | `CRMSYNC_HTTP` | `127.0.0.1:8080` | serve | Address the REST API listens on; use :8080 to listen on every interface. |
 //	| `--org NAME` | `CRMSYNC_ORG` | — | init | Name of the first organisation (required). |
 //	| `--name NAME` | `CRMSYNC_ORG` | — | org create | Name of the new organisation (required). |
 //	| `--admin-email EMAIL` | `CRMSYNC_ADMIN_EMAIL` | — | init, org create | Email address of the organisation's admin, who signs in with it (required; unique across organisations). |
 //	| `--admin-name NAME` | `CRMSYNC_ADMIN_NAME` | — | init, org create | Display name of the admin (default: the part of the email before the @). |
 //	| `--admin-password-file FILE` | `CRMSYNC_ADMIN_PASSWORD_FILE` | — | init, org create | File holding the admin's password (one trailing newline is ignored; at least 10 characters). Without it the admin signs in with the printed API token only until a password is set. |
+//	| `--token-out FILE` | `CRMSYNC_TOKEN_OUT` | — | init, org create | Write the admin's API token to FILE, created with mode 0600, instead of standard output. An existing FILE is refused, never overwritten: it may hold the only token. |
+//	| `--email EMAIL` | `CRMSYNC_USER_EMAIL` | — | users token, users password | Email address of the user, who signs in with it (required). |
+//	| `--name NAME` | `CRMSYNC_TOKEN_NAME` | `crmsync users token` | users token | Name of the new token, shown in the user's token list so they know which to revoke later. |
+//	| `--out FILE` | `CRMSYNC_TOKEN_OUT` | — | users token | Write the token to FILE, created with mode 0600, instead of standard output. An existing FILE is refused, never overwritten: it may hold the only token. |
+//	| `--password-file FILE` | `CRMSYNC_PASSWORD_FILE` | — | users password | File holding the new password (one trailing newline is ignored; at least 10 characters). Without it the password is asked for on the terminal, not shown, or read as one line from standard input when that is not a terminal. |
 //	| `--secret-key-file FILE` | `CRMSYNC_SECRET_KEY_FILE` | — | init, org create, serve, worker, keys rotate, keys usage | Key file for the credentials stored encrypted: mode 0600, one line "ID KEY" per key (KEY: 32 random bytes in base64), the last one active. Default with SQLite: the database path plus .key. init creates the file if it is missing. |
 //	| — | `CRMSYNC_SECRET_KEY` | — | init, org create, serve, worker, keys rotate, keys usage | The keys themselves instead of a key file: "ID KEY" entries separated by newlines or commas, the last one active (`crmsync keys generate` prints one). Not a flag, so that keys never show in a process list. |
 //	| `--no-new-key` | `CRMSYNC_NO_NEW_KEY` | `false` | keys rotate | Only re-encrypt under the active key; do not append a new key to the key file. |

@@ -20,7 +20,7 @@ type Option struct {
 // The options. Their order is that of the table in the package documentation.
 var (
 	DB = Option{Flag: "db", Env: "CRMSYNC_DB", Default: "crmsync.db", Arg: "DSN",
-		Commands: []string{"init", "org create", "serve", "worker", "migrate", "keys rotate", "keys usage"},
+		Commands: []string{"init", "org create", "users token", "users password", "serve", "worker", "migrate", "keys rotate", "keys usage"},
 		Usage: "Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file " +
 			"(a sqlite: or file: prefix is allowed)."}
 	HTTP = Option{Flag: "http", Env: "CRMSYNC_HTTP", Default: "127.0.0.1:8080", Arg: "ADDR",
@@ -42,6 +42,24 @@ var (
 		Commands: []string{"init", "org create"},
 		Usage: "File holding the admin's password (one trailing newline is ignored; at least 10 characters). " +
 			"Without it the admin signs in with the printed API token only until a password is set."}
+	TokenOut = Option{Flag: "token-out", Env: "CRMSYNC_TOKEN_OUT", Arg: "FILE",
+		Commands: []string{"init", "org create"},
+		Usage: "Write the admin's API token to FILE, created with mode 0600, instead of standard output. An existing FILE is " +
+			"refused, never overwritten: it may hold the only token."}
+	UserEmail = Option{Flag: "email", Env: "CRMSYNC_USER_EMAIL", Arg: "EMAIL",
+		Commands: []string{"users token", "users password"},
+		Usage:    "Email address of the user, who signs in with it (required)."}
+	TokenName = Option{Flag: "name", Env: "CRMSYNC_TOKEN_NAME", Default: "crmsync users token", Arg: "NAME",
+		Commands: []string{"users token"},
+		Usage:    "Name of the new token, shown in the user's token list so they know which to revoke later."}
+	Out = Option{Flag: "out", Env: "CRMSYNC_TOKEN_OUT", Arg: "FILE",
+		Commands: []string{"users token"},
+		Usage: "Write the token to FILE, created with mode 0600, instead of standard output. An existing FILE is refused, " +
+			"never overwritten: it may hold the only token."}
+	PasswordFile = Option{Flag: "password-file", Env: "CRMSYNC_PASSWORD_FILE", Arg: "FILE",
+		Commands: []string{"users password"},
+		Usage: "File holding the new password (one trailing newline is ignored; at least 10 characters). Without it the " +
+			"password is asked for on the terminal, not shown, or read as one line from standard input when that is not a terminal."}
 	SecretKeyFile = Option{Flag: "secret-key-file", Env: "CRMSYNC_SECRET_KEY_FILE", Arg: "FILE",
 		Commands: []string{"init", "org create", "serve", "worker", "keys rotate", "keys usage"},
 		Usage: "Key file for the credentials stored encrypted: mode 0600, one line \"ID KEY\" per key (KEY: 32 random bytes in base64), " +
@@ -92,7 +110,7 @@ var (
 )
 
 // Options lists every option, in table order.
-var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
+var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, TokenOut, UserEmail, TokenName, Out, PasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
 	MailCAFile, PrivateHosts, SMTP, DropboxDomain, Retention, TrustForwardedFor, PasswordHashMemory}
 
 // MarkdownTable renders Options as the Markdown table of the package

@@ -143,6 +143,9 @@ type Token struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	// UserAgent and ClientIP: the client a session was signed in from.
+	UserAgent string `json:"user_agent,omitempty"`
+	ClientIP  string `json:"client_ip,omitempty"`
 }
 
 // TokenKind tells long-lived API tokens, which count against the per-user

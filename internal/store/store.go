@@ -245,6 +245,10 @@ type TokenParams struct {
 	Prefix    string
 	CreatedAt time.Time
 	ExpiresAt *time.Time
+	// UserAgent and ClientIP describe the client a session was signed in
+	// from, for the user's list of sessions; empty for API tokens.
+	UserAgent string
+	ClientIP  string
 }
 
 // Credential is an encrypted secret.

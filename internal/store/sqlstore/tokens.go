@@ -10,13 +10,13 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-const tokenCols = `t.id, t.org_id, t.user_id, t.name, t.kind, t.prefix, t.created_at, t.last_used_at, t.expires_at`
+const tokenCols = `t.id, t.org_id, t.user_id, t.name, t.kind, t.prefix, t.created_at, t.last_used_at, t.expires_at, t.user_agent, t.client_ip`
 
 func scanToken(sc interface{ Scan(...any) error }, extra ...any) (crm.Token, error) {
 	var t crm.Token
 	var created int64
 	var used, expires sql.NullInt64
-	dest := append([]any{&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Kind, &t.Prefix, &created, &used, &expires}, extra...)
+	dest := append([]any{&t.ID, &t.OrgID, &t.UserID, &t.Name, &t.Kind, &t.Prefix, &created, &used, &expires, &t.UserAgent, &t.ClientIP}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return t, err
 	}
@@ -58,14 +58,15 @@ func (db *DB) insertToken(ctx context.Context, tx *sql.Tx, p store.TokenParams) 
 			return crm.Token{}, store.ErrTokenLimit
 		}
 	}
-	t := crm.Token{OrgID: p.OrgID, UserID: p.UserID, Name: p.Name, Kind: p.Kind, Prefix: p.Prefix, CreatedAt: p.CreatedAt}
+	t := crm.Token{OrgID: p.OrgID, UserID: p.UserID, Name: p.Name, Kind: p.Kind, Prefix: p.Prefix, CreatedAt: p.CreatedAt,
+		UserAgent: p.UserAgent, ClientIP: p.ClientIP}
 	if p.ExpiresAt != nil {
 		e := p.ExpiresAt.UTC().Truncate(time.Microsecond)
 		t.ExpiresAt = &e
 	}
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO api_tokens (org_id, user_id, name, kind, hash, prefix, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		p.OrgID, p.UserID, p.Name, string(p.Kind), p.Hash, p.Prefix, micros(p.CreatedAt), optMicros(t.ExpiresAt)).Scan(&t.ID)
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO api_tokens (org_id, user_id, name, kind, hash, prefix, created_at, expires_at, user_agent, client_ip)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		p.OrgID, p.UserID, p.Name, string(p.Kind), p.Hash, p.Prefix, micros(p.CreatedAt), optMicros(t.ExpiresAt), p.UserAgent, p.ClientIP).Scan(&t.ID)
 	if err != nil && db.d.IsUnique(err) {
 		return t, store.ErrConflict
 	}

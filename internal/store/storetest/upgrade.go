@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
@@ -38,10 +37,12 @@ func testUpgradeNeutralMail(t *testing.T, db *sqlstore.DB) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	_, prefix, hash := auth.NewToken()
-	org, admin, _, err := db.CreateOrg(ctx, store.CreateOrgParams{Name: "Old", AdminEmail: "ann@old.example", TokenName: "t", TokenHash: hash, TokenPrefix: prefix})
-	must(t, err)
+	// The organisation and its admin are written as version 4 had them:
+	// the store's CreateOrg writes the current schema's columns.
 	now := time.Now().UnixMicro()
+	org, admin := crm.Org{ID: 60}, crm.User{ID: 61}
+	exec(`INSERT INTO orgs (id, name, created_at) VALUES (?, 'Old', ?)`, org.ID, now)
+	exec(`INSERT INTO users (id, org_id, email, name, role, created_at, updated_at) VALUES (?, ?, 'ann@old.example', 'Ann', 'admin', ?, ?)`, admin.ID, org.ID, now, now)
 	exec(`INSERT INTO mail_accounts (id, org_id, owner_id, email, provider, mode, settings, state, created_at, updated_at) VALUES (70, ?, ?, 'ann@old.example', 'imap', 'sync', '{}', 'synced', ?, ?)`, org.ID, admin.ID, now, now)
 	exec(`INSERT INTO mail_accounts (id, org_id, owner_id, email, provider, mode, settings, state, dropbox_token, created_at, updated_at) VALUES (71, ?, ?, 'fwd@old.example', 'imap', 'forward', '{}', 'synced', 'tok', ?, ?)`, org.ID, admin.ID, now, now)
 	exec(`INSERT INTO mail_folders (id, org_id, account_id, name, role, selected, uidvalidity, uidnext, highestmodseq, backfill_below, server_count) VALUES
