@@ -49,12 +49,14 @@ type MailAccountCreationRequest struct {
 }
 
 // MailAccountUpdateRequest is the body of PATCH /api/v1/mail-accounts/{id}:
-// new credentials or settings ("reconnect after incorrect password").
+// new credentials or settings ("reconnect after incorrect password"), or
+// a new mode (sync or forward).
 type MailAccountUpdateRequest struct {
 	Password       Opt[string]                 `json:"password"`
 	IMAP           Opt[ServerSettingsRequest]  `json:"imap"`
 	SMTP           Opt[*ServerSettingsRequest] `json:"smtp"`
 	AllowPlaintext Opt[bool]                   `json:"allow_plaintext"`
+	Mode           Opt[string]                 `json:"mode"`
 }
 
 // MailServiceRequest is the body of PUT /api/v1/org/mail-service.
@@ -269,6 +271,14 @@ func (req MailAccountUpdateRequest) modification() (accounts.MailAccountModifica
 	}
 	if req.AllowPlaintext.Set {
 		m.AllowPlaintext = &req.AllowPlaintext.Value
+	}
+	mode, err := given(req.Mode, "mode", "give sync or forward.")
+	if err != nil {
+		return m, err
+	}
+	if mode != nil {
+		mm := crm.MailMode(*mode)
+		m.Mode = &mm
 	}
 	return m, nil
 }
