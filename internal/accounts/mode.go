@@ -134,7 +134,7 @@ func (s *Service) switchToSync(ctx context.Context, v crm.Viewer, a crm.MailAcco
 	}
 	s.dropOwnSMTP(ctx, v.OrgID, before, out)
 	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.now(), Kind: "mode", Message: fmt.Sprintf(
-		"Switched to sync mode (%s:%d): the messages already here, forwarded ones included, and their links are kept.",
+		"Switched to sync mode (%s:%d): the synced messages already here and their links are kept.",
 		patched.Settings.IMAP.Host, patched.Settings.IMAP.Port)})
 	s.waker.WakeMail(a.ID)
 	return out, nil
