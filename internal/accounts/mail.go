@@ -20,7 +20,10 @@ type MailConnectionRequest struct {
 	UserID   *int64       // the owner; default the viewer
 	// IMAP and SMTP are servers given by hand; without IMAP they come
 	// from the organisation's mail service, else from autoconfiguration
-	// (and SMTP given alone replaces the one discovered).
+	// (and SMTP given alone replaces the one discovered). Reconnecting a
+	// retained mailbox keeps its stored servers unless new ones are
+	// given. An SMTP server with a password of its own has it in
+	// SMTP.Password (alone, for the stored server of a retained mailbox).
 	IMAP, SMTP *ServerSettingsRequest
 	// AllowPlaintext lets the password travel unencrypted to a non-local
 	// server; admins only.
@@ -73,32 +76,37 @@ func (s *Service) connectSync(ctx context.Context, v crm.Viewer, req MailConnect
 	if req.Password == "" {
 		return a, false, required("password", "password is required: the mailbox password (or an app password if your provider asks for one).")
 	}
-	retained, err := s.reconnectable(ctx, v, ownerID, email, crm.ModeSync)
+	retained, err := s.reconnectable(ctx, v, ownerID, email)
 	if err != nil {
 		return a, false, err
 	}
-	settings, err := s.mailSettings(ctx, v, req, email)
+	settings, err := s.connectionSettings(ctx, v, req, email, retained)
 	if err != nil {
+		return a, false, err
+	}
+	p := mailPasswords{mailbox: req.Password, smtp: SMTPPassword(req.SMTP)}
+	if err := checkSMTPPassword(settings, p); err != nil {
 		return a, false, err
 	}
 	if err := CheckPlaintext(settings); err != nil {
 		return a, false, err
 	}
-	if err := s.limitedLogin(ctx, v, mailLogin(settings), func() error { return s.mail.Verify(ctx, settings, req.Password) }); err != nil {
+	if err := s.verifyMail(ctx, v, settings, p); err != nil {
 		return a, false, err // the connector's error, for the front end to show
 	}
 	if retained != nil {
-		a, err = s.reattachSync(ctx, v, *retained, settings, req.Password)
+		a, err = s.reattachSync(ctx, v, *retained, settings, p)
 		return a, err == nil, err
 	}
 	credID := newCredentialID()
-	if err := s.storePassword(ctx, v.OrgID, credID, purposeMail, req.Password, s.mail.Seal); err != nil {
+	if err := s.sealMail(ctx, v.OrgID, credID, p); err != nil {
+		s.forgetMail(ctx, v.OrgID, credID)
 		return a, false, err
 	}
 	a, err = s.st.CreateMailAccount(ctx, v, crm.MailAccount{UserID: ownerID, Email: email, Provider: "imap", Mode: crm.ModeSync,
 		Settings: settings, CredentialID: credID, State: crm.StateConnecting})
 	if err != nil {
-		_ = s.forgetPassword(ctx, v.OrgID, credID)
+		s.forgetMail(ctx, v.OrgID, credID)
 		if isDuplicate(err) {
 			return a, false, alreadyConnected(email, crm.ModeSync)
 		}
@@ -118,6 +126,8 @@ func (s *Service) mailSettings(ctx context.Context, v crm.Viewer, req MailConnec
 		return settings, err
 	}
 	switch {
+	case passwordOnly(req.SMTP):
+		return settings, required("smtp.host", "smtp.host is required with smtp.password: the SMTP server that password logs in to.")
 	case req.IMAP != nil:
 		settings.Source = "manual"
 		if settings.IMAP, err = IMAPSettings("imap", req.IMAP, email); err != nil {
@@ -130,6 +140,11 @@ func (s *Service) mailSettings(ctx context.Context, v crm.Viewer, req MailConnec
 		settings.Source = "org"
 		settings.IMAP, settings.SMTP = WithUser(svc.IMAP, email), WithUser(svc.SMTP, email)
 		settings.AllowPlaintext = settings.AllowPlaintext || svc.AllowPlaintext
+		if req.SMTP != nil {
+			if settings.SMTP, err = SMTPSettings("smtp", req.SMTP, email); err != nil {
+				return settings, err
+			}
+		}
 	default:
 		d, err := s.mail.Discover(ctx, email)
 		if errors.Is(err, ErrSettingsNotFound) {
@@ -188,19 +203,16 @@ func (s *Service) connectForward(ctx context.Context, v crm.Viewer, req MailConn
 			return a, false, invalid(f.field, "A forwarding-mode mailbox has no %s: crmsync never logs in to it, it receives the mail you forward. Leave %s out, or use mode sync.", f.field, f.field)
 		}
 	}
-	retained, err := s.reconnectable(ctx, v, ownerID, email, crm.ModeForward)
+	retained, err := s.reconnectable(ctx, v, ownerID, email)
 	if err != nil {
 		return a, false, err
 	}
 	if retained != nil {
 		// The dropbox address stays the same, so that the user's
-		// forwarding rules work again as they are.
-		a, err = s.reattach(ctx, v, *retained, func(x *crm.MailAccount) {
-			if x.DropboxToken == "" {
-				x.DropboxToken = newDropboxToken()
-			}
-			x.State = crm.StateSynced
-		})
+		// forwarding rules work again as they are. A mailbox disconnected
+		// in sync mode comes back in forwarding mode with its messages,
+		// links and servers (to switch back).
+		a, err = s.reattach(ctx, v, *retained, toForward)
 		return a, err == nil, err
 	}
 	a, err = s.st.CreateMailAccount(ctx, v, crm.MailAccount{UserID: ownerID, Email: email, Provider: dropboxProvider, Mode: crm.ModeForward,
@@ -220,11 +232,17 @@ func (s *Service) connectForward(ctx context.Context, v crm.Viewer, req MailConn
 // or servers ("reconnect after incorrect password"). Nil fields stay as
 // they are.
 type MailAccountModificationRequest struct {
-	Password       *string
-	IMAP           *ServerSettingsRequest
+	Password *string
+	IMAP     *ServerSettingsRequest
+	// SMTP is a new SMTP server, with its own password in SMTP.Password
+	// (without one it shares the mailbox's); an SMTP given with only a
+	// password keeps the stored server and gives it that password.
 	SMTP           *ServerSettingsRequest
 	RemoveSMTP     bool // no SMTP server any more: the mailbox syncs but cannot send
 	AllowPlaintext *bool
+	// Mode switches the mailbox between sync and forward (ModeSwitch);
+	// nil or its current mode changes nothing.
+	Mode *crm.MailMode
 }
 
 // servers returns the servers the request sets, validated for an account
@@ -232,6 +250,9 @@ type MailAccountModificationRequest struct {
 func (r *MailAccountModificationRequest) servers(email string) (imap, smtp *crm.ServerSettings, err error) {
 	if imap, err = IMAPSettings("imap", r.IMAP, email); err != nil {
 		return nil, nil, err
+	}
+	if passwordOnly(r.SMTP) {
+		return imap, nil, nil
 	}
 	if smtp, err = SMTPSettings("smtp", r.SMTP, email); err != nil {
 		return nil, nil, err
@@ -249,6 +270,9 @@ func (r *MailAccountModificationRequest) Validate() error {
 	if r.Password != nil && *r.Password == "" {
 		return required("password", "password cannot be empty.")
 	}
+	if r.Mode != nil && *r.Mode != crm.ModeSync && *r.Mode != crm.ModeForward {
+		return invalid("mode", "mode must be sync (two-way synchronisation) or forward.")
+	}
 	return nil
 }
 
@@ -265,25 +289,37 @@ func (r *MailAccountModificationRequest) Patch(a *crm.MailAccount) {
 		a.Settings.SMTP = nil
 	case smtp != nil:
 		a.Settings.SMTP = smtp
+	case passwordOnly(r.SMTP):
+		a.Settings.SMTP = withOwnPassword(a.Settings.SMTP)
 	}
 	if r.AllowPlaintext != nil {
 		a.Settings.AllowPlaintext = *r.AllowPlaintext
 	}
 }
 
-// newServers reports whether the request changes a server, which needs
-// the password to log in with before saving.
-func (r *MailAccountModificationRequest) newServers() bool {
-	return r.IMAP != nil || r.SMTP != nil || r.RemoveSMTP
+// passwords are the request's new passwords.
+func (r *MailAccountModificationRequest) passwords() mailPasswords {
+	var p mailPasswords
+	if r.Password != nil {
+		p.mailbox = *r.Password
+	}
+	p.smtp = SMTPPassword(r.SMTP)
+	return p
 }
 
-// UpdateMail changes a mailbox's password or servers. A new password is
-// verified by logging in with the new settings before anything is saved;
-// the account then reconnects at once.
+// needsPassword reports whether the request changes a server that logs
+// in with the mailbox's password, which is then needed to log in with
+// before saving. An SMTP server with its own password needs only that.
+func (r *MailAccountModificationRequest) needsPassword() bool {
+	return r.IMAP != nil || r.RemoveSMTP || (r.SMTP != nil && r.SMTP.Password == "")
+}
+
+// UpdateMail changes a mailbox's passwords, servers or mode. A new
+// password is verified by logging in with the new settings before
+// anything is saved (only the servers it opens: a new SMTP password
+// alone logs in to SMTP); the account then reconnects at once. A new
+// password alone keeps the stored servers. A mode change is ModeSwitch's.
 func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req MailAccountModificationRequest) (crm.MailAccount, error) {
-	if err := s.MailEnabled(); err != nil {
-		return crm.MailAccount{}, err
-	}
 	a, err := s.st.GetMailAccount(ctx, v, id)
 	if err != nil {
 		return a, err
@@ -292,41 +328,42 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 		return a, err
 	}
 	if a.DisconnectedAt != nil {
-		return a, conflict("", "%s is disconnected. Connect it again with the same address and its password to resume its sync with every message and link kept.", a.Email)
+		return a, conflict("", "%s is disconnected. Connect it again with the same address (and its password, in sync mode) to resume with every message and link kept.", a.Email)
+	}
+	if req.Mode != nil && *req.Mode != a.Mode {
+		return s.switchMode(ctx, v, a, req)
 	}
 	if a.Mode == crm.ModeForward {
-		return a, conflict("", "%s is in forwarding mode: it has no password or servers to change. Mail reaches it by forwarding to its dropbox address.", a.Email)
+		return a, conflict("", "%s is in forwarding mode: it has no password or servers to change. Mail reaches it by forwarding to its dropbox address; to sync it instead, switch its mode to sync with its password.", a.Email)
 	}
-	if _, _, err := req.servers(a.Email); err != nil {
+	if err := s.MailEnabled(); err != nil {
 		return a, err
 	}
-	if req.AllowPlaintext != nil && !v.CanAdminister() {
-		return a, forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
-	}
-	patched := a
-	req.Patch(&patched)
-	if err := CheckPlaintext(patched.Settings); err != nil {
+	patched, p, err := s.patchMail(v, a, req)
+	if err != nil {
 		return a, err
 	}
-	if err := req.Validate(); err != nil {
-		return a, err
-	}
-	if req.Password == nil && req.newServers() {
+	if p.mailbox == "" && req.needsPassword() {
 		return a, required("password", "Give the password with new server settings: crmsync logs in with them before saving.")
 	}
-	if req.Password != nil {
-		if err := s.limitedLogin(ctx, v, mailLogin(patched.Settings), func() error { return s.mail.Verify(ctx, patched.Settings, *req.Password) }); err != nil {
+	credID := a.CredentialID
+	if credID == "" {
+		credID = newCredentialID()
+	}
+	if p != (mailPasswords{}) {
+		if err := s.verifyMail(ctx, v, patched.Settings, p); err != nil {
 			return a, err
 		}
-		if err := s.storePassword(ctx, v.OrgID, a.CredentialID, purposeMail, *req.Password, s.mail.Seal); err != nil {
+		if err := s.sealMail(ctx, v.OrgID, credID, p); err != nil {
 			return a, err
 		}
 	}
+	before := a
 	a, err = s.st.UpdateMailAccount(ctx, v, id, func(x *crm.MailAccount) error {
 		if x.DisconnectedAt != nil { // disconnected meanwhile
 			return conflict("", "%s was disconnected meanwhile. Connect it again to resume its sync.", x.Email)
 		}
-		x.Settings = patched.Settings
+		x.Settings, x.CredentialID = patched.Settings, credID
 		// Try again now: the user has acted.
 		x.State, x.ErrorCode, x.ErrorMessage, x.Failures, x.NextAttemptAt = crm.StateConnecting, "", "", 0, nil
 		return nil
@@ -334,8 +371,33 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 	if err != nil {
 		return a, err
 	}
+	s.dropOwnSMTP(ctx, v.OrgID, before, a)
 	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.now(), Kind: "settings", Message: "Credentials or settings updated; reconnecting."})
 	return a, nil
+}
+
+// patchMail validates req for the sync-mode account a and returns a with
+// the request applied, and the request's new passwords.
+func (s *Service) patchMail(v crm.Viewer, a crm.MailAccount, req MailAccountModificationRequest) (crm.MailAccount, mailPasswords, error) {
+	p := req.passwords()
+	if _, _, err := req.servers(a.Email); err != nil {
+		return a, p, err
+	}
+	if req.AllowPlaintext != nil && !v.CanAdminister() {
+		return a, p, forbidden("Only an admin can allow a plain-text login (allow_plaintext).")
+	}
+	patched := a
+	req.Patch(&patched)
+	if err := CheckPlaintext(patched.Settings); err != nil {
+		return a, p, err
+	}
+	if err := req.Validate(); err != nil {
+		return a, p, err
+	}
+	if err := checkSMTPPassword(patched.Settings, p); err != nil {
+		return a, p, err
+	}
+	return patched, p, nil
 }
 
 // SyncMailNow asks for a sync of a connected mailbox now: this process's

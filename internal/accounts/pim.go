@@ -394,7 +394,7 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 		}
 		pickCollections(a.Kind, opts, avail, patched.URL)
 	} else if req.Collection != nil || req.TaskCollection != nil {
-		known, err := s.st.PIMCollections(ctx, a.ID)
+		known, err := s.knownCollections(ctx, a, opts)
 		if err != nil {
 			return a, err
 		}

@@ -131,35 +131,30 @@ func (s *Service) findMailAccount(ctx context.Context, v crm.Viewer, owner int64
 }
 
 // reconnectable looks for the owner's account for this address. None: nil,
-// connect a new one. A disconnected one still retained, in the same mode:
-// that account, to reattach. Anything else is refused (ErrConflict).
-func (s *Service) reconnectable(ctx context.Context, v crm.Viewer, owner int64, email string, mode crm.MailMode) (*crm.MailAccount, error) {
+// connect a new one. A disconnected one still retained, in either mode:
+// that account, to reattach (in the mode asked). Anything else is refused
+// (ErrConflict).
+func (s *Service) reconnectable(ctx context.Context, v crm.Viewer, owner int64, email string) (*crm.MailAccount, error) {
 	a, err := s.findMailAccount(ctx, v, owner, email)
 	if err != nil || a == nil {
 		return nil, err
 	}
-	if err := s.checkReattach(a, mode); err != nil {
+	if err := s.checkReattach(a); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// checkReattach says whether an existing account may be reattached by a
-// connection in mode.
-func (s *Service) checkReattach(a *crm.MailAccount, mode crm.MailMode) error {
+// checkReattach says whether an existing account may be reattached. Its
+// mode does not matter: a mailbox disconnected in one mode may come back
+// in the other with its messages and links (DESIGN §8).
+func (s *Service) checkReattach(a *crm.MailAccount) error {
 	switch {
 	case a.DisconnectedAt == nil:
 		return alreadyConnected(a.Email, a.Mode)
 	case a.RetainedUntil != nil && !a.RetainedUntil.After(s.now()):
 		return conflict("email", "%s was disconnected and its retention ended on %s: its messages and links are being deleted. Connect it again once that deletion has run.",
 			a.Email, day(*a.RetainedUntil))
-	case a.Mode != mode:
-		var until time.Time
-		if a.RetainedUntil != nil {
-			until = *a.RetainedUntil
-		}
-		return conflict("mode", "%s was disconnected in %s mode; its messages and links are kept until %s. Reconnect it in %s mode to keep them (you can switch modes once they are deleted).",
-			a.Email, a.Mode, day(until), a.Mode)
 	}
 	return nil
 }
@@ -169,7 +164,7 @@ func (s *Service) checkReattach(a *crm.MailAccount, mode crm.MailMode) error {
 // messages and every link, manual ones included, are the account's still.
 func (s *Service) reattach(ctx context.Context, v crm.Viewer, a crm.MailAccount, apply func(*crm.MailAccount)) (crm.MailAccount, error) {
 	out, err := s.st.UpdateMailAccount(ctx, v, a.ID, func(x *crm.MailAccount) error {
-		if err := s.checkReattach(x, a.Mode); err != nil { // changed meanwhile
+		if err := s.checkReattach(x); err != nil { // changed meanwhile
 			return err
 		}
 		x.DisconnectedAt, x.RetainedUntil = nil, nil
@@ -189,22 +184,62 @@ func (s *Service) reattach(ctx context.Context, v crm.Viewer, a crm.MailAccount,
 	return out, nil
 }
 
-// reattachSync reattaches a sync-mode account once the new password has
-// been verified: the password is sealed into the account's credential and
-// the sync resumes from the stored cursors.
-func (s *Service) reattachSync(ctx context.Context, v crm.Viewer, a crm.MailAccount, settings crm.MailSettings, password string) (crm.MailAccount, error) {
+// reattachSync reattaches an account in sync mode once the new passwords
+// have been verified: they are sealed into the account's credentials and
+// the sync resumes from the stored cursors (a mailbox disconnected in
+// forwarding mode starts syncing, its forwarded mail kept).
+func (s *Service) reattachSync(ctx context.Context, v crm.Viewer, a crm.MailAccount, settings crm.MailSettings, p mailPasswords) (crm.MailAccount, error) {
 	credID, fresh := a.CredentialID, a.CredentialID == ""
 	if fresh {
 		credID = newCredentialID()
 	}
-	if err := s.storePassword(ctx, v.OrgID, credID, purposeMail, password, s.mail.Seal); err != nil {
+	if err := s.sealMail(ctx, v.OrgID, credID, p); err != nil {
 		return a, err
 	}
-	a, err := s.reattach(ctx, v, a, func(x *crm.MailAccount) {
+	out, err := s.reattach(ctx, v, a, func(x *crm.MailAccount) {
+		toSync(x)
 		x.Settings, x.CredentialID, x.State = settings, credID, crm.StateConnecting
 	})
-	if err != nil && fresh {
-		_ = s.forgetPassword(ctx, v.OrgID, credID)
+	if err != nil {
+		if fresh {
+			s.forgetMail(ctx, v.OrgID, credID)
+		}
+		return out, err
 	}
-	return a, err
+	s.dropOwnSMTP(ctx, v.OrgID, a, out)
+	return out, nil
+}
+
+// connectionSettings are the servers of a mailbox being connected: a
+// retained account's stored ones when it has them, so that reconnecting
+// with only a new password keeps what worked (the organisation's mail
+// service or autoconfiguration may say otherwise, or nothing of SMTP);
+// servers the request gives replace them. A mailbox that never synced (it
+// was in forwarding mode) gets its servers as a new one does.
+func (s *Service) connectionSettings(ctx context.Context, v crm.Viewer, req MailConnectionRequest, email string, retained *crm.MailAccount) (crm.MailSettings, error) {
+	if retained == nil || retained.Settings.IMAP == nil || req.IMAP != nil {
+		return s.mailSettings(ctx, v, req, email)
+	}
+	st := retained.Settings
+	if st.SMTP != nil && st.SMTP.OwnPassword && retained.CredentialID == "" {
+		// Nothing is stored to log in with: it shares the new password.
+		c := *st.SMTP
+		c.OwnPassword = false
+		st.SMTP = &c
+	}
+	switch {
+	case passwordOnly(req.SMTP):
+		if st.SMTP == nil {
+			return st, required("smtp.host", "smtp.host is required with smtp.password: %s has no SMTP server stored.", email)
+		}
+		st.SMTP = withOwnPassword(st.SMTP)
+	case req.SMTP != nil:
+		smtp, err := SMTPSettings("smtp", req.SMTP, email)
+		if err != nil {
+			return st, err
+		}
+		st.SMTP = smtp
+	}
+	st.AllowPlaintext = st.AllowPlaintext || req.AllowPlaintext
+	return st, nil
 }

@@ -33,9 +33,10 @@ type MailConnector interface {
 	// Discover finds server settings for an address; ErrSettingsNotFound
 	// when there are none.
 	Discover(ctx context.Context, email string) (Discovery, error)
-	// Verify logs in to IMAP, and to SMTP when set, with the password.
-	// Failures are *mail.Error with a kind.
-	Verify(ctx context.Context, s crm.MailSettings, password string) error
+	// Verify logs in to IMAP with imapPassword and to SMTP (when set)
+	// with smtpPassword; an empty password skips its server (its
+	// password does not change). Failures are *connerr.Error with a kind.
+	Verify(ctx context.Context, s crm.MailSettings, imapPassword, smtpPassword string) error
 	// Probe checks servers without logging in (reachable, TLS, speaks
 	// IMAP or SMTP): for settings no password goes with yet, such as the
 	// organisation's mail service. Failures are *connerr.Error.
@@ -169,6 +170,7 @@ func (s *Service) PIMEnabled() error {
 // Credential purposes.
 const (
 	purposeMail = "mail_password"
+	purposeSMTP = "smtp_password" // an SMTP server's own (crm.SMTPCredentialOf)
 	purposePIM  = "pim_password"
 )
 

@@ -15,6 +15,10 @@ type ServerSettingsRequest struct {
 	Port     int    `json:"port"`
 	Security string `json:"security"`
 	Username string `json:"username"`
+	// Password is an SMTP server's own password, when it is not the
+	// mailbox's (see SMTPPassword); an IMAP server logs in with the
+	// mailbox's password.
+	Password string `json:"password,omitempty"`
 }
 
 // Default ports by security.
@@ -26,12 +30,30 @@ var (
 // IMAPSettings validates an IMAP server given for field ("imap"), with
 // defUser as the username when none is given. A nil r is nil.
 func IMAPSettings(field string, r *ServerSettingsRequest, defUser string) (*crm.ServerSettings, error) {
+	if r != nil && r.Password != "" {
+		return nil, invalid(field+".password", "%s.password is not used: the IMAP server logs in with the mailbox's password, given in password.", field)
+	}
 	return serverSettings(field, r, defUser, imapPorts)
 }
 
-// SMTPSettings validates an SMTP server, as IMAPSettings.
+// SMTPSettings validates an SMTP server, as IMAPSettings. An SMTP server
+// given with a password of its own is marked so (OwnPassword); the
+// password itself is the caller's to seal (SMTPPassword).
 func SMTPSettings(field string, r *ServerSettingsRequest, defUser string) (*crm.ServerSettings, error) {
-	return serverSettings(field, r, defUser, smtpPorts)
+	s, err := serverSettings(field, r, defUser, smtpPorts)
+	if s != nil {
+		s.OwnPassword = r.Password != ""
+	}
+	return s, err
+}
+
+// SMTPPassword is the SMTP server's own password in r, "" when it logs in
+// with the mailbox's.
+func SMTPPassword(r *ServerSettingsRequest) string {
+	if r == nil {
+		return ""
+	}
+	return r.Password
 }
 
 func serverSettings(field string, r *ServerSettingsRequest, defUser string, defPorts map[string]int) (*crm.ServerSettings, error) {

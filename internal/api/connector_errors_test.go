@@ -28,8 +28,8 @@ type wiredMail struct {
 	real *mailconn.Connector
 }
 
-func (w wiredMail) Verify(ctx context.Context, s crm.MailSettings, password string) error {
-	return w.real.Verify(ctx, s, password)
+func (w wiredMail) Verify(ctx context.Context, s crm.MailSettings, imapPassword, smtpPassword string) error {
+	return w.real.Verify(ctx, s, imapPassword, smtpPassword)
 }
 
 func (w wiredMail) Probe(ctx context.Context, s crm.MailSettings) error { return w.real.Probe(ctx, s) }

@@ -49,12 +49,14 @@ type MailAccountCreationRequest struct {
 }
 
 // MailAccountUpdateRequest is the body of PATCH /api/v1/mail-accounts/{id}:
-// new credentials or settings ("reconnect after incorrect password").
+// new credentials or settings ("reconnect after incorrect password"), or
+// a new mode (sync or forward).
 type MailAccountUpdateRequest struct {
 	Password       Opt[string]                 `json:"password"`
 	IMAP           Opt[ServerSettingsRequest]  `json:"imap"`
 	SMTP           Opt[*ServerSettingsRequest] `json:"smtp"`
 	AllowPlaintext Opt[bool]                   `json:"allow_plaintext"`
+	Mode           Opt[string]                 `json:"mode"`
 }
 
 // MailServiceRequest is the body of PUT /api/v1/org/mail-service.
@@ -114,7 +116,9 @@ type folderView struct {
 }
 
 func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAccountView, error) {
-	v := mailAccountView{MailAccount: a, CanSend: a.Settings.SMTP != nil, Audit: a.Audit}
+	// A forwarding-mode mailbox keeps its servers (to switch back) but
+	// sends nothing.
+	v := mailAccountView{MailAccount: a, CanSend: a.Mode == crm.ModeSync && a.Settings.SMTP != nil, Audit: a.Audit}
 	if !v.CanSend && a.Mode == crm.ModeSync {
 		v.SendStatus = "No SMTP server is set for this mailbox: it syncs, but mail cannot be sent from crmsync. Add SMTP settings to send."
 	}
@@ -265,6 +269,14 @@ func (req MailAccountUpdateRequest) modification() (accounts.MailAccountModifica
 	}
 	if req.AllowPlaintext.Set {
 		m.AllowPlaintext = &req.AllowPlaintext.Value
+	}
+	mode, err := given(req.Mode, "mode", "give sync or forward.")
+	if err != nil {
+		return m, err
+	}
+	if mode != nil {
+		mm := crm.MailMode(*mode)
+		m.Mode = &mm
 	}
 	return m, nil
 }

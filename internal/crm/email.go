@@ -32,6 +32,10 @@ type ServerSettings struct {
 	Port     int    `json:"port"`
 	Security string `json:"security"` // tls | starttls | none
 	Username string `json:"username"`
+	// OwnPassword says the server logs in with a password of its own, not
+	// the mailbox's (an SMTP server whose password differs from IMAP's);
+	// it is sealed under MailAccount.SMTPCredentialID.
+	OwnPassword bool `json:"own_password,omitempty"`
 }
 
 // MailSettings is an account's servers and choices.

@@ -3,15 +3,15 @@ package crm
 import "slices"
 
 // Reconnects reports whether b, a later version of the mailbox a, needs
-// its sync loop to start again: its credential, servers or plain-text
-// choice changed, or it was disconnected.
+// its sync loop to start again: its credential, servers, plain-text
+// choice or mode changed, or it was disconnected.
 func (a MailAccount) Reconnects(b MailAccount) bool {
 	eq := func(x, y *ServerSettings) bool {
 		return (x == nil && y == nil) || (x != nil && y != nil && *x == *y)
 	}
 	s, t := a.Settings, b.Settings
 	return a.CredentialID != b.CredentialID || !eq(s.IMAP, t.IMAP) || !eq(s.SMTP, t.SMTP) ||
-		s.AllowPlaintext != t.AllowPlaintext || b.DisconnectedAt != nil
+		s.AllowPlaintext != t.AllowPlaintext || a.Mode != b.Mode || b.DisconnectedAt != nil
 }
 
 // Reconnects reports whether b, a later version of the PIM account a,

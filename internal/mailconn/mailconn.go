@@ -52,25 +52,30 @@ func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlai
 		TLSConfig: c.TLSConfig, AllowPlaintext: allowPlain, Logger: c.Logger, Dial: c.Guard.DialContext}
 }
 
-// Verify logs in to IMAP, and to SMTP when set, so that an account is
-// saved only with settings that work.
-func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, password string) error {
-	return c.check(ctx, s, password, imapsync.Verify, smtpout.Verify)
+// Verify logs in to IMAP with imapPassword, and to SMTP (when set) with
+// smtpPassword, so that an account is saved only with settings that work.
+// An empty password skips its server: the one whose password does not
+// change is not logged in to again. The SMTP server may have a password
+// of its own (crm.ServerSettings.OwnPassword); the caller chooses which
+// password each server gets.
+func (c *Connector) Verify(ctx context.Context, s crm.MailSettings, imapPassword, smtpPassword string) error {
+	return c.check(ctx, s, imapPassword != "", smtpPassword != "", imapPassword, smtpPassword, imapsync.Verify, smtpout.Verify)
 }
 
-// check runs an IMAP check, then the SMTP one when a server is set, and
-// says which server failed.
-func (c *Connector) check(ctx context.Context, s crm.MailSettings, password string,
+// check runs the IMAP check, then the SMTP one when a server is set (each
+// when asked), and says which server failed.
+func (c *Connector) check(ctx context.Context, s crm.MailSettings, doIMAP, doSMTP bool, imapPassword, smtpPassword string,
 	imapCheck func(context.Context, imapsync.Config) error, smtpCheck func(context.Context, smtpout.Config) error) error {
-	if s.IMAP == nil {
-		return &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set."}
+	if doIMAP {
+		if s.IMAP == nil {
+			return &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set."}
+		}
+		if err := imapCheck(ctx, c.imapConfig(s.IMAP, imapPassword, s.AllowPlaintext)); err != nil {
+			return err
+		}
 	}
-	if err := imapCheck(ctx, c.imapConfig(s.IMAP, password, s.AllowPlaintext)); err != nil {
-		return err
-	}
-	if s.SMTP != nil {
-		err := smtpCheck(ctx, smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
-			Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext, Dial: c.Guard.DialContext})
+	if s.SMTP != nil && doSMTP {
+		err := smtpCheck(ctx, c.smtpConfig(s, smtpPassword))
 		if me := connerr.As(err); me != nil {
 			// Say which server failed: the IMAP one worked.
 			cp := *me
@@ -82,17 +87,23 @@ func (c *Connector) check(ctx context.Context, s crm.MailSettings, password stri
 	return nil
 }
 
+func (c *Connector) smtpConfig(s crm.MailSettings, password string) smtpout.Config {
+	return smtpout.Config{Host: s.SMTP.Host, Port: s.SMTP.Port, Security: s.SMTP.Security, Username: s.SMTP.Username,
+		Password: password, TLSConfig: c.TLSConfig, AllowPlaintext: s.AllowPlaintext, Dial: c.Guard.DialContext}
+}
+
 // Seal encrypts a password bound to its credential id.
 func (c *Connector) Seal(credentialID string, password []byte) ([]byte, error) {
 	return c.Keys.Seal(password, secret.CredentialAD(credentialID))
 }
 
-// password opens an account's credential.
-func (c *Connector) password(ctx context.Context, a crm.MailAccount) (string, error) {
-	if a.CredentialID == "" {
+// password opens an account's credential credID (the mailbox's, or its
+// SMTP server's own).
+func (c *Connector) password(ctx context.Context, a crm.MailAccount, credID string) (string, error) {
+	if credID == "" {
 		return "", &connerr.Error{Kind: connerr.Auth, Message: "No password is stored for this mailbox. Enter it again to reconnect."}
 	}
-	cred, err := c.Credentials.GetCredential(ctx, a.OrgID, a.CredentialID)
+	cred, err := c.Credentials.GetCredential(ctx, a.OrgID, credID)
 	if err != nil {
 		return "", fmt.Errorf("mailconn: reading credential of account %d: %w", a.ID, err)
 	}
@@ -110,7 +121,7 @@ func (c *Connector) Dial(ctx context.Context, a crm.MailAccount) (mail.Mailbox, 
 	if a.Settings.IMAP == nil {
 		return nil, &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set for this mailbox. Add its settings."}
 	}
-	pw, err := c.password(ctx, a)
+	pw, err := c.password(ctx, a, a.CredentialID)
 	if err != nil {
 		return nil, err
 	}

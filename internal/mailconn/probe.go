@@ -13,5 +13,5 @@ import (
 // guard, completes its TLS, and speaks its protocol (IMAP CAPABILITY,
 // SMTP EHLO and STARTTLS). Nobody logs in. Failures are *connerr.Error.
 func (c *Connector) Probe(ctx context.Context, s crm.MailSettings) error {
-	return c.check(ctx, s, "", imapsync.Probe, smtpout.Probe)
+	return c.check(ctx, s, true, true, "", "", imapsync.Probe, smtpout.Probe)
 }

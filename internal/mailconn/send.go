@@ -10,7 +10,8 @@ import (
 )
 
 // Send submits raw through the account's SMTP server with its stored
-// password: the outbox's sending step. Failures are *connerr.Error; the
+// password (the SMTP server's own when it has one): the outbox's sending
+// step. Failures are *connerr.Error; the
 // chain holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
 func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
 	s := a.Settings.SMTP
@@ -18,10 +19,9 @@ func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rc
 		return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent,
 			Message: "This mailbox has no SMTP server: add one in its settings to send from crmsync."}
 	}
-	pw, err := c.password(ctx, a)
+	pw, err := c.password(ctx, a, a.SMTPCredentialID())
 	if err != nil {
 		return err
 	}
-	return smtpout.Send(ctx, smtpout.Config{Host: s.Host, Port: s.Port, Security: s.Security, Username: s.Username,
-		Password: pw, TLSConfig: c.TLSConfig, AllowPlaintext: a.Settings.AllowPlaintext, Dial: c.Guard.DialContext}, from, rcpts, raw)
+	return smtpout.Send(ctx, c.smtpConfig(a.Settings, pw), from, rcpts, raw)
 }

@@ -209,6 +209,17 @@ func (c *Connector) password(ctx context.Context, a crm.PIMAccount) (string, err
 	return string(pt), nil
 }
 
+// Collections lists the collections the account can sync, logging in
+// with its stored password: a collection chosen in its options is checked
+// without asking the user for the password again.
+func (c *Connector) Collections(ctx context.Context, a crm.PIMAccount) ([]store.PIMCollection, error) {
+	pw, err := c.password(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return c.Verify(ctx, a.Kind, a.URL, a.Username, pw)
+}
+
 // Client returns a dav.Client logged in as the account, with its stored
 // password.
 func (c *Connector) Client(ctx context.Context, a crm.PIMAccount) (*dav.Client, error) {

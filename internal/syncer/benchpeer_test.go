@@ -127,7 +127,7 @@ func childSync(p childParams) (res childResult, err error) {
 	start := time.Now()
 	conn := &mailconn.Connector{Credentials: st, Keys: kr, Logger: logger, Guard: testPeers}
 	settings := crm.MailSettings{IMAP: &crm.ServerSettings{Host: p.Host, Port: p.Port, Security: "none", Username: p.User}, Source: "manual"}
-	if err := conn.Verify(ctx, settings, p.Pass); err != nil {
+	if err := conn.Verify(ctx, settings, p.Pass, p.Pass); err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
 	sealed, err := conn.Seal("cred-1", []byte(p.Pass))

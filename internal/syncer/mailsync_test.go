@@ -68,7 +68,7 @@ func newMailEnv(t *testing.T, f storetest.Factory) *mailEnv {
 	e.conn = &mailconn.Connector{Credentials: st, Keys: kr, TLSConfig: srv.TLSConfig(), Guard: testPeers}
 	e.user, e.pass = srv.User(1)
 	settings := crm.MailSettings{IMAP: &crm.ServerSettings{Host: srv.Host, Port: srv.Port, Security: "starttls", Username: e.user}, Source: "manual"}
-	if err := e.conn.Verify(ctx, settings, e.pass); err != nil {
+	if err := e.conn.Verify(ctx, settings, e.pass, e.pass); err != nil {
 		t.Fatal(err)
 	}
 	sealed, _ := e.conn.Seal("cred-1", []byte(e.pass))

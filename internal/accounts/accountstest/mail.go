@@ -31,6 +31,7 @@ type Mail struct {
 
 	mu       sync.Mutex
 	password string                        // the password every server accepts
+	smtpPass string                        // SMTP's, when set apart (SetSMTPPassword)
 	found    map[string]accounts.Discovery // by domain
 	verified []VerifyCall
 	discover []string // addresses Discover was asked about
@@ -44,8 +45,9 @@ type Mail struct {
 
 // VerifyCall is one call of Mail.Verify.
 type VerifyCall struct {
-	Settings crm.MailSettings
-	Password string
+	Settings     crm.MailSettings
+	Password     string // IMAP's; "" when IMAP was not logged in to
+	SMTPPassword string // "" when SMTP was not logged in to
 }
 
 // AttCall is one call of Mail.Attachment.
@@ -80,6 +82,14 @@ func NewMail() *Mail {
 			"odd.example":     {Kind: connerr.Protocol, Message: "The server answered something unexpected to LOGIN."},
 		},
 	}
+}
+
+// SetSMTPPassword makes the SMTP servers accept p and no longer the
+// mailbox's password: an SMTP server with a password of its own.
+func (f *Mail) SetSMTPPassword(p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.smtpPass = p
 }
 
 // SetPassword changes the password the servers accept.
@@ -118,20 +128,28 @@ func (f *Mail) Discovered() []string {
 }
 
 // Verify fails for the hosts of FailHost, and for a password other than
-// the one set.
-func (f *Mail) Verify(ctx context.Context, s crm.MailSettings, password string) error {
+// the one set (SMTP's own when SetSMTPPassword set one). A server whose
+// password is "" is not logged in to, as the real connector does.
+func (f *Mail) Verify(ctx context.Context, s crm.MailSettings, imapPassword, smtpPassword string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.verified = append(f.verified, VerifyCall{Settings: s, Password: password})
-	for _, srv := range []*crm.ServerSettings{s.IMAP, s.SMTP} {
-		if srv == nil {
+	f.verified = append(f.verified, VerifyCall{Settings: s, Password: imapPassword, SMTPPassword: smtpPassword})
+	smtpWant := f.password
+	if f.smtpPass != "" {
+		smtpWant = f.smtpPass
+	}
+	for _, x := range []struct {
+		srv       *crm.ServerSettings
+		got, want string
+	}{{s.IMAP, imapPassword, f.password}, {s.SMTP, smtpPassword, smtpWant}} {
+		if x.srv == nil || x.got == "" {
 			continue
 		}
-		if e, ok := f.FailHost[srv.Host]; ok {
+		if e, ok := f.FailHost[x.srv.Host]; ok {
 			return e
 		}
-		if password != f.password {
-			return &connerr.Error{Kind: connerr.Auth, Message: "The server says the password for " + srv.Username + " is incorrect."}
+		if x.got != x.want {
+			return &connerr.Error{Kind: connerr.Auth, Message: "The server says the password for " + x.srv.Username + " is incorrect."}
 		}
 	}
 	return nil

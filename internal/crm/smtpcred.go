@@ -1,0 +1,25 @@
+package crm
+
+// smtpCredentialSuffix ends the id of an SMTP server's own credential.
+const smtpCredentialSuffix = ".smtp"
+
+// SMTPCredentialOf is the id of the credential that holds the SMTP
+// password of the mailbox whose credential is credentialID, when its SMTP
+// server has a password of its own. It is derived rather than stored, so
+// that the two credentials of a mailbox are created, rotated (every
+// credential row is) and deleted together without a column of their own.
+func SMTPCredentialOf(credentialID string) string {
+	if credentialID == "" {
+		return ""
+	}
+	return credentialID + smtpCredentialSuffix
+}
+
+// SMTPCredentialID is the credential the account's SMTP server logs in
+// with: its own (SMTPCredentialOf) when it has one, else the mailbox's.
+func (a MailAccount) SMTPCredentialID() string {
+	if a.Settings.SMTP != nil && a.Settings.SMTP.OwnPassword {
+		return SMTPCredentialOf(a.CredentialID)
+	}
+	return a.CredentialID
+}
