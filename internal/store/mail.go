@@ -133,6 +133,9 @@ type Folder struct {
 	// Stale is true while messages of a previous epoch wait for the new
 	// listing to re-attach them (see RestartFolder).
 	Stale bool `json:"-"`
+	// Local is true for a folder that exists only in crmsync (forwarding
+	// mode's dropbox): no server lists it, and the sync leaves it alone.
+	Local bool `json:"-"`
 }
 
 // FolderCursor is where a folder's sync stands (DESIGN §4).

@@ -145,6 +145,10 @@ func (e *Engine) Pass(ctx context.Context, full bool) (Result, error) {
 		if !f.Selected {
 			continue
 		}
+		if f.Local { // forwarded mail: nothing to ask the server
+			res.Total += int64(f.Cursor.ServerCount)
+			continue
+		}
 		if !full && f.Role != string(mail.RoleInbox) && !f.Cursor.Syncing {
 			res.Total += int64(f.Cursor.ServerCount)
 			continue

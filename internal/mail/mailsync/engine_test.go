@@ -292,3 +292,30 @@ func TestEngineMessageTooLarge(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineKeepsForwardedMail: a mailbox switched from forwarding back to
+// sync keeps its forwarded mail: the dropbox folder is crmsync's own, no
+// server lists it, and the sync neither drops it nor asks for it.
+func TestEngineKeepsForwardedMail(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
+		e := newEnv(t, f, false)
+		p, _, err := mimeparse.Parse(strings.NewReader(string(raw(500))), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fwd := mailsync.Email(p, mail.ID("fwd:"+p.Hash), mail.Flags{}, time.Now())
+		if _, stored, err := e.st.StoreForwarded(e.ctx, e.eng.Account.ID, fwd); err != nil || !stored {
+			t.Fatalf("forwarded: %v %v", stored, err)
+		}
+		e.srv.Add("INBOX", raw(1), mail.Flags{})
+		e.sync()
+		e.sync()
+		got := e.emails()
+		if _, ok := got["Message 500"]; !ok || len(got) != 2 {
+			t.Fatalf("after syncing: %d messages, forwarded one kept: %v", len(got), ok)
+		}
+		if got["Message 500"].Folder == "" {
+			t.Fatal("the forwarded message lost its folder")
+		}
+	})
+}

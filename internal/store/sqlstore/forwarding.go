@@ -37,7 +37,7 @@ func (db *DB) StoreForwarded(ctx context.Context, accountID int64, e crm.Email) 
 		var folderID int64
 		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM mail_folders WHERE account_id = ? AND name = ?`), accountID, DropboxFolder).Scan(&folderID)
 		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, db.q(`INSERT INTO mail_folders (org_id, account_id, name, role, selected) VALUES (?, ?, ?, 'inbox', 1) RETURNING id`),
+			err = tx.QueryRowContext(ctx, db.q(`INSERT INTO mail_folders (org_id, account_id, name, role, selected, local) VALUES (?, ?, ?, 'inbox', 1, 1) RETURNING id`),
 				org, accountID, DropboxFolder).Scan(&folderID)
 		}
 		if err != nil {

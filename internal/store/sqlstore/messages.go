@@ -14,15 +14,15 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-const folderCols = `id, account_id, name, role, selected, cursor, syncing, server_count, missing, audited_at, stale`
+const folderCols = `id, account_id, name, role, selected, cursor, syncing, server_count, missing, audited_at, stale, local`
 
 func scanFolder(sc interface{ Scan(...any) error }) (store.Folder, error) {
 	var f store.Folder
-	var sel, syncing, stale int
+	var sel, syncing, stale, local int
 	var sc2 int64
 	var audited sql.NullInt64
-	err := sc.Scan(&f.ID, &f.AccountID, &f.Name, &f.Role, &sel, &f.Cursor.Token, &syncing, &sc2, &f.Cursor.Missing, &audited, &stale)
-	f.Selected = sel != 0
+	err := sc.Scan(&f.ID, &f.AccountID, &f.Name, &f.Role, &sel, &f.Cursor.Token, &syncing, &sc2, &f.Cursor.Missing, &audited, &stale, &local)
+	f.Selected, f.Local = sel != 0, local != 0
 	f.Cursor.Syncing, f.Stale = syncing != 0, stale != 0
 	f.Cursor.ServerCount = uint32(sc2)
 	f.Cursor.AuditedAt = fromOptMicros(audited)
@@ -74,7 +74,9 @@ func (db *DB) SyncFolders(ctx context.Context, f store.Fence, accountID int64, l
 		}
 		seen := map[string]bool{}
 		for _, fi := range list {
-			if fi.NoSelect {
+			// A server folder named like one of crmsync's own (the
+			// dropbox) is left out rather than mixed with it.
+			if fi.NoSelect || known[fi.Name].Local {
 				continue
 			}
 			seen[fi.Name] = true
@@ -98,7 +100,7 @@ func (db *DB) SyncFolders(ctx context.Context, f store.Fence, accountID int64, l
 		// A folder gone from the server: its messages stay (marked
 		// expunged, so a move re-attaches them); the folder row goes.
 		for name, h := range known {
-			if seen[name] {
+			if seen[name] || h.Local {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE messages SET expunged_at = ? WHERE folder_id = ? AND expunged_at IS NULL`), micros(db.now()), h.ID); err != nil {
