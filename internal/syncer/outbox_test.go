@@ -221,6 +221,21 @@ func TestOutboxDovecot(t *testing.T) {
 		if n := e.inSent(main.MessageID); n != 1 {
 			t.Errorf("main message %d times in Sent", n)
 		}
+		// Counted on the server's side as soon as it is stored: never more
+		// stored than on the server.
+		folders, err := e.st.Folders(ctx, e.account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts, err := e.st.FolderCounts(ctx, e.account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range folders {
+			if f.Name == "Sent" && (counts["Sent"] == 0 || int64(f.Cursor.ServerCount) < counts["Sent"]) {
+				t.Errorf("Sent: %d stored, %d on the server", counts["Sent"], f.Cursor.ServerCount)
+			}
+		}
 		it := e.item(main.ID)
 		if it.Attempts != 1 || it.LastError != "" {
 			t.Errorf("main item = %+v", it)

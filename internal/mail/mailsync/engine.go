@@ -135,8 +135,14 @@ func (e *Engine) Pass(ctx context.Context, full bool) (Result, error) {
 	if err := e.pushFlags(ctx); err != nil {
 		return res, err
 	}
-	if err := e.sendOutbox(ctx); err != nil {
+	if worked, err := e.sendOutbox(ctx); err != nil {
 		return res, err
+	} else if worked {
+		// A sent message filed in Sent changed that folder's count: the
+		// totals below must see it.
+		if folders, err = e.Store.Folders(ctx, e.Account.ID); err != nil {
+			return res, err
+		}
 	}
 	res.Done = true
 	var audits []string

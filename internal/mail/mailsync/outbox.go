@@ -56,19 +56,21 @@ const (
 
 // sendOutbox works on this account's due outbox items. It returns an error
 // only for what ends the pass: the mailbox connection or the store failed,
-// or the lease is lost. SMTP failures are the items' own.
-func (e *Engine) sendOutbox(ctx context.Context) error {
+// or the lease is lost. SMTP failures are the items' own. worked reports
+// that some item was worked on, so the folders' counts may have changed.
+func (e *Engine) sendOutbox(ctx context.Context) (worked bool, err error) {
 	if e.Config.Send == nil {
-		return nil
+		return false, nil
 	}
 	due, err := e.Store.DueOutbox(ctx, e.Account.ID, e.Config.Now(), outboxStaleSending, outboxBatch)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, it := range due {
+		worked = true
 		down, err := e.sendItem(ctx, it)
 		if err != nil {
-			return err
+			return worked, err
 		}
 		if down {
 			// The server cannot be reached or is busy: the other items
@@ -76,7 +78,7 @@ func (e *Engine) sendOutbox(ctx context.Context) error {
 			break
 		}
 	}
-	return nil
+	return worked, nil
 }
 
 // sendItem makes one attempt at an item, or recovers an abandoned one.
@@ -269,7 +271,11 @@ func (e *Engine) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string
 	// under its id, and the next pass over the folder skips it (stored)
 	// while the cursor stays the sync's own.
 	batch := []crm.Email{em}
-	if _, err := e.Store.SaveMessages(ctx, e.Fence, folder.ID, folder.Cursor, batch); err != nil {
+	res, err := e.Store.SaveMessages(ctx, e.Fence, folder.ID, folder.Cursor, batch)
+	if err != nil {
+		return 0, "", err
+	}
+	if err := e.countFiled(ctx, *folder, res); err != nil {
 		return 0, "", err
 	}
 	stored := batch[0].ID // SaveMessages fills in the ids of the batch it stores
@@ -277,6 +283,22 @@ func (e *Engine) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string
 		return 0, "", nil
 	}
 	return stored, e.linkSent(ctx, it, stored), nil
+}
+
+// countFiled adds the message just stored in the Sent folder to the
+// folder's server count: it is on the server too, and the count the last
+// pass recorded does not know it, so without this the folder would show
+// more stored than on the server, and the account's progress would be
+// wrong, until the next pass. A message that was already stored (the pass
+// got there first, or an earlier attempt) is in the count already.
+func (e *Engine) countFiled(ctx context.Context, folder store.Folder, res store.SaveResult) error {
+	added := res.Inserted + res.Reattached
+	if added == 0 {
+		return nil
+	}
+	cur := folder.Cursor
+	cur.ServerCount += uint32(added)
+	return e.Store.SetFolderCursor(ctx, e.Fence, folder.ID, cur)
 }
 
 // linkSent adds the request's manual links as the account's owner, who sees
