@@ -165,6 +165,14 @@ func collectionChoice(field string, kind pim.CollectionKind, href string, avail 
 			}
 		}
 	}
+	if kind == pim.Tasks && hasCollection(avail, pim.Events, href) {
+		// A calendar the server holds events in only: tasks put there
+		// would be refused, one by one, and nothing would sync.
+		if len(list) == 0 {
+			return invalid(field, "The calendar %q chosen in %s does not accept tasks, and no calendar of this account does: leave %s empty to sync events alone, or create a task list on the server.", href, field, field)
+		}
+		return invalid(field, "The calendar %q chosen in %s does not accept tasks. Calendars that do: %s.", href, field, strings.Join(list, ", "))
+	}
 	if len(list) == 0 {
 		return invalid(field, "%s (%q) is not one of the account's %s: there are none%s", field, href, what, hint)
 	}

@@ -213,6 +213,7 @@ func (s *Server) registerRoutes() {
 	s.authed("PATCH /api/v1/pim-accounts/{id}", s.updatePIMAccount)
 	s.authed("DELETE /api/v1/pim-accounts/{id}", s.deletePIMAccount)
 	s.authed("POST /api/v1/pim-accounts/{id}/sync", s.syncPIMAccount)
+	s.authed("GET /api/v1/pim-accounts/{id}/categories", s.listPIMCategories)
 	s.authed("POST /api/v1/mail-accounts/{id}/sync", s.syncMailAccount)
 
 	s.list("GET /api/v1/messages", s.listMessages, "account_id", "folder", "company_id", "contact_id", "opportunity_id")

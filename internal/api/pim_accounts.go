@@ -80,7 +80,10 @@ type pimAccountView struct {
 	Collections []store.PIMCollection `json:"collections"`
 	Counts      pimCounts             `json:"counts"`
 	ItemErrors  []pimItemError        `json:"item_errors"`
-	History     []store.AccountEvent  `json:"history"`
+	// Warnings are what the user should look at though nothing failed
+	// (accounts.Service.PIMWarnings).
+	Warnings []string             `json:"warnings"`
+	History  []store.AccountEvent `json:"history"`
 }
 
 // pimCounts counts an account's items: synced ones per kind (contacts for
@@ -148,6 +151,9 @@ func (s *Server) pimAccountView(ctx context.Context, a crm.PIMAccount) (pimAccou
 		return v, err
 	}
 	v.History = nonNil(hist)
+	if v.Warnings, err = s.acc.PIMWarnings(ctx, a); err != nil {
+		return v, err
+	}
 	return v, nil
 }
 

@@ -395,7 +395,7 @@ func (p *collectionPass) importNew(ctx context.Context, m *store.PIMItem, it *pi
 	all := it.Fields[pim.FieldCategories].List
 	if !pim.ImportFilter(all, p.importCats) || !p.inScope(it.Fields) {
 		p.stats.Skipped++
-		m.CRMID, m.Base = 0, pimBase{LeftOutBy: p.choice()}.encode()
+		m.CRMID, m.Base = 0, pimBase{LeftOutBy: p.choice(), RemoteCats: all}.encode() // its categories: for the user to choose from
 		w, err := p.port.ApplyPIMWrite(ctx, store.PIMWrite{Item: m})
 		if err == nil {
 			p.byHref[it.Href] = w.Item
