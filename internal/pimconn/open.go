@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
@@ -13,9 +14,13 @@ import (
 )
 
 // Target is a collection an account syncs, and the Remote that reaches it.
+// A Target with a Warning and no Remote is a choice that cannot be synced
+// any more (a task list that no longer takes tasks): the account says so
+// and syncs the rest.
 type Target struct {
 	Collection store.PIMCollection
 	Remote     *Remote
+	Warning    string
 }
 
 // Open returns the collections an account's options select: for carddav
@@ -80,7 +85,14 @@ func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PI
 		}
 		var tasks *Target
 		if a.Options.TaskCollection != "" {
-			if tasks, err = pick(KindTasks, a.Options.TaskCollection, true); err != nil {
+			if stillCalendar(usable, a.Options.TaskCollection) {
+				// The server still has the calendar but it no longer takes
+				// tasks: the events go on, and the account says why the
+				// tasks do not.
+				tasks = &Target{Collection: store.PIMCollection{Href: a.Options.TaskCollection, Kind: KindTasks},
+					Warning: fmt.Sprintf("The calendar %s chosen for tasks no longer accepts tasks on %s, so tasks are not synced. Choose a task list in the account's options (calendars that accept tasks: %s).",
+						a.Options.TaskCollection, hostOf(a.URL), taskCalendars(usable))}
+			} else if tasks, err = pick(KindTasks, a.Options.TaskCollection, true); err != nil {
 				return nil, err
 			}
 		} else {
@@ -96,6 +108,33 @@ func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PI
 		return nil, noCollections(a.Kind, d, a.URL, a.Username)
 	}
 	return out, nil
+}
+
+// stillCalendar reports whether href is among the usable collections as a
+// calendar of events only (not one that takes tasks).
+func stillCalendar(usable []store.PIMCollection, href string) bool {
+	events, tasks := false, false
+	for _, c := range usable {
+		if sameHref(c.Href, href) {
+			events = events || pim.CollectionKind(c.Kind) == KindEvents
+			tasks = tasks || pim.CollectionKind(c.Kind) == KindTasks
+		}
+	}
+	return events && !tasks
+}
+
+// taskCalendars names the collections that take tasks, for the user.
+func taskCalendars(usable []store.PIMCollection) string {
+	var names []string
+	for _, c := range usable {
+		if pim.CollectionKind(c.Kind) == KindTasks {
+			names = append(names, c.Href)
+		}
+	}
+	if len(names) == 0 {
+		return "none on this server"
+	}
+	return strings.Join(names, ", ")
 }
 
 // fromKnown returns the targets from the stored collections, or nil when

@@ -83,3 +83,34 @@ func TestOpen(t *testing.T) {
 		t.Errorf("gone collection: %v (server %q)", err, e.Server)
 	}
 }
+
+// TestOpenTaskCalendarWithoutTasks: a task list chosen earlier that no
+// longer takes tasks (a calendar of events only) does not stop the events:
+// the tasks target carries a warning for the user instead.
+func TestOpenTaskCalendarWithoutTasks(t *testing.T) {
+	t.Parallel()
+	srv := radicale.Start(t, nil)
+	user, pass := srv.User(1)
+	cal := srv.CreateCalendar(t, user, "work", "Work", "VEVENT")
+	srv.CreateCalendar(t, user, "todo", "To do", "VTODO")
+	events := srv.CreateCalendar(t, user, "holidays", "Holidays", "VEVENT")
+	c := newConnector(t)
+	ctx := t.Context()
+	sealed, err := c.Seal("cred_1", []byte(pass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Credentials.PutCredential(ctx, store.Credential{ID: "cred_1", OrgID: 7, Ciphertext: sealed}); err != nil {
+		t.Fatal(err)
+	}
+	a := crm.PIMAccount{ID: 3, OrgID: 7, Kind: crm.PIMCalDAV, URL: srv.URL(), Username: user, CredentialID: "cred_1",
+		Options: crm.PIMOptions{Collection: cal, TaskCollection: events}}
+	ts, err := c.Open(ctx, a, nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if len(ts) != 2 || ts[0].Remote == nil || ts[0].Collection.Href != cal || ts[1].Remote != nil ||
+		!strings.Contains(ts[1].Warning, "no longer accepts tasks") || !strings.Contains(ts[1].Warning, "todo") {
+		t.Fatalf("targets: %+v", ts)
+	}
+}

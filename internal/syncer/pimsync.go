@@ -73,6 +73,9 @@ func (s *Syncer) runPIM(ctx context.Context) {
 
 // pimLoop syncs one PIM account while its lease is held.
 type pimLoop struct {
+	// warned are the warnings this loop recorded, said once per loop, not
+	// at every poll.
+	warned   map[string]bool
 	cfg      Config
 	pc       PIMConfig
 	wakes    *wakeSet
@@ -218,7 +221,7 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 	l.progDone, l.progTot = 0, 0
 	res, err := engine.SyncAccount(ctx, engine.Account{Port: engine.StorePort{Store: l.cfg.Store, Fence: l.fence, Viewer: l.viewer},
 		AccountID: l.id, Options: l.acct.Options, Targets: targets, CategoryBudget: l.pc.CategoryBudget, Logger: l.log, Now: l.cfg.Now,
-		Progress: l.progress, Event: l.event, FirstSync: func() {
+		Progress: l.progress, Event: l.event, Warn: l.warn, FirstSync: func() {
 			if l.state != crm.StateSynced {
 				l.state = crm.StateInitialSync
 			}
@@ -295,6 +298,18 @@ func (l *pimLoop) fail(ctx context.Context, err error) error {
 
 func (l *pimLoop) status(ctx context.Context, st store.AccountStatus, clearRequest bool, ev *store.AccountEvent) error {
 	return l.cfg.Store.RecordPIMStatus(ctx, l.fence, l.id, st, clearRequest, ev)
+}
+
+// warn records a warning in the account's history once per loop.
+func (l *pimLoop) warn(ctx context.Context, msg string) {
+	if l.warned[msg] {
+		return
+	}
+	if l.warned == nil {
+		l.warned = map[string]bool{}
+	}
+	l.warned[msg] = true
+	l.event(ctx, "warning", msg)
 }
 
 func (l *pimLoop) event(ctx context.Context, kind, msg string) {

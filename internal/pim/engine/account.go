@@ -16,6 +16,9 @@ import (
 type Target struct {
 	Collection store.PIMCollection // Href, Kind, DisplayName
 	Remote     pim.Remote
+	// Warning, with no Remote, is a chosen collection that cannot be
+	// synced any more, in words for the user (Account.Warn says it).
+	Warning string
 }
 
 // Account is one pass over every collection of an account: what they
@@ -31,6 +34,9 @@ type Account struct {
 	Now            func() time.Time
 	Progress       func(ctx context.Context, done, total int64)
 	Event          func(ctx context.Context, kind, msg string)
+	// Warn, when set, is told the Warning of each target that cannot be
+	// synced (the loop records it once in the account's history).
+	Warn func(ctx context.Context, msg string)
 	// FirstSync, when set, is called before the pass over a collection
 	// that has no cursor yet (its first sync, or one started again).
 	FirstSync func()
@@ -44,6 +50,12 @@ func SyncAccount(ctx context.Context, a Account) (res Result, err error) {
 		policy = pim.NewestWins
 	}
 	for _, t := range a.Targets {
+		if t.Remote == nil {
+			if t.Warning != "" && a.Warn != nil {
+				a.Warn(ctx, t.Warning)
+			}
+			continue
+		}
 		c := t.Collection
 		// The stored cursor is newer than the one the targets were opened
 		// with: keep it (PutPIMCollection keeps a cursor not given).
