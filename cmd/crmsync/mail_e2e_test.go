@@ -87,12 +87,13 @@ func caFile(t *testing.T, dc *dovecot.Server) string {
 	return p
 }
 
-// serveMail starts `crmsync serve --mail-ca-file ca` on a free port and
+// serveMail starts `crmsync serve --mail-ca-file ca` (and any extra
+// flags) on a free port and
 // waits for /healthz, like e2e.serve. Its standard error is logged if the
 // test fails.
-func (e *e2e) serveMail(ca string) *process {
+func (e *e2e) serveMail(ca string, extra ...string) *process {
 	e.t.Helper()
-	p := e.start(listeningRe, "serve", "--http", "127.0.0.1:0", "--mail-ca-file", ca)
+	p := e.start(listeningRe, append([]string{"serve", "--http", "127.0.0.1:0", "--mail-ca-file", ca}, extra...)...)
 	e.t.Cleanup(func() {
 		if e.t.Failed() {
 			e.t.Logf("crmsync serve on %s (pid %d) standard error:\n%s", p.addr, p.cmd.Process.Pid, tailString(p.stderr.String(), 16<<10))

@@ -132,7 +132,7 @@ func TestRecovery(t *testing.T) {
 
 			// users password: from a file, it signs in and ends the sessions.
 			const oldPW, newPW, stdinPW = "correct horse battery", "a brand new password", "typed on standard input"
-			p.mustCall(201, "POST", "/api/v1/users", initToken, map[string]any{"email": "pat@acme.example", "name": "Pat", "password": oldPW})
+			patID := p.mustCall(201, "POST", "/api/v1/users", initToken, map[string]any{"email": "pat@acme.example", "name": "Pat", "password": oldPW})["id"]
 			login := func(pw string) (int, string) {
 				code, body := p.call("POST", "/api/v1/login", "", map[string]any{"email": "pat@acme.example", "password": pw})
 				tok, _ := body["token"].(string)
@@ -181,6 +181,24 @@ func TestRecovery(t *testing.T) {
 			}
 			if _, stderr, code := e.runWithInput("", "users", "password", "--email", "pat@acme.example"); code != 2 || !strings.Contains(stderr, "no password given") {
 				t.Errorf("users password with nothing on standard input: exit %d, %q", code, stderr)
+			}
+
+			// users token for a deactivated user: refused, saying so, no
+			// token made and no file left; once reactivated, it works.
+			users := fmt.Sprintf("/api/v1/users/%v", patID)
+			p.mustCall(200, "PATCH", users, initToken, map[string]any{"active": false})
+			refused := filepath.Join(dir, "pat.txt")
+			if stdout, stderr, code := e.run("users", "token", "--email", "pat@acme.example", "--out", refused); code != 1 || stdout != "" ||
+				!strings.Contains(stderr, "pat@acme.example is deactivated") || !strings.Contains(stderr, "reactivates them first") {
+				t.Errorf("users token for a deactivated user: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			if _, err := os.Stat(refused); err == nil {
+				t.Error("a users token refused for a deactivated user left its file behind")
+			}
+			p.mustCall(200, "PATCH", users, initToken, map[string]any{"active": true})
+			stdout, _ = e.mustRun("users", "token", "--email", "pat@acme.example")
+			if me := p.mustCall(200, "GET", "/api/v1/me", checkToken(t, stdout), nil); me["email"] != "pat@acme.example" {
+				t.Errorf("token after reactivation: %v", me)
 			}
 			p.stop()
 		})

@@ -85,6 +85,12 @@ func runUsersToken(ctx context.Context, a *app, cfg config.Config) (err error) {
 		return err
 	}
 	defer db.Close()
+	// A deactivated user's tokens are refused at every request: printing
+	// one would only send whoever runs this after a 401.
+	if !u.Active {
+		return fmt.Errorf("%s is deactivated, so any token made for them would be refused: an admin of their organisation "+
+			"reactivates them first (in the list of users), then run this again; to get an admin back in, run this for the admin instead", u.Email)
+	}
 
 	tok, err := access.IssueAPIToken(ctx, db, u, name, time.Now())
 	if errors.Is(err, store.ErrTokenLimit) {

@@ -113,6 +113,20 @@ func TestOffboarding(t *testing.T) {
 		}
 		// A deactivated user takes nothing over.
 		p.wantErr(p.call("PATCH", user(rep), admin, map[string]any{"active": false, "reassign_to": ann}), 422, "inactive", "reassign_to")
+		// Nor is anything given to her, as owner or as manager; what she
+		// already holds stays editable.
+		for _, r := range []*resp{
+			p.call("POST", "/api/v1/contacts", admin, map[string]any{"first_name": "Zoe", "owner_id": ann}),
+			p.call("PATCH", fmt.Sprintf("/api/v1/tasks/%d", p.mustCall(201, "POST", "/api/v1/tasks", admin, map[string]any{"summary": "Ring"}).ID()), admin, map[string]any{"owner_id": ann}),
+		} {
+			p.wantErr(r, 422, "inactive", "owner_id")
+			if _, _, msg := r.Err(); !strings.Contains(msg, "is deactivated") {
+				t.Errorf("refused owner: %q does not say she is deactivated", msg)
+			}
+		}
+		p.wantErr(p.call("PATCH", user(carl), admin, map[string]any{"manager_id": ann}), 422, "inactive", "manager_id")
+		p.mustCall(200, "PATCH", user(rep), admin, map[string]any{"name": "Rep"})
+		p.mustCall(200, "PATCH", fmt.Sprintf("/api/v1/contacts/%d", records["contacts"]), admin, map[string]any{"title": "Buyer"})
 
 		// Reactivated: she signs in again.
 		if r := p.mustCall(200, "PATCH", user(ann), admin, map[string]any{"active": true}); r.Body["active"] != true || r.Body["deactivated_at"] != nil {
@@ -134,6 +148,17 @@ func TestOffboarding(t *testing.T) {
 		p.wantErr(p.call("GET", "/api/v1/me", session, nil), 401, "unauthorized", "")
 		p.wantErr(login(), 401, "invalid_credentials", "")
 		owners(carl, "deleted")
+		// Each record's history says who handed it over, from whom to whom.
+		for kind, id := range records {
+			h := p.history(kind, id, carlToken, 50)
+			p.entry(h[0], "update", "owner_id", fmt.Sprint(ann), fmt.Sprint(carl), p.admin)
+			if note, _ := h[0]["note"].(string); !strings.Contains(note, "offboarding") {
+				t.Errorf("%s %d: the owner change's note %q does not say why", kind, id, note)
+			}
+		}
+		if h := p.history("contacts", records["contacts"], admin, 50); len(h) != 3 || h[1]["field"] != "title" || h[2]["action"] != "create" {
+			t.Errorf("history of the reassigned contact: %v, want created, edited, handed over", h)
+		}
 		if r := p.mustCall(200, "GET", "/api/v1/me", repToken, nil); num(r.Body["manager_id"]) != carl {
 			t.Errorf("report: %s", r.Raw)
 		}
@@ -170,6 +195,12 @@ func TestDeactivateReassigns(t *testing.T) {
 		if got := num(b.must(200, "GET", fmt.Sprintf("/api/v1/contacts/%d", ct), b.token, nil).Body["owner_id"]); got != eve {
 			t.Errorf("contact owned by %d, want %d", got, eve)
 		}
+		h := b.history("contacts", ct, b.token, 50)
+		if len(h) != 2 {
+			t.Fatalf("history of the reassigned contact: %v", h)
+		}
+		b.entry(h[0], "update", "owner_id", fmt.Sprint(dan), fmt.Sprint(eve), b.admin)
+		b.entry(h[1], "create", "", nil, nil, dan)
 		b.wantErr(b.do("GET", "/api/v1/me", danToken, nil), 401, "unauthorized", "")
 		// Deleting a deactivated user who holds nothing more.
 		b.must(200, "DELETE", fmt.Sprintf("/api/v1/users/%d", dan), b.token, nil)

@@ -62,7 +62,11 @@ type OffboardParams struct {
 	ReassignTo *int64
 	// Delete removes the user; otherwise they are deactivated.
 	Delete bool
-	At     time.Time
+	// By is the admin offboarding the user: the author of the owner_id
+	// entries the reassignment writes in each record's history. Required
+	// with ReassignTo.
+	By int64
+	At time.Time
 }
 
 // OffboardResult is what an offboarding did.

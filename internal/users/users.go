@@ -138,7 +138,7 @@ func (s *Service) Offboard(ctx context.Context, v crm.Viewer, id int64, req Offb
 	}
 
 	out.ReassignedTo = req.ReassignTo
-	res, err := s.st.OffboardUser(ctx, v.OrgID, id, store.OffboardParams{ReassignTo: req.ReassignTo, At: s.now()})
+	res, err := s.st.OffboardUser(ctx, v.OrgID, id, store.OffboardParams{ReassignTo: req.ReassignTo, By: v.UserID, At: s.now()})
 	if err != nil {
 		return out, err
 	}
@@ -150,7 +150,7 @@ func (s *Service) Offboard(ctx context.Context, v crm.Viewer, id int64, req Offb
 	if !req.Delete {
 		return out, nil
 	}
-	res, err = s.st.OffboardUser(ctx, v.OrgID, id, store.OffboardParams{ReassignTo: req.ReassignTo, Delete: true, At: s.now()})
+	res, err = s.st.OffboardUser(ctx, v.OrgID, id, store.OffboardParams{ReassignTo: req.ReassignTo, Delete: true, By: v.UserID, At: s.now()})
 	if errors.Is(err, store.ErrInUse) {
 		// Something was given to the user or connected for them since the
 		// first step: say what, from a fresh count.

@@ -89,7 +89,9 @@ func (db *DB) CreateMailAccount(ctx context.Context, v crm.Viewer, a crm.MailAcc
 		if err := db.checkOwner(ctx, tx, v, a.UserID); err != nil {
 			if fe, ok := err.(*store.FieldError); ok {
 				fe.Field = "user_id"
-				fe.Message = "you can connect mailboxes only for yourself (admins: for anyone in the organisation)"
+				if fe.Code != "inactive" { // a deactivated owner is named as such
+					fe.Message = "you can connect mailboxes only for yourself (admins: for anyone in the organisation)"
+				}
 			}
 			return err
 		}

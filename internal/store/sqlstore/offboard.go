@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
@@ -13,14 +14,14 @@ import (
 // ownedTables are the CRM records a user owns (owner_id REFERENCES users),
 // each with where its count goes in store.UserHoldings.
 var ownedTables = []struct {
-	table string
+	kind  store.RecordKind
 	count func(*store.UserHoldings) *int64
 }{
-	{"companies", func(h *store.UserHoldings) *int64 { return &h.Companies }},
-	{"contacts", func(h *store.UserHoldings) *int64 { return &h.Contacts }},
-	{"opportunities", func(h *store.UserHoldings) *int64 { return &h.Opportunities }},
-	{"tasks", func(h *store.UserHoldings) *int64 { return &h.Tasks }},
-	{"events", func(h *store.UserHoldings) *int64 { return &h.Events }},
+	{store.KindCompany, func(h *store.UserHoldings) *int64 { return &h.Companies }},
+	{store.KindContact, func(h *store.UserHoldings) *int64 { return &h.Contacts }},
+	{store.KindOpportunity, func(h *store.UserHoldings) *int64 { return &h.Opportunities }},
+	{store.KindTask, func(h *store.UserHoldings) *int64 { return &h.Tasks }},
+	{store.KindEvent, func(h *store.UserHoldings) *int64 { return &h.Events }},
 }
 
 // UserHoldings counts everything that refers to a user.
@@ -80,7 +81,7 @@ func (db *DB) OffboardUser(ctx context.Context, orgID, id int64, p store.Offboar
 		}
 		at := micros(p.At)
 		if p.ReassignTo != nil {
-			if out.Reassigned, err = db.reassign(ctx, tx, u, *p.ReassignTo, p.Delete, at); err != nil {
+			if out.Reassigned, err = db.reassign(ctx, tx, u, *p.ReassignTo, p.By, p.Delete, at); err != nil {
 				return err
 			}
 		}
@@ -120,8 +121,15 @@ func (db *DB) OffboardUser(ctx context.Context, orgID, id int64, p store.Offboar
 }
 
 // reassign hands u's records and reports, and on delete their (already
-// disconnected) mailboxes, to the user with id to.
-func (db *DB) reassign(ctx context.Context, tx *sql.Tx, u crm.User, to int64, withMail bool, at int64) (store.UserHoldings, error) {
+// disconnected) mailboxes, to the user with id to, on behalf of the admin
+// with id by.
+//
+// Each record changes owner in bulk SQL and gains an owner_id entry in its
+// history, written by the same kind of statement (reassignHistory), so a
+// leaver with thousands of records is one statement per table, not a
+// read-diff-write per record. Nothing is woken: the successor's PIM loops
+// list the records they now own at their next pass and push them then.
+func (db *DB) reassign(ctx context.Context, tx *sql.Tx, u crm.User, to, by int64, withMail bool, at int64) (store.UserHoldings, error) {
 	var h store.UserHoldings
 	if to == u.ID {
 		return h, &store.FieldError{Field: "reassign_to", Code: "same_user", Message: "choose another user than the one leaving to take over their records"}
@@ -137,8 +145,14 @@ func (db *DB) reassign(ctx context.Context, tx *sql.Tx, u crm.User, to int64, wi
 		return h, &store.FieldError{Field: "reassign_to", Code: "inactive", Message: fmt.Sprintf(
 			"%s is deactivated and cannot take over records; choose an active user, or reactivate %s first", succ.Name, succ.Name)}
 	}
+	if by == 0 {
+		return h, errors.New("sqlstore: an offboarding that hands records over names no admin to write in their history")
+	}
 	for _, t := range ownedTables {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE `+t.table+` SET owner_id = ?, updated_at = ? WHERE org_id = ? AND owner_id = ?`), to, at, u.OrgID, u.ID)
+		if err := db.reassignHistory(ctx, tx, t.kind, u, succ, by, at); err != nil {
+			return h, err
+		}
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE `+recordTables[t.kind]+` SET owner_id = ?, updated_at = ? WHERE org_id = ? AND owner_id = ?`), to, at, u.OrgID, u.ID)
 		if err != nil {
 			return h, err
 		}
@@ -153,6 +167,22 @@ func (db *DB) reassign(ctx context.Context, tx *sql.Tx, u crm.User, to int64, wi
 		h.MailAccounts, err = db.handOverMailboxes(ctx, tx, u, succ)
 	}
 	return h, err
+}
+
+// reassignHistory writes, for each record of a kind that u owns, the
+// update entry of its change of owner to succ, as logUpdate would (field
+// owner_id, ids as text), with a note saying why. It runs before the
+// update, while the records are still found by their old owner. A record
+// whose history is full gains one entry over store.MaxHistoryPerRecord
+// until its next change trims it (writeHistory).
+func (db *DB) reassignHistory(ctx context.Context, tx *sql.Tx, kind store.RecordKind, u, succ crm.User, by, at int64) error {
+	note := fmt.Sprintf("offboarding: %s's records handed to %s", u.Name, succ.Name)
+	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO record_history (org_id, record_type, record_id, owner_id, changed_at, action, field,
+		old_value, new_value, user_id, pim_account_id, note)
+		SELECT org_id, ?, id, ?, ?, ?, 'owner_id', ?, ?, ?, NULL, ? FROM `+recordTables[kind]+` WHERE org_id = ? AND owner_id = ?`),
+		string(kind), succ.ID, at, store.HistoryUpdate, strconv.FormatInt(u.ID, 10), strconv.FormatInt(succ.ID, 10), by,
+		*capValue(&note), u.OrgID, u.ID)
+	return err
 }
 
 // handOverReports makes succ the manager of u's reports. A successor who

@@ -59,7 +59,9 @@ func (db *DB) CreatePIMAccount(ctx context.Context, v crm.Viewer, a crm.PIMAccou
 		if err := db.checkOwner(ctx, tx, v, a.UserID); err != nil {
 			if fe, ok := err.(*store.FieldError); ok {
 				fe.Field = "user_id"
-				fe.Message = "you can connect accounts only for yourself (admins: for anyone in the organisation)"
+				if fe.Code != "inactive" { // a deactivated owner is named as such
+					fe.Message = "you can connect accounts only for yourself (admins: for anyone in the organisation)"
+				}
 			}
 			return err
 		}

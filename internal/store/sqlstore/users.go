@@ -99,14 +99,23 @@ func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, orgID int64, p store.U
 	return u, nil
 }
 
-// checkUserRef verifies that a referenced user exists in the organisation.
+// checkUserRef verifies that a user newly referenced (as a record's owner,
+// a user's manager) is an active user of the organisation. A deactivated
+// user is refused: they cannot sign in to see what is given to them, and
+// offboarding has just handed their holdings to someone else. A reference
+// already stored is not checked again, so a deactivated user's records
+// stay editable.
 func (db *DB) checkUserRef(ctx context.Context, q queryer, orgID, id int64, field string) error {
-	var n int
-	if err := q.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM users WHERE id = ? AND org_id = ?`), id, orgID).Scan(&n); err != nil {
+	u, err := db.lockUser(ctx, q, orgID, id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return &store.FieldError{Field: field, Code: "not_found", Message: fmt.Sprintf("no user with id %d in this organisation", id)}
+	}
+	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return &store.FieldError{Field: field, Code: "not_found", Message: fmt.Sprintf("no user with id %d in this organisation", id)}
+	if !u.Active {
+		return &store.FieldError{Field: field, Code: "inactive", Message: fmt.Sprintf(
+			"%s is deactivated; choose an active user, or reactivate %s first", u.Name, u.Name)}
 	}
 	return nil
 }
@@ -163,7 +172,7 @@ func (db *DB) UpdateUser(ctx context.Context, orgID, id int64, apply func(*store
 				return err
 			}
 		}
-		if p.ManagerID != nil {
+		if p.ManagerID != nil && (u.ManagerID == nil || *u.ManagerID != *p.ManagerID) {
 			if *p.ManagerID == id {
 				return &store.FieldError{Field: "manager_id", Code: "cycle", Message: "a user cannot be their own manager"}
 			}

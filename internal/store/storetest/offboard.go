@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -96,7 +97,7 @@ func testOffboard(t *testing.T, f Factory) {
 	// connected and the PIM account exists, changes nothing.
 	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{Delete: true, At: time.Now()})
 	wantErr(t, err, store.ErrInUse)
-	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &ob.carl.ID, At: time.Now()})
+	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &ob.carl.ID, By: ob.av.UserID, At: time.Now()})
 	wantErr(t, err, store.ErrInUse)
 	ob.wantOwners(t, ann.ID)
 	if err := s.DeleteUser(ctx, ob.org.ID, ann.ID); err == nil {
@@ -104,12 +105,12 @@ func testOffboard(t *testing.T, f Factory) {
 	}
 
 	// Successors that cannot be.
-	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{ReassignTo: &ann.ID, At: time.Now()})
+	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{ReassignTo: &ann.ID, By: ob.av.UserID, At: time.Now()})
 	wantField(t, err, "reassign_to", "same_user")
-	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{ReassignTo: ptr(ann.ID + 1000), At: time.Now()})
+	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{ReassignTo: ptr(ann.ID + 1000), By: ob.av.UserID, At: time.Now()})
 	wantField(t, err, "reassign_to", "not_found")
 	other := newOrg(t, s, "other")
-	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{ReassignTo: &other.admin.ID, At: time.Now()})
+	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{ReassignTo: &other.admin.ID, By: ob.av.UserID, At: time.Now()})
 	wantField(t, err, "reassign_to", "not_found")
 
 	// Deactivating keeps her records and mailbox, ends her tokens.
@@ -134,7 +135,7 @@ func testOffboard(t *testing.T, f Factory) {
 		t.Fatalf("UserForLogin = %+v, %v; want inactive", u, err)
 	}
 	// A deactivated user takes nothing over.
-	_, err = s.OffboardUser(ctx, ob.org.ID, ob.carl.ID, store.OffboardParams{ReassignTo: &ann.ID, At: time.Now()})
+	_, err = s.OffboardUser(ctx, ob.org.ID, ob.carl.ID, store.OffboardParams{ReassignTo: &ann.ID, By: ob.av.UserID, At: time.Now()})
 	wantField(t, err, "reassign_to", "inactive")
 
 	// Reactivated, she signs in again with new tokens.
@@ -156,8 +157,15 @@ func testOffboard(t *testing.T, f Factory) {
 	})
 	must(t, err)
 	must(t, s.DeletePIMAccount(ctx, ob.av, ob.pim.ID))
-	res, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &ob.carl.ID, At: time.Now()})
+	// Handing over names no admin: refused, nothing moves.
+	_, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &ob.carl.ID, At: time.Now()})
+	if err == nil {
+		t.Fatal("records were handed over with no admin named for their history")
+	}
+	ob.wantOwners(t, ann.ID)
+	res, err = s.OffboardUser(ctx, ob.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &ob.carl.ID, By: ob.av.UserID, At: time.Now()})
 	must(t, err)
+	ob.wantReassignHistory(t, ann.ID, ob.carl.ID)
 	wantMoved := store.UserHoldings{Companies: 1, Contacts: 1, Opportunities: 1, Tasks: 1, Events: 1, Reports: 1, MailAccounts: 1}
 	if res.Reassigned != wantMoved || res.TokensRevoked != 1 {
 		t.Fatalf("deleted: %+v, want %+v moved and 1 token revoked", res, wantMoved)
@@ -182,6 +190,22 @@ func testOffboard(t *testing.T, f Factory) {
 	_, _, err = s.TokenByHash(ctx, fresh, time.Now())
 	wantErr(t, err, store.ErrNotFound)
 
+	// Nothing more is given to Ann once she is gone, nor to Bob
+	// deactivated: as owner or as manager.
+	_, err = s.OffboardUser(ctx, ob.org.ID, ob.bob.ID, store.OffboardParams{At: time.Now()})
+	must(t, err)
+	_, err = s.UpdateContact(ctx, ob.av, ob.records["contact"], func(c *crm.Contact) error { c.OwnerID = ob.bob.ID; return nil })
+	wantField(t, err, "owner_id", "inactive")
+	_, err = s.CreateTask(ctx, ob.av, crm.Task{OwnerID: ob.bob.ID, Summary: "Follow up", Status: crm.TaskNeedsAction})
+	wantField(t, err, "owner_id", "inactive")
+	_, err = s.UpdateUser(ctx, ob.org.ID, ob.carl.ID, func(p *store.UserParams) error { p.ManagerID = &ob.bob.ID; return nil })
+	wantField(t, err, "manager_id", "inactive")
+	_, err = s.CreateUser(ctx, ob.org.ID, store.UserParams{Email: "dan@acme.example", Name: "Dan", Role: crm.RoleMember, ManagerID: &ob.bob.ID})
+	wantField(t, err, "manager_id", "inactive")
+	// What Bob already holds stays editable: his manager stays Carl.
+	_, err = s.UpdateUser(ctx, ob.org.ID, ob.bob.ID, func(p *store.UserParams) error { p.Name = "Bob B."; return nil })
+	must(t, err)
+
 	// Carl, who owns nothing, is deleted without a successor.
 	_, err = s.OffboardUser(ctx, ob.org.ID, ob.bob.ID, store.OffboardParams{Delete: true, At: time.Now()})
 	must(t, err)
@@ -196,9 +220,9 @@ func testOffboardReports(t *testing.T, f Factory) {
 	bob, _ := b.user(t, "bob@acme.example", crm.RoleManager, &ann.ID)
 	cid, _ := b.user(t, "cid@acme.example", crm.RoleMember, &ann.ID)
 	deep, _ := b.user(t, "deep@acme.example", crm.RoleMember, &bob.ID)
-	_, err := b.s.OffboardUser(b.ctx, b.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &deep.ID, At: time.Now()})
+	_, err := b.s.OffboardUser(b.ctx, b.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &deep.ID, By: b.admin.ID, At: time.Now()})
 	wantField(t, err, "reassign_to", "cycle")
-	res, err := b.s.OffboardUser(b.ctx, b.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &bob.ID, At: time.Now()})
+	res, err := b.s.OffboardUser(b.ctx, b.org.ID, ann.ID, store.OffboardParams{Delete: true, ReassignTo: &bob.ID, By: b.admin.ID, At: time.Now()})
 	must(t, err)
 	if res.Reassigned.Reports != 2 {
 		t.Fatalf("reports reassigned = %d, want 2", res.Reassigned.Reports)
@@ -228,4 +252,22 @@ func testOffboardLastAdmin(t *testing.T, f Factory) {
 	// Deleting the deactivated admin needs no other.
 	_, err = b.s.OffboardUser(b.ctx, b.org.ID, second.ID, store.OffboardParams{Delete: true, At: time.Now()})
 	must(t, err)
+}
+
+// wantReassignHistory checks that each of the leaver's records has, as its
+// newest history entry, its change of owner from to, by the admin.
+func (ob offboardBundle) wantReassignHistory(t *testing.T, from, to int64) {
+	t.Helper()
+	for kind, id := range ob.records {
+		p, err := ob.s.RecordHistory(ob.ctx, ob.av, store.RecordKind(kind), id, store.ListParams{Limit: 1})
+		must(t, err)
+		if len(p.Items) != 1 {
+			t.Fatalf("%s %d has no history", kind, id)
+		}
+		e := p.Items[0]
+		if e.Action != store.HistoryUpdate || e.Field != "owner_id" || e.Old == nil || *e.Old != strconv.FormatInt(from, 10) ||
+			e.New == nil || *e.New != strconv.FormatInt(to, 10) || e.UserID == nil || *e.UserID != ob.av.UserID || e.PIMAccountID != nil {
+			t.Fatalf("%s %d: newest history entry = %+v, want owner_id %d → %d by admin %d", kind, id, e, from, to, ob.av.UserID)
+		}
+	}
 }
