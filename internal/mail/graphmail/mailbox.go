@@ -1,0 +1,418 @@
+// Package graphmail is the mail connector for Microsoft 365 and
+// Outlook.com over Microsoft Graph: a mail.Mailbox whose folders are the
+// user's mail folders, whose cursors are per-folder message delta links and
+// whose ids are immutable ids (Prefer: IdType="ImmutableId"), stable when a
+// message moves between folders. Semantics follow
+// shared/reference/cloud-apis.md §4–§6.
+//
+// It knows nothing of storage nor of sign-in: the wiring gives it a token
+// source, an HTTP client (the network guard's transport) and the mailbox's
+// Gate.
+package graphmail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/mail"
+)
+
+// Limits on what one answer may weigh: past them an answer fails with
+// connerr.Protocol rather than exhaust the process.
+const (
+	maxPage    = 32 << 20 // a delta page or a folder listing
+	maxSmall   = 1 << 20  // one folder or message's properties
+	maxFolders = 10000    // the engine keeps 1,000; more is not read
+	maxDepth   = 16       // folder nesting read
+	// DefaultMaxMessageBytes bounds one message's MIME, as IMAP's does.
+	DefaultMaxMessageBytes = 100 << 20
+)
+
+// AutoSelect are the folder roles a Graph account syncs unless the user
+// chooses (mailsync.Config.AutoSelect): inbox, sent, archive and the
+// user's own folders (role ""), never deleted items nor junk (§4 of the
+// issue).
+var AutoSelect = []string{string(mail.RoleInbox), string(mail.RoleSent), string(mail.RoleArchive), string(mail.RoleNone)}
+
+// Config is how to reach one mailbox.
+type Config struct {
+	// GraphURL is Graph's root (default https://graph.microsoft.com);
+	// other values serve national clouds and tests.
+	GraphURL string
+	HTTP     *http.Client // default http.DefaultClient
+	Tokens   Tokens
+	// Gate is the mailbox's, shared by its connectors (default: a new one).
+	Gate *Gate
+	// MaxWait is the longest Retry-After waited for inside a call; a
+	// longer one is a Throttled error (default 1 min: the account shows
+	// throttled past a minute).
+	MaxWait time.Duration
+	// Retries bounds attempts after the first (default 4); Backoff is the
+	// first retry's delay when Graph gives none (default 1 s).
+	Retries         int
+	Backoff         time.Duration
+	MaxMessageBytes int64
+}
+
+// Open returns the Mailbox. It sends nothing: the first call signs in.
+func Open(cfg Config) (*Mailbox, error) {
+	if cfg.Tokens == nil {
+		return nil, errors.New("graphmail: no token source")
+	}
+	if cfg.GraphURL == "" {
+		cfg.GraphURL = "https://graph.microsoft.com"
+	}
+	u, err := url.Parse(cfg.GraphURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("graphmail: bad Graph URL")
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = http.DefaultClient
+	}
+	if cfg.Gate == nil {
+		cfg.Gate = NewGate()
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = time.Minute
+	}
+	if cfg.Retries <= 0 {
+		cfg.Retries = 4
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	return &Mailbox{max: cfg.MaxMessageBytes, c: &client{http: cfg.HTTP, base: strings.TrimSuffix(cfg.GraphURL, "/") + "/v1.0",
+		server: u.Host, tokens: cfg.Tokens, gate: cfg.Gate, maxWait: cfg.MaxWait, retries: cfg.Retries, backoff: cfg.Backoff}}, nil
+}
+
+// Mailbox is one account's mailbox over Graph. Like every mail.Mailbox it
+// is driven by one loop and is not safe for concurrent use.
+type Mailbox struct {
+	c   *client
+	max int64
+	// ids maps folder names (display paths) to folder ids, from the last
+	// listing; roles maps folder ids to roles (well-known folders do not
+	// move, so they are looked up once).
+	ids   map[string]string
+	roles map[string]mail.Role
+	// totals are the folders' message counts at their last round's start.
+	totals map[string]int
+	// seen keeps the flags and dates of the last delta page's messages,
+	// which Fetch hands out with their MIME ($value has neither).
+	seen map[mail.ID]meta
+}
+
+type meta struct {
+	flags mail.Flags
+	date  time.Time
+}
+
+// GlobalIDs says a message keeps its id when it moves between folders, so
+// the store re-attaches a moved message by id (mail.GlobalIDs).
+func (*Mailbox) GlobalIDs() bool { return true }
+
+func (m *Mailbox) Close() error { return nil }
+
+// getJSON reads a bounded JSON answer into v.
+func (m *Mailbox) getJSON(ctx context.Context, u string, limit int64, v any, prefer ...string) error {
+	resp, err := m.c.do(ctx, request{method: http.MethodGet, url: u, prefer: prefer})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return connerr.Errorf(connerr.Protocol, err, "Microsoft Graph sent an answer larger than crmsync reads (%d MiB).", limit>>20)
+		}
+		return connerr.Errorf(connerr.Protocol, err, "Microsoft Graph sent an answer crmsync cannot read.")
+	}
+	return nil
+}
+
+type graphFolder struct {
+	ID               string `json:"id"`
+	DisplayName      string `json:"displayName"`
+	ChildFolderCount int    `json:"childFolderCount"`
+	TotalItemCount   int    `json:"totalItemCount"`
+}
+
+// wellKnownRoles are the folders with a role, by the well-known name that
+// Graph accepts in place of their id (§6.1). Outbox is left out of the
+// listing: it holds mail only while it is being sent.
+var wellKnownRoles = []struct {
+	name string
+	role mail.Role
+}{{"inbox", mail.RoleInbox}, {"sentitems", mail.RoleSent}, {"drafts", mail.RoleDrafts},
+	{"deleteditems", mail.RoleTrash}, {"junkemail", mail.RoleJunk}, {"archive", mail.RoleArchive}, {"outbox", roleOutbox}}
+
+const roleOutbox mail.Role = "outbox" // never listed
+
+// Folders lists every mail folder, children under their parents' names
+// ("Inbox/Clients"), with the roles of the well-known ones.
+func (m *Mailbox) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
+	if m.roles == nil {
+		roles := map[string]mail.Role{}
+		for _, w := range wellKnownRoles {
+			var f graphFolder
+			err := m.getJSON(ctx, "/me/mailFolders/"+w.name+"?$select=id", maxSmall, &f)
+			if connerr.KindOf(err) == connerr.Gone {
+				continue // no archive yet, say
+			}
+			if err != nil {
+				return nil, err
+			}
+			roles[f.ID] = w.role
+		}
+		m.roles = roles
+	}
+	var out []mail.FolderInfo
+	ids := map[string]string{}
+	totals := map[string]int{}
+	var walk func(u, prefix string, depth int) error
+	walk = func(u, prefix string, depth int) error {
+		for u != "" && len(out) < maxFolders {
+			var page struct {
+				Value []graphFolder `json:"value"`
+				Next  string        `json:"@odata.nextLink"`
+			}
+			if err := m.getJSON(ctx, u, maxPage, &page); err != nil {
+				return err
+			}
+			for _, f := range page.Value {
+				role := m.roles[f.ID]
+				if role == roleOutbox || len(out) >= maxFolders {
+					continue
+				}
+				name := prefix + f.DisplayName
+				out = append(out, mail.FolderInfo{Name: name, Role: role})
+				ids[name], totals[f.ID] = f.ID, f.TotalItemCount
+				if f.ChildFolderCount > 0 && depth < maxDepth {
+					if err := walk("/me/mailFolders/"+url.PathEscape(f.ID)+"/childFolders?$top=100", name+"/", depth+1); err != nil {
+						return err
+					}
+				}
+			}
+			u = page.Next
+		}
+		return nil
+	}
+	if err := walk("/me/mailFolders?$top=100", "", 0); err != nil {
+		return nil, err
+	}
+	m.ids, m.totals = ids, totals
+	return out, nil
+}
+
+// folderID is a folder name's id, listing the folders when it is not
+// known yet (a loop's first pass need not be a full one).
+func (m *Mailbox) folderID(ctx context.Context, name string) (string, error) {
+	if id, ok := m.ids[name]; ok {
+		return id, nil
+	}
+	if _, err := m.Folders(ctx); err != nil {
+		return "", err
+	}
+	if id, ok := m.ids[name]; ok {
+		return id, nil
+	}
+	return "", &connerr.Error{Kind: connerr.Gone, Server: m.c.server, Message: fmt.Sprintf("The folder %s no longer exists in this mailbox.", name)}
+}
+
+// A cursor is the link to follow, prefixed by where the round stands:
+// "i " during a folder's first round (every message is new: no flags to
+// apply), "d " otherwise.
+const (
+	initialRound = "i "
+	laterRound   = "d "
+)
+
+type deltaItem struct {
+	ID       string          `json:"id"`
+	Removed  json.RawMessage `json:"@removed"`
+	IsRead   *bool           `json:"isRead"`
+	IsDraft  *bool           `json:"isDraft"`
+	Received time.Time       `json:"receivedDateTime"`
+	Flag     *struct {
+		FlagStatus string `json:"flagStatus"`
+	} `json:"flag"`
+}
+
+func (it deltaItem) flags() mail.Flags {
+	var f mail.Flags
+	if it.IsRead != nil {
+		f.Seen = *it.IsRead
+	}
+	if it.IsDraft != nil {
+		f.Draft = *it.IsDraft
+	}
+	f.Flagged = it.Flag != nil && it.Flag.FlagStatus == "flagged"
+	return f
+}
+
+// Changes reads one page of the folder's message delta. Items that
+// arrived (new or moved in) and items that changed look alike in a delta,
+// so after the first round each is both in Added (the store skips what it
+// has) and in Flags; @removed entries are Removed. More is true while
+// nextLinks remain. limit caps the page (Prefer: odata.maxpagesize).
+func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor, limit int) (mail.Changes, error) {
+	var ch mail.Changes
+	id, err := m.folderID(ctx, folder)
+	if err != nil {
+		return ch, err
+	}
+	round, link, _ := strings.Cut(string(since), " ")
+	round += " "
+	switch {
+	case since == "":
+		round, link = initialRound, "/me/mailFolders/"+url.PathEscape(id)+"/messages/delta?$select=isRead,isDraft,flag,receivedDateTime"
+	case round != initialRound && round != laterRound || !strings.HasPrefix(link, m.c.base+"/"):
+		// Not ours, or from another Graph URL: start over.
+		return ch, &connerr.Error{Kind: connerr.CursorInvalid, Server: m.c.server, Message: "The folder's sync position is not Microsoft Graph's; crmsync reads the folder again."}
+	}
+	// A round starts: count the folder for progress.
+	if since == "" || round == laterRound && strings.Contains(link, "deltatoken=") {
+		var f graphFolder
+		if err := m.getJSON(ctx, "/me/mailFolders/"+url.PathEscape(id)+"?$select=totalItemCount", maxSmall, &f); err != nil {
+			return ch, err
+		}
+		if m.totals == nil {
+			m.totals = map[string]int{}
+		}
+		m.totals[id] = f.TotalItemCount
+	}
+	var page struct {
+		Value     []deltaItem `json:"value"`
+		Next      string      `json:"@odata.nextLink"`
+		DeltaLink string      `json:"@odata.deltaLink"`
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	if err := m.getJSON(ctx, link, maxPage, &page, fmt.Sprintf("odata.maxpagesize=%d", limit)); err != nil {
+		return ch, err
+	}
+	// Replays within a round are allowed: the last word on an id wins.
+	last := map[string]int{}
+	for i, it := range page.Value {
+		last[it.ID] = i
+	}
+	m.seen = map[mail.ID]meta{}
+	var added []deltaItem
+	for i, it := range page.Value {
+		if it.ID == "" || last[it.ID] != i {
+			continue
+		}
+		if it.Removed != nil {
+			ch.Removed = append(ch.Removed, mail.ID(it.ID))
+			continue
+		}
+		added = append(added, it)
+		if it.IsRead != nil {
+			m.seen[mail.ID(it.ID)] = meta{flags: it.flags(), date: it.Received}
+		}
+	}
+	// New mail oldest first; a first round newest first (the order is not
+	// Graph's to guarantee).
+	slices.SortStableFunc(added, func(a, b deltaItem) int {
+		if round == initialRound {
+			return b.Received.Compare(a.Received)
+		}
+		return a.Received.Compare(b.Received)
+	})
+	for _, it := range added {
+		ch.Added = append(ch.Added, mail.ID(it.ID))
+		if round == laterRound && it.IsRead != nil {
+			ch.Flags = append(ch.Flags, mail.FlagChange{ID: mail.ID(it.ID), Flags: it.flags()})
+		}
+	}
+	switch {
+	case page.Next != "":
+		ch.Cursor, ch.More = mail.Cursor(round+page.Next), true
+	case page.DeltaLink != "":
+		ch.Cursor = mail.Cursor(laterRound + page.DeltaLink)
+	default:
+		return ch, &connerr.Error{Kind: connerr.Protocol, Server: m.c.server, Message: "Microsoft Graph ended a folder's changes without a link to go on."}
+	}
+	ch.Total = m.totals[id]
+	return ch, nil
+}
+
+// Fetch streams each message's MIME ($value), bounded to MaxMessageBytes;
+// a message gone meanwhile is skipped. Flags and dates come from the delta
+// page just read, or are asked for.
+func (m *Mailbox) Fetch(ctx context.Context, folder string, ids []mail.ID, fn func(*mail.Fetched) error) error {
+	for _, id := range ids {
+		md, ok := m.seen[id]
+		if !ok {
+			var it deltaItem
+			err := m.getJSON(ctx, "/me/messages/"+url.PathEscape(string(id))+"?$select=isRead,isDraft,flag,receivedDateTime", maxSmall, &it)
+			if connerr.KindOf(err) == connerr.Gone {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			md = meta{flags: it.flags(), date: it.Received}
+		}
+		resp, err := m.c.do(ctx, request{method: http.MethodGet, url: "/me/messages/" + url.PathEscape(string(id)) + "/$value"})
+		if connerr.KindOf(err) == connerr.Gone {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f := &mail.Fetched{ID: id, Flags: md.flags, InternalDate: md.date, Size: resp.ContentLength,
+			Body: io.LimitReader(resp.Body, m.max), Truncated: resp.ContentLength > m.max}
+		err = fn(f)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetFlags makes a message read or not and flagged or not. Graph's
+// "complete" flag is left alone unless the message is to be flagged, and
+// only what differs is sent.
+func (m *Mailbox) SetFlags(ctx context.Context, folder string, id mail.ID, flags mail.Flags) error {
+	u := "/me/messages/" + url.PathEscape(string(id))
+	var cur deltaItem
+	if err := m.getJSON(ctx, u+"?$select=isRead,flag", maxSmall, &cur); err != nil {
+		return err
+	}
+	patch := map[string]any{}
+	if cur.IsRead == nil || *cur.IsRead != flags.Seen {
+		patch["isRead"] = flags.Seen
+	}
+	if was := cur.flags().Flagged; was != flags.Flagged {
+		status := "notFlagged"
+		if flags.Flagged {
+			status = "flagged"
+		}
+		patch["flag"] = map[string]string{"flagStatus": status}
+	}
+	if len(patch) == 0 {
+		return nil
+	}
+	body, _ := json.Marshal(patch)
+	resp, err := m.c.do(ctx, request{method: http.MethodPatch, url: u, body: body})
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxSmall))
+	return resp.Body.Close()
+}
