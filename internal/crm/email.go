@@ -138,7 +138,11 @@ type Email struct {
 	Folder    string `json:"folder"`
 	// RemoteID is the message's id in its folder on the provider, opaque
 	// (its connector's, see mail.ID); "" for mail that came by forwarding.
-	RemoteID     string       `json:"-"`
+	RemoteID string `json:"-"`
+	// GlobalID says RemoteID names the message in the whole mailbox and
+	// stays when it moves between folders (mail.GlobalIDs): the store may
+	// then re-attach it by id from another folder.
+	GlobalID     bool         `json:"-"`
 	MessageID    string       `json:"message_id"`
 	InReplyTo    []string     `json:"in_reply_to"`
 	References   []string     `json:"references"`

@@ -133,3 +133,14 @@ type Appender interface {
 type Searcher interface {
 	SearchMessageID(ctx context.Context, folder, messageID string) ([]ID, error)
 }
+
+// GlobalIDs is implemented by mailboxes whose ids name a message in the
+// whole mailbox and stay when it moves between folders (Graph's immutable
+// ids). A message seen in its new folder then re-attaches to the row stored
+// under the same id in the old one, whichever folder is visited first, so
+// a move keeps one message and its links. IMAP's ids are per folder (the
+// same UID names other messages in other folders): it does not implement
+// it, and moves re-attach by content only once the old copy is expunged.
+type GlobalIDs interface {
+	GlobalIDs() bool
+}

@@ -399,6 +399,8 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 		}
 		return nil
 	}
+	g, _ := e.Mailbox.(mail.GlobalIDs)
+	global := g != nil && g.GlobalIDs()
 	pending := 0
 	for lo := 0; lo < len(ids); lo += fetchStep {
 		chunk := ids[lo:min(lo+fetchStep, len(ids))]
@@ -409,6 +411,7 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 				return err
 			}
 			em := Email(p, m.ID, m.Flags, m.InternalDate)
+			em.GlobalID = global
 			if m.Truncated {
 				em.Warnings = append(em.Warnings, fmt.Sprintf("This message (%s) is larger than crmsync keeps of one message: only its beginning was stored, and attachments past it are missing. Open it in your mailbox to see it whole.", sizeText(m.Size)))
 			}

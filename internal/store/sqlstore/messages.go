@@ -396,12 +396,16 @@ func (r reattachable) take(remoteID, hash string) (int64, bool) {
 
 // reattachCandidates returns the account's rows that a message of the
 // batch may take over: expunged ones (a move between folders, by content)
-// and this folder's rows of a previous epoch (a restart, by id or content).
+// and this folder's rows of a previous epoch (a restart, by id or content);
+// with global ids (crm.Email.GlobalID) also the account's rows under the
+// same id in other folders (a move, by id).
 func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folderID, epoch int64, msgs []crm.Email) (reattachable, error) {
 	out := reattachable{byID: map[string][]int64{}, byHash: map[string][]int64{}, taken: map[int64]bool{}}
 	var hashes, ids []any
 	seen := map[string]bool{}
+	global := false
 	for _, m := range msgs {
+		global = global || m.GlobalID
 		if m.Hash != "" && !seen["h"+m.Hash] {
 			seen["h"+m.Hash] = true
 			hashes = append(hashes, m.Hash)
@@ -442,6 +446,16 @@ func (db *DB) reattachCandidates(ctx context.Context, tx *sql.Tx, account, folde
 	}
 	// By id: rows of the folder's previous epoch (a restart by a provider
 	// whose ids outlive it). Expunged rows are found by content above.
+	if global {
+		// Ids that stay when a message moves (Graph's): any row of the
+		// account under the id but this folder's current ones, which
+		// storedIn found. A row still live in another folder is a move
+		// seen here first; the old folder's removal then finds nothing.
+		err = query(ids, `SELECT id, remote_id FROM messages WHERE account_id = ? AND remote_id IN (%s)
+			AND NOT (folder_id = ? AND epoch >= ? AND expunged_at IS NULL) ORDER BY expunged_at IS NULL DESC, id`,
+			func(c []any) []any { return append(append([]any{account}, c...), folderID, epoch) }, out.byID)
+		return out, err
+	}
 	err = query(ids, `SELECT id, remote_id FROM messages WHERE folder_id = ? AND remote_id IN (%s)
 		AND expunged_at IS NULL AND epoch < ? ORDER BY id`,
 		func(c []any) []any { return append(append([]any{folderID}, c...), epoch) }, out.byID)
