@@ -40,6 +40,7 @@ func serveCommand() *command {
 			cfg.RegisterMail(fs)
 			fs.String(&cfg.SMTPAddr, config.SMTP)
 			fs.String(&cfg.DropboxDomain, config.DropboxDomain)
+			fs.String(&cfg.PublicURL, config.PublicURL)
 			fs.String(&cfg.Retention, config.Retention)
 			fs.Bool(&cfg.TrustForwardedFor, config.TrustForwardedFor)
 			fs.String(&cfg.PasswordHashMemory, config.PasswordHashMemory)
@@ -109,6 +110,10 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	if err != nil {
 		return err
 	}
+	signIn, err := newOAuth(guard, db, kr, cfg.PublicURL)
+	if err != nil {
+		return err
+	}
 	var inbound *dropbox.Server
 	if withAPI && cfg.SMTPAddr != "" {
 		if inbound, err = startDropbox(cfg, db, log); err != nil {
@@ -132,7 +137,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: workers.WakeMail,
 				PIM: pconn, WakePIM: workers.WakePIM,
 				DropboxDomain: cfg.DropboxDomain, Retention: retention,
-				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory}),
+				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
+				OAuth: signIn}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -23,6 +23,7 @@ import (
 	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/auth/limit"
+	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
 )
@@ -72,6 +73,9 @@ type Config struct {
 	// and through the logins crmsync makes for a caller (mailboxes, PIM
 	// accounts). Default: limit.New(limit.DefaultPolicy, Now).
 	Attempts *limit.Limiter
+	// OAuth signs users in with providers (Microsoft); without it those
+	// endpoints answer 503.
+	OAuth *oauth.Service
 }
 
 // Defaults for Config.
@@ -225,6 +229,7 @@ func (s *Server) registerRoutes() {
 	s.authed("POST /api/v1/messages/send", s.sendMessage)
 	s.queried("GET /api/v1/outbox", s.listOutbox, "limit", "cursor", "state", "account_id")
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
+	s.oauthRoutes()
 
 	// A path registered for some methods answers others with 405 and an
 	// Allow header, in our error format rather than ServeMux's text.
@@ -301,6 +306,13 @@ func (s *Server) list(pattern string, h authedFunc, filters ...string) {
 func (s *Server) queried(pattern string, h authedFunc, params ...string) {
 	s.queries[pattern] = params
 	s.authed(pattern, h)
+}
+
+// queriedPublic registers a route anyone may call that reads the given
+// query parameters.
+func (s *Server) queriedPublic(pattern string, h handlerFunc, params ...string) {
+	s.queries[pattern] = params
+	s.public(pattern, h)
 }
 
 // otherMethods registers the 405 answer for the methods path does not

@@ -30,6 +30,7 @@ type Config struct {
 	PrivateHosts       string
 	SMTPAddr           string
 	DropboxDomain      string
+	PublicURL          string
 	Retention          string
 	TrustForwardedFor  bool
 	PasswordHashMemory string

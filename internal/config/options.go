@@ -96,6 +96,10 @@ var (
 		Commands: []string{"serve"},
 		Usage: "Domain of the dropbox addresses (its MX must point at this server's --smtp address). " +
 			"A forwarding-mode mailbox gets TOKEN@DOMAIN."}
+	PublicURL = Option{Flag: "public-url", Env: "CRMSYNC_PUBLIC_URL", Default: "http://127.0.0.1:8080", Arg: "URL",
+		Commands: []string{"serve"},
+		Usage: "Address users reach this server at: the base of the sign-in redirect (register {URL}/oauth/microsoft/callback " +
+			"with the organisation's Microsoft app) and of the web UI the browser returns to."}
 	Retention = Option{Flag: "retention", Env: "CRMSYNC_RETENTION", Default: "720h", Arg: "DURATION",
 		Commands: []string{"serve"},
 		Usage:    "How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days)."}
@@ -111,7 +115,7 @@ var (
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, TokenOut, UserEmail, TokenName, Out, PasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, PrivateHosts, SMTP, DropboxDomain, Retention, TrustForwardedFor, PasswordHashMemory}
+	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, Retention, TrustForwardedFor, PasswordHashMemory}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

@@ -87,6 +87,7 @@ type Store interface {
 	Tokens
 	Offboarding
 	Credentials
+	OAuth
 	Leases
 	Mail
 	Links
