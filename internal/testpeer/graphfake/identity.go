@@ -1,7 +1,6 @@
 package graphfake
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -398,10 +397,4 @@ func (id *Identity) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": u.OID, "mail": u.Email, "userPrincipalName": u.Email, "displayName": u.Email})
-}
-
-func randomID() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
