@@ -14,6 +14,7 @@ import (
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
+	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
 )
@@ -110,9 +111,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	if err != nil {
 		return err
 	}
-	signIn, err := newOAuth(guard, db, kr, cfg.PublicURL)
-	if err != nil {
-		return err
+	// Sign-in belongs to the API (a worker has no --public-url).
+	var signIn *oauth.Service
+	if withAPI {
+		if signIn, err = newOAuth(guard, db, kr, cfg.PublicURL); err != nil {
+			return err
+		}
 	}
 	var inbound *dropbox.Server
 	if withAPI && cfg.SMTPAddr != "" {
