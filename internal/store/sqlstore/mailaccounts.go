@@ -157,9 +157,9 @@ func (db *DB) UpdateMailAccount(ctx context.Context, v crm.Viewer, id int64, app
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE mail_accounts SET email = ?, mode = ?, settings = ?, credential_id = ?, state = ?, error_code = ?, error_message = ?,
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE mail_accounts SET email = ?, provider = ?, mode = ?, settings = ?, credential_id = ?, state = ?, error_code = ?, error_message = ?,
 			failures = ?, next_attempt_at = ?, disconnected_at = ?, retained_until = ?, dropbox_token = ?, updated_at = ? WHERE id = ?`),
-			strings.ToLower(a.Email), string(a.Mode), string(settings), optString(a.CredentialID), string(a.State), a.ErrorCode, a.ErrorMessage,
+			strings.ToLower(a.Email), a.Provider, string(a.Mode), string(settings), optString(a.CredentialID), string(a.State), a.ErrorCode, a.ErrorMessage,
 			a.Failures, optMicros(a.NextAttemptAt), optMicros(a.DisconnectedAt), optMicros(a.RetainedUntil), optString(a.DropboxToken), micros(a.UpdatedAt), id)
 		if err != nil && db.d.IsUnique(err) {
 			return &store.FieldError{Field: "email", Code: "duplicate", Message: "this mailbox is already connected for this user"}

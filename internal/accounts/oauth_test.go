@@ -1,0 +1,104 @@
+package accounts_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/crmsync/crmsync/internal/accounts"
+	"github.com/crmsync/crmsync/internal/accounts/accountstest"
+	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+// putToken stores a stand-in for a sealed token set, as package oauth does.
+func (e *env) putToken(id string) string {
+	e.t.Helper()
+	if err := e.st.PutCredential(e.ctx, store.Credential{ID: id, OrgID: e.admin.OrgID, Purpose: "oauth_token", Ciphertext: []byte("sealed")}); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) credIDs() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range e.credentials() {
+		out[c.ID] = true
+	}
+	return out
+}
+
+func TestConnectOAuthCreatesReattachesAndReplacesTheTokenSet(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(e *env) {
+		req := accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "Ann@Acme.test", CredentialID: e.putToken("oauth-1"),
+			Services: []string{"calendar", "mail"}}
+		c, err := e.svc.ConnectOAuth(e.ctx, e.ann, req)
+		if err != nil || c.MailAccount == nil || c.Reattached || len(c.Notes) != 1 {
+			t.Fatalf("connect: %+v %v", c, err)
+		}
+		a := *c.MailAccount
+		if a.Provider != "microsoft" || a.Mode != crm.ModeSync || a.CredentialID != "oauth-1" || a.Email != "ann@acme.test" ||
+			a.State != crm.StateConnecting || a.Settings.IMAP != nil || a.UserID != e.ann.UserID {
+			t.Errorf("account %+v", a)
+		}
+		if len(e.wakes.mail) != 1 || e.mail.VerifyCount() != 0 {
+			t.Errorf("wakes %v, verify %d", e.wakes.mail, e.mail.VerifyCount())
+		}
+
+		// Signing in again after the grant was revoked: same account, new
+		// token set, failing no more; the old token set is deleted.
+		if _, err := e.st.UpdateMailAccount(e.ctx, e.admin, a.ID, func(x *crm.MailAccount) error {
+			x.State, x.ErrorCode, x.Failures = crm.StateAuthFailed, "auth_failed", 3
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		req.CredentialID = e.putToken("oauth-2")
+		c, err = e.svc.ConnectOAuth(e.ctx, e.ann, req)
+		if err != nil || c.MailAccount.ID != a.ID || c.MailAccount.CredentialID != "oauth-2" || c.MailAccount.State != crm.StateConnecting ||
+			c.MailAccount.Failures != 0 || c.MailAccount.ErrorCode != "" {
+			t.Fatalf("sign in again: %+v %v", c.MailAccount, err)
+		}
+		if ids := e.credIDs(); ids["oauth-1"] || !ids["oauth-2"] {
+			t.Errorf("credentials %v", ids)
+		}
+
+		// Disconnected and retained: reattached, same id.
+		if _, err := e.svc.DisconnectMail(e.ctx, e.ann, a.ID, accounts.DisconnectRequest{ConfirmDataLoss: true, By: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+		req.CredentialID = e.putToken("oauth-3")
+		c, err = e.svc.ConnectOAuth(e.ctx, e.ann, req)
+		if err != nil || !c.Reattached || c.MailAccount.ID != a.ID || c.MailAccount.CredentialID != "oauth-3" || c.MailAccount.DisconnectedAt != nil {
+			t.Fatalf("reattach: %+v %v", c.MailAccount, err)
+		}
+		if ids := e.credIDs(); ids["oauth-2"] || !ids["oauth-3"] {
+			t.Errorf("credentials %v", ids)
+		}
+		if n := len(e.mailAccounts()); n != 1 {
+			t.Errorf("%d accounts", n)
+		}
+
+		// A mailbox Bob connected with a password is not taken over; the
+		// new token set is not kept.
+		if _, _, err := e.svc.ConnectMail(e.ctx, e.bob, accounts.MailConnectionRequest{Email: "bob@acme.test", Password: accountstest.GoodPassword}); err != nil {
+			t.Skipf("password connect: %v", err)
+		}
+		_, err = e.svc.ConnectOAuth(e.ctx, e.bob, accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "bob@acme.test",
+			CredentialID: e.putToken("oauth-bob"), Services: []string{"mail"}})
+		var ae *accounts.Error
+		if !errors.As(err, &ae) || ae.Kind != accounts.ErrConflict {
+			t.Errorf("over a password mailbox: %v", err)
+		}
+		if e.credIDs()["oauth-bob"] {
+			t.Error("the refused token set was kept")
+		}
+
+		// Only PIM services: nothing is created, a note says why.
+		c, err = e.svc.ConnectOAuth(e.ctx, e.bob, accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "bob@acme.test",
+			CredentialID: e.putToken("oauth-pim"), Services: []string{"contacts"}})
+		if err != nil || c.MailAccount != nil || len(c.Notes) != 1 {
+			t.Errorf("contacts only: %+v %v", c, err)
+		}
+	})
+}
