@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/oauth"
 )
 
@@ -33,6 +36,13 @@ type oauthSignIn struct {
 	Services     []string `json:"services"`
 	Mode         string   `json:"mode"`
 	CredentialID string   `json:"credential_id"`
+	// MailAccountID is the mailbox connected or reattached (absent when
+	// mail was not asked for); Reattached says it was disconnected and
+	// came back with its messages and links.
+	MailAccountID *int64 `json:"mail_account_id,omitempty"`
+	Reattached    bool   `json:"reattached"`
+	// Notes say what was signed in for but not connected.
+	Notes []string `json:"notes,omitempty"`
 }
 
 func (s *Server) oauthRoutes() {
@@ -129,14 +139,18 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var out oauthSignIn
 	res, err := o.Finish(r.Context(), r.PathValue("provider"), r.URL.Query())
-	// TODO(issue 11): create or reattach the mail and PIM accounts here
-	// (accounts.ConnectOAuth).
+	if err != nil {
+		err = oauthError(err)
+	} else {
+		out, err = s.connectSignIn(r.Context(), res)
+	}
 	if !acceptsJSON(r) {
 		target := o.PublicURL() + "/"
 		if err != nil {
 			var ae *Error
-			if !errors.As(oauthError(err), &ae) {
+			if !errors.As(err, &ae) {
 				return err
 			}
 			target += "?oauth_error=" + ae.Code
@@ -145,11 +159,37 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if err != nil {
-		return oauthError(err)
+		return err
 	}
-	writeJSON(w, http.StatusOK, oauthSignIn{Provider: res.Provider, Email: res.Email, Services: res.Services,
-		Mode: res.Mode, CredentialID: res.CredentialID})
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// connectSignIn connects what a finished sign-in was for, as the user who
+// started it (accounts.ConnectOAuth); the token set is deleted when
+// nothing could be connected.
+func (s *Server) connectSignIn(ctx context.Context, res *oauth.Result) (oauthSignIn, error) {
+	out := oauthSignIn{Provider: res.Provider, Email: res.Email, Services: res.Services, Mode: res.Mode, CredentialID: res.CredentialID}
+	u, err := s.cfg.Store.GetUser(ctx, res.OrgID, res.UserID)
+	if err == nil && !u.Active {
+		err = forbidden("Your user is deactivated: nothing was connected.")
+	}
+	if err != nil {
+		_ = s.cfg.OAuth.DeleteTokens(context.WithoutCancel(ctx), res.OrgID, res.CredentialID)
+		return out, err
+	}
+	v := crm.Viewer{OrgID: u.OrgID, UserID: u.ID, Role: u.Role}
+	c, err := s.acc.ConnectOAuth(ctx, v, accounts.OAuthConnectionRequest{Provider: res.Provider, Email: res.Email,
+		CredentialID: res.CredentialID, Services: res.Services})
+	if err != nil {
+		return out, accountError(err, "mail account")
+	}
+	if c.MailAccount != nil {
+		id := c.MailAccount.ID
+		out.MailAccountID, out.CredentialID = &id, c.MailAccount.CredentialID
+	}
+	out.Reattached, out.Notes = c.Reattached, c.Notes
+	return out, nil
 }
 
 func acceptsJSON(r *http.Request) bool {

@@ -195,6 +195,9 @@ func TestOAuthSignInRefreshAndRevoke(t *testing.T) {
 		if r.Status != 200 || r.Str("email") != "ann@acme.test" || r.Str("credential_id") == "" || len(r.Body["services"].([]any)) != 4 {
 			t.Fatalf("callback: %d %s", r.Status, r.Raw)
 		}
+		if r.Body["mail_account_id"] == nil || r.Body["reattached"] != false || len(r.Body["notes"].([]any)) != 1 {
+			t.Errorf("callback: no mailbox, or no note for what was not connected: %s", r.Raw)
+		}
 		// Replaying the redirect finds the state used.
 		replay := o.callback(back, "application/json")
 		if code, _, _ := replay.Err(); replay.Status != 400 || code != "oauth_state_invalid" {
