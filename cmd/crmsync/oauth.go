@@ -25,3 +25,10 @@ func newOAuth(guard *netguard.Guard, st store.Store, kr *secret.Keyring, publicU
 	return oauth.New(oauth.Config{Store: st, Keys: kr, PublicURL: publicURL,
 		HTTP: &http.Client{Transport: guard.Transport(nil), Timeout: providerTimeout}}), nil
 }
+
+// newOAuthTokens is the service of a worker: it refreshes the token sets
+// the sync loops use and signs no one in.
+func newOAuthTokens(guard *netguard.Guard, st store.Store, kr *secret.Keyring) *oauth.Service {
+	return oauth.New(oauth.Config{Store: st, Keys: kr,
+		HTTP: &http.Client{Transport: guard.Transport(nil), Timeout: providerTimeout}})
+}

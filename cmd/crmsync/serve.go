@@ -118,6 +118,13 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			return err
 		}
 	}
+	// The sync loops refresh the tokens of mailboxes signed in with a
+	// provider: a worker gets a service for that alone (no sign-in, so no
+	// public address).
+	conn.OAuth = signIn
+	if conn.OAuth == nil {
+		conn.OAuth = newOAuthTokens(guard, db, kr)
+	}
 	var inbound *dropbox.Server
 	if withAPI && cfg.SMTPAddr != "" {
 		if inbound, err = startDropbox(cfg, db, log); err != nil {

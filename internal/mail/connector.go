@@ -90,6 +90,13 @@ type Changes struct {
 	Total int
 }
 
+// AutoSelecter is a Mailbox whose provider says which folder roles are
+// synced unless the user chooses (mailsync.Config.AutoSelect); a Mailbox
+// without it gets the engine's default (inbox and sent).
+type AutoSelecter interface {
+	AutoSelect() []string
+}
+
 // Mailbox is a connection to one account's mailbox: the contract every mail
 // connector (IMAP, Graph, Gmail, EWS) implements for the sync engine. It is
 // not safe for concurrent use: one loop drives one per account. Optional

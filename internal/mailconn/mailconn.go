@@ -16,16 +16,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/crmsync/crmsync/internal/autoconfig"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/graphmail"
 	"github.com/crmsync/crmsync/internal/mail/imapsync"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
 	"github.com/crmsync/crmsync/internal/mail/smtpout"
 	"github.com/crmsync/crmsync/internal/netguard"
+	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -45,6 +49,13 @@ type Connector struct {
 	Logger    *slog.Logger
 	// ParseOptions bound bodies and kept attachments (nil: defaults).
 	ParseOptions *mimeparse.Options
+	// OAuth holds the organisations' apps and the token sets of accounts
+	// signed in with a provider (Microsoft); nil, they cannot be dialled.
+	OAuth *oauth.Service
+
+	mu        sync.Mutex
+	gates     map[int64]*graphmail.Gate // per Microsoft mailbox: Graph's limits are per mailbox
+	graphHTTP *http.Client
 }
 
 func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlain bool) imapsync.Config {
@@ -116,8 +127,12 @@ func (c *Connector) password(ctx context.Context, a crm.MailAccount, credID stri
 	return string(pt), nil
 }
 
-// Dial connects to an account's IMAP server.
+// Dial connects to an account's mailbox: its IMAP server, or Microsoft
+// Graph for an account signed in with Microsoft.
 func (c *Connector) Dial(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error) {
+	if a.Provider == microsoft {
+		return c.dialGraph(ctx, a)
+	}
 	if a.Settings.IMAP == nil {
 		return nil, &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set for this mailbox. Add its settings."}
 	}

@@ -123,14 +123,21 @@ func (t *source) fresh(set tokenSet) bool {
 }
 
 // Token returns a valid access token, refreshing it when due.
-func (t *source) Token() (*oauth2.Token, error) {
+func (t *source) Token() (*oauth2.Token, error) { return t.token("") }
+
+// Stale returns an access token other than stale, one the provider
+// refused before its expiry (revoked sessions, changed policies): the
+// stored one when another process refreshed it meanwhile, else a refresh.
+func (t *source) Stale(stale string) (*oauth2.Token, error) { return t.token(stale) }
+
+func (t *source) token(stale string) (*oauth2.Token, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	set, old, err := t.s.loadTokenSet(t.ctx, t.orgID, t.credID)
 	if err != nil {
 		return nil, err
 	}
-	if t.fresh(set) {
+	if t.fresh(set) && (stale == "" || set.AccessToken != stale) {
 		return set.token(), nil
 	}
 	a, err := t.s.app(t.ctx, t.orgID, t.p)
@@ -152,7 +159,7 @@ func (t *source) Token() (*oauth2.Token, error) {
 		// Another process refreshed (or key rotation re-sealed) meanwhile:
 		// its row wins; ours is discarded (the provider keeps the
 		// previous refresh token valid, §2.4).
-		if again, _, lerr := t.s.loadTokenSet(t.ctx, t.orgID, t.credID); lerr == nil && t.fresh(again) {
+		if again, _, lerr := t.s.loadTokenSet(t.ctx, t.orgID, t.credID); lerr == nil && t.fresh(again) && again.AccessToken != stale {
 			return again.token(), nil
 		}
 		return nil, fmt.Errorf("oauth: the token set changed while refreshing; try again")

@@ -97,7 +97,11 @@ func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
 		return l.fail(ctx, err)
 	}
 	defer mb.Close()
-	l.eng = &mailsync.Engine{Store: l.cfg.Store, Mailbox: mb, Fence: f, Account: a, Config: l.mc.Engine, Log: l.log,
+	ecfg := l.mc.Engine
+	if as, ok := mb.(mail.AutoSelecter); ok {
+		ecfg.AutoSelect = as.AutoSelect() // the provider's roles (Graph: inbox, sent, archive, own folders)
+	}
+	l.eng = &mailsync.Engine{Store: l.cfg.Store, Mailbox: mb, Fence: f, Account: a, Config: ecfg, Log: l.log,
 		Progress: l.progress}
 	lastFull := time.Time{}
 	for {

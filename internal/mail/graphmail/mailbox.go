@@ -416,3 +416,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, folder string, id mail.ID, flags
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxSmall))
 	return resp.Body.Close()
 }
+
+// AutoSelect says which folder roles a Graph account syncs unless the user
+// chooses (mail.AutoSelecter): AutoSelect.
+func (m *Mailbox) AutoSelect() []string { return slices.Clone(AutoSelect) }
