@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/oauth"
@@ -232,6 +234,17 @@ func TestOAuthSignInRefreshAndRevoke(t *testing.T) {
 		ts2, _ := o.svc.TokenSource(ctx, o.orgID, "microsoft", cred)
 		if again, err := ts2.Token(); err != nil || again.RefreshToken != tok.RefreshToken || again.AccessToken != tok.AccessToken {
 			t.Errorf("the rotation is not what another source reads: %v", err)
+		}
+		// A token Graph refused before its expiry is replaced at once.
+		forced, err := ts.(interface {
+			Stale(string) (*oauth2.Token, error)
+		}).Stale(tok.AccessToken)
+		if err != nil || forced.AccessToken == tok.AccessToken || o.fake.Identity.Grants("refresh_token") != 2 {
+			t.Fatalf("stale: %v, %d refreshes", err, o.fake.Identity.Grants("refresh_token"))
+		}
+		o.seen = append(o.seen, forced.AccessToken, forced.RefreshToken)
+		if again, err := ts.Token(); err != nil || again.AccessToken != forced.AccessToken {
+			t.Errorf("after the forced refresh: %v", err)
 		}
 		// Nothing in clear in the database.
 		cs, err := o.st.ListCredentials(ctx, "", 100)
