@@ -262,10 +262,10 @@ func (it deltaItem) flags() mail.Flags {
 	return f
 }
 
-// Changes reads one page of the folder's message delta. Items that
-// arrived (new or moved in) and items that changed look alike in a delta,
-// so after the first round each is both in Added (the store skips what it
-// has) and in Flags; @removed entries are Removed. More is true while
+// Changes reads one page of the folder's message delta. After the first
+// round an item's flags are in Flags, and it is in Added too unless it
+// carries only the changed fields (then it is known already: no $value
+// to fetch); the store skips what it has. @removed entries are Removed. More is true while
 // nextLinks remain. limit caps the page (Prefer: odata.maxpagesize).
 func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor, limit int) (mail.Changes, error) {
 	var ch mail.Changes
@@ -333,10 +333,16 @@ func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor,
 		return a.Received.Compare(b.Received)
 	})
 	for _, it := range added {
-		ch.Added = append(ch.Added, mail.ID(it.ID))
 		if round == laterRound && it.IsRead != nil {
 			ch.Flags = append(ch.Flags, mail.FlagChange{ID: mail.ID(it.ID), Flags: it.flags()})
 		}
+		// An item that entered the folder carries every selected property;
+		// one without its received date is only a change of the fields it
+		// carries (reference §6.2): nothing to fetch.
+		if round == laterRound && it.Received.IsZero() {
+			continue
+		}
+		ch.Added = append(ch.Added, mail.ID(it.ID))
 	}
 	switch {
 	case page.Next != "":
