@@ -3,18 +3,16 @@ package mailsync_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/mailfake"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
+	"github.com/crmsync/crmsync/internal/mail/mailsync/mailsynctest"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/storetest"
@@ -25,6 +23,7 @@ import (
 // Dovecot is tested in package syncer.
 
 type env struct {
+	*mailsynctest.Env
 	t   *testing.T
 	ctx context.Context
 	st  store.Store
@@ -35,71 +34,15 @@ type env struct {
 
 func newEnv(t *testing.T, f storetest.Factory, present bool) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, _ := f(t)
-	_, prefix, hash := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "Acme", AdminEmail: "ann@acme.example", TokenName: "t", TokenHash: hash, TokenPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreateMailAccount(ctx, v, crm.MailAccount{UserID: admin.ID, Email: "ann@acme.example", Provider: "fake", Mode: crm.ModeSync, State: crm.StateConnecting})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "mail", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := mailfake.New("INBOX", "Sent", "Archive")
 	srv.ReportPresent = present
-	parse := func(r io.Reader) (*mail.Message, error) { m, _, err := mimeparse.Parse(r, nil); return m, err }
-	eng := &mailsync.Engine{Store: st, Mailbox: srv.Dial(), Fence: l.Fence(), Account: a, Log: slog.New(slog.DiscardHandler),
-		Config: mailsync.Config{Parse: parse, BatchSize: 4}.WithDefaults()}
-	return &env{t: t, ctx: ctx, st: st, srv: srv, eng: eng, v: v}
+	e := mailsynctest.New(t, f, "fake", srv.Dial(), mailsync.Config{})
+	return &env{Env: e, t: t, ctx: e.Ctx, st: e.Store, srv: srv, eng: e.Engine, v: e.Viewer}
 }
 
 func raw(n int) []byte {
 	return []byte(fmt.Sprintf("From: Bob <bob@globex.example>\r\nTo: ann@acme.example\r\nSubject: Message %d\r\nMessage-ID: <m%d@globex.example>\r\n"+
 		"Date: Mon, 2 Nov 2026 %02d:%02d:00 +0000\r\n\r\nBody %d\r\n", n, n, n/60%24, n%60, n))
-}
-
-// sync runs passes until the engine says it is done.
-func (e *env) sync() mailsync.Result {
-	e.t.Helper()
-	for i := 0; i < 100; i++ {
-		res, err := e.eng.Pass(e.ctx, true)
-		if err != nil {
-			e.t.Fatalf("pass: %v", err)
-		}
-		if res.Done {
-			return res
-		}
-	}
-	e.t.Fatal("the sync never finished")
-	return mailsync.Result{}
-}
-
-// emails returns the stored emails by subject, failing on a duplicate.
-func (e *env) emails() map[string]crm.Email {
-	e.t.Helper()
-	out := map[string]crm.Email{}
-	cursor := ""
-	for {
-		page, err := e.st.ListEmails(e.ctx, e.v, store.EmailFilter{ListParams: store.ListParams{Limit: 500, Cursor: cursor}})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, m := range page.Items {
-			if _, dup := out[m.Subject]; dup {
-				e.t.Fatalf("%q stored twice", m.Subject)
-			}
-			out[m.Subject] = m
-		}
-		if cursor = page.NextCursor; cursor == "" {
-			return out
-		}
-	}
 }
 
 func TestEngineFirstSyncThenChanges(t *testing.T) {
@@ -111,8 +54,8 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 		}
 		e.srv.Add("Sent", raw(100), mail.Flags{Seen: true})
 		e.srv.Add("Archive", raw(200), mail.Flags{}) // not selected by default
-		res := e.sync()
-		got := e.emails()
+		res := e.Sync()
+		got := e.Emails()
 		if len(got) != 31 || res.Stored != 31 || res.Total != 31 {
 			t.Fatalf("%d stored (result %+v), want 31", len(got), res)
 		}
@@ -127,8 +70,8 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 		if _, err := e.st.SetEmailFlags(e.ctx, e.v, got["Message 5"].ID, func(fl *crm.Flags) { fl.Answered = true }); err != nil {
 			t.Fatal(err)
 		}
-		e.sync()
-		got = e.emails()
+		e.Sync()
+		got = e.Emails()
 		if _, ok := got["Message 31"]; !ok || !got["Message 1"].Flags.Flagged {
 			t.Fatalf("new mail or server flag missing: %v", got["Message 1"].Flags)
 		}
@@ -140,7 +83,7 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 		}
 		// A pass with nothing new fetches nothing.
 		before := e.srv.Calls("Fetch")
-		e.sync()
+		e.Sync()
 		if n := e.srv.Calls("Fetch") - before; n != 0 {
 			t.Fatalf("%d fetches on a pass with nothing new", n)
 		}
@@ -155,16 +98,16 @@ func TestEngineCursorInvalid(t *testing.T) {
 				for i := 1; i <= 12; i++ {
 					e.srv.Add("INBOX", raw(i), mail.Flags{})
 				}
-				e.sync()
-				before := e.emails()
+				e.Sync()
+				before := e.Emails()
 				// The provider forgets the cursors (an expired delta link, a
 				// too old history id; with renumber: a UIDVALIDITY change, new
 				// ids for the same messages). One message went meanwhile.
 				e.srv.ForgetCursors(renumber)
 				gone := e.srv.IDs("INBOX")[0]
 				e.srv.Remove("INBOX", gone)
-				e.sync()
-				after := e.emails()
+				e.Sync()
+				after := e.Emails()
 				if len(after) != 11 {
 					t.Fatalf("%d messages after the restart, want 11", len(after))
 				}
@@ -203,13 +146,13 @@ func TestEngineFaults(t *testing.T) {
 		}
 		// A message the server never delivers is reported by the audit.
 		e.srv.Never(ids[7])
-		res := e.sync()
-		if len(e.emails()) != 19 || !strings.Contains(res.Audit, "1 messages of INBOX could not be stored") {
-			t.Fatalf("%d stored, audit %q", len(e.emails()), res.Audit)
+		res := e.Sync()
+		if len(e.Emails()) != 19 || !strings.Contains(res.Audit, "1 messages of INBOX could not be stored") {
+			t.Fatalf("%d stored, audit %q", len(e.Emails()), res.Audit)
 		}
 		// A lost reply to a flag change: applied on the server, pushed
 		// again (harmlessly) until acknowledged.
-		m := e.emails()["Message 1"]
+		m := e.Emails()["Message 1"]
 		if _, err := e.st.SetEmailFlags(e.ctx, e.v, m.ID, func(fl *crm.Flags) { fl.Seen = true }); err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +160,7 @@ func TestEngineFaults(t *testing.T) {
 		if _, err := e.eng.Pass(e.ctx, false); connerr.KindOf(err) != connerr.Unreachable {
 			t.Fatalf("lost reply: %v", err)
 		}
-		e.sync()
+		e.Sync()
 		if p, _ := e.st.PendingFlags(e.ctx, e.eng.Account.ID, 10); len(p) != 0 || !e.srv.Flags("INBOX", ids[0]).Seen {
 			t.Fatalf("pending after the retry: %+v", p)
 		}
@@ -237,8 +180,8 @@ func TestEngineFolderCap(t *testing.T) {
 		e.srv = mailfake.New(names...)
 		e.eng.Mailbox = e.srv.Dial()
 		e.srv.Add("INBOX", raw(1), mail.Flags{})
-		e.sync()
-		e.sync() // a second full pass: still capped, said once
+		e.Sync()
+		e.Sync() // a second full pass: still capped, said once
 		folders, err := e.st.Folders(e.ctx, e.eng.Account.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +193,7 @@ func TestEngineFolderCap(t *testing.T) {
 		for _, f := range folders {
 			kept[f.Name] = true
 		}
-		if !kept["INBOX"] || !kept["Sent"] || len(e.emails()) != 1 {
+		if !kept["INBOX"] || !kept["Sent"] || len(e.Emails()) != 1 {
 			t.Fatalf("the inbox or sent folder was left out, or the inbox not synced")
 		}
 		evs, _ := e.st.AccountEvents(e.ctx, e.eng.Account.ID, 50)
@@ -275,8 +218,8 @@ func TestEngineMessageTooLarge(t *testing.T) {
 		big := append(raw(1), []byte(strings.Repeat("attachment data\r\n", 20000))...)
 		e.srv.Add("INBOX", big, mail.Flags{})
 		e.srv.Add("INBOX", raw(2), mail.Flags{})
-		e.sync()
-		got := e.emails()
+		e.Sync()
+		got := e.Emails()
 		if len(got) != 2 {
 			t.Fatalf("%d stored, want 2", len(got))
 		}
@@ -308,9 +251,9 @@ func TestEngineKeepsForwardedMail(t *testing.T) {
 			t.Fatalf("forwarded: %v %v", stored, err)
 		}
 		e.srv.Add("INBOX", raw(1), mail.Flags{})
-		e.sync()
-		e.sync()
-		got := e.emails()
+		e.Sync()
+		e.Sync()
+		got := e.Emails()
 		if _, ok := got["Message 500"]; !ok || len(got) != 2 {
 			t.Fatalf("after syncing: %d messages, forwarded one kept: %v", len(got), ok)
 		}

@@ -56,7 +56,7 @@ func TestOutboxFiledCountsOnTheServer(t *testing.T) {
 		e := newEnv(t, f, false)
 		e.srv.Add("INBOX", raw(1), mail.Flags{})
 		e.srv.Add("Sent", raw(2), mail.Flags{Seen: true})
-		e.sync()
+		e.Sync()
 		if server, stored := e.sent(); server != 1 || stored != 1 {
 			t.Fatalf("before sending: Sent has %d on the server, %d stored; want 1 and 1", server, stored)
 		}
@@ -82,7 +82,7 @@ func TestOutboxFiledCountsOnTheServer(t *testing.T) {
 			t.Fatalf("pass after sending: %d of %d; want 3 of 3", res.Stored, res.Total)
 		}
 		// A full pass recounts on the server: the same.
-		if res = e.sync(); res.Stored != 3 || res.Total != 3 {
+		if res = e.Sync(); res.Stored != 3 || res.Total != 3 {
 			t.Fatalf("full pass: %d of %d; want 3 of 3", res.Stored, res.Total)
 		}
 
@@ -95,7 +95,7 @@ func TestOutboxFiledCountsOnTheServer(t *testing.T) {
 		}
 		e.srv.Add("Sent", it.Raw, mail.Flags{Seen: true})
 		e.eng.Config.Send = nil // the sync alone
-		e.sync()
+		e.Sync()
 		if server, stored := e.sent(); server != 3 || stored != 3 {
 			t.Fatalf("after the sync: Sent has %d on the server, %d stored; want 3 and 3", server, stored)
 		}
