@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/config"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
@@ -121,10 +122,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	// The sync loops refresh the tokens of mailboxes signed in with a
 	// provider: a worker gets a service for that alone (no sign-in, so no
 	// public address).
-	conn.OAuth = signIn
-	if conn.OAuth == nil {
-		conn.OAuth = newOAuthTokens(guard, db, kr)
+	tokens := signIn
+	if tokens == nil {
+		tokens = newOAuthTokens(guard, db, kr)
 	}
+	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard}
+	conn.Cloud = cloud
 	var inbound *dropbox.Server
 	if withAPI && cfg.SMTPAddr != "" {
 		if inbound, err = startDropbox(cfg, db, log); err != nil {

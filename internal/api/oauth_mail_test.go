@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
@@ -64,7 +65,7 @@ func TestOAuthSignInConnectsAndSyncsMicrosoftMail(t *testing.T) {
 
 		// The mail engine over the connector the sync loops use.
 		ctx := context.Background()
-		conn := &mailconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, OAuth: o.svc}
+		conn := &mailconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: &cloudconn.Clients{OAuth: o.svc, Guard: testPeers}}
 		acct, err := o.st.MailAccountByID(ctx, id)
 		if err != nil {
 			t.Fatal(err)

@@ -16,20 +16,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/crmsync/crmsync/internal/autoconfig"
+	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
-	"github.com/crmsync/crmsync/internal/mail/graphmail"
 	"github.com/crmsync/crmsync/internal/mail/imapsync"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
 	"github.com/crmsync/crmsync/internal/mail/smtpout"
 	"github.com/crmsync/crmsync/internal/netguard"
-	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -49,13 +46,9 @@ type Connector struct {
 	Logger    *slog.Logger
 	// ParseOptions bound bodies and kept attachments (nil: defaults).
 	ParseOptions *mimeparse.Options
-	// OAuth holds the organisations' apps and the token sets of accounts
-	// signed in with a provider (Microsoft); nil, they cannot be dialled.
-	OAuth *oauth.Service
-
-	mu        sync.Mutex
-	gates     map[int64]*graphmail.Gate // per Microsoft mailbox: Graph's limits are per mailbox
-	graphHTTP *http.Client
+	// Cloud builds the clients of mailboxes signed in with a provider
+	// (Microsoft); nil, they cannot be dialled.
+	Cloud *cloudconn.Clients
 }
 
 func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlain bool) imapsync.Config {

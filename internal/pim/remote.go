@@ -42,6 +42,17 @@ type ModTimer interface {
 	ModTime(ctx context.Context, href string) (time.Time, error)
 }
 
+// CategoryKeeper is a Remote whose categories must exist in a list of
+// their own before its items can carry them, and that the user may rename
+// or delete there: Outlook's master category list, Google's contact
+// groups. The engine calls KeepCategories at the start of every pass with
+// the fixed categories (FixedCategories): each missing one is created (a
+// renamed or deleted one is thus restored), the others are left as they
+// are. A failure fails the pass as any provider error does.
+type CategoryKeeper interface {
+	KeepCategories(ctx context.Context, names []string) error
+}
+
 // RemoteRef is an item in a listing: its id and version.
 type RemoteRef struct {
 	Href string

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/graph"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/graphmail"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
@@ -28,7 +29,7 @@ func open(t *testing.T, g *graphfake.Graph, gate *graphmail.Gate) *graphmail.Mai
 	t.Helper()
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	m, err := graphmail.Open(graphmail.Config{GraphURL: srv.URL, HTTP: srv.Client(), Tokens: tokens, Gate: gate, Backoff: time.Millisecond})
+	m, err := graphmail.Open(graphmail.Config{Config: graph.Config{GraphURL: srv.URL, HTTP: srv.Client(), Tokens: tokens, Gate: gate, Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestThrottlingObeyed(t *testing.T) {
 	// Throttled error, and no request until it elapses.
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	short, _ := graphmail.Open(graphmail.Config{GraphURL: srv.URL, Tokens: tokens, MaxWait: 10 * time.Millisecond, Backoff: time.Millisecond})
+	short, _ := graphmail.Open(graphmail.Config{Config: graph.Config{GraphURL: srv.URL, Tokens: tokens, MaxWait: 10 * time.Millisecond, Backoff: time.Millisecond}})
 	g.ThrottleAfter(0, 3*time.Second)
 	for i := 0; i < 3; i++ {
 		_, err := short.Folders(context.Background())
@@ -248,8 +249,8 @@ func TestAtMostFourConcurrentPerMailbox(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if s := g.Stats(); s.MaxInflight > graphmail.MaxConcurrent || s.Requests != 80 {
-		t.Fatalf("stats %+v: want at most %d at once and no request refused", s, graphmail.MaxConcurrent)
+	if s := g.Stats(); s.MaxInflight > graph.MaxConcurrent || s.Requests != 80 {
+		t.Fatalf("stats %+v: want at most %d at once and no request refused", s, graph.MaxConcurrent)
 	}
 }
 
@@ -266,7 +267,7 @@ func TestRefusedTokenRefreshedThenAuth(t *testing.T) {
 		}
 		return "old", nil
 	}
-	m, _ := graphmail.Open(graphmail.Config{GraphURL: srv.URL, Tokens: refresh})
+	m, _ := graphmail.Open(graphmail.Config{Config: graph.Config{GraphURL: srv.URL, Tokens: refresh}})
 	if _, err := m.Folders(context.Background()); err != nil {
 		t.Fatal(err)
 	}

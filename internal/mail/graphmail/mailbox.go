@@ -13,7 +13,6 @@ package graphmail
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +21,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/graph"
 	"github.com/crmsync/crmsync/internal/mail"
 )
 
@@ -43,64 +44,38 @@ const (
 // issue).
 var AutoSelect = []string{string(mail.RoleInbox), string(mail.RoleSent), string(mail.RoleArchive), string(mail.RoleNone)}
 
-// Config is how to reach one mailbox.
+// Config is how to reach one mailbox: graph.Config, and the bound on
+// one message.
 type Config struct {
-	// GraphURL is Graph's root (default https://graph.microsoft.com);
-	// other values serve national clouds and tests.
-	GraphURL string
-	HTTP     *http.Client // default http.DefaultClient
-	Tokens   Tokens
-	// Gate is the mailbox's, shared by its connectors (default: a new one).
-	Gate *Gate
-	// MaxWait is the longest Retry-After waited for inside a call; a
-	// longer one is a Throttled error (default 1 min: the account shows
-	// throttled past a minute).
-	MaxWait time.Duration
-	// Retries bounds attempts after the first (default 4); Backoff is the
-	// first retry's delay when Graph gives none (default 1 s).
-	Retries         int
-	Backoff         time.Duration
+	graph.Config
 	MaxMessageBytes int64
 }
 
+// Gate is the mailbox's limits, shared by its connectors (graph.NewGate).
+type Gate = cloudapi.Gate
+
+// NewGate returns a Gate for one mailbox.
+func NewGate() *Gate { return graph.NewGate() }
+
+// Tokens returns a bearer token (cloudapi.Tokens).
+type Tokens = cloudapi.Tokens
+
 // Open returns the Mailbox. It sends nothing: the first call signs in.
 func Open(cfg Config) (*Mailbox, error) {
-	if cfg.Tokens == nil {
-		return nil, errors.New("graphmail: no token source")
-	}
-	if cfg.GraphURL == "" {
-		cfg.GraphURL = "https://graph.microsoft.com"
-	}
-	u, err := url.Parse(cfg.GraphURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("graphmail: bad Graph URL")
-	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = http.DefaultClient
-	}
-	if cfg.Gate == nil {
-		cfg.Gate = NewGate()
-	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = time.Minute
-	}
-	if cfg.Retries <= 0 {
-		cfg.Retries = 4
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = time.Second
+	c, err := graph.New(cfg.Config)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	return &Mailbox{max: cfg.MaxMessageBytes, c: &client{http: cfg.HTTP, base: strings.TrimSuffix(cfg.GraphURL, "/") + "/v1.0",
-		server: u.Host, tokens: cfg.Tokens, gate: cfg.Gate, maxWait: cfg.MaxWait, retries: cfg.Retries, backoff: cfg.Backoff}}, nil
+	return &Mailbox{max: cfg.MaxMessageBytes, c: c}, nil
 }
 
 // Mailbox is one account's mailbox over Graph. Like every mail.Mailbox it
 // is driven by one loop and is not safe for concurrent use.
 type Mailbox struct {
-	c   *client
+	c   *cloudapi.Client
 	max int64
 	// ids maps folder names (display paths) to folder ids, from the last
 	// listing; roles maps folder ids to roles (well-known folders do not
@@ -127,19 +102,7 @@ func (m *Mailbox) Close() error { return nil }
 
 // getJSON reads a bounded JSON answer into v.
 func (m *Mailbox) getJSON(ctx context.Context, u string, limit int64, v any, prefer ...string) error {
-	resp, err := m.c.do(ctx, request{method: http.MethodGet, url: u, prefer: prefer})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
-	if err := json.NewDecoder(lr).Decode(v); err != nil {
-		if lr.N <= 0 {
-			return connerr.Errorf(connerr.Protocol, err, "Microsoft Graph sent an answer larger than crmsync reads (%d MiB).", limit>>20)
-		}
-		return connerr.Errorf(connerr.Protocol, err, "Microsoft Graph sent an answer crmsync cannot read.")
-	}
-	return nil
+	return graph.GetJSON(ctx, m.c, u, limit, v, prefer...)
 }
 
 type graphFolder struct {
@@ -228,7 +191,7 @@ func (m *Mailbox) folderID(ctx context.Context, name string) (string, error) {
 	if id, ok := m.ids[name]; ok {
 		return id, nil
 	}
-	return "", &connerr.Error{Kind: connerr.Gone, Server: m.c.server, Message: fmt.Sprintf("The folder %s no longer exists in this mailbox.", name)}
+	return "", &connerr.Error{Kind: connerr.Gone, Server: m.c.Server, Message: fmt.Sprintf("The folder %s no longer exists in this mailbox.", name)}
 }
 
 // A cursor is the link to follow, prefixed by where the round stands:
@@ -278,9 +241,9 @@ func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor,
 	switch {
 	case since == "":
 		round, link = initialRound, "/me/mailFolders/"+url.PathEscape(id)+"/messages/delta?$select=isRead,isDraft,flag,receivedDateTime"
-	case round != initialRound && round != laterRound || !strings.HasPrefix(link, m.c.base+"/"):
+	case round != initialRound && round != laterRound || !strings.HasPrefix(link, m.c.Base+"/"):
 		// Not ours, or from another Graph URL: start over.
-		return ch, &connerr.Error{Kind: connerr.CursorInvalid, Server: m.c.server, Message: "The folder's sync position is not Microsoft Graph's; crmsync reads the folder again."}
+		return ch, &connerr.Error{Kind: connerr.CursorInvalid, Server: m.c.Server, Message: "The folder's sync position is not Microsoft Graph's; crmsync reads the folder again."}
 	}
 	// A round starts: count the folder for progress.
 	if since == "" || round == laterRound && strings.Contains(link, "deltatoken=") {
@@ -350,7 +313,7 @@ func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor,
 	case page.DeltaLink != "":
 		ch.Cursor = mail.Cursor(laterRound + page.DeltaLink)
 	default:
-		return ch, &connerr.Error{Kind: connerr.Protocol, Server: m.c.server, Message: "Microsoft Graph ended a folder's changes without a link to go on."}
+		return ch, &connerr.Error{Kind: connerr.Protocol, Server: m.c.Server, Message: "Microsoft Graph ended a folder's changes without a link to go on."}
 	}
 	ch.Total = m.totals[id]
 	return ch, nil
@@ -373,7 +336,7 @@ func (m *Mailbox) Fetch(ctx context.Context, folder string, ids []mail.ID, fn fu
 			}
 			md = meta{flags: it.flags(), date: it.Received}
 		}
-		resp, err := m.c.do(ctx, request{method: http.MethodGet, url: "/me/messages/" + url.PathEscape(string(id)) + "/$value"})
+		resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodGet, URL: "/me/messages/" + url.PathEscape(string(id)) + "/$value"})
 		if connerr.KindOf(err) == connerr.Gone {
 			continue
 		}
@@ -415,7 +378,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, folder string, id mail.ID, flags
 		return nil
 	}
 	body, _ := json.Marshal(patch)
-	resp, err := m.c.do(ctx, request{method: http.MethodPatch, url: u, body: body})
+	resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodPatch, URL: u, Body: body})
 	if err != nil {
 		return err
 	}

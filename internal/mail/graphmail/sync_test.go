@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/graph"
 	"github.com/crmsync/crmsync/internal/mail/graphmail"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mail/mailsync/mailsynctest"
@@ -26,7 +27,7 @@ func newSyncEnv(t *testing.T, f storetest.Factory) *syncEnv {
 	g := graphfake.NewGraph()
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
-	mb, err := graphmail.Open(graphmail.Config{GraphURL: srv.URL, HTTP: srv.Client(), Tokens: tokens, Backoff: time.Millisecond})
+	mb, err := graphmail.Open(graphmail.Config{Config: graph.Config{GraphURL: srv.URL, HTTP: srv.Client(), Tokens: tokens, Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

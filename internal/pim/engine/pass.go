@@ -71,6 +71,11 @@ func (p *collectionPass) run(ctx context.Context) error {
 			p.byCRM[it.CRMID] = it
 		}
 	}
+	if k, ok := p.remote.(pim.CategoryKeeper); ok {
+		if err := k.KeepCategories(ctx, pim.FixedCategories); err != nil {
+			return err
+		}
+	}
 	ch, err := p.remote.Changes(ctx, p.coll.SyncToken)
 	if errors.Is(err, connerr.ErrGone) {
 		// The collection is gone (or moved): drop its cursor, so the next

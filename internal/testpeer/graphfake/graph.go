@@ -110,8 +110,25 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, http.StatusNotFound, "ResourceNotFound", "Only /me is served.")
 		return
 	}
+	for _, rt := range routes {
+		if path == rt.prefix || strings.HasPrefix(path, rt.prefix+"/") {
+			rt.serve(g, w, r, path)
+			return
+		}
+	}
 	g.serveMail(w, r, path)
 }
+
+// route serves the paths under /v1.0/me/{prefix}. Each area of the fake
+// (contacts.go, calendar.go, todo.go, subscriptions.go, …) adds its own in
+// an init function, so that none edits another's routing; mail serves
+// what no route claims.
+type route struct {
+	prefix string
+	serve  func(g *Graph, w http.ResponseWriter, r *http.Request, path string)
+}
+
+var routes []route
 
 // admit counts a request and refuses it when the mailbox is throttled,
 // unavailable or already serving MaxConcurrent requests.

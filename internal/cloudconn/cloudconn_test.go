@@ -1,4 +1,4 @@
-package mailconn
+package cloudconn
 
 import (
 	"context"
@@ -22,10 +22,10 @@ func (s *stalerSource) Stale(stale string) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: s.tok}, nil
 }
 
-func TestGraphTokensReplaceARefusedToken(t *testing.T) {
+func TestTokensReplaceARefusedToken(t *testing.T) {
 	ctx := context.Background()
 	s := &stalerSource{plainSource: plainSource{tok: "old"}}
-	tokens := graphTokens(s)
+	tokens := Tokens(s)
 	if tok, err := tokens(ctx, ""); err != nil || tok != "old" || len(s.staled) != 0 {
 		t.Fatalf("first: %q %v %v", tok, err, s.staled)
 	}
@@ -33,17 +33,22 @@ func TestGraphTokensReplaceARefusedToken(t *testing.T) {
 		t.Fatalf("refused: %q %v %v", tok, err, s.staled)
 	}
 	// A source that cannot refresh on demand gives what it has.
-	if tok, err := graphTokens(&plainSource{tok: "only"})(ctx, "only"); err != nil || tok != "only" {
+	if tok, err := Tokens(&plainSource{tok: "only"})(ctx, "only"); err != nil || tok != "only" {
 		t.Fatalf("plain: %q %v", tok, err)
 	}
 }
 
-func TestGraphGateIsPerMailbox(t *testing.T) {
-	c := &Connector{}
-	g1, h1 := c.graph(1)
-	g1b, h1b := c.graph(1)
-	g2, _ := c.graph(2)
-	if g1 != g1b || g1 == g2 || h1 != h1b || h1 == nil {
-		t.Error("one gate per mailbox, one client per connector")
+func TestOneGatePerTokenSet(t *testing.T) {
+	c := &Clients{}
+	g1 := c.Gate(Microsoft, "c1", 4)
+	if c.Gate(Microsoft, "c1", 4) != g1 || c.Gate(Microsoft, "c2", 4) == g1 || c.Gate("google", "c1", 4) == g1 {
+		t.Error("one gate per provider and token set")
+	}
+	if h := c.HTTPClient(); h == nil || h != c.HTTPClient() {
+		t.Error("one guarded client per Clients")
+	}
+	c.Forget(Microsoft, "c1")
+	if c.Gate(Microsoft, "c1", 4) == g1 {
+		t.Error("a forgotten token set keeps its gate")
 	}
 }

@@ -1,0 +1,190 @@
+// Package graph is what every Microsoft Graph connector (mail in
+// mail/graphmail, contacts, calendar and To Do in pim/graphpim) shares: the
+// client of one mailbox — its Gate of 4 concurrent requests and
+// Retry-After, the ImmutableId preference, bearer tokens — and the one
+// classification of Graph's refusals into connerr's kinds and words
+// (shared/reference/cloud-apis.md §4–§5). Requests go through
+// internal/cloudapi, as Google's do.
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/cloudapi"
+	"github.com/crmsync/crmsync/internal/connerr"
+)
+
+// MaxConcurrent is Outlook's limit of concurrent requests per app and
+// mailbox.
+const MaxConcurrent = 4
+
+// NewGate returns the Gate of one mailbox, to share between its
+// connectors.
+func NewGate() *cloudapi.Gate { return cloudapi.NewGate(MaxConcurrent) }
+
+// Config is how to reach one mailbox.
+type Config struct {
+	// GraphURL is Graph's root (default https://graph.microsoft.com);
+	// other values serve national clouds and tests.
+	GraphURL string
+	HTTP     *http.Client // default http.DefaultClient
+	Tokens   cloudapi.Tokens
+	// Gate is the mailbox's, shared by its connectors (default: a new one).
+	Gate *cloudapi.Gate
+	// MaxWait is the longest Retry-After waited for inside a call; a
+	// longer one is a Throttled error (default 1 min: the account shows
+	// throttled past a minute).
+	MaxWait time.Duration
+	// Retries bounds attempts after the first (default 4); Backoff is the
+	// first retry's delay when Graph gives none (default 1 s).
+	Retries int
+	Backoff time.Duration
+}
+
+// New returns the client of one mailbox. It sends nothing.
+func New(cfg Config) (*cloudapi.Client, error) {
+	if cfg.Tokens == nil {
+		return nil, errors.New("graph: no token source")
+	}
+	if cfg.GraphURL == "" {
+		cfg.GraphURL = "https://graph.microsoft.com"
+	}
+	u, err := url.Parse(cfg.GraphURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("graph: bad Graph URL")
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = http.DefaultClient
+	}
+	if cfg.Gate == nil {
+		cfg.Gate = NewGate()
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = time.Minute
+	}
+	if cfg.Retries <= 0 {
+		cfg.Retries = 4
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	return &cloudapi.Client{HTTP: cfg.HTTP, Base: strings.TrimSuffix(cfg.GraphURL, "/") + "/v1.0", Server: u.Host,
+		Tokens: cfg.Tokens, Gate: cfg.Gate, MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff,
+		Provider: Provider}, nil
+}
+
+// Provider is Graph for cloudapi.
+var Provider = cloudapi.Provider{
+	Name:        "Microsoft Graph",
+	Classify:    Classify,
+	SignInAgain: SignInAgain,
+	Decorate:    func(h http.Header) { h.Add("Prefer", `IdType="ImmutableId"`) },
+}
+
+// GetJSON reads a bounded JSON answer of GET u into v; prefer adds Prefer
+// values (odata.maxpagesize, …).
+func GetJSON(ctx context.Context, c *cloudapi.Client, u string, limit int64, v any, prefer ...string) error {
+	r := cloudapi.Request{Method: http.MethodGet, URL: u}
+	if len(prefer) > 0 {
+		r.Header = http.Header{"Prefer": prefer}
+	}
+	resp, err := c.Do(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return DecodeJSON(c, resp.Body, limit, v)
+}
+
+// DecodeJSON decodes at most limit bytes of body into v; a longer or
+// malformed answer is a Protocol error.
+func DecodeJSON(c *cloudapi.Client, body io.Reader, limit int64, v any) error {
+	lr := &io.LimitedReader{R: body, N: limit + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return &connerr.Error{Kind: connerr.Protocol, Server: c.Server, Message: fmt.Sprintf("Microsoft Graph sent an answer larger than %d MiB; crmsync does not read it.", limit>>20)}
+		}
+		return &connerr.Error{Kind: connerr.Protocol, Server: c.Server, Err: err, Message: "Microsoft Graph sent an answer crmsync cannot read."}
+	}
+	return nil
+}
+
+// ErrorCode walks Graph's error envelope and its nested inner errors
+// (spelt innerError or innererror) for the most specific code; the message
+// is never read.
+func ErrorCode(body []byte) string {
+	var env struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	raw, code := env.Error, ""
+	for depth := 0; depth < 8 && len(raw) > 0; depth++ {
+		var e map[string]json.RawMessage
+		if json.Unmarshal(raw, &e) != nil {
+			break
+		}
+		var c string
+		if json.Unmarshal(e["code"], &c) == nil && c != "" && !isNumber(c) {
+			code = c
+		}
+		raw = e["innerError"]
+		if raw == nil {
+			raw = e["innererror"]
+		}
+	}
+	return code
+}
+
+func isNumber(s string) bool { _, err := strconv.Atoi(s); return err == nil }
+
+// Classify turns a refused request into its kind and words. The cause is a
+// *cloudapi.StatusError: callers that must tell a 412 from a 409 use
+// cloudapi.Status.
+func Classify(server string, f cloudapi.Failure) *connerr.Error {
+	code := ErrorCode(f.Body)
+	cause := &cloudapi.StatusError{Status: f.Status, Code: code}
+	e := func(k connerr.Kind, msg string) *connerr.Error {
+		return &connerr.Error{Kind: k, Server: server, Message: msg, Err: cause}
+	}
+	lc := strings.ToLower(code)
+	switch {
+	case f.Status == http.StatusUnauthorized:
+		return SignInAgain(server, cause)
+	case f.Status == http.StatusForbidden:
+		return e(connerr.Blocked, "Microsoft refuses crmsync access to this mailbox: an administrator may need to grant the permission, or sign in to Microsoft again to consent.")
+	case f.Status == http.StatusGone || lc == "syncstatenotfound" || lc == "resyncrequired" || lc == "syncstateinvalid":
+		return e(connerr.CursorInvalid, "Microsoft forgot where the sync of this folder stood; crmsync reads it again, without duplicates.")
+	case f.Status == http.StatusNotFound:
+		return e(connerr.Gone, "The folder or item no longer exists in this mailbox.")
+	case f.Status == http.StatusTooManyRequests:
+		return Throttled(server, f.RetryAfter, cause)
+	case f.Status == http.StatusInsufficientStorage || lc == "quotalimitreached" || lc == "errorquotaexceeded":
+		return e(connerr.Quota, "This Microsoft mailbox is full.")
+	case f.Status == http.StatusBadGateway || f.Status == http.StatusServiceUnavailable || f.Status == http.StatusGatewayTimeout || f.Status == http.StatusInternalServerError:
+		return e(connerr.Unreachable, "Microsoft Graph is not answering for now.")
+	}
+	return e(connerr.Protocol, "Microsoft Graph refused a request crmsync made.")
+}
+
+// Throttled is Graph asking to wait d (0: not said).
+func Throttled(server string, d time.Duration, cause error) *connerr.Error {
+	return &connerr.Error{Kind: connerr.Throttled, Server: server, RetryAfter: d, Err: cause,
+		Message: "Microsoft limits how fast this mailbox may be read; the sync resumes when it allows."}
+}
+
+// SignInAgain is a grant Graph no longer accepts.
+func SignInAgain(server string, err error) *connerr.Error {
+	return &connerr.Error{Kind: connerr.Auth, Server: server, Err: err,
+		Message: "Microsoft no longer accepts crmsync's access to this mailbox. Sign in to Microsoft again."}
+}
