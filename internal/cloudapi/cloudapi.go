@@ -15,6 +15,7 @@ package cloudapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -285,6 +286,29 @@ func (c *Client) send(ctx context.Context, r Request, u, stale string) (*http.Re
 	}
 	resp, err := hc.Do(req)
 	return resp, tok, err
+}
+
+// GetJSON reads the bounded JSON answer of GET u (header added) into v.
+func (c *Client) GetJSON(ctx context.Context, u string, header http.Header, limit int64, v any) error {
+	resp, err := c.Do(ctx, Request{Method: http.MethodGet, URL: u, Header: header})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return c.DecodeJSON(resp.Body, limit, v)
+}
+
+// DecodeJSON decodes at most limit bytes of body into v; a longer or
+// malformed answer is a Protocol error.
+func (c *Client) DecodeJSON(body io.Reader, limit int64, v any) error {
+	lr := &io.LimitedReader{R: body, N: limit + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return &connerr.Error{Kind: connerr.Protocol, Server: c.Server, Message: fmt.Sprintf("%s sent an answer larger than %d MiB; crmsync does not read it.", c.Provider.Name, max(limit>>20, 1))}
+		}
+		return &connerr.Error{Kind: connerr.Protocol, Server: c.Server, Err: err, Message: c.Provider.Name + " sent an answer crmsync cannot read."}
+	}
+	return nil
 }
 
 // backoff is the delay before attempt+1: Backoff doubled per attempt, ±20 %

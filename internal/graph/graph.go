@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -93,29 +92,11 @@ var Provider = cloudapi.Provider{
 // GetJSON reads a bounded JSON answer of GET u into v; prefer adds Prefer
 // values (odata.maxpagesize, …).
 func GetJSON(ctx context.Context, c *cloudapi.Client, u string, limit int64, v any, prefer ...string) error {
-	r := cloudapi.Request{Method: http.MethodGet, URL: u}
+	var h http.Header
 	if len(prefer) > 0 {
-		r.Header = http.Header{"Prefer": prefer}
+		h = http.Header{"Prefer": prefer}
 	}
-	resp, err := c.Do(ctx, r)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return DecodeJSON(c, resp.Body, limit, v)
-}
-
-// DecodeJSON decodes at most limit bytes of body into v; a longer or
-// malformed answer is a Protocol error.
-func DecodeJSON(c *cloudapi.Client, body io.Reader, limit int64, v any) error {
-	lr := &io.LimitedReader{R: body, N: limit + 1}
-	if err := json.NewDecoder(lr).Decode(v); err != nil {
-		if lr.N <= 0 {
-			return &connerr.Error{Kind: connerr.Protocol, Server: c.Server, Message: fmt.Sprintf("Microsoft Graph sent an answer larger than %d MiB; crmsync does not read it.", limit>>20)}
-		}
-		return &connerr.Error{Kind: connerr.Protocol, Server: c.Server, Err: err, Message: "Microsoft Graph sent an answer crmsync cannot read."}
-	}
-	return nil
+	return c.GetJSON(ctx, u, h, limit, v)
 }
 
 // ErrorCode walks Graph's error envelope and its nested inner errors
