@@ -275,16 +275,50 @@ type EventOverride struct {
 	End          When   `json:"end,omitempty"`
 }
 
-// PIMKind is the protocol of a PIM account.
+// PIMKind is the protocol of a PIM account: a DAV server reached with a
+// password, or a provider signed in with (its API).
 type PIMKind string
 
 const (
-	PIMCardDAV PIMKind = "carddav" // contacts
-	PIMCalDAV  PIMKind = "caldav"  // events and tasks
+	PIMCardDAV   PIMKind = "carddav"   // contacts
+	PIMCalDAV    PIMKind = "caldav"    // events and tasks
+	PIMMicrosoft PIMKind = "microsoft" // Microsoft Graph, signed in with Microsoft
+	PIMGoogle    PIMKind = "google"    // Google's APIs, signed in with Google
 )
 
 // Valid reports whether k is a known PIM kind.
-func (k PIMKind) Valid() bool { return k == PIMCardDAV || k == PIMCalDAV }
+func (k PIMKind) Valid() bool { return k == PIMCardDAV || k == PIMCalDAV || k.SignedIn() }
+
+// SignedIn reports whether accounts of kind k are created by signing in
+// with a provider (an OAuth token set), not with a URL and password.
+func (k PIMKind) SignedIn() bool { return k == PIMMicrosoft || k == PIMGoogle }
+
+// PIMService is what a PIM account syncs.
+type PIMService string
+
+const (
+	ServiceContacts PIMService = "contacts" // an address book, a contact folder
+	ServiceCalendar PIMService = "calendar" // a calendar's events (and, over CalDAV, its tasks)
+	ServiceTasks    PIMService = "tasks"    // a task list (Microsoft To Do, Google Tasks)
+)
+
+// Valid reports whether s is a known service.
+func (s PIMService) Valid() bool {
+	return s == ServiceContacts || s == ServiceCalendar || s == ServiceTasks
+}
+
+// DefaultService is the service of a DAV kind: what a CardDAV or CalDAV
+// account syncs. Signed-in kinds have none by default: each account is
+// one service.
+func (k PIMKind) DefaultService() PIMService {
+	switch k {
+	case PIMCardDAV:
+		return ServiceContacts
+	case PIMCalDAV:
+		return ServiceCalendar
+	}
+	return ""
+}
 
 // PIMOptions are what a user chooses for a PIM account.
 type PIMOptions struct {
@@ -310,6 +344,7 @@ type PIMAccount struct {
 	OrgID         int64        `json:"-"`
 	UserID        int64        `json:"user_id"`
 	Kind          PIMKind      `json:"kind"`
+	Service       PIMService   `json:"service"`
 	URL           string       `json:"url"`
 	Username      string       `json:"username"`
 	CredentialID  string       `json:"-"`

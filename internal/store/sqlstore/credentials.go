@@ -35,17 +35,30 @@ func (db *DB) GetCredential(ctx context.Context, orgID int64, id string) (store.
 	return c, err
 }
 
-// DeleteCredential removes a credential.
+// DeleteCredential removes a credential no account uses any more. One a
+// mail or PIM account still refers to is kept and nil returned: a token
+// set of a provider is shared by every account the sign-in connected
+// (mail, contacts, calendar, tasks), and goes with the last of them.
 func (db *DB) DeleteCredential(ctx context.Context, orgID int64, id string) error {
-	res, err := db.exec(ctx, db.q(`DELETE FROM credentials WHERE id = ? AND org_id = ?`), id, orgID)
+	res, err := db.exec(ctx, db.q(`DELETE FROM credentials WHERE id = ? AND org_id = ?`+unusedCredential), id, orgID)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
+		var one int
+		err := db.r.QueryRowContext(ctx, db.q(`SELECT 1 FROM credentials WHERE id = ? AND org_id = ?`), id, orgID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		return err
 	}
 	return nil
 }
+
+// unusedCredential is the condition that no account refers to the
+// credential a DELETE FROM credentials removes.
+const unusedCredential = ` AND NOT EXISTS (SELECT 1 FROM mail_accounts m WHERE m.credential_id = credentials.id)
+	AND NOT EXISTS (SELECT 1 FROM pim_accounts p WHERE p.credential_id = credentials.id)`
 
 // ListCredentials pages through all credentials by id.
 func (db *DB) ListCredentials(ctx context.Context, afterID string, limit int) ([]store.Credential, error) {

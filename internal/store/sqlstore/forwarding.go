@@ -103,7 +103,7 @@ func (db *DB) PurgeExpiredAccounts(ctx context.Context, f store.Fence, now time.
 			}
 			if a.cred != "" {
 				// The mailbox's credential and its SMTP server's own, if any.
-				if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM credentials WHERE id IN (?, ?) AND org_id = ?`), a.cred, crm.SMTPCredentialOf(a.cred), a.org); err != nil {
+				if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM credentials WHERE id IN (?, ?) AND org_id = ?`+unusedCredential), a.cred, crm.SMTPCredentialOf(a.cred), a.org); err != nil {
 					return err
 				}
 			}

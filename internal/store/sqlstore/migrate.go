@@ -119,26 +119,13 @@ func (db *DB) MigrateTo(ctx context.Context, version int) (int, error) {
 	}
 	applied := 0
 	for _, m := range ms {
-		err := db.tx(ctx, func(tx *sql.Tx) error {
-			if db.d.LockMigrations != "" {
-				if _, err := tx.ExecContext(ctx, db.d.LockMigrations); err != nil {
-					return err
-				}
-			}
-			cur, err := db.currentVersion(ctx, tx)
-			if err != nil {
-				return err
-			}
-			if cur >= m.version {
-				return errSkip
-			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("sqlstore: migration %s: %w", m.name, err)
-			}
-			_, err = tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
-				m.version, m.name, micros(db.now()))
-			return err
-		})
+		apply := func(tx *sql.Tx) error { return db.apply(ctx, tx, m) }
+		var err error
+		if db.d.Name == "sqlite" && strings.Contains(m.sql, noForeignKeys) {
+			err = db.withoutForeignKeys(ctx, apply)
+		} else {
+			err = db.tx(ctx, apply)
+		}
 		if errors.Is(err, errSkip) {
 			continue
 		}
@@ -148,6 +135,73 @@ func (db *DB) MigrateTo(ctx context.Context, version int) (int, error) {
 		applied++
 	}
 	return applied, nil
+}
+
+// apply runs one migration in tx unless another process applied it.
+func (db *DB) apply(ctx context.Context, tx *sql.Tx, m migration) error {
+	if db.d.LockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, db.d.LockMigrations); err != nil {
+			return err
+		}
+	}
+	cur, err := db.currentVersion(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if cur >= m.version {
+		return errSkip
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("sqlstore: migration %s: %w", m.name, err)
+	}
+	_, err = tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
+		m.version, m.name, micros(db.now()))
+	return err
+}
+
+// noForeignKeys marks a SQLite migration that rebuilds a table (SQLite
+// cannot change a CHECK constraint in place): it runs with foreign keys
+// off, since dropping the old table with them on would delete the rows
+// that reference it (ON DELETE CASCADE), and is checked with
+// foreign_key_check before it commits, as SQLite's own procedure for
+// schema changes says (https://sqlite.org/lang_altertable.html §7).
+const noForeignKeys = "-- sqlstore: foreign keys off"
+
+// withoutForeignKeys runs fn in a transaction on one connection whose
+// foreign keys are off (the pragma cannot change inside a transaction),
+// and turns them on again before the connection goes back to the pool.
+func (db *DB) withoutForeignKeys(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return err
+	}
+	defer func() {
+		if _, e := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); e != nil && err == nil {
+			err = e
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return err
+	}
+	broken := rows.Next()
+	rows.Close()
+	if broken {
+		return fmt.Errorf("sqlstore: a migration left rows referencing missing ones")
+	}
+	return tx.Commit()
 }
 
 var errSkip = errors.New("skip")

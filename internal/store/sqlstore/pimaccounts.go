@@ -12,7 +12,7 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 )
 
-const pimAccountCols = `id, org_id, owner_id, kind, url, username, credential_id, options, state, error_code, error_message,
+const pimAccountCols = `id, org_id, owner_id, kind, service, url, username, credential_id, options, state, error_code, error_message,
 	progress_done, progress_total, failures, last_sync_at, next_attempt_at, sync_requested, created_at, updated_at`
 
 func scanPIMAccount(sc interface{ Scan(...any) error }) (crm.PIMAccount, error) {
@@ -21,7 +21,7 @@ func scanPIMAccount(sc interface{ Scan(...any) error }) (crm.PIMAccount, error) 
 	var cred sql.NullString
 	var last, next sql.NullInt64
 	var requested, created, updated int64
-	err := sc.Scan(&a.ID, &a.OrgID, &a.UserID, &a.Kind, &a.URL, &a.Username, &cred, &options, &a.State, &a.ErrorCode, &a.ErrorMessage,
+	err := sc.Scan(&a.ID, &a.OrgID, &a.UserID, &a.Kind, &a.Service, &a.URL, &a.Username, &cred, &options, &a.State, &a.ErrorCode, &a.ErrorMessage,
 		&a.ProgressDone, &a.ProgressTotal, &a.Failures, &last, &next, &requested, &created, &updated)
 	if err != nil {
 		return a, err
@@ -44,7 +44,13 @@ func pimDuplicate() error {
 // CreatePIMAccount stores a new PIM account owned by a.UserID.
 func (db *DB) CreatePIMAccount(ctx context.Context, v crm.Viewer, a crm.PIMAccount) (crm.PIMAccount, error) {
 	if !a.Kind.Valid() {
-		return a, &store.FieldError{Field: "kind", Code: "invalid_value", Message: "must be carddav or caldav"}
+		return a, &store.FieldError{Field: "kind", Code: "invalid_value", Message: "must be carddav, caldav, microsoft or google"}
+	}
+	if a.Service == "" {
+		a.Service = a.Kind.DefaultService()
+	}
+	if !a.Service.Valid() {
+		return a, &store.FieldError{Field: "service", Code: "invalid_value", Message: "must be contacts, calendar or tasks"}
 	}
 	now := db.now()
 	a.OrgID, a.CreatedAt, a.UpdatedAt = v.OrgID, now, now
@@ -65,10 +71,10 @@ func (db *DB) CreatePIMAccount(ctx context.Context, v crm.Viewer, a crm.PIMAccou
 			}
 			return err
 		}
-		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO pim_accounts (org_id, owner_id, kind, url, username, credential_id, options, state,
+		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO pim_accounts (org_id, owner_id, kind, service, url, username, credential_id, options, state,
 			error_code, error_message, failures, next_attempt_at, sync_requested, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			a.OrgID, a.UserID, string(a.Kind), a.URL, a.Username, optString(a.CredentialID), string(options), string(a.State),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			a.OrgID, a.UserID, string(a.Kind), string(a.Service), a.URL, a.Username, optString(a.CredentialID), string(options), string(a.State),
 			a.ErrorCode, a.ErrorMessage, a.Failures, optMicros(a.NextAttemptAt), boolInt(a.SyncRequested), micros(now), micros(now)).Scan(&a.ID)
 		if err != nil && db.d.IsUnique(err) {
 			return pimDuplicate()
@@ -130,7 +136,7 @@ func (db *DB) UpdatePIMAccount(ctx context.Context, v crm.Viewer, id int64, appl
 		if err := apply(&a); err != nil {
 			return err
 		}
-		a.ID, a.OrgID, a.UserID, a.Kind, a.CreatedAt = old.ID, old.OrgID, old.UserID, old.Kind, old.CreatedAt
+		a.ID, a.OrgID, a.UserID, a.Kind, a.Service, a.CreatedAt = old.ID, old.OrgID, old.UserID, old.Kind, old.Service, old.CreatedAt
 		a.ProgressDone, a.ProgressTotal, a.LastSyncAt = old.ProgressDone, old.ProgressTotal, old.LastSyncAt
 		a.UpdatedAt = db.now()
 		options, err := json.Marshal(a.Options)
@@ -165,7 +171,7 @@ func (db *DB) DeletePIMAccount(ctx context.Context, v crm.Viewer, id int64) erro
 		if a.CredentialID != "" {
 			// The secret must not outlive its account. Callers that delete
 			// it themselves ignore ErrNotFound.
-			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM credentials WHERE id = ? AND org_id = ?`), a.CredentialID, a.OrgID); err != nil {
+			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM credentials WHERE id = ? AND org_id = ?`+unusedCredential), a.CredentialID, a.OrgID); err != nil {
 				return err
 			}
 		}

@@ -868,6 +868,24 @@ func testCredentials(t *testing.T, f Factory) {
 	must(t, b.s.DeleteCredential(b.ctx, b.org.ID, "cred1"))
 	_, err = b.s.GetCredential(b.ctx, b.org.ID, "cred1")
 	wantErr(t, err, store.ErrNotFound)
+
+	// A token set shared by the accounts of one sign-in goes with the
+	// last of them, whoever asks to delete it first.
+	var shared []int64
+	for _, svc := range []crm.PIMService{crm.ServiceContacts, crm.ServiceCalendar} {
+		a, err := b.s.CreatePIMAccount(b.ctx, b.av, crm.PIMAccount{UserID: b.admin.ID, Kind: crm.PIMMicrosoft, Service: svc,
+			URL: "https://graph.example", Username: "ann@acme.example", CredentialID: "cred2"})
+		must(t, err)
+		shared = append(shared, a.ID)
+	}
+	must(t, b.s.DeleteCredential(b.ctx, b.org.ID, "cred2"))
+	must(t, b.s.DeletePIMAccount(b.ctx, b.av, shared[0]))
+	if _, err := b.s.GetCredential(b.ctx, b.org.ID, "cred2"); err != nil {
+		t.Fatalf("a token set still used was deleted: %v", err)
+	}
+	must(t, b.s.DeletePIMAccount(b.ctx, b.av, shared[1]))
+	_, err = b.s.GetCredential(b.ctx, b.org.ID, "cred2")
+	wantErr(t, err, store.ErrNotFound)
 }
 
 func testLeases(t *testing.T, f Factory) {

@@ -18,6 +18,70 @@ type Empty func(t testing.TB) *sqlstore.DB
 // into the current schema.
 func RunUpgrades(t *testing.T, open Empty) {
 	t.Run("NeutralMail", func(t *testing.T) { testUpgradeNeutralMail(t, open(t)) })
+	t.Run("CloudPIM", func(t *testing.T) { testUpgradeCloudPIM(t, open(t)) })
+}
+
+// testUpgradeCloudPIM builds a version-10 database with a CardDAV and a
+// CalDAV account, their collections and mappings, migrates it (SQLite
+// rebuilds pim_accounts to widen its kinds), and checks that nothing
+// referring to the accounts was lost, that each got its service, and that
+// the accounts of a sign-in (one per service, same URL and address) can
+// be stored beside them.
+func testUpgradeCloudPIM(t *testing.T, db *sqlstore.DB) {
+	ctx := context.Background()
+	if _, err := db.MigrateTo(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	r := db.Readers()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := r.ExecContext(ctx, rebindFor(db.Dialect(), q), args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	now := time.Now().UnixMicro()
+	exec(`INSERT INTO orgs (id, name, created_at) VALUES (60, 'Old', ?)`, now)
+	exec(`INSERT INTO users (id, org_id, email, name, role, created_at, updated_at) VALUES (61, 60, 'ann@old.example', 'Ann', 'admin', ?, ?)`, now, now)
+	exec(`INSERT INTO pim_accounts (id, org_id, owner_id, kind, url, username, credential_id, options, state, created_at, updated_at)
+		VALUES (90, 60, 61, 'carddav', 'https://dav.old.example/', 'ann', 'c90', '{"collection":"/ab/"}', 'synced', ?, ?),
+		(91, 60, 61, 'caldav', 'https://dav.old.example/', 'ann', 'c91', '{}', 'auth_failed', ?, ?)`, now, now, now, now)
+	exec(`INSERT INTO pim_collections (id, org_id, account_id, href, kind, sync_token) VALUES (95, 60, 90, '/ab/', 'contacts', 'tok'), (96, 60, 91, '/cal/', 'events', '')`)
+	exec(`INSERT INTO pim_items (id, org_id, account_id, collection_id, record_type, href, uid, etag) VALUES (97, 60, 90, 95, 'contact', '/ab/1.vcf', 'u1', 'e1')`)
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	av := crm.Viewer{OrgID: 60, UserID: 61, Role: crm.RoleAdmin}
+	card, err := db.GetPIMAccount(ctx, av, 90)
+	if err != nil || card.Kind != crm.PIMCardDAV || card.Service != crm.ServiceContacts || card.Options.Collection != "/ab/" || card.CredentialID != "c90" {
+		t.Fatalf("carddav account after the upgrade: %+v %v", card, err)
+	}
+	cal, err := db.GetPIMAccount(ctx, av, 91)
+	if err != nil || cal.Service != crm.ServiceCalendar || cal.State != crm.StateAuthFailed {
+		t.Fatalf("caldav account after the upgrade: %+v %v", cal, err)
+	}
+	cols, err := db.PIMCollections(ctx, 90)
+	if err != nil || len(cols) != 1 || cols[0].SyncToken != "tok" {
+		t.Fatalf("collections kept: %+v %v", cols, err)
+	}
+	items, err := db.PIMItems(ctx, 95)
+	if err != nil || len(items) != 1 || items[0].UID != "u1" {
+		t.Fatalf("mappings kept: %+v %v", items, err)
+	}
+	for _, svc := range []crm.PIMService{crm.ServiceContacts, crm.ServiceCalendar, crm.ServiceTasks} {
+		if _, err := db.CreatePIMAccount(ctx, av, crm.PIMAccount{UserID: 61, Kind: crm.PIMMicrosoft, Service: svc, URL: "https://graph.microsoft.com", Username: "ann@old.example", CredentialID: "tokens"}); err != nil {
+			t.Fatalf("%s: %v", svc, err)
+		}
+	}
+	if _, err := db.CreatePIMAccount(ctx, av, crm.PIMAccount{UserID: 61, Kind: crm.PIMMicrosoft, Service: crm.ServiceTasks, URL: "https://graph.microsoft.com", Username: "ann@old.example"}); err == nil {
+		t.Error("a second tasks account for the same sign-in was stored")
+	}
+	// Deleting an account keeps the rows of the others.
+	if err := db.DeletePIMAccount(ctx, av, 91); err != nil {
+		t.Fatal(err)
+	}
+	if items, err := db.PIMItems(ctx, 95); err != nil || len(items) != 1 {
+		t.Fatalf("deleting another account took these mappings: %+v %v", items, err)
+	}
 }
 
 // testUpgradeNeutralMail builds a version-4 database with an IMAP mailbox
