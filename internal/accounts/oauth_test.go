@@ -33,8 +33,13 @@ func TestConnectOAuthCreatesReattachesAndReplacesTheTokenSet(t *testing.T) {
 		req := accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "Ann@Acme.test", CredentialID: e.putToken("oauth-1"),
 			Services: []string{"calendar", "mail"}}
 		c, err := e.svc.ConnectOAuth(e.ctx, e.ann, req)
-		if err != nil || c.MailAccount == nil || c.Reattached || len(c.Notes) != 1 {
+		if err != nil || c.MailAccount == nil || c.Reattached || len(c.Notes) != 0 || len(c.PIMAccounts) != 1 {
 			t.Fatalf("connect: %+v %v", c, err)
+		}
+		cal := c.PIMAccounts[0]
+		if cal.Kind != crm.PIMMicrosoft || cal.Service != crm.ServiceCalendar || cal.CredentialID != "oauth-1" || cal.Username != "ann@acme.test" ||
+			cal.State != crm.StateConnecting || cal.UserID != e.ann.UserID {
+			t.Errorf("calendar account %+v", cal)
 		}
 		a := *c.MailAccount
 		if a.Provider != "microsoft" || a.Mode != crm.ModeSync || a.CredentialID != "oauth-1" || a.Email != "ann@acme.test" ||
@@ -53,11 +58,21 @@ func TestConnectOAuthCreatesReattachesAndReplacesTheTokenSet(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := e.st.UpdatePIMAccount(e.ctx, e.admin, cal.ID, func(x *crm.PIMAccount) error {
+			x.State, x.ErrorCode, x.Failures, x.Options.Collection = crm.StateAuthFailed, "auth_failed", 2, "AAMkCal"
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		req.CredentialID = e.putToken("oauth-2")
 		c, err = e.svc.ConnectOAuth(e.ctx, e.ann, req)
 		if err != nil || c.MailAccount.ID != a.ID || c.MailAccount.CredentialID != "oauth-2" || c.MailAccount.State != crm.StateConnecting ||
 			c.MailAccount.Failures != 0 || c.MailAccount.ErrorCode != "" {
 			t.Fatalf("sign in again: %+v %v", c.MailAccount, err)
+		}
+		if p := c.PIMAccounts; len(p) != 1 || p[0].ID != cal.ID || p[0].CredentialID != "oauth-2" || p[0].State != crm.StateConnecting ||
+			p[0].Failures != 0 || p[0].Options.Collection != "AAMkCal" {
+			t.Fatalf("calendar signed in again: %+v", p)
 		}
 		if ids := e.credIDs(); ids["oauth-1"] || !ids["oauth-2"] {
 			t.Errorf("credentials %v", ids)
@@ -74,6 +89,9 @@ func TestConnectOAuthCreatesReattachesAndReplacesTheTokenSet(t *testing.T) {
 		}
 		if ids := e.credIDs(); ids["oauth-2"] || !ids["oauth-3"] {
 			t.Errorf("credentials %v", ids)
+		}
+		if p := c.PIMAccounts; len(p) != 1 || p[0].ID != cal.ID || p[0].CredentialID != "oauth-3" {
+			t.Errorf("calendar after the reattach: %+v", p)
 		}
 		if n := len(e.mailAccounts()); n != 1 {
 			t.Errorf("%d accounts", n)
@@ -94,11 +112,50 @@ func TestConnectOAuthCreatesReattachesAndReplacesTheTokenSet(t *testing.T) {
 			t.Error("the refused token set was kept")
 		}
 
-		// Only PIM services: nothing is created, a note says why.
+		// Only PIM services: no mailbox, the contacts account keeps the
+		// token set even when the mailbox of that address has a password.
 		c, err = e.svc.ConnectOAuth(e.ctx, e.bob, accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "bob@acme.test",
 			CredentialID: e.putToken("oauth-pim"), Services: []string{"contacts"}})
-		if err != nil || c.MailAccount != nil || len(c.Notes) != 1 {
+		if err != nil || c.MailAccount != nil || len(c.PIMAccounts) != 1 || c.PIMAccounts[0].Service != crm.ServiceContacts {
 			t.Errorf("contacts only: %+v %v", c, err)
+		}
+		if !e.credIDs()["oauth-pim"] {
+			t.Error("the token set of the contacts account was deleted")
+		}
+		// An unknown service is refused, naming the field.
+		_, err = e.svc.ConnectOAuth(e.ctx, e.bob, accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "bob@acme.test",
+			CredentialID: e.putToken("oauth-fax"), Services: []string{"fax"}})
+		fieldError(t, err, "services", accounts.CodeInvalidValue)
+	})
+}
+
+func TestSignedInPIMAccountsTakeNoPassword(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(e *env) {
+		_, err := e.svc.ConnectPIM(e.ctx, e.ann, accounts.PIMConnectionRequest{Kind: "microsoft", URL: "https://graph.microsoft.com", Username: "ann", Password: "x"})
+		fieldError(t, err, "kind", accounts.CodeInvalidValue)
+
+		c, err := e.svc.ConnectOAuth(e.ctx, e.ann, accounts.OAuthConnectionRequest{Provider: "google", Email: "ann@acme.test",
+			CredentialID: e.putToken("g-1"), Services: []string{"calendar", "tasks"}})
+		if err != nil || len(c.PIMAccounts) != 2 {
+			t.Fatalf("connect: %+v %v", c, err)
+		}
+		cal, tasks := c.PIMAccounts[0], c.PIMAccounts[1]
+		pw, u := "secret", "https://elsewhere.example/"
+		for field, req := range map[string]accounts.PIMAccountModificationRequest{"password": {Password: &pw}, "url": {URL: &u}} {
+			_, err := e.svc.UpdatePIM(e.ctx, e.ann, cal.ID, req)
+			fieldError(t, err, field, accounts.CodeInvalidValue)
+		}
+		// Google events have no categories: a filter would select nothing.
+		cats := []string{"Work"}
+		_, err = e.svc.UpdatePIM(e.ctx, e.ann, cal.ID, accounts.PIMAccountModificationRequest{EventCategories: &cats})
+		fieldError(t, err, "options.event_categories", accounts.CodeInvalidValue)
+		_, err = e.svc.UpdatePIM(e.ctx, e.ann, tasks.ID, accounts.PIMAccountModificationRequest{EventCategories: &cats})
+		fieldError(t, err, "options.event_categories", accounts.CodeInvalidValue)
+		// The policy changes as for any account.
+		policy := "crm_wins"
+		if a, err := e.svc.UpdatePIM(e.ctx, e.ann, tasks.ID, accounts.PIMAccountModificationRequest{ConflictPolicy: &policy}); err != nil || a.Options.ConflictPolicy != "crm_wins" {
+			t.Errorf("policy: %+v %v", a, err)
 		}
 	})
 }

@@ -43,6 +43,8 @@ func checkPIMKind(raw string) (crm.PIMKind, error) {
 	switch {
 	case k == "":
 		return "", required("kind", "kind is required: carddav (an address book: contacts) or caldav (calendars: events and tasks).")
+	case k.SignedIn():
+		return "", invalid("kind", "%s accounts are connected by signing in with %s, not with a password: use the sign-in button (it connects mail, contacts, calendar and tasks at once).", k, providerName(k))
 	case !k.Valid():
 		return "", invalid("kind", "kind must be carddav (an address book: contacts) or caldav (calendars: events and tasks).")
 	}
@@ -90,9 +92,24 @@ func checkPolicy(raw string) (string, error) {
 	return string(p), nil
 }
 
-func checkEventCategories(kind crm.PIMKind, cats []string) error {
-	if kind != crm.PIMCalDAV && len(cats) > 0 {
-		return invalid("options.event_categories", "options.event_categories is for caldav accounts: it chooses the events synced by their categories.")
+// providerName is how messages name the provider of a signed-in kind.
+func providerName(k crm.PIMKind) string {
+	switch k {
+	case crm.PIMMicrosoft:
+		return "Microsoft"
+	case crm.PIMGoogle:
+		return "Google"
+	}
+	return string(k)
+}
+
+func checkEventCategories(kind crm.PIMKind, svc crm.PIMService, cats []string) error {
+	switch {
+	case len(cats) == 0:
+	case kind == crm.PIMGoogle && svc == crm.ServiceCalendar:
+		return invalid("options.event_categories", "Google Calendar events have no categories, so options.event_categories would select nothing: leave it empty to sync every event of the chosen calendar.")
+	case svc != crm.ServiceCalendar:
+		return invalid("options.event_categories", "options.event_categories is for calendar accounts: it chooses the events synced by their categories.")
 	}
 	return nil
 }
@@ -104,20 +121,23 @@ func checkTaskCollectionKind(kind crm.PIMKind, href string) error {
 	return nil
 }
 
-// collectionKind is the kind of the collection an account syncs as
-// options.collection.
-func collectionKind(kind crm.PIMKind) pim.CollectionKind {
-	if kind == crm.PIMCardDAV {
+// collectionKind is the kind of the collection an account of service svc
+// syncs as options.collection.
+func collectionKind(svc crm.PIMService) pim.CollectionKind {
+	switch svc {
+	case crm.ServiceContacts:
 		return pim.Contacts
+	case crm.ServiceTasks:
+		return pim.Tasks
 	}
 	return pim.Events
 }
 
-// hrefOf cleans a collection href given in a request: discovered hrefs
-// end with "/".
-func hrefOf(s string) string {
+// hrefOf cleans a collection given in a request: discovered DAV hrefs end
+// with "/"; a provider's folder or list id is taken as it is.
+func hrefOf(kind crm.PIMKind, s string) string {
 	s = strings.TrimSpace(s)
-	if s != "" && !strings.HasSuffix(s, "/") {
+	if s != "" && !kind.SignedIn() && !strings.HasSuffix(s, "/") {
 		s += "/"
 	}
 	return s
@@ -185,13 +205,13 @@ func collectionChoice(field string, kind pim.CollectionKind, href string, avail 
 // app), else the first of its kind; for the tasks of a CalDAV account, the
 // calendar of the events when it holds tasks too, else the first that
 // does.
-func pickCollections(kind crm.PIMKind, o *crm.PIMOptions, avail []store.PIMCollection, accountURL string) {
+func pickCollections(kind crm.PIMKind, svc crm.PIMService, o *crm.PIMOptions, avail []store.PIMCollection, accountURL string) {
 	if o.Collection == "" {
-		if u, err := url.Parse(accountURL); err == nil {
-			o.Collection = collectionHref(avail, collectionKind(kind), u.Path)
+		if u, err := url.Parse(accountURL); err == nil && !kind.SignedIn() {
+			o.Collection = collectionHref(avail, collectionKind(svc), u.Path)
 		}
 		if o.Collection == "" {
-			o.Collection = firstCollection(avail, collectionKind(kind))
+			o.Collection = firstCollection(avail, collectionKind(svc))
 		}
 	}
 	if kind == crm.PIMCalDAV && o.TaskCollection == "" {
@@ -232,12 +252,12 @@ func (s *Service) ConnectPIM(ctx context.Context, v crm.Viewer, req PIMConnectio
 		return a, required("password", "password is required: the account's password (or an app password if your provider asks for one).")
 	}
 	ro := req.Options
-	opts := crm.PIMOptions{Collection: hrefOf(ro.Collection), TaskCollection: hrefOf(ro.TaskCollection),
+	opts := crm.PIMOptions{Collection: hrefOf(kind, ro.Collection), TaskCollection: hrefOf(kind, ro.TaskCollection),
 		ImportCategories: ro.ImportCategories, EventCategories: ro.EventCategories}
 	if opts.ConflictPolicy, err = checkPolicy(ro.ConflictPolicy); err != nil {
 		return a, err
 	}
-	if err := checkEventCategories(kind, ro.EventCategories); err != nil {
+	if err := checkEventCategories(kind, kind.DefaultService(), ro.EventCategories); err != nil {
 		return a, err
 	}
 	if err := checkTaskCollectionKind(kind, opts.TaskCollection); err != nil {
@@ -254,13 +274,13 @@ func (s *Service) ConnectPIM(ctx context.Context, v crm.Viewer, req PIMConnectio
 	if err != nil {
 		return a, err // the connector's error, for the front end to show
 	}
-	if err := collectionChoice("options.collection", collectionKind(kind), opts.Collection, avail, "."); err != nil {
+	if err := collectionChoice("options.collection", collectionKind(kind.DefaultService()), opts.Collection, avail, "."); err != nil {
 		return a, err
 	}
 	if err := collectionChoice("options.task_collection", "tasks", opts.TaskCollection, avail, "."); err != nil {
 		return a, err
 	}
-	pickCollections(kind, &opts, avail, u)
+	pickCollections(kind, kind.DefaultService(), &opts, avail, u)
 
 	credID := newCredentialID()
 	if err := s.storePassword(ctx, v.OrgID, credID, purposePIM, req.Password, s.pim.Seal); err != nil {
@@ -295,7 +315,17 @@ type PIMAccountModificationRequest struct {
 
 // Validate checks the values of the request for an account of kind; the
 // errors name the field.
-func (r *PIMAccountModificationRequest) Validate(kind crm.PIMKind) error {
+func (r *PIMAccountModificationRequest) Validate(kind crm.PIMKind, svc crm.PIMService) error {
+	if kind.SignedIn() {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"url", r.URL != nil}, {"username", r.Username != nil}, {"password", r.Password != nil}} {
+			if f.set {
+				return invalid(f.name, "This account was connected by signing in with %s: it has no %s to change. To renew its access, sign in with %s again.", providerName(kind), f.name, providerName(kind))
+			}
+		}
+	}
 	if r.URL != nil {
 		if _, err := davURL(*r.URL); err != nil {
 			return err
@@ -313,7 +343,7 @@ func (r *PIMAccountModificationRequest) Validate(kind crm.PIMKind) error {
 		}
 	}
 	if r.EventCategories != nil {
-		if err := checkEventCategories(kind, *r.EventCategories); err != nil {
+		if err := checkEventCategories(kind, svc, *r.EventCategories); err != nil {
 			return err
 		}
 	}
@@ -347,10 +377,10 @@ func (r *PIMAccountModificationRequest) Patch(a *crm.PIMAccount) {
 		o.EventCategories = *r.EventCategories
 	}
 	if r.Collection != nil {
-		o.Collection = hrefOf(*r.Collection)
+		o.Collection = hrefOf(a.Kind, *r.Collection)
 	}
 	if r.TaskCollection != nil {
-		o.TaskCollection = hrefOf(*r.TaskCollection)
+		o.TaskCollection = hrefOf(a.Kind, *r.TaskCollection)
 	}
 }
 
@@ -369,7 +399,7 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 	if err := mayAct(v, a.UserID, "change the settings of", a.URL); err != nil {
 		return a, err
 	}
-	if err := req.Validate(a.Kind); err != nil {
+	if err := req.Validate(a.Kind, a.Service); err != nil {
 		return a, err
 	}
 	patched := a
@@ -388,7 +418,7 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 		if err != nil {
 			return a, err
 		}
-		if err := collectionChoice("options.collection", collectionKind(a.Kind), opts.Collection, avail, "."); err != nil {
+		if err := collectionChoice("options.collection", collectionKind(a.Service), opts.Collection, avail, "."); err != nil {
 			if req.Collection != nil {
 				return a, err
 			}
@@ -400,15 +430,18 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 			}
 			opts.TaskCollection = ""
 		}
-		pickCollections(a.Kind, opts, avail, patched.URL)
+		pickCollections(a.Kind, a.Service, opts, avail, patched.URL)
 	} else if req.Collection != nil || req.TaskCollection != nil {
 		known, err := s.knownCollections(ctx, a, opts)
 		if err != nil {
 			return a, err
 		}
 		hint := " crmsync knows of yet. Send password too: crmsync then logs in and lists them."
+		if a.Kind.SignedIn() {
+			hint = fmt.Sprintf(" crmsync could list. If you just created it, try again in a moment; if %s no longer lets crmsync in, sign in again.", providerName(a.Kind))
+		}
 		if req.Collection != nil {
-			if err := collectionChoice("options.collection", collectionKind(a.Kind), opts.Collection, known, hint); err != nil {
+			if err := collectionChoice("options.collection", collectionKind(a.Service), opts.Collection, known, hint); err != nil {
 				return a, err
 			}
 		}
@@ -417,7 +450,7 @@ func (s *Service) UpdatePIM(ctx context.Context, v crm.Viewer, id int64, req PIM
 				return a, err
 			}
 		}
-		pickCollections(a.Kind, opts, known, patched.URL)
+		pickCollections(a.Kind, a.Service, opts, known, patched.URL)
 	}
 
 	credID := a.CredentialID

@@ -29,7 +29,7 @@ func (s *Service) knownCollections(ctx context.Context, a crm.PIMAccount, opts *
 	}
 	has := func(kind pim.CollectionKind, href string) bool { return href == "" || hasCollection(known, kind, href) }
 	lister, ok := s.pim.(PIMCollectionLister)
-	if !ok || (has(collectionKind(a.Kind), opts.Collection) && has(pim.Tasks, opts.TaskCollection)) {
+	if !ok || (has(collectionKind(a.Service), opts.Collection) && has(pim.Tasks, opts.TaskCollection)) {
 		return known, nil
 	}
 	listed, err := lister.Collections(ctx, a)

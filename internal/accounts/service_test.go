@@ -378,7 +378,7 @@ func TestUpdateChangesOnlyTheGivenFields(t *testing.T) {
 			ImportCategories: []string{"Work"}, Collection: "/dav/ann/contacts/"}}
 		policy := "crm_wins"
 		preq := accounts.PIMAccountModificationRequest{ConflictPolicy: &policy}
-		if err := preq.Validate(crm.PIMCardDAV); err != nil {
+		if err := preq.Validate(crm.PIMCardDAV, crm.ServiceContacts); err != nil {
 			t.Fatal(err)
 		}
 		before := p
@@ -388,7 +388,7 @@ func TestUpdateChangesOnlyTheGivenFields(t *testing.T) {
 			t.Errorf("PIM Patch: %+v", p)
 		}
 		tasks := "/dav/ann/tasks"
-		fieldError(t, (&accounts.PIMAccountModificationRequest{TaskCollection: &tasks}).Validate(crm.PIMCardDAV), "options.task_collection", accounts.CodeInvalidValue)
+		fieldError(t, (&accounts.PIMAccountModificationRequest{TaskCollection: &tasks}).Validate(crm.PIMCardDAV, crm.ServiceContacts), "options.task_collection", accounts.CodeInvalidValue)
 	})
 }
 

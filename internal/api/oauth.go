@@ -41,6 +41,9 @@ type oauthSignIn struct {
 	// came back with its messages and links.
 	MailAccountID *int64 `json:"mail_account_id,omitempty"`
 	Reattached    bool   `json:"reattached"`
+	// PIMAccountIDs are the accounts of the other services signed in for
+	// (contacts, calendar, tasks), in the order asked.
+	PIMAccountIDs []int64 `json:"pim_account_ids,omitempty"`
 	// Notes say what was signed in for but not connected.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -187,6 +190,9 @@ func (s *Server) connectSignIn(ctx context.Context, res *oauth.Result) (oauthSig
 	if c.MailAccount != nil {
 		id := c.MailAccount.ID
 		out.MailAccountID, out.CredentialID = &id, c.MailAccount.CredentialID
+	}
+	for _, a := range c.PIMAccounts {
+		out.PIMAccountIDs = append(out.PIMAccountIDs, a.ID)
 	}
 	out.Reattached, out.Notes = c.Reattached, c.Notes
 	return out, nil

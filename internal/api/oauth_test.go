@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -197,8 +198,23 @@ func TestOAuthSignInRefreshAndRevoke(t *testing.T) {
 		if r.Status != 200 || r.Str("email") != "ann@acme.test" || r.Str("credential_id") == "" || len(r.Body["services"].([]any)) != 4 {
 			t.Fatalf("callback: %d %s", r.Status, r.Raw)
 		}
-		if r.Body["mail_account_id"] == nil || r.Body["reattached"] != false || len(r.Body["notes"].([]any)) != 1 {
-			t.Errorf("callback: no mailbox, or no note for what was not connected: %s", r.Raw)
+		if r.Body["mail_account_id"] == nil || r.Body["reattached"] != false || r.Body["notes"] != nil {
+			t.Errorf("callback: no mailbox, or a note when everything was connected: %s", r.Raw)
+		}
+		// One account per other service, of kind microsoft, sharing the
+		// sign-in; none shows a secret.
+		ids, _ := r.Body["pim_account_ids"].([]any)
+		if len(ids) != 3 {
+			t.Fatalf("pim accounts: %s", r.Raw)
+		}
+		for i, svc := range []string{"contacts", "calendar", "tasks"} {
+			a := o.must(200, "GET", fmt.Sprintf("/api/v1/pim-accounts/%d", int64(ids[i].(float64))), o.annToken, nil)
+			if a.Str("kind") != "microsoft" || a.Str("service") != svc || a.Str("username") != "ann@acme.test" || a.Str("state") != "connecting" {
+				t.Errorf("%s account: %s", svc, a.Raw)
+			}
+			if strings.Contains(string(a.Raw), "credential") || strings.Contains(string(a.Raw), "token") {
+				t.Errorf("%s account shows a secret: %s", svc, a.Raw)
+			}
 		}
 		// Replaying the redirect finds the state used.
 		replay := o.callback(back, "application/json")

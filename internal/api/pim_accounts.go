@@ -141,9 +141,12 @@ func (s *Server) pimAccountView(ctx context.Context, a crm.PIMAccount) (pimAccou
 		v.ItemErrors = append(v.ItemErrors, pimItemError{Href: it.Href, RecordType: it.RecordType, CRMID: it.CRMID, Error: it.Error})
 	}
 	contacts, events, tasks := stats.Synced[pim.RecordContact], stats.Synced[pim.RecordEvent], stats.Synced[pim.RecordTask]
-	if a.Kind == crm.PIMCardDAV {
+	switch a.Service {
+	case crm.ServiceContacts:
 		v.Counts.Contacts = &contacts
-	} else {
+	case crm.ServiceTasks:
+		v.Counts.Tasks = &tasks
+	default: // a calendar: its events, and over CalDAV its tasks
 		v.Counts.Events, v.Counts.Tasks = &events, &tasks
 	}
 	hist, err := s.st.PIMAccountEvents(ctx, a.ID, pimHistoryShown)
