@@ -32,10 +32,7 @@ func pimConfig(conn *pimconn.Connector, st store.PIM) *syncer.PIMConfig {
 		}
 		out := make([]syncer.PIMTarget, len(ts))
 		for i, t := range ts {
-			out[i] = syncer.PIMTarget{Collection: t.Collection, Warning: t.Warning}
-			if t.Remote != nil { // a nil *Remote in the interface would not be nil
-				out[i].Remote = t.Remote
-			}
+			out[i] = syncer.PIMTarget{Collection: t.Collection, Warning: t.Warning, Remote: t.Remote}
 		}
 		return out, nil
 	}}

@@ -19,7 +19,7 @@ import (
 // and syncs the rest.
 type Target struct {
 	Collection store.PIMCollection
-	Remote     *Remote
+	Remote     pim.Remote // nil with a Warning
 	Warning    string
 }
 
@@ -38,6 +38,9 @@ type Target struct {
 // because it vanished — Open discovers them again. A chosen collection
 // that is gone is an error the user can act on.
 func (c *Connector) Open(ctx context.Context, a crm.PIMAccount, known []store.PIMCollection) ([]Target, error) {
+	if a.Kind.SignedIn() {
+		return c.openCloud(ctx, a, known)
+	}
 	cl, err := c.Client(ctx, a)
 	if err != nil {
 		return nil, err

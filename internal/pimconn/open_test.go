@@ -51,7 +51,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(ts) != 2 || ts[0].Collection.Href != cal || ts[0].Collection.Kind != pimconn.KindEvents ||
-		ts[1].Collection.Href != todo || ts[1].Collection.Kind != pimconn.KindTasks || !ts[0].Remote.SupportsSync {
+		ts[1].Collection.Href != todo || ts[1].Collection.Kind != pimconn.KindTasks || !ts[0].Remote.(*pimconn.Remote).SupportsSync {
 		t.Fatalf("targets %+v", ts)
 	}
 	if ct.propfinds.Load() == 0 {
@@ -63,7 +63,7 @@ func TestOpen(t *testing.T) {
 	known[0].SyncToken, known[1].SyncToken = "t1", "t2"
 	ct.propfinds.Store(0)
 	ts2, err := c.Open(ctx, a, known)
-	if err != nil || len(ts2) != 2 || ts2[0].Remote.Href != cal || ts2[1].Remote.Href != todo {
+	if err != nil || len(ts2) != 2 || ts2[0].Remote.(*pimconn.Remote).Href != cal || ts2[1].Remote.(*pimconn.Remote).Href != todo {
 		t.Fatalf("from known: %+v %v", ts2, err)
 	}
 	if n := ct.propfinds.Load(); n != 0 {

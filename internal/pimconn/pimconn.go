@@ -65,6 +65,9 @@ type Connector struct {
 	// Tests that count or break requests set it.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Cloud opens the services of accounts signed in with a provider
+	// (kinds microsoft and google); nil, they cannot be synced.
+	Cloud CloudOpener
 
 	once    sync.Once
 	guarded *http.Client
@@ -213,6 +216,13 @@ func (c *Connector) password(ctx context.Context, a crm.PIMAccount) (string, err
 // with its stored password: a collection chosen in its options is checked
 // without asking the user for the password again.
 func (c *Connector) Collections(ctx context.Context, a crm.PIMAccount) ([]store.PIMCollection, error) {
+	if a.Kind.SignedIn() {
+		svc, err := c.cloud(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		return svc.Collections(ctx)
+	}
 	pw, err := c.password(ctx, a)
 	if err != nil {
 		return nil, err
