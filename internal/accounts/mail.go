@@ -330,6 +330,9 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 	if a.DisconnectedAt != nil {
 		return a, conflict("", "%s is disconnected. Connect it again with the same address (and its password, in sync mode) to resume with every message and link kept.", a.Email)
 	}
+	if k := crm.PIMKind(a.Provider); k.SignedIn() {
+		return a, signedInMailPatch(a, k, req)
+	}
 	if req.Mode != nil && *req.Mode != a.Mode {
 		return s.switchMode(ctx, v, a, req)
 	}
@@ -374,6 +377,26 @@ func (s *Service) UpdateMail(ctx context.Context, v crm.Viewer, id int64, req Ma
 	s.dropOwnSMTP(ctx, v.OrgID, before, a)
 	_ = s.st.AddAccountEvent(ctx, a.ID, store.AccountEvent{At: s.now(), Kind: "settings", Message: "Credentials or settings updated; reconnecting."})
 	return a, nil
+}
+
+// signedInMailPatch refuses what cannot change on a mailbox signed in
+// with a provider: it has no password or servers (the provider's API is
+// reached with its token set), and its mode is sync. It names the field
+// and says what to do instead; a request that changes nothing is nil.
+func signedInMailPatch(a crm.MailAccount, k crm.PIMKind, req MailAccountModificationRequest) error {
+	name := providerName(k)
+	for _, f := range []struct {
+		field string
+		given bool
+	}{{"password", req.Password != nil}, {"imap", req.IMAP != nil}, {"smtp", req.SMTP != nil || req.RemoveSMTP}, {"allow_plaintext", req.AllowPlaintext != nil}} {
+		if f.given {
+			return invalid(f.field, "%s was connected by signing in with %s: it has no %s to change. If %s no longer lets crmsync in, sign in with %s again; the mailbox keeps its messages and links.", a.Email, name, f.field, name, name)
+		}
+	}
+	if req.Mode != nil && *req.Mode != a.Mode {
+		return invalid("mode", "%s syncs through %s. To receive it by forwarding instead, disconnect it (its messages and links are kept for the retention period), then connect the address in forwarding mode.", a.Email, name)
+	}
+	return nil
 }
 
 // patchMail validates req for the sync-mode account a and returns a with

@@ -159,3 +159,27 @@ func TestSignedInPIMAccountsTakeNoPassword(t *testing.T) {
 		}
 	})
 }
+
+func TestSignedInMailboxesHaveNoPasswordOrServers(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(e *env) {
+		c, err := e.svc.ConnectOAuth(e.ctx, e.ann, accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "ann@acme.test",
+			CredentialID: e.putToken("m-1"), Services: []string{"mail"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := c.MailAccount.ID
+		pw, fwd := "secret", crm.ModeForward
+		for field, req := range map[string]accounts.MailAccountModificationRequest{
+			"password": {Password: &pw}, "imap": {IMAP: &accounts.ServerSettingsRequest{Host: "imap.acme.test"}},
+			"smtp": {RemoveSMTP: true}, "mode": {Mode: &fwd},
+		} {
+			_, err := e.svc.UpdateMail(e.ctx, e.ann, id, req)
+			fieldError(t, err, field, accounts.CodeInvalidValue)
+		}
+		a, err := e.svc.UpdateMail(e.ctx, e.ann, id, accounts.MailAccountModificationRequest{})
+		if err != nil || a.Provider != "microsoft" || a.CredentialID != "m-1" {
+			t.Errorf("an empty change: %+v %v", a, err)
+		}
+	})
+}
