@@ -323,35 +323,97 @@ func (m *Mailbox) Changes(ctx context.Context, folder string, since mail.Cursor,
 // a message gone meanwhile is skipped. Flags and dates come from the delta
 // page just read, or are asked for.
 func (m *Mailbox) Fetch(ctx context.Context, folder string, ids []mail.ID, fn func(*mail.Fetched) error) error {
-	for _, id := range ids {
-		md, ok := m.seen[id]
-		if !ok {
-			var it deltaItem
-			err := m.getJSON(ctx, "/me/messages/"+url.PathEscape(string(id))+"?$select=isRead,isDraft,flag,receivedDateTime", maxSmall, &it)
-			if connerr.KindOf(err) == connerr.Gone {
-				continue
+	// Graph has one message's MIME per request: the requests are
+	// pipelined, fetchWindow at once, and handed to fn in order. An
+	// answer waiting its turn is not read (the connection holds it, and
+	// its slot of the mailbox's gate), so memory does not grow with the
+	// window; one slot stays free for the loop's other requests.
+	ctx, cancel := context.WithCancel(ctx)
+	results := make([]chan fetchResult, len(ids))
+	for i := range results {
+		results[i] = make(chan fetchResult, 1)
+	}
+	window := make(chan struct{}, fetchWindow)
+	launched, done := 0, make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, id := range ids {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
+			launched++
+			go func() { results[i] <- m.fetchOne(ctx, id) }()
+		}
+	}()
+	consumed := 0
+	defer func() {
+		cancel()
+		<-done
+		for _, ch := range results[consumed:launched] { // answers no one will read
+			if r := <-ch; r.resp != nil {
+				r.resp.Body.Close()
+			}
+		}
+	}()
+	for consumed < len(ids) {
+		r := <-results[consumed]
+		consumed++
+		if r.err != nil {
+			return r.err
+		}
+		if r.resp != nil {
+			f := &mail.Fetched{ID: r.id, Flags: r.md.flags, InternalDate: r.md.date, Size: r.resp.ContentLength,
+				Body: io.LimitReader(r.resp.Body, m.max), Truncated: r.resp.ContentLength > m.max}
+			err := fn(f)
+			r.resp.Body.Close()
 			if err != nil {
 				return err
 			}
-			md = meta{flags: it.flags(), date: it.Received}
 		}
-		resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodGet, URL: "/me/messages/" + url.PathEscape(string(id)) + "/$value"})
-		if connerr.KindOf(err) == connerr.Gone {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		f := &mail.Fetched{ID: id, Flags: md.flags, InternalDate: md.date, Size: resp.ContentLength,
-			Body: io.LimitReader(resp.Body, m.max), Truncated: resp.ContentLength > m.max}
-		err = fn(f)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
+		<-window
 	}
 	return nil
+}
+
+// fetchWindow is how many messages Fetch asks for at once: Graph's limit
+// per mailbox, less one.
+const fetchWindow = graph.MaxConcurrent - 1
+
+// fetchResult is one message asked for: its answer (nil when it no longer
+// exists) or the error.
+type fetchResult struct {
+	id   mail.ID
+	md   meta
+	resp *http.Response
+	err  error
+}
+
+// fetchOne asks for one message's MIME, and its flags and date when the
+// last delta page did not give them.
+func (m *Mailbox) fetchOne(ctx context.Context, id mail.ID) fetchResult {
+	r := fetchResult{id: id}
+	md, ok := m.seen[id]
+	if !ok {
+		var it deltaItem
+		err := m.getJSON(ctx, "/me/messages/"+url.PathEscape(string(id))+"?$select=isRead,isDraft,flag,receivedDateTime", maxSmall, &it)
+		if connerr.KindOf(err) == connerr.Gone {
+			return r
+		}
+		if err != nil {
+			r.err = err
+			return r
+		}
+		md = meta{flags: it.flags(), date: it.Received}
+	}
+	r.md = md
+	resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodGet, URL: "/me/messages/" + url.PathEscape(string(id)) + "/$value"})
+	if connerr.KindOf(err) == connerr.Gone {
+		return r
+	}
+	r.resp, r.err = resp, err
+	return r
 }
 
 // SetFlags makes a message read or not and flagged or not. Graph's

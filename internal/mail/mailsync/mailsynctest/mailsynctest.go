@@ -23,7 +23,7 @@ import (
 
 // Env is the engine of one account on its own store.
 type Env struct {
-	T      *testing.T
+	T      testing.TB
 	Ctx    context.Context
 	Store  store.Store
 	Engine *mailsync.Engine
@@ -32,7 +32,7 @@ type Env struct {
 
 // New makes an account of provider over mb, with cfg (Parse defaults to
 // mimeparse, BatchSize to 4 so that batches show).
-func New(t *testing.T, f storetest.Factory, provider string, mb mail.Mailbox, cfg mailsync.Config) *Env {
+func New(t testing.TB, f storetest.Factory, provider string, mb mail.Mailbox, cfg mailsync.Config) *Env {
 	t.Helper()
 	ctx := context.Background()
 	st, _ := f(t)
