@@ -1254,3 +1254,18 @@ func (g *Graph) calendarRound(c *fakeCalendar, t *calToken) *calToken {
 	}
 	return round
 }
+
+// Occurrences returns the original starts of the occurrences of series
+// master (exceptions included, deleted ones not) that overlap [from, to),
+// as the fake expands its pattern.
+func (g *Graph) Occurrences(master string, from, to time.Time) []time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ev := g.calendar().events[master]
+	var out []time.Time
+	for _, in := range ev.instances(from, to) {
+		out = append(out, in.original)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
+}
