@@ -167,8 +167,11 @@ type EventSpec struct {
 	Start, End              time.Time
 	TimeZone                string
 	AllDay                  bool
-	Categories, Attendees   []string
-	Recurrence              string
+	// HTML says Body is HTML, as Outlook writes it; Cancelled marks an
+	// event (or an occurrence) cancelled by its organizer.
+	HTML, Cancelled       bool
+	Categories, Attendees []string
+	Recurrence            string
 	// Props are singleValueExtendedProperties, id → value.
 	Props map[string]string
 }
@@ -215,8 +218,12 @@ func specBody(spec EventSpec) eventBody {
 	if tz == "" {
 		tz = "UTC"
 	}
-	return eventBody{subject: spec.Subject, bodyType: "text", body: spec.Body, location: spec.Location,
-		start: spec.Start, end: spec.End, startTZ: tz, endTZ: tz, allDay: spec.AllDay,
+	bt := "text"
+	if spec.HTML {
+		bt = "html"
+	}
+	return eventBody{subject: spec.Subject, bodyType: bt, body: spec.Body, location: spec.Location,
+		start: spec.Start, end: spec.End, startTZ: tz, endTZ: tz, allDay: spec.AllDay, cancelled: spec.Cancelled,
 		categories: spec.Categories, attendees: spec.Attendees}
 }
 
@@ -255,7 +262,8 @@ func (g *Graph) UpdateEvent(id string, fn func(*EventSpec)) {
 	s := g.calendar()
 	ev := s.events[id]
 	spec := EventSpec{Subject: ev.subject, Body: ev.body, Location: ev.location, Start: ev.start, End: ev.end,
-		TimeZone: ev.startTZ, AllDay: ev.allDay, Categories: ev.categories, Attendees: ev.attendees, Props: ev.props}
+		TimeZone: ev.startTZ, AllDay: ev.allDay, Categories: ev.categories, Attendees: ev.attendees, Props: ev.props,
+		HTML: ev.bodyType == "html", Cancelled: ev.cancelled}
 	if ev.recurrence != nil {
 		b, _ := json.Marshal(ev.recurrence)
 		spec.Recurrence = string(b)
@@ -301,7 +309,8 @@ func (g *Graph) ModifyOccurrence(master string, original time.Time, fn func(*Eve
 	ev := s.events[master]
 	b := ev.occurrenceBody(original)
 	spec := EventSpec{Subject: b.subject, Body: b.body, Location: b.location, Start: b.start, End: b.end,
-		TimeZone: b.startTZ, AllDay: b.allDay, Categories: b.categories, Attendees: b.attendees}
+		TimeZone: b.startTZ, AllDay: b.allDay, Categories: b.categories, Attendees: b.attendees,
+		HTML: b.bodyType == "html", Cancelled: b.cancelled}
 	fn(&spec)
 	nb := specBody(spec)
 	ev.exceptions[original.Unix()] = &nb
