@@ -473,3 +473,46 @@ func TestCalendars(t *testing.T) {
 		t.Errorf("calendars %+v; want the default and Work, not the shared one", cols)
 	}
 }
+
+// TestEventsCancelledAndHTML: an occurrence cancelled by its organizer is
+// an EXDATE like a deleted one; an HTML body reads as text.
+func TestEventsCancelledAndHTML(t *testing.T) {
+	g, r := openEvents(t)
+	paris := loc(t, "Europe/Paris")
+	id := addWeekly(t, g)
+	g.ModifyOccurrence(id, time.Date(2026, 11, 30, 10, 0, 0, 0, paris), func(s *graphfake.EventSpec) { s.Cancelled = true })
+	g.UpdateEvent(id, func(s *graphfake.EventSpec) {
+		s.HTML, s.Body = true, "<html><body><p>Agenda &amp; notes</p><div>Second line<br>third</div></body></html>"
+	})
+	f := fetchOne(t, r, id).Fields
+	if ex := f[pim.FieldExDates].List; !slices.Equal(ex, []string{"2026-11-23T10:00:00[Europe/Paris]", "2026-11-30T10:00:00[Europe/Paris]"}) {
+		t.Errorf("exdates %v; want the deleted and the cancelled occurrence", ex)
+	}
+	if d := f[pim.FieldDescription].Str; d != "Agenda & notes\nSecond line\nthird" {
+		t.Errorf("description %q", d)
+	}
+}
+
+// TestEventsPagingAndThrottling: a round over several pages, and Graph
+// throttling mid-round, lose nothing.
+func TestEventsPagingAndThrottling(t *testing.T) {
+	g, r := openEvents(t)
+	r.PageSize = 2
+	var want []string
+	for i := range 7 {
+		at := time.Date(2027, 2, 1+i, 9, 0, 0, 0, time.UTC)
+		want = append(want, g.AddEvent("", graphfake.EventSpec{Subject: "E", Start: at, End: at.Add(time.Hour)}))
+	}
+	slices.Sort(want)
+	g.ThrottleAfter(2, time.Second)
+	ch, err := r.Changes(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hrefs(ch.Items); !slices.Equal(got, want) {
+		t.Errorf("items %v; want %v", got, want)
+	}
+	if st := g.Stats(); st.Early != 0 || st.Requests < 5 {
+		t.Errorf("fake stats %+v: want 4 pages and a retry after the Retry-After, none early", st)
+	}
+}
