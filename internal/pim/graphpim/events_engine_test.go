@@ -1,19 +1,16 @@
 package graphpim_test
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
+	"github.com/crmsync/crmsync/internal/pim/engine/enginetest"
 	"github.com/crmsync/crmsync/internal/pim/graphpim"
 	"github.com/crmsync/crmsync/internal/store"
-	"github.com/crmsync/crmsync/internal/store/sqlstore"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
@@ -21,88 +18,38 @@ import (
 // calendarEnv is a store with one user's account syncing the fake's
 // default calendar through the PIM engine.
 type calendarEnv struct {
-	t         *testing.T
-	ctx       context.Context
-	st        *sqlstore.DB
-	v         crm.Viewer
-	fence     store.Fence
-	collID    int64
-	accountID int64
-	g         *graphfake.Graph
-	remote    *graphpim.Events
-	policy    pim.Policy
+	*enginetest.Env
+	g      *graphfake.Graph
+	remote *graphpim.Events
+	policy pim.Policy
 }
 
 func newCalendarEnv(t *testing.T, policy pim.Policy) *calendarEnv {
-	st, _ := storetest.SQLite(t)
-	ctx := context.Background()
-	_, p, h := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: crm.PIMCalDAV, URL: "https://graph.example/", Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "pim", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g, r := openEvents(t)
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: g.DefaultCalendar(), Kind: pim.Events, DisplayName: "Calendar"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &calendarEnv{t: t, ctx: ctx, st: st, v: v, fence: l.Fence(), collID: coll.ID, accountID: a.ID, g: g, remote: r, policy: policy}
-}
-
-func (e *calendarEnv) collection() store.PIMCollection {
-	colls, err := e.st.PIMCollections(e.ctx, e.accountID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, c := range colls {
-		if c.ID == e.collID {
-			return c
-		}
-	}
-	e.t.Fatal("collection not found")
-	return store.PIMCollection{}
+	b := enginetest.New(t, storetest.SQLite, crm.PIMCalDAV, store.PIMCollection{Href: g.DefaultCalendar(), Kind: pim.Events, DisplayName: "Calendar"})
+	return &calendarEnv{Env: b, g: g, remote: r, policy: policy}
 }
 
 // sync runs passes until no backlog is left.
 func (e *calendarEnv) sync() engine.Stats {
-	e.t.Helper()
-	var total engine.Stats
-	for range 5 {
-		res, err := engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v},
-			Remote: e.remote, Collection: e.collection(), Policy: e.policy})
-		if err != nil {
-			e.t.Fatalf("pass: %v", err)
-		}
-		total = total.Add(res.Stats)
-		if res.Backlog == 0 {
-			return total
-		}
-	}
-	e.t.Fatal("still a backlog after 5 passes")
-	return total
+	e.T.Helper()
+	return enginetest.Sync(e.T, func() (engine.Result, error) {
+		return e.Pass(engine.Config{Remote: e.remote, Policy: e.policy})
+	})
 }
 
 // events returns the CRM's events by summary; two of one summary fail
 // the test (a duplicate).
 func (e *calendarEnv) events() map[string]crm.Event {
-	e.t.Helper()
-	p, err := e.st.ListEvents(e.ctx, e.v, store.EventFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
+	e.T.Helper()
+	p, err := e.Store.ListEvents(e.Ctx, e.Viewer, store.EventFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	out := map[string]crm.Event{}
 	for _, ev := range p.Items {
 		if _, dup := out[ev.Summary]; dup {
-			e.t.Fatalf("two CRM events named %q", ev.Summary)
+			e.T.Fatalf("two CRM events named %q", ev.Summary)
 		}
 		out[ev.Summary] = ev
 	}
@@ -132,7 +79,7 @@ func TestEventsEngine(t *testing.T) {
 			series := addWeekly(t, e.g)
 			lunch := e.g.AddEvent("", graphfake.EventSpec{Subject: "Lunch", Start: time.Date(2026, 12, 10, 12, 0, 0, 0, time.UTC),
 				End: time.Date(2026, 12, 10, 13, 0, 0, 0, time.UTC)})
-			if _, err := e.st.CreateEvent(e.ctx, e.v, crm.Event{OrgID: e.v.OrgID, OwnerID: e.v.UserID, Summary: "Demo",
+			if _, err := e.Store.CreateEvent(e.Ctx, e.Viewer, crm.Event{OrgID: e.Viewer.OrgID, OwnerID: e.Viewer.UserID, Summary: "Demo",
 				Start: "2026-12-15T14:00:00[Europe/Berlin]", End: "2026-12-15T15:00:00[Europe/Berlin]", Categories: []string{"Customer"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +109,7 @@ func TestEventsEngine(t *testing.T) {
 
 			// The CRM skips an occurrence of the series.
 			paris := loc(t, "Europe/Paris")
-			if _, err := e.st.UpdateEvent(e.ctx, e.v, weekly.ID, func(ev *crm.Event) error {
+			if _, err := e.Store.UpdateEvent(e.Ctx, e.Viewer, weekly.ID, func(ev *crm.Event) error {
 				ev.ExDates = append(ev.ExDates, "2027-01-04T10:00:00[Europe/Paris]")
 				return nil
 			}); err != nil {
@@ -176,7 +123,7 @@ func TestEventsEngine(t *testing.T) {
 			}
 
 			// Both sides change Lunch's title: the policy decides.
-			if _, err := e.st.UpdateEvent(e.ctx, e.v, evs["Lunch"].ID, func(ev *crm.Event) error { ev.Summary = "Lunch (CRM)"; return nil }); err != nil {
+			if _, err := e.Store.UpdateEvent(e.Ctx, e.Viewer, evs["Lunch"].ID, func(ev *crm.Event) error { ev.Summary = "Lunch (CRM)"; return nil }); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(20 * time.Millisecond)
