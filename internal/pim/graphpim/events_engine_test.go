@@ -142,7 +142,7 @@ func TestEventsEngine(t *testing.T) {
 
 			// Outlook changes Demo; the cursor expires: no duplicate either side.
 			e.g.UpdateEvent(demoID, func(s *graphfake.EventSpec) { s.Location = "Room 9" })
-			e.g.ExpireCalendarTokens()
+			e.g.ExpireCalendarTokens(false)
 			st = e.sync()
 			if st.CreatedCRM != 0 || st.CreatedRemote != 0 || st.Failed != 0 {
 				t.Errorf("pass after expiry %+v: nothing new expected", st)

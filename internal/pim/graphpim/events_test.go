@@ -227,9 +227,17 @@ func TestEventsExpiredToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.ExpireCalendarTokens()
+	g.ExpireCalendarTokens(false)
 	if _, err := r.Changes(ctx, ch.Token); !errors.Is(err, pim.ErrTokenInvalid) {
 		t.Errorf("expired token: %v; want ErrTokenInvalid", err)
+	}
+	ch, err = r.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ExpireCalendarTokens(true)
+	if _, err := r.Changes(ctx, ch.Token); !errors.Is(err, pim.ErrTokenInvalid) {
+		t.Errorf("token reset by maintenance: %v; want ErrTokenInvalid", err)
 	}
 	if _, err := r.Changes(ctx, "not a token"); !errors.Is(err, pim.ErrTokenInvalid) {
 		t.Errorf("garbled token: %v; want ErrTokenInvalid", err)

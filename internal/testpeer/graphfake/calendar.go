@@ -114,6 +114,7 @@ type calStore struct {
 	byTxn     map[string]string // transactionId → event id
 	tokens    map[string]*calToken
 	removals  []calRemoval
+	location  bool // dead tokens answer 410 with a Location
 }
 
 // calendar returns the calendar store, made on first use with the
@@ -395,13 +396,17 @@ func (g *Graph) EventIDs(calendar string) []string {
 }
 
 // ExpireCalendarTokens forgets every calendarView delta token issued so
-// far: their next use answers 410 syncStateNotFound (§5).
-func (g *Graph) ExpireCalendarTokens() {
+// far: their next use answers 410 syncStateNotFound, or, withLocation,
+// 410 resyncRequired with a Location naming a new round of the token's
+// window and an empty $deltatoken (§5, tenant maintenance).
+func (g *Graph) ExpireCalendarTokens(withLocation bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, t := range g.calendar().tokens {
+	s := g.calendar()
+	for _, t := range s.tokens {
 		t.dead = true
 	}
+	s.location = withLocation
 }
 
 // --- recurrence ---
@@ -1166,10 +1171,16 @@ func (g *Graph) calendarDelta(w http.ResponseWriter, r *http.Request, c *fakeCal
 			return
 		}
 	}
+	base := scheme(r) + "://" + r.Host + "/v1.0/me/calendars/" + url.PathEscape(c.id) + "/calendarView/delta?"
 	var round *calToken
 	if key := q.Get("$skiptoken") + q.Get("$deltatoken"); key != "" {
 		t := s.tokens[key]
 		switch {
+		case t != nil && t.dead && s.location:
+			w.Header().Set("Location", base+"startDateTime="+url.QueryEscape(t.from.Format(time.RFC3339))+
+				"&endDateTime="+url.QueryEscape(t.to.Format(time.RFC3339))+"&$deltatoken=")
+			graphError(w, http.StatusGone, "resyncRequired", "The sync state was reset; resync.")
+			return
 		case t == nil || t.dead:
 			graphError(w, http.StatusGone, "syncStateNotFound", "The sync state generation is not found.")
 			return
@@ -1203,7 +1214,6 @@ func (g *Graph) calendarDelta(w http.ResponseWriter, r *http.Request, c *fakeCal
 	next := &calToken{cal: c.id, from: round.from, to: round.to, tz: round.tz, pageSize: round.pageSize}
 	key := randomID()
 	s.tokens[key] = next
-	base := scheme(r) + "://" + r.Host + "/v1.0/me/calendars/" + url.PathEscape(c.id) + "/calendarView/delta?"
 	if n < len(round.rest) {
 		next.rest, next.end, next.endSeq = round.rest[n:], round.end, round.endSeq
 		page["@odata.nextLink"] = base + "$skiptoken=" + url.QueryEscape(key)

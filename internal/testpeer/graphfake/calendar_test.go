@@ -146,12 +146,28 @@ func TestCalendarViewDelta(t *testing.T) {
 	if len(entries) != 1 || entries[0]["id"] != a || entries[0]["@removed"] == nil {
 		t.Errorf("out-of-window change: %v", entries)
 	}
-	g.ExpireCalendarTokens()
+	g.ExpireCalendarTokens(false)
 	var e struct {
 		Error struct{ Code string } `json:"error"`
 	}
 	if st := c.do(http.MethodGet, link, nil, nil, &e); st != http.StatusGone || e.Error.Code != "syncStateNotFound" {
 		t.Errorf("expired token: %d %q; want 410 syncStateNotFound", st, e.Error.Code)
+	}
+	// Tenant maintenance: 410 with a Location that starts the window over.
+	_, link, _ = c.round(q, 0)
+	g.ExpireCalendarTokens(true)
+	req, _ := http.NewRequest(http.MethodGet, link, nil)
+	req.Header.Set("Authorization", "Bearer t")
+	resp, err := c.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || resp.Header.Get("Location") == "" {
+		t.Fatalf("maintenance: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if entries, _, _ := c.round(resp.Header.Get("Location"), 0); len(entries) != 3 {
+		t.Errorf("round from the Location: %d entries; want the series' 3 left in the window", len(entries))
 	}
 }
 
