@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -114,8 +115,11 @@ func (r *Events) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 	from, to := r.window()
 	if token == "" {
 		ch, _, err := r.round(ctx, r.initialURL(from, to), nil, from, to)
+		if err != nil {
+			return pim.RemoteChanges{}, err
+		}
 		ch.Full = true
-		return ch, err
+		return ch, nil
 	}
 	var t eventsToken
 	if err := json.Unmarshal([]byte(token), &t); err != nil || t.Link == "" {
@@ -249,13 +253,7 @@ func (r *Events) round(ctx context.Context, u string, known []string, from, to t
 		}
 	}
 	if len(deleted) > 0 {
-		for _, s := range slices.Sorted(func(yield func(string) bool) {
-			for s := range series {
-				if !yield(s) {
-					return
-				}
-			}
-		}) {
+		for _, s := range slices.Sorted(maps.Keys(series)) {
 			if _, ok := items[s]; ok {
 				continue
 			}
@@ -294,14 +292,9 @@ func (r *Events) getEvent(ctx context.Context, id string, stamp bool) (graphEven
 	return ev, nil
 }
 
-// storedEvent is RemoteItem.Raw: the event as Graph sent it and, for a
-// series, its instances, from which Update computes what to change.
-type storedEvent struct {
-	Event     json.RawMessage   `json:"event"`
-	Instances []json.RawMessage `json:"instances,omitempty"`
-}
-
-// Fetch reads events by href; a series with its instances.
+// Fetch reads events by href, a series with its instances. An event that
+// cannot be read (a time in an unknown zone, a pattern crmsync does not
+// know, an answer too large) is in bad; it does not stop the others.
 func (r *Events) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, []pim.ItemError, []string, error) {
 	var items []pim.RemoteItem
 	var bad []pim.ItemError
@@ -309,14 +302,14 @@ func (r *Events) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, [
 	for _, href := range hrefs {
 		it, err := r.fetch(ctx, href)
 		switch {
+		case err == nil:
+			items = append(items, it)
 		case connerr.KindOf(err) == connerr.Gone:
 			missing = append(missing, href)
-		case errors.Is(err, errUndecodable):
+		case errors.Is(err, errUndecodable), isProtocol(err):
 			bad = append(bad, pim.ItemError{Href: href, Err: err})
-		case err != nil:
-			return nil, nil, nil, err
 		default:
-			items = append(items, it)
+			return nil, nil, nil, err
 		}
 	}
 	return items, bad, missing, nil
@@ -324,64 +317,39 @@ func (r *Events) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, [
 
 var errUndecodable = errors.New("graphpim: the event cannot be read")
 
+// isProtocol is Graph answering for one event with something crmsync
+// cannot use (not a network failure, which KindOf also calls Protocol).
+func isProtocol(err error) bool {
+	e := connerr.As(err)
+	return e != nil && e.Kind == connerr.Protocol
+}
+
+func undecodable(err error) error { return fmt.Errorf("%w: %v", errUndecodable, err) }
+
+// fetch reads one event. Its Raw is the event as Graph sent it (the
+// series master alone: its instances are read again whenever the series
+// is, so a long series does not weigh on the mapping stored for it).
 func (r *Events) fetch(ctx context.Context, href string) (pim.RemoteItem, error) {
 	u := "/me/events/" + url.PathEscape(href) + "?$expand=" +
 		url.QueryEscape("singleValueExtendedProperties($filter=id eq '"+uidProperty+"')")
 	var raw json.RawMessage
-	if err := graph.GetJSON(ctx, r.c, u, maxSmall, &raw); err != nil {
+	if err := graph.GetJSON(ctx, r.c, u, maxPage, &raw); err != nil {
 		return pim.RemoteItem{}, err
 	}
-	st := storedEvent{Event: raw}
 	var ev graphEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		return pim.RemoteItem{}, fmt.Errorf("%w: %v", errUndecodable, err)
-	}
-	if ev.Recurrence != nil {
-		lo, err := seriesStart(ev)
-		if err != nil {
-			return pim.RemoteItem{}, err
-		}
-		_, to := r.window()
-		iu := "/me/events/" + url.PathEscape(href) + "/instances?startDateTime=" + url.QueryEscape(lo.AddDate(0, 0, -1).Format(time.RFC3339)) +
-			"&endDateTime=" + url.QueryEscape(to.Format(time.RFC3339))
-		if _, err := pages(ctx, r.c, iu, r.PageSize, func(m json.RawMessage) error {
-			st.Instances = append(st.Instances, m)
-			return nil
-		}); err != nil {
-			return pim.RemoteItem{}, err
-		}
-	}
-	body, _ := json.Marshal(st)
-	return r.decode(href, body)
-}
-
-// seriesStart is the instant a series starts.
-func seriesStart(ev graphEvent) (time.Time, error) {
-	_, t, err := whenOf(ev.Start, ev.OriginalStartTimeZone, ev.IsAllDay)
-	return t, err
-}
-
-// decode reads Raw as a RemoteItem.
-func (r *Events) decode(href string, raw []byte) (pim.RemoteItem, error) {
-	var st storedEvent
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return pim.RemoteItem{}, fmt.Errorf("%w: %v", errUndecodable, err)
-	}
-	var ev graphEvent
-	if err := json.Unmarshal(st.Event, &ev); err != nil {
-		return pim.RemoteItem{}, fmt.Errorf("%w: %v", errUndecodable, err)
+		return pim.RemoteItem{}, undecodable(err)
 	}
 	var inst []graphEvent
-	for _, m := range st.Instances {
-		var in graphEvent
-		if err := json.Unmarshal(m, &in); err != nil {
-			return pim.RemoteItem{}, fmt.Errorf("%w: %v", errUndecodable, err)
+	if ev.Recurrence != nil {
+		var err error
+		if inst, err = r.instances(ctx, ev); err != nil {
+			return pim.RemoteItem{}, err
 		}
-		inst = append(inst, in)
 	}
 	f, err := r.fields(ev, inst)
 	if err != nil {
-		return pim.RemoteItem{}, fmt.Errorf("%w: %v", errUndecodable, err)
+		return pim.RemoteItem{}, undecodable(err)
 	}
 	it := pim.RemoteItem{Href: href, ETag: ev.ETag, UID: ev.ICalUID, Type: pim.RecordEvent, Fields: f, Raw: raw}
 	for _, p := range ev.Props {
@@ -393,6 +361,34 @@ func (r *Events) decode(href string, raw []byte) (pim.RemoteItem, error) {
 		it.Modified = t.UTC()
 	}
 	return it, nil
+}
+
+// instances lists a series' occurrences and exceptions from its start to
+// the end of the window.
+func (r *Events) instances(ctx context.Context, master graphEvent) ([]graphEvent, error) {
+	lo, err := seriesStart(master)
+	if err != nil {
+		return nil, undecodable(err)
+	}
+	_, to := r.window()
+	u := "/me/events/" + url.PathEscape(master.ID) + "/instances?startDateTime=" + url.QueryEscape(lo.AddDate(0, 0, -1).Format(time.RFC3339)) +
+		"&endDateTime=" + url.QueryEscape(to.Format(time.RFC3339))
+	var out []graphEvent
+	_, err = pages(ctx, r.c, u, r.PageSize, func(m json.RawMessage) error {
+		var in graphEvent
+		if err := json.Unmarshal(m, &in); err != nil {
+			return protocol(r.c, "Microsoft Graph sent an occurrence crmsync cannot read.")
+		}
+		out = append(out, in)
+		return nil
+	})
+	return out, err
+}
+
+// seriesStart is the instant a series starts.
+func seriesStart(ev graphEvent) (time.Time, error) {
+	_, t, err := whenOf(ev.Start, ev.OriginalStartTimeZone, ev.IsAllDay)
+	return t, err
 }
 
 // --- times ---
@@ -738,15 +734,9 @@ func eventPatch(cur, want pim.Fields) (body map[string]any, reset bool, err erro
 	}
 	rule := want[pim.FieldRRule].Str
 	if differs(pim.FieldRRule) || rule != "" && times {
-		if rule == "" {
-			body["recurrence"] = nil
-		} else {
-			s, _, _ := graphTime(start)
-			t, err := startWall(start)
-			if err != nil {
-				return nil, false, fmt.Errorf("%w: start: %v", pim.ErrRefused, err)
-			}
-			rec, err := recurrenceOf(rule, t, s.TimeZone)
+		body["recurrence"] = nil
+		if rule != "" {
+			rec, err := seriesRecurrence(want)
 			if err != nil {
 				return nil, false, err
 			}
@@ -757,17 +747,22 @@ func eventPatch(cur, want pim.Fields) (body map[string]any, reset bool, err erro
 	return body, reset, nil
 }
 
-// startWall is a series' first occurrence on its own wall clock, in its
-// zone (dates and floating times in UTC).
-func startWall(w crm.When) (time.Time, error) {
-	if w.IsDate() {
-		return time.Parse(time.DateOnly, string(w))
-	}
-	t, err := w.Time(time.UTC)
+// seriesRecurrence is want's RRULE as Graph's recurrence, starting on the
+// day of want's start in its zone (dates and floating times: UTC).
+func seriesRecurrence(want pim.Fields) (*patternedRecurrence, error) {
+	start := crm.When(want[pim.FieldStart].Str)
+	d, _, err := graphTime(start)
 	if err != nil {
-		return time.Time{}, err
+		return nil, fmt.Errorf("%w: start: %v", pim.ErrRefused, err)
 	}
-	return t, nil
+	t, err := start.Time(time.UTC)
+	if start.IsDate() {
+		t, err = time.Parse(time.DateOnly, string(start))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: start: %v", pim.ErrRefused, err)
+	}
+	return recurrenceOf(want[pim.FieldRRule].Str, t, d.TimeZone)
 }
 
 // occurrenceOps are the writes to a series' occurrences that make its
@@ -908,27 +903,17 @@ func (r *Events) applyOccurrences(ctx context.Context, id string, ops occurrence
 	if err != nil {
 		return err
 	}
-	lo, err := seriesStart(master)
+	inst, err := r.instances(ctx, master)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUndecodable, err)
+		return err
 	}
-	_, to := r.window()
 	byKey := map[string]graphEvent{}
-	iu := "/me/events/" + url.PathEscape(id) + "/instances?startDateTime=" + url.QueryEscape(lo.AddDate(0, 0, -1).Format(time.RFC3339)) +
-		"&endDateTime=" + url.QueryEscape(to.Format(time.RFC3339))
-	if _, err := pages(ctx, r.c, iu, r.PageSize, func(m json.RawMessage) error {
-		var in graphEvent
-		if err := json.Unmarshal(m, &in); err != nil {
-			return protocol(r.c, "Microsoft Graph sent an occurrence crmsync cannot read.")
-		}
+	for _, in := range inst {
 		k, err := originalKey(in, master.OriginalStartTimeZone, master.IsAllDay)
 		if err != nil {
 			return protocol(r.c, "Microsoft Graph sent an occurrence crmsync cannot read.")
 		}
 		byKey[k] = in
-		return nil
-	}); err != nil {
-		return err
 	}
 	find := func(w crm.When) (graphEvent, bool) {
 		t, err := w.Time(time.UTC)
@@ -1080,31 +1065,40 @@ func (r *Events) Create(ctx context.Context, uid string, f pim.Fields) (pim.Remo
 	return r.fetch(ctx, ev.ID)
 }
 
+// current is what prev holds: its Fields as the engine has them (read
+// from the event and its instances when it was fetched), else as Graph
+// has it now (the write is still conditional on prev.ETag).
+func (r *Events) current(ctx context.Context, prev pim.RemoteItem) (pim.Fields, error) {
+	if len(prev.Fields) > 0 {
+		return prev.Fields.Normalize(), nil
+	}
+	it, err := r.fetch(ctx, prev.Href)
+	if err != nil {
+		return nil, err
+	}
+	return it.Fields, nil
+}
+
 // Update writes f over prev: a PATCH of what changed, only if the event
 // still has prev.ETag, then the series' occurrences.
 func (r *Events) Update(ctx context.Context, prev pim.RemoteItem, f pim.Fields) (pim.RemoteItem, error) {
-	cur, err := r.decode(prev.Href, prev.Raw)
+	cur, err := r.current(ctx, prev)
 	if err != nil {
-		return pim.RemoteItem{}, fmt.Errorf("%w: %v", pim.ErrRefused, err)
+		return pim.RemoteItem{}, writeError(err)
 	}
 	want := f.Normalize()
-	body, reset, err := eventPatch(cur.Fields, want)
+	body, reset, err := eventPatch(cur, want)
 	if err != nil {
 		return pim.RemoteItem{}, err
 	}
-	ops, reset2, err := planOccurrences(cur.Fields, want, reset)
+	ops, reset2, err := planOccurrences(cur, want, reset)
 	if err != nil {
 		return pim.RemoteItem{}, err
 	}
 	if reset2 && !reset {
 		// Undoing an exception: send the recurrence anew, which drops
 		// them all, and write want's again.
-		s, _, _ := graphTime(crm.When(want[pim.FieldStart].Str))
-		t, err := startWall(crm.When(want[pim.FieldStart].Str))
-		if err != nil {
-			return pim.RemoteItem{}, fmt.Errorf("%w: start: %v", pim.ErrRefused, err)
-		}
-		rec, err := recurrenceOf(want[pim.FieldRRule].Str, t, s.TimeZone)
+		rec, err := seriesRecurrence(want)
 		if err != nil {
 			return pim.RemoteItem{}, err
 		}
