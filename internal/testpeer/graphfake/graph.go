@@ -7,7 +7,7 @@
 //
 // graph.go is the Graph side's skeleton: routing under /v1.0, bearer
 // tokens, the error envelope and throttling per mailbox. The mail
-// endpoints are in mail.go.
+// endpoints are in mail.go, the calendar's in calendar.go.
 package graphfake
 
 import (
