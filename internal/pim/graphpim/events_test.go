@@ -2,6 +2,7 @@ package graphpim_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -522,5 +523,30 @@ func TestEventsPagingAndThrottling(t *testing.T) {
 	}
 	if st := g.Stats(); st.Early != 0 || st.Requests < 5 {
 		t.Errorf("fake stats %+v: want 4 pages and a retry after the Retry-After, none early", st)
+	}
+}
+
+// TestEventsExceptionEdited: an occurrence edited in Outlook after the
+// first sync reports its series, which then reads with the override.
+func TestEventsExceptionEdited(t *testing.T) {
+	g, r := openEvents(t)
+	ctx := context.Background()
+	paris := loc(t, "Europe/Paris")
+	id := addWeekly(t, g)
+	ch, err := r.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ModifyOccurrence(id, time.Date(2027, 1, 11, 10, 0, 0, 0, paris), func(s *graphfake.EventSpec) { s.Location = "Room 2" })
+	if ch, err = r.Changes(ctx, ch.Token); err != nil || !slices.Equal(hrefs(ch.Items), []string{id}) || len(ch.Deleted) != 0 {
+		t.Fatalf("changes %+v, %v; want the series", ch, err)
+	}
+	var ovs []crm.EventOverride
+	if err := json.Unmarshal([]byte(fetchOne(t, r, id).Fields[pim.FieldOverrides].Str), &ovs); err != nil {
+		t.Fatal(err)
+	}
+	want := crm.EventOverride{RecurrenceID: "2027-01-11T10:00:00[Europe/Paris]", Location: "Room 2"}
+	if len(ovs) != 2 || ovs[1] != want {
+		t.Errorf("overrides %+v; want 16 November's and %+v", ovs, want)
 	}
 }
