@@ -2,16 +2,15 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
+	"github.com/crmsync/crmsync/internal/pim/engine/enginetest"
 	"github.com/crmsync/crmsync/internal/pim/pimfake"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
@@ -30,6 +29,7 @@ type env struct {
 	collID    int64
 	remote    *pimfake.Remote
 	events    []string // kinds of the history events the passes recorded
+	base      *enginetest.Env
 }
 
 // onBothStores runs fn on SQLite and on PostgreSQL (skipped without
@@ -41,28 +41,10 @@ func onBothStores(t *testing.T, fn func(e *env)) {
 }
 
 func newEnv(t *testing.T, f storetest.Factory) *env {
-	st, _ := f(t)
-	ctx := context.Background()
-	_, p, h := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: crm.PIMCardDAV, URL: "https://dav.acme.example/", Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "pim", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const href = "/dav/admin/contacts/"
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: href, Kind: pim.Contacts, DisplayName: "Contacts"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, st: st, v: v, fence: l.Fence(), accountID: a.ID, collID: coll.ID, remote: pimfake.New(pim.Contacts, href, nil)}
+	b := enginetest.New(t, f, crm.PIMCardDAV, store.PIMCollection{Href: href, Kind: pim.Contacts, DisplayName: "Contacts"})
+	return &env{t: t, ctx: b.Ctx, st: b.Store, v: b.Viewer, fence: b.Fence, accountID: b.AccountID, collID: b.CollectionID,
+		remote: pimfake.New(pim.Contacts, href, nil), base: b}
 }
 
 // tryPass runs one pass as the loop does, with the collection's cursor as
@@ -77,34 +59,13 @@ func (e *env) tryPass() (engine.Result, error) {
 // sync runs passes until no backlog is left, and returns what they did.
 func (e *env) sync() engine.Stats {
 	e.t.Helper()
-	var total engine.Stats
-	for range 5 {
-		res, err := e.tryPass()
-		if err != nil {
-			e.t.Fatalf("pass: %v", err)
-		}
-		total = total.Add(res.Stats)
-		if res.Backlog == 0 {
-			return total
-		}
-	}
-	e.t.Fatal("still a backlog after 5 passes")
-	return total
+	return enginetest.Sync(e.t, e.tryPass)
 }
 
 func (e *env) collection() store.PIMCollection {
 	e.t.Helper()
-	colls, err := e.st.PIMCollections(e.ctx, e.accountID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, c := range colls {
-		if c.ID == e.collID {
-			return c
-		}
-	}
-	e.t.Fatal("collection not found")
-	return store.PIMCollection{}
+	e.base.CollectionID = e.collID // toEvents points e at another collection
+	return e.base.Collection()
 }
 
 func (e *env) createContact(first, email string) crm.Contact {

@@ -7,7 +7,7 @@
 //
 // graph.go is the Graph side's skeleton: routing under /v1.0, bearer
 // tokens, the error envelope and throttling per mailbox. The mail
-// endpoints are in mail.go.
+// endpoints are in mail.go, the calendar's in calendar.go.
 package graphfake
 
 import (
@@ -30,6 +30,7 @@ type Graph struct {
 
 	mu   sync.Mutex
 	mail *mailStore
+	cal  *calStore // calendar.go, made on first use
 	// throttling
 	inflight, maxInflight int
 	requests              int           // requests seen (every one, refused or not)
