@@ -13,13 +13,18 @@ import (
 	"github.com/crmsync/crmsync/internal/oauth"
 )
 
-// OAuthAppRequest is the body of PUT /api/v1/org/oauth-apps/{provider}.
+// OAuthAppRequest is the body of PUT /api/v1/org/oauth-apps/{provider}:
+// tenant, login_url and graph_url are Microsoft's settings; auth_url,
+// token_url and api_url Google's.
 type OAuthAppRequest struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
 	Tenant       string `json:"tenant"`
 	LoginURL     string `json:"login_url"`
 	GraphURL     string `json:"graph_url"`
+	AuthURL      string `json:"auth_url"`
+	TokenURL     string `json:"token_url"`
+	APIURL       string `json:"api_url"`
 }
 
 // OAuthStartRequest is the body of POST /api/v1/oauth/{provider}/start.
