@@ -229,3 +229,30 @@ func oauthError(err error) error {
 	}
 	return err
 }
+
+// signInAdvice keeps a discovery's sign_in (the provider whose sign-in
+// connects the mailbox through its own API) only when the organisation
+// has registered that provider's app, and then says to choose it; the
+// IMAP settings stay, for those who prefer an app password.
+func (s *Server) signInAdvice(ctx context.Context, orgID int64, d Discovery) (Discovery, error) {
+	if d.SignIn == "" {
+		return d, nil
+	}
+	provider := d.SignIn
+	d.SignIn = ""
+	if s.cfg.OAuth == nil {
+		return d, nil
+	}
+	_, err := s.cfg.OAuth.GetApp(ctx, orgID, provider)
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return d, nil // not registered, or a provider this server does not sign in with
+	}
+	if err != nil {
+		return d, err
+	}
+	d.SignIn = provider
+	d.Hint = strings.TrimSpace("Your organisation lets you sign in with " + s.cfg.OAuth.Display(provider) +
+		" to connect this mailbox: choose that. " + d.Hint)
+	return d, nil
+}

@@ -163,7 +163,9 @@ func TestOAuthAppRegistration(t *testing.T) {
 		"graph_url": "ftp://graph.example.com"}), 422, "invalid_value", "graph_url")
 	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/microsoft", o.token, map[string]any{"client_id": "x", "client_secret": "y",
 		"tenant": "../x"}), 422, "invalid_value", "tenant")
-	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/google", o.token, map[string]any{"client_id": "x", "client_secret": "y"}), 404, "not_found", "")
+	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/yahoo", o.token, map[string]any{"client_id": "x", "client_secret": "y"}), 404, "not_found", "")
+	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/microsoft", o.token, map[string]any{"client_id": "x", "client_secret": "y",
+		"api_url": "https://www.googleapis.com"}), 422, "invalid_value", "api_url")
 
 	r := o.must(200, "PUT", "/api/v1/org/oauth-apps/microsoft", o.token, map[string]any{"client_id": "x", "client_secret": msClientSecret})
 	if r.Str("tenant") != "organizations" || r.Str("login_url") != "https://login.microsoftonline.com" || r.Str("graph_url") != "https://graph.microsoft.com" ||

@@ -85,6 +85,15 @@ func (s *Service) provider(name string) (Provider, error) {
 	return nil, &Error{Code: CodeUnknownProvider, Message: "This server does not sign in with that provider."}
 }
 
+// Display is a provider's name for people ("Google"); the name itself
+// for one this server does not sign in with.
+func (s *Service) Display(provider string) string {
+	if p, err := s.provider(provider); err == nil {
+		return p.Display()
+	}
+	return provider
+}
+
 func (s *Service) redirectURI(p Provider) string {
 	return s.publicURL + "/oauth/" + p.Name() + "/callback"
 }
