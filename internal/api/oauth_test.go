@@ -36,6 +36,8 @@ type oauthBundle struct {
 	annToken string
 	browser  *http.Client // does not follow redirects: the test does
 	seen     []string     // tokens and codes the fake gave out
+	// secrets are more secrets never to be shown (another provider's).
+	secrets func() []string
 }
 
 func setupOAuth(t *testing.T, opts ...bundleOpts) *oauthBundle {
@@ -67,7 +69,11 @@ func setupOAuth(t *testing.T, opts ...bundleOpts) *oauthBundle {
 // leak returns the first secret found in s: the app's secret, or any
 // token the fake issued for ann.
 func (o *oauthBundle) leak(s string) string {
-	for _, x := range append(append([]string{msClientSecret}, o.seen...), o.fake.Identity.RefreshTokens("ann@acme.test")...) {
+	all := append(append([]string{msClientSecret}, o.seen...), o.fake.Identity.RefreshTokens("ann@acme.test")...)
+	if o.secrets != nil {
+		all = append(all, o.secrets()...)
+	}
+	for _, x := range all {
 		if x != "" && strings.Contains(s, x) {
 			return x
 		}
