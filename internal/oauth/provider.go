@@ -175,7 +175,6 @@ func scopesFor(base []string, per map[string][]string, services []string) ([]str
 	return out, nil
 }
 
-
 // classifyToken reads a token endpoint's failure: a transport failure is
 // unreachable (or the network guard's refusal); a refusal goes through
 // the provider's rules (a kind, and words unless the common ones do),
