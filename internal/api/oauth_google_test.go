@@ -397,6 +397,22 @@ func TestGoogleRefreshUnderDomainPolicy(t *testing.T) {
 	}
 }
 
+// Who signed in is read from userinfo when the token answer has no
+// id_token.
+func TestGoogleSignInWithoutIDToken(t *testing.T) {
+	o := setupGoogle(t)
+	o.registerGoogle()
+	o.g.Identity.AddUser(googlefake.User{Email: "Ann@Acme.test"})
+	o.g.Identity.WithoutIDToken(true)
+	if r := o.callback(o.googleSignIn("mail"), "application/json"); r.Status != 200 || r.Str("email") != "ann@acme.test" {
+		t.Errorf("sign-in: %d %s", r.Status, r.Raw)
+	}
+	o.g.Identity.AddUser(googlefake.User{Email: "other@acme.test", Unverified: true})
+	if r := o.callback(o.googleSignIn("mail"), "application/json"); r.Status != 403 {
+		t.Errorf("unverified address from userinfo: %d %s", r.Status, r.Raw)
+	}
+}
+
 // Autoconfig offers Google's sign-in for Gmail once the organisation has
 // its Google app, and keeps IMAP with an app password in every case.
 func TestAutoconfigOffersGoogleSignIn(t *testing.T) {

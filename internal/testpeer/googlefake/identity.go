@@ -82,6 +82,7 @@ type Identity struct {
 	refresh  map[string]*refreshToken
 	access   map[string]*accessToken
 	rtLife   time.Duration // 0: refresh tokens do not expire
+	noIDTok  bool          // answer codes without an id_token
 	seq      int
 	grants   map[string]int
 	lastAuth url.Values
@@ -173,6 +174,14 @@ func (id *Identity) SetRefreshLifetime(d time.Duration) {
 	id.mu.Lock()
 	defer id.mu.Unlock()
 	id.rtLife = d
+}
+
+// WithoutIDToken makes the token endpoint leave the id_token out (or put
+// it back), so that a client must ask userinfo who signed in.
+func (id *Identity) WithoutIDToken(without bool) {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.noIDTok = without
 }
 
 // Grants returns how many token requests of grant type g were served.
@@ -370,7 +379,7 @@ func (id *Identity) token(w http.ResponseWriter, r *http.Request) {
 			if c.offline && c.consent {
 				out["refresh_token"] = id.newRefresh(c.user, clientID)
 			}
-			if slices.Contains(c.scopes, "openid") {
+			if slices.Contains(c.scopes, "openid") && !id.noIDTok {
 				out["id_token"] = idToken(c.user, clientID, c.scopes, now)
 			}
 			writeToken(w, out)
