@@ -78,8 +78,10 @@ func (Google) Scopes(services []string) ([]string, error) {
 // AuthOptions: a refresh token comes only with access_type=offline, and
 // Google gives one only on the first consent unless prompt=consent forces
 // it again (§3); a returning user (whose refresh token crmsync holds)
-// is not asked again. include_granted_scopes keeps what was granted
-// before, so services are added one sign-in at a time.
+// is not asked again, and Finish keeps the refresh token held. A user
+// whose sign-in failed (auth_failed) or who has none is asked again.
+// include_granted_scopes keeps what was granted before, so services are
+// added one sign-in at a time.
 func (Google) AuthOptions(returning bool) []oauth2.AuthCodeOption {
 	opts := []oauth2.AuthCodeOption{oauth2.AccessTypeOffline, oauth2.SetAuthURLParam("include_granted_scopes", "true")}
 	if !returning {
