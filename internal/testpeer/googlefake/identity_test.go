@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -123,5 +124,26 @@ func TestAuthorizeRefusals(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
 		t.Errorf("userinfo without a token: %d", resp.StatusCode)
+	}
+}
+
+func TestCodesAndAccessTokensExpire(t *testing.T) {
+	s, cfg := setupIdentity(t)
+	now := time.Now()
+	s.Identity.SetClock(func() time.Time { return now })
+	v := oauth2.GenerateVerifier()
+	q := authorize(t, cfg, v, oauth2.AccessTypeOffline)
+	now = now.Add(CodeLifetime)
+	if _, err := cfg.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(v)); grantError(err) != "invalid_grant" {
+		t.Errorf("expired code: %v", err)
+	}
+	q = authorize(t, cfg, v, oauth2.AccessTypeOffline, oauth2.ApprovalForce)
+	tok, err := cfg.Exchange(context.Background(), q.Get("code"), oauth2.VerifierOption(v))
+	if err != nil || !s.Identity.Valid(tok.AccessToken) {
+		t.Fatalf("exchange: %v", err)
+	}
+	now = now.Add(AccessLifetime)
+	if s.Identity.Valid(tok.AccessToken) {
+		t.Error("an expired access token still works")
 	}
 }
