@@ -65,7 +65,7 @@ func (m apiMail) Discover(ctx context.Context, email string) (api.Discovery, err
 		return api.Discovery{}, err
 	}
 	return api.Discovery{IMAP: mailconn.Settings(r.IMAP), SMTP: mailconn.Settings(r.SMTP), Source: string(r.Source),
-		Provider: r.Provider, Detail: r.Detail, Hint: r.Hint}, nil
+		Provider: r.Provider, Detail: r.Detail, Auth: string(r.Auth), SignIn: r.SignIn, Hint: r.Hint}, nil
 }
 
 func autoconfigCommand() *command {

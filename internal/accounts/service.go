@@ -52,7 +52,13 @@ type Discovery struct {
 	Source   string              `json:"source"`
 	Provider string              `json:"provider,omitempty"`
 	Detail   string              `json:"detail,omitempty"`
-	Hint     string              `json:"hint,omitempty"`
+	// Auth is what the servers accept: password, app_password or oauth.
+	Auth string `json:"auth,omitempty"`
+	// SignIn is the provider whose sign-in connects this mailbox instead
+	// of IMAP ("google", "microsoft"); the API keeps it only when the
+	// organisation has registered that provider's app.
+	SignIn string `json:"sign_in,omitempty"`
+	Hint   string `json:"hint,omitempty"`
 }
 
 // ErrSettingsNotFound is what Discover returns when nothing is found.

@@ -434,6 +434,9 @@ func (s *Server) autoconfig(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return err
 	}
+	if d, err = s.signInAdvice(ctx, c.Viewer.OrgID, d); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }

@@ -13,13 +13,18 @@ import (
 	"github.com/crmsync/crmsync/internal/oauth"
 )
 
-// OAuthAppRequest is the body of PUT /api/v1/org/oauth-apps/{provider}.
+// OAuthAppRequest is the body of PUT /api/v1/org/oauth-apps/{provider}:
+// tenant, login_url and graph_url are Microsoft's settings; auth_url,
+// token_url and api_url Google's.
 type OAuthAppRequest struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
 	Tenant       string `json:"tenant"`
 	LoginURL     string `json:"login_url"`
 	GraphURL     string `json:"graph_url"`
+	AuthURL      string `json:"auth_url"`
+	TokenURL     string `json:"token_url"`
+	APIURL       string `json:"api_url"`
 }
 
 // OAuthStartRequest is the body of POST /api/v1/oauth/{provider}/start.
@@ -229,4 +234,31 @@ func oauthError(err error) error {
 		return verifyError(err)
 	}
 	return err
+}
+
+// signInAdvice keeps a discovery's sign_in (the provider whose sign-in
+// connects the mailbox through its own API) only when the organisation
+// has registered that provider's app, and then says to choose it; the
+// IMAP settings stay, for those who prefer an app password.
+func (s *Server) signInAdvice(ctx context.Context, orgID int64, d Discovery) (Discovery, error) {
+	if d.SignIn == "" {
+		return d, nil
+	}
+	provider := d.SignIn
+	d.SignIn = ""
+	if s.cfg.OAuth == nil {
+		return d, nil
+	}
+	_, err := s.cfg.OAuth.GetApp(ctx, orgID, provider)
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return d, nil // not registered, or a provider this server does not sign in with
+	}
+	if err != nil {
+		return d, err
+	}
+	d.SignIn = provider
+	d.Hint = strings.TrimSpace("Your organisation lets you sign in with " + s.cfg.OAuth.Display(provider) +
+		" to connect this mailbox: choose that. " + d.Hint)
+	return d, nil
 }

@@ -37,6 +37,8 @@ type oauthBundle struct {
 	annToken string
 	browser  *http.Client // does not follow redirects: the test does
 	seen     []string     // tokens and codes the fake gave out
+	// secrets are more secrets never to be shown (another provider's).
+	secrets func() []string
 }
 
 func setupOAuth(t *testing.T, opts ...bundleOpts) *oauthBundle {
@@ -68,7 +70,11 @@ func setupOAuth(t *testing.T, opts ...bundleOpts) *oauthBundle {
 // leak returns the first secret found in s: the app's secret, or any
 // token the fake issued for ann.
 func (o *oauthBundle) leak(s string) string {
-	for _, x := range append(append([]string{msClientSecret}, o.seen...), o.fake.Identity.RefreshTokens("ann@acme.test")...) {
+	all := append(append([]string{msClientSecret}, o.seen...), o.fake.Identity.RefreshTokens("ann@acme.test")...)
+	if o.secrets != nil {
+		all = append(all, o.secrets()...)
+	}
+	for _, x := range all {
 		if x != "" && strings.Contains(s, x) {
 			return x
 		}
@@ -164,7 +170,9 @@ func TestOAuthAppRegistration(t *testing.T) {
 		"graph_url": "ftp://graph.example.com"}), 422, "invalid_value", "graph_url")
 	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/microsoft", o.token, map[string]any{"client_id": "x", "client_secret": "y",
 		"tenant": "../x"}), 422, "invalid_value", "tenant")
-	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/google", o.token, map[string]any{"client_id": "x", "client_secret": "y"}), 404, "not_found", "")
+	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/yahoo", o.token, map[string]any{"client_id": "x", "client_secret": "y"}), 404, "not_found", "")
+	o.wantErr(o.do("PUT", "/api/v1/org/oauth-apps/microsoft", o.token, map[string]any{"client_id": "x", "client_secret": "y",
+		"api_url": "https://www.googleapis.com"}), 422, "invalid_value", "api_url")
 
 	r := o.must(200, "PUT", "/api/v1/org/oauth-apps/microsoft", o.token, map[string]any{"client_id": "x", "client_secret": msClientSecret})
 	if r.Str("tenant") != "organizations" || r.Str("login_url") != "https://login.microsoftonline.com" || r.Str("graph_url") != "https://graph.microsoft.com" ||

@@ -88,6 +88,11 @@ type Result struct {
 	// otherwise. It lets the caller offer a dedicated connector.
 	Provider string `json:"provider,omitempty"`
 	Auth     Auth   `json:"auth"`
+	// SignIn names the provider ("google", "microsoft") whose sign-in
+	// connects this mailbox through the provider's own API instead of
+	// IMAP; empty when there is none. Whether the organisation can use it
+	// (it has registered that provider's app) is the caller's to say.
+	SignIn string `json:"sign_in,omitempty"`
 	// Hint is a sentence for the user when the settings alone are not
 	// enough: an app password to create, IMAP access to switch on, a server
 	// that does not encrypt.

@@ -402,3 +402,38 @@ func TestResultJSON(t *testing.T) {
 		t.Errorf("JSON %s", b)
 	}
 }
+
+// Gmail addresses and domains whose mail Google hosts are offered Google's
+// sign-in, with IMAP and an app password kept as the other way; Microsoft's
+// are offered Microsoft's; others none.
+func TestDiscoverSignIn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		email, mx, signIn string
+		auth              Auth
+	}{
+		{"bob@gmail.com", "", "google", AuthAppPassword},
+		{"bob@googlemail.com", "", "google", AuthAppPassword},
+		{"bob@corp.example", "aspmx.l.google.com.", "google", AuthAppPassword},
+		{"bob@outlook.com", "", "microsoft", AuthOAuth},
+		{"bob@contoso.example", "contoso-example.mail.protection.outlook.com.", "microsoft", AuthOAuth},
+		{"bob@gmx.example", "mx00.gmx.net.", "", AuthPassword},
+	}
+	for _, tt := range tests {
+		b := setup(t)
+		_, domain, _ := strings.Cut(tt.email, "@")
+		if tt.mx != "" {
+			b.dns.mx[domain] = []*net.MX{{Host: tt.mx, Pref: 1}}
+		}
+		res, err := b.d.Discover(context.Background(), tt.email)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.email, err)
+		}
+		if res.SignIn != tt.signIn || res.Auth != tt.auth || res.IMAP == nil {
+			t.Errorf("%s: sign_in %q, auth %q, IMAP %+v; want %q, %q and IMAP kept", tt.email, res.SignIn, res.Auth, res.IMAP, tt.signIn, tt.auth)
+		}
+		if tt.signIn == "google" && (!strings.Contains(res.Hint, "sign in with Google") || !strings.Contains(res.Hint, "app password")) {
+			t.Errorf("%s: hint %q does not name both ways", tt.email, res.Hint)
+		}
+	}
+}

@@ -29,18 +29,21 @@ var providers = []provider{
 		imap:    endpoint{"imap.gmail.com", 993, TLS, UsernameEmail},
 		smtp:    endpoint{"smtp.gmail.com", 465, TLS, UsernameEmail},
 		auth:    AuthAppPassword,
-		hint: "Google requires an app password (with 2-Step Verification) or OAuth for IMAP: " +
-			"your usual Google password will not work. Create an app password at " +
-			"https://myaccount.google.com/apppasswords, or connect with Google sign-in.",
+		signIn:  "google",
+		hint: "Google does not accept your usual password from mail apps: sign in with Google, " +
+			"or use IMAP with an app password (2-Step Verification must be on), created at " +
+			"https://myaccount.google.com/apppasswords.",
 	},
 	{
 		id: "gmail", name: "Google Workspace",
-		mx:   []string{"google.com", "googlemail.com"}, // aspmx.l.google.com, smtp.google.com, aspmx2.googlemail.com
-		imap: endpoint{"imap.gmail.com", 993, TLS, UsernameEmail},
-		smtp: endpoint{"smtp.gmail.com", 465, TLS, UsernameEmail},
-		auth: AuthAppPassword,
-		hint: "Your mail is hosted by Google Workspace. Google requires OAuth or an app password " +
-			"(with 2-Step Verification) for IMAP, and your administrator may have to allow IMAP access.",
+		mx:     []string{"google.com", "googlemail.com"}, // aspmx.l.google.com, smtp.google.com, aspmx2.googlemail.com
+		imap:   endpoint{"imap.gmail.com", 993, TLS, UsernameEmail},
+		smtp:   endpoint{"smtp.gmail.com", 465, TLS, UsernameEmail},
+		auth:   AuthAppPassword,
+		signIn: "google",
+		hint: "Your mail is hosted by Google Workspace, which does not accept your usual password from " +
+			"mail apps: sign in with Google, or use IMAP with an app password (2-Step Verification " +
+			"must be on); your administrator may have to allow IMAP access.",
 	},
 	{
 		id: "outlook", name: "Outlook.com",
@@ -65,10 +68,11 @@ var providers = []provider{
 			"live.com.ar", "live.com.au", "live.com.mx", "live.com.my", "live.com.ph", "live.com.pt",
 			"live.com.sg", "livemail.tw",
 		},
-		mx:   []string{"olc.protection.outlook.com"}, // consumer mailboxes under other names
-		imap: endpoint{"outlook.office365.com", 993, TLS, UsernameEmail},
-		smtp: endpoint{"smtp-mail.outlook.com", 587, StartTLS, UsernameEmail},
-		auth: AuthOAuth,
+		mx:     []string{"olc.protection.outlook.com"}, // consumer mailboxes under other names
+		imap:   endpoint{"outlook.office365.com", 993, TLS, UsernameEmail},
+		smtp:   endpoint{"smtp-mail.outlook.com", 587, StartTLS, UsernameEmail},
+		auth:   AuthOAuth,
+		signIn: "microsoft",
 		hint: "Microsoft no longer accepts passwords from mail apps for Outlook.com accounts: " +
 			"connect this mailbox with Microsoft sign-in (OAuth) instead.",
 	},
@@ -77,10 +81,11 @@ var providers = []provider{
 		subdomains: []string{"onmicrosoft.com"},
 		// contoso-com.mail.protection.outlook.com, the newer DNSSEC-signed
 		// contoso-com.o-v1.mx.microsoft, and the older contoso-com.mail.eo.outlook.com.
-		mx:   []string{"mail.protection.outlook.com", "mx.microsoft", "mail.eo.outlook.com"},
-		imap: endpoint{"outlook.office365.com", 993, TLS, UsernameEmail},
-		smtp: endpoint{"smtp.office365.com", 587, StartTLS, UsernameEmail},
-		auth: AuthOAuth,
+		mx:     []string{"mail.protection.outlook.com", "mx.microsoft", "mail.eo.outlook.com"},
+		imap:   endpoint{"outlook.office365.com", 993, TLS, UsernameEmail},
+		smtp:   endpoint{"smtp.office365.com", 587, StartTLS, UsernameEmail},
+		auth:   AuthOAuth,
+		signIn: "microsoft",
 		hint: "Your mail is hosted by Microsoft 365, which no longer accepts passwords for IMAP: " +
 			"connect this mailbox with Microsoft sign-in (OAuth). Your administrator may have to " +
 			"allow IMAP and SMTP for your mailbox.",
@@ -289,7 +294,10 @@ type provider struct {
 	mx         []string // MX host suffixes of domains hosted at the provider
 	imap, smtp endpoint
 	auth       Auth
-	hint       string
+	// signIn is the provider (as crmsync's sign-in names it) whose
+	// sign-in connects these mailboxes through their own API.
+	signIn string
+	hint   string
 }
 
 // endpoint is a Server before it is resolved for an address.
@@ -307,6 +315,7 @@ func (p *provider) result(a address, src Source, detail string) Result {
 		Detail:   detail,
 		Provider: p.id,
 		Auth:     p.auth,
+		SignIn:   p.signIn,
 		Hint:     p.hint,
 	}
 	if p.smtp.host != "" {

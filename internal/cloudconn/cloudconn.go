@@ -20,13 +20,17 @@ import (
 
 	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/google"
 	"github.com/crmsync/crmsync/internal/graph"
 	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/oauth"
 )
 
-// Microsoft is the provider name of accounts signed in with Microsoft.
-const Microsoft = "microsoft"
+// Provider names of accounts signed in with a provider.
+const (
+	Microsoft = "microsoft"
+	Google    = "google"
+)
 
 // Clients builds clients; safe for concurrent use.
 type Clients struct {
@@ -82,26 +86,49 @@ func (c *Clients) HTTPClient() *http.Client {
 // credentialID in orgID. A missing app or sign-in is an auth_failed error
 // in the user's words.
 func (c *Clients) Graph(ctx context.Context, orgID int64, credentialID string) (graph.Config, error) {
+	app, tokens, err := c.signedIn(ctx, orgID, Microsoft, "Microsoft", credentialID)
+	if err != nil {
+		return graph.Config{}, err
+	}
+	return graph.Config{GraphURL: app.GraphURL, HTTP: c.HTTPClient(), Tokens: tokens,
+		Gate: c.Gate(Microsoft, credentialID, graph.MaxConcurrent)}, nil
+}
+
+// Google returns how to reach Google's APIs for the user whose token set
+// is credentialID in orgID: Gmail, People, Calendar and Tasks share its
+// gate. A missing app or sign-in is an auth_failed error in the user's
+// words.
+func (c *Clients) Google(ctx context.Context, orgID int64, credentialID string) (google.Config, error) {
+	app, tokens, err := c.signedIn(ctx, orgID, Google, "Google", credentialID)
+	if err != nil {
+		return google.Config{}, err
+	}
+	return google.Config{APIURL: app.APIURL, HTTP: c.HTTPClient(), Tokens: tokens,
+		Gate: c.Gate(Google, credentialID, google.MaxConcurrent)}, nil
+}
+
+// signedIn returns the organisation's app of the provider and the bearer
+// tokens of the token set credentialID.
+func (c *Clients) signedIn(ctx context.Context, orgID int64, provider, display, credentialID string) (oauth.AppView, cloudapi.Tokens, error) {
 	if c == nil || c.OAuth == nil {
-		return graph.Config{}, &connerr.Error{Kind: connerr.Protocol, Message: "Signing in with Microsoft is not enabled on this server, so this account cannot be synced. An administrator must enable it."}
+		return oauth.AppView{}, nil, &connerr.Error{Kind: connerr.Protocol, Message: "Signing in with " + display + " is not enabled on this server, so this account cannot be synced. An administrator must enable it."}
 	}
 	if credentialID == "" {
-		return graph.Config{}, &connerr.Error{Kind: connerr.Auth, Message: "No sign-in is stored for this account. Sign in to Microsoft again to reconnect it."}
+		return oauth.AppView{}, nil, &connerr.Error{Kind: connerr.Auth, Message: "No sign-in is stored for this account. Sign in to " + display + " again to reconnect it."}
 	}
-	app, err := c.OAuth.GetApp(ctx, orgID, Microsoft)
+	app, err := c.OAuth.GetApp(ctx, orgID, provider)
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
-		return graph.Config{}, &connerr.Error{Kind: connerr.Auth, Err: err, Message: oe.Message}
+		return app, nil, &connerr.Error{Kind: connerr.Auth, Err: err, Message: oe.Message}
 	}
 	if err != nil {
-		return graph.Config{}, err
+		return app, nil, err
 	}
-	ts, err := c.OAuth.TokenSource(ctx, orgID, Microsoft, credentialID)
+	ts, err := c.OAuth.TokenSource(ctx, orgID, provider, credentialID)
 	if err != nil {
-		return graph.Config{}, err
+		return app, nil, err
 	}
-	return graph.Config{GraphURL: app.GraphURL, HTTP: c.HTTPClient(), Tokens: Tokens(ts),
-		Gate: c.Gate(Microsoft, credentialID, graph.MaxConcurrent)}, nil
+	return app, Tokens(ts), nil
 }
 
 // staler is a token source that can replace a token the provider refused

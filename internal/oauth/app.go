@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,28 +16,47 @@ import (
 )
 
 // AppInput is an admin's registration of the organisation's app. An empty
-// ClientSecret keeps the one stored (it is required the first time).
+// ClientSecret keeps the one stored (it is required the first time). The
+// other settings are the provider's (Provider.Settings): Tenant, LoginURL
+// and GraphURL for Microsoft; AuthURL, TokenURL and APIURL for Google.
 type AppInput struct {
 	ClientID     string
 	ClientSecret string
 	Tenant       string
 	LoginURL     string
 	GraphURL     string
+	AuthURL      string
+	TokenURL     string
+	APIURL       string
 }
 
 // AppView is the app as shown: never its secret. RedirectURI is what the
-// admin registers with the provider.
+// admin registers with the provider. Only the provider's own settings
+// are set.
 type AppView struct {
 	Provider    string    `json:"provider"`
 	ClientID    string    `json:"client_id"`
-	Tenant      string    `json:"tenant"`
-	LoginURL    string    `json:"login_url"`
-	GraphURL    string    `json:"graph_url"`
+	Tenant      string    `json:"tenant,omitempty"`
+	LoginURL    string    `json:"login_url,omitempty"`
+	GraphURL    string    `json:"graph_url,omitempty"`
+	AuthURL     string    `json:"auth_url,omitempty"`
+	TokenURL    string    `json:"token_url,omitempty"`
+	APIURL      string    `json:"api_url,omitempty"`
 	RedirectURI string    `json:"redirect_uri"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$`)
+func (a App) view() AppView {
+	return AppView{ClientID: a.ClientID, Tenant: a.Tenant, LoginURL: a.LoginURL, GraphURL: a.GraphURL,
+		AuthURL: a.AuthURL, TokenURL: a.TokenURL, APIURL: a.APIURL}
+}
+
+// settings are every provider's settings by name, as an input has them.
+func (in AppInput) settings() (App, map[string]string) {
+	a := App{ClientID: strings.TrimSpace(in.ClientID), ClientSecret: in.ClientSecret}
+	return a, map[string]string{"tenant": in.Tenant, "login_url": in.LoginURL, "graph_url": in.GraphURL,
+		"auth_url": in.AuthURL, "token_url": in.TokenURL, "api_url": in.APIURL}
+}
 
 // appCredentialID is the credential holding an app's secret: one per
 // organisation and provider, replaced in place.
@@ -45,28 +65,29 @@ func appCredentialID(orgID int64, provider string) string {
 }
 
 // SetApp validates and saves the organisation's app, sealing its secret.
-// The caller has checked that the viewer may (admins only).
+// A setting of another provider is refused. The caller has checked that
+// the viewer may (admins only).
 func (s *Service) SetApp(ctx context.Context, orgID int64, provider string, in AppInput) (AppView, error) {
 	p, err := s.provider(provider)
 	if err != nil {
 		return AppView{}, err
 	}
-	a := App{ClientID: strings.TrimSpace(in.ClientID), ClientSecret: in.ClientSecret, Tenant: strings.TrimSpace(in.Tenant),
-		LoginURL: strings.TrimSpace(in.LoginURL), GraphURL: strings.TrimSpace(in.GraphURL)}
+	a, given := in.settings()
+	for _, st := range p.Settings() {
+		*st.Field(&a) = strings.TrimSpace(given[st.Name])
+		delete(given, st.Name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(given)) {
+		if strings.TrimSpace(given[name]) != "" {
+			return AppView{}, fieldError(CodeInvalid, name, "%s is not a setting of the %s app: leave it out.", name, p.Display())
+		}
+	}
 	p.Defaults(&a)
 	if a.ClientID == "" {
-		return AppView{}, fieldError(CodeRequired, "client_id", "client_id is required: the application (client) id of the app registered with %s.", p.Display())
+		return AppView{}, fieldError(CodeRequired, "client_id", "client_id is required: the client id of the app registered with %s.", p.Display())
 	}
-	if !tenantPattern.MatchString(a.Tenant) {
-		return AppView{}, fieldError(CodeInvalid, "tenant", "tenant must be organizations, common, consumers, a tenant id or a tenant's domain.")
-	}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"login_url", &a.LoginURL}, {"graph_url", &a.GraphURL}} {
-		if *f.v, err = baseURL(f.name, *f.v); err != nil {
-			return AppView{}, err
-		}
+	if err := p.Check(&a); err != nil {
+		return AppView{}, err
 	}
 	credID := appCredentialID(orgID, p.Name())
 	old, err := s.st.OAuthApp(ctx, orgID, p.Name())
@@ -85,8 +106,9 @@ func (s *Service) SetApp(ctx context.Context, orgID int64, provider string, in A
 			return AppView{}, err
 		}
 	}
-	row := store.OAuthApp{OrgID: orgID, Provider: p.Name(), ClientID: a.ClientID, Tenant: a.Tenant,
-		LoginURL: a.LoginURL, GraphURL: a.GraphURL, CredentialID: credID}
+	row := store.OAuthApp{OrgID: orgID, Provider: p.Name(), ClientID: a.ClientID, CredentialID: credID}
+	cols := p.Settings()
+	row.Tenant, row.LoginURL, row.GraphURL = *cols[0].Field(&a), *cols[1].Field(&a), *cols[2].Field(&a)
 	if err := s.st.PutOAuthApp(ctx, row); err != nil {
 		return AppView{}, err
 	}
@@ -107,8 +129,9 @@ func (s *Service) GetApp(ctx context.Context, orgID int64, provider string) (App
 	if a == nil {
 		return AppView{}, notConfigured(p)
 	}
-	return AppView{Provider: a.Provider, ClientID: a.ClientID, Tenant: a.Tenant, LoginURL: a.LoginURL, GraphURL: a.GraphURL,
-		RedirectURI: s.redirectURI(p), UpdatedAt: a.UpdatedAt}, nil
+	v := fromRow(p, *a).view()
+	v.Provider, v.RedirectURI, v.UpdatedAt = a.Provider, s.redirectURI(p), a.UpdatedAt
+	return v, nil
 }
 
 // DeleteApp removes the organisation's app and its secret. Accounts
@@ -146,7 +169,18 @@ func (s *Service) app(ctx context.Context, orgID int64, p Provider) (App, error)
 	if err != nil {
 		return App{}, fmt.Errorf("oauth: opening the %s app's secret: %w", p.Name(), err)
 	}
-	return App{ClientID: row.ClientID, ClientSecret: string(pt), Tenant: row.Tenant, LoginURL: row.LoginURL, GraphURL: row.GraphURL}, nil
+	a := fromRow(p, *row)
+	a.ClientSecret = string(pt)
+	return a, nil
+}
+
+// fromRow reads a stored app (without its secret): the provider's
+// settings are in the columns Provider.Settings says.
+func fromRow(p Provider, row store.OAuthApp) App {
+	a := App{ClientID: row.ClientID}
+	cols := p.Settings()
+	*cols[0].Field(&a), *cols[1].Field(&a), *cols[2].Field(&a) = row.Tenant, row.LoginURL, row.GraphURL
+	return a
 }
 
 func notConfigured(p Provider) *Error {
@@ -170,6 +204,18 @@ func baseURL(field, raw string) (string, error) {
 		return "", fieldError(CodeInvalid, field, "%s must start with https.", field)
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
+}
+
+// urlSettings checks and normalises settings that are addresses.
+func urlSettings(a *App, ss ...Setting) error {
+	for _, st := range ss {
+		v := st.Field(a)
+		var err error
+		if *v, err = baseURL(st.Name, *v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/internal/connerr"
+	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
@@ -39,7 +40,7 @@ type Config struct {
 	PublicURL string
 	// Now is the clock for states and token expiry (default time.Now).
 	Now func() time.Time
-	// Providers default to Microsoft alone.
+	// Providers default to Microsoft and Google.
 	Providers []Provider
 }
 
@@ -64,7 +65,7 @@ func New(cfg Config) *Service {
 		s.now = time.Now
 	}
 	if s.providers == nil {
-		s.providers = []Provider{Microsoft{}}
+		s.providers = []Provider{Microsoft{}, Google{}}
 	}
 	if s.http == nil {
 		panic("oauth: Config.HTTP is required (a client through the network guard)")
@@ -82,6 +83,15 @@ func (s *Service) provider(name string) (Provider, error) {
 		}
 	}
 	return nil, &Error{Code: CodeUnknownProvider, Message: "This server does not sign in with that provider."}
+}
+
+// Display is a provider's name for people ("Google"); the name itself
+// for one this server does not sign in with.
+func (s *Service) Display(provider string) string {
+	if p, err := s.provider(provider); err == nil {
+		return p.Display()
+	}
+	return provider
 }
 
 func (s *Service) redirectURI(p Provider) string {
@@ -130,6 +140,10 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	returning, err := s.signedIn(ctx, r.OrgID, r.UserID, p.Name(), "")
+	if err != nil {
+		return "", err
+	}
 	state := rand.Text()
 	hash := stateHash(state)
 	verifier := oauth2.GenerateVerifier()
@@ -144,7 +158,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (string, error) {
 	}
 	cfg := s.config(p, a)
 	cfg.Scopes = scopes
-	return cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil
+	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, p.AuthOptions(returning != "")...)
+	return cfg.AuthCodeURL(state, opts...), nil
 }
 
 func stateHash(state string) string {
@@ -191,9 +206,10 @@ func (s *Service) Finish(ctx context.Context, provider string, q url.Values) (*R
 	}
 	if e := q.Get("error"); e != "" {
 		desc := q.Get("error_description")
+		if err := p.AuthorizeError(e, desc); err != nil {
+			return nil, err
+		}
 		switch {
-		case p.WrongAccountKind(e, desc):
-			return nil, consumerRefused(p)
 		case e == "access_denied":
 			return nil, &Error{Code: CodeDenied, Message: fmt.Sprintf("%s sign-in was cancelled or access was not granted, so nothing was connected: start again and accept what crmsync asks for, or ask an admin if your organisation must approve the app first.", p.Display())}
 		default:
@@ -218,23 +234,67 @@ func (s *Service) Finish(ctx context.Context, provider string, q url.Values) (*R
 	if err != nil {
 		return nil, p.Classify(err, hostOf(cfg.Endpoint.TokenURL))
 	}
-	if tok.RefreshToken == "" {
-		return nil, connerr.New(connerr.Protocol, fmt.Sprintf("%s gave no lasting access (no refresh token); start again and accept what crmsync asks for.", p.Display()), errors.New("no refresh_token"))
-	}
 	who, err := p.Identify(cctx, s.http, a, tok)
 	if err != nil {
 		return nil, err
 	}
-	if who.Personal && a.Tenant == MicrosoftTenant {
-		return nil, consumerRefused(p)
+	set := s.tokenSet(tok, "")
+	if set.RefreshToken == "" {
+		// A provider that issues a refresh token only on the first
+		// consent (Google, §3) gives none to a returning user: the
+		// grant, and the refresh token crmsync holds for it, still
+		// stand, now with the scopes added.
+		if set.RefreshToken, err = s.heldRefreshToken(ctx, st.OrgID, st.UserID, p.Name(), who.Email); err != nil {
+			return nil, err
+		}
+	}
+	if set.RefreshToken == "" {
+		return nil, connerr.New(connerr.Protocol, fmt.Sprintf("%s gave no lasting access; start again and accept what crmsync asks for.", p.Display()), errors.New("no refresh_token"))
 	}
 	credID := "oauth-" + strings.ToLower(rand.Text())
-	set := s.tokenSet(tok, "")
 	if err := s.putTokenSet(ctx, st.OrgID, credID, set); err != nil {
 		return nil, err
 	}
 	return &Result{OrgID: st.OrgID, UserID: st.UserID, Provider: p.Name(), Email: who.Email, Services: st.Services,
 		Mode: st.Mode, CredentialID: credID}, nil
+}
+
+// signedIn returns the credential of the user's working sign-in with
+// the provider (for the address email, any when ""): the token set of a
+// connected mailbox not failing its sign-in. "" when there is none.
+func (s *Service) signedIn(ctx context.Context, orgID, userID int64, provider, email string) (string, error) {
+	v := crm.Viewer{OrgID: orgID, UserID: userID, Role: crm.RoleMember}
+	f := store.MailAccountFilter{ListParams: store.ListParams{Q: email, Limit: store.MaxLimit}, UserID: &userID}
+	for {
+		page, err := s.st.ListMailAccounts(ctx, v, f)
+		if err != nil {
+			return "", err
+		}
+		for _, a := range page.Items {
+			if a.Provider == provider && a.DisconnectedAt == nil && a.CredentialID != "" && a.State != crm.StateAuthFailed &&
+				(email == "" || strings.EqualFold(a.Email, email)) {
+				return a.CredentialID, nil
+			}
+		}
+		if page.NextCursor == "" {
+			return "", nil
+		}
+		f.Cursor = page.NextCursor
+	}
+}
+
+// heldRefreshToken is the refresh token of the user's working sign-in
+// for email, "" when there is none.
+func (s *Service) heldRefreshToken(ctx context.Context, orgID, userID int64, provider, email string) (string, error) {
+	credID, err := s.signedIn(ctx, orgID, userID, provider, email)
+	if err != nil || credID == "" {
+		return "", err
+	}
+	set, _, err := s.loadTokenSet(ctx, orgID, credID)
+	if err != nil {
+		return "", err
+	}
+	return set.RefreshToken, nil
 }
 
 func consumerRefused(p Provider) *Error {

@@ -27,10 +27,13 @@ type OAuth interface {
 }
 
 // OAuthApp is an organisation's app registered with a provider. The
-// client secret is the credential CredentialID, sealed.
+// client secret is the credential CredentialID, sealed. Tenant, LoginURL
+// and GraphURL are Microsoft's settings; another provider keeps its own in
+// them (Google: token_url, auth_url, api_url), as oauth.Provider.Settings
+// says.
 type OAuthApp struct {
 	OrgID        int64
-	Provider     string // "microsoft"
+	Provider     string // "microsoft", "google"
 	ClientID     string
 	Tenant       string
 	LoginURL     string

@@ -57,7 +57,8 @@ type AttCall struct {
 }
 
 // NewMail returns a Mail that accepts GoodPassword, discovers acme.test
-// (IMAP and SMTP) and nosmtp.test (IMAP only), and fails for the hosts
+// (IMAP and SMTP), gmail.com (IMAP and SMTP, or Google's sign-in) and
+// nosmtp.test (IMAP only), and fails for the hosts
 // blocked.example, badcert.example, down.example, busy.example and
 // odd.example.
 func NewMail() *Mail {
@@ -68,6 +69,12 @@ func NewMail() *Mail {
 				IMAP:   &crm.ServerSettings{Host: "imap.acme.test", Port: 993, Security: "tls", Username: "%EMAILADDRESS%"},
 				SMTP:   &crm.ServerSettings{Host: "smtp.acme.test", Port: 465, Security: "tls", Username: "%EMAILADDRESS%"},
 				Source: "autoconfig-xml", Provider: "acme", Detail: "From https://autoconfig.acme.test/mail/config-v1.1.xml",
+			},
+			"gmail.com": {
+				IMAP:   &crm.ServerSettings{Host: "imap.gmail.com", Port: 993, Security: "tls", Username: "%EMAILADDRESS%"},
+				SMTP:   &crm.ServerSettings{Host: "smtp.gmail.com", Port: 465, Security: "tls", Username: "%EMAILADDRESS%"},
+				Source: "builtin", Provider: "gmail", Auth: "app_password", SignIn: "google",
+				Hint: "Google does not accept your usual password from mail apps: sign in with Google, or use IMAP with an app password.",
 			},
 			"nosmtp.test": {
 				IMAP:   &crm.ServerSettings{Host: "imap.nosmtp.test", Port: 993, Security: "tls", Username: "%EMAILADDRESS%"},
