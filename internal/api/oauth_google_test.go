@@ -268,9 +268,10 @@ func TestGoogleSignInRefreshRevokeReattach(t *testing.T) {
 		if a.Str("state") != "auth_failed" || !strings.Contains(string(a.Raw), "Sign in to Google again") {
 			t.Errorf("account after revocation: %s", a.Raw)
 		}
-		// Signing in again asks for consent, gets a new refresh token and
-		// comes back to the same account.
-		r = o.callback(o.googleSignIn("mail"), "application/json")
+		// Signing in again (for what was connected: the mailbox and the
+		// contacts) asks for consent, gets a new refresh token and comes
+		// back to the same accounts.
+		r = o.callback(o.googleSignIn("mail", "contacts"), "application/json")
 		if r.Status != 200 || int64(r.Body["mail_account_id"].(float64)) != id {
 			t.Fatalf("sign in again: %d %s", r.Status, r.Raw)
 		}
