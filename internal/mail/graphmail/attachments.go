@@ -49,7 +49,7 @@ func (m *Mailbox) FetchAttachment(ctx context.Context, folder string, id mail.ID
 			Next  string            `json:"@odata.nextLink"`
 		}
 		err := m.getJSON(ctx, u, maxPage, &page)
-		if connerr.KindOf(err) == connerr.Protocol && cloudapi.Status(err) == 0 {
+		if ce := connerr.As(err); ce != nil && ce.Kind == connerr.Protocol && cloudapi.Status(err) == 0 {
 			// An answer too large or unreadable (the contents came along):
 			// the whole MIME will do.
 			return false, nil

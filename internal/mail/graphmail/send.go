@@ -81,7 +81,10 @@ func sendError(err error) error {
 		return permanent("Microsoft does not allow crmsync to send mail from this mailbox" + code + ": sign in to Microsoft again and accept the permission to send mail, or ask an administrator to grant it. The message was not sent.")
 	case st == http.StatusRequestEntityTooLarge:
 		return permanent("This message is too large for Microsoft to send: remove or shrink its attachments and send it again.")
-	case ce.Kind == connerr.Throttled || ce.Kind == connerr.Unreachable:
+	case ce.Kind == connerr.Throttled:
+		out.Message = "Microsoft limits how fast this mailbox may send for now; crmsync sends the message when it allows."
+		return &out
+	case ce.Kind == connerr.Unreachable:
 		return err
 	}
 	return permanent("Microsoft did not send this message" + code + ": " + ce.Message)
