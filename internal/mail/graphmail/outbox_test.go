@@ -23,7 +23,7 @@ import (
 type outboxEnv struct {
 	*syncEnv
 	mb    *graphmail.Mailbox
-	sends int // attempts the engine made
+	sends int           // attempts the engine made
 	ahead time.Duration // the engine's clock is this far ahead of the real one
 	// before, when set, runs before each attempt (a switch of the fake).
 	before func()
