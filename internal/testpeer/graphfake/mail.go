@@ -369,15 +369,21 @@ func (g *Graph) listFolders(w http.ResponseWriter, r *http.Request, parent strin
 	}
 	page := map[string]any{"value": all[min(skip, len(all)):min(skip+top, len(all))]}
 	if skip+top < len(all) {
-		u := *r.URL
-		u.Scheme, u.Host = scheme(r), r.Host
-		v := u.Query()
-		v.Set("$skip", strconv.Itoa(skip+top))
-		v.Set("$top", strconv.Itoa(top))
-		u.RawQuery = v.Encode()
-		page["@odata.nextLink"] = u.String()
+		page["@odata.nextLink"] = skipLink(r, skip+top, top)
 	}
 	writeGraphJSON(w, page)
+}
+
+// skipLink is the request's absolute URL asking for the page at skip:
+// a listing's nextLink ($top, $skip).
+func skipLink(r *http.Request, skip, top int) string {
+	u := *r.URL
+	u.Scheme, u.Host = scheme(r), r.Host
+	v := u.Query()
+	v.Set("$skip", strconv.Itoa(skip))
+	v.Set("$top", strconv.Itoa(top))
+	u.RawQuery = v.Encode()
+	return u.String()
 }
 
 func scheme(r *http.Request) string {

@@ -339,13 +339,7 @@ func (g *Graph) listMessages(w http.ResponseWriter, r *http.Request, f *fakeFold
 	}
 	page := map[string]any{"value": value}
 	if skip+top < len(ms) {
-		u := *r.URL
-		u.Scheme, u.Host = scheme(r), r.Host
-		v := u.Query()
-		v.Set("$skip", strconv.Itoa(skip+top))
-		v.Set("$top", strconv.Itoa(top))
-		u.RawQuery = v.Encode()
-		page["@odata.nextLink"] = u.String()
+		page["@odata.nextLink"] = skipLink(r, skip+top, top)
 	}
 	writeGraphJSON(w, page)
 }
