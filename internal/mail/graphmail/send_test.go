@@ -245,3 +245,44 @@ func TestFetchAttachment(t *testing.T) {
 		t.Errorf("message gone: %v, want gone", err)
 	}
 }
+
+// A server that refuses the filter, or ignores it, still finds the right
+// message and no other: every candidate's Message-ID is compared.
+func TestSearchWithoutFilter(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		g := graphfake.NewGraph()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Has("$filter") {
+				if refuse {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					io.WriteString(w, `{"error":{"code":"ErrorInvalidProperty","message":"unsupported"}}`)
+					return
+				}
+				q := r.URL.Query()
+				q.Del("$filter")
+				r.URL.RawQuery = q.Encode()
+			}
+			g.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		m, err := graphmail.Open(graphmail.Config{Config: graph.Config{GraphURL: srv.URL, HTTP: srv.Client(), Tokens: tokens, Backoff: time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		for i := 1; i <= 150; i++ { // two pages of candidates
+			id := g.AddMessage("sentitems", raw(i), true)
+			if i == 7 {
+				want = id
+			}
+		}
+		ids, err := m.SearchMessageID(context.Background(), "Sent Items", "m7@globex.example")
+		if err != nil || len(ids) != 1 || string(ids[0]) != want {
+			t.Errorf("refuse=%v: %v %v, want [%s]", refuse, ids, err, want)
+		}
+		if ids, err := m.SearchMessageID(context.Background(), "Sent Items", "m999@globex.example"); err != nil || len(ids) != 0 {
+			t.Errorf("refuse=%v: a missing one found: %v %v", refuse, ids, err)
+		}
+	}
+}
