@@ -30,7 +30,9 @@ import (
 // the outbox decides by looking in Sent Items, so a message is never sent
 // twice.
 
-// Send submits raw through the mailbox (mail.Sender).
+// Send submits raw through the mailbox (mail.Sender). Graph sends as the
+// signed-in mailbox: from is not sent apart (the API checked that the
+// message's From is the mailbox's address, from_mismatch).
 func (m *Mailbox) Send(ctx context.Context, from string, rcpts []string, raw []byte) error {
 	mime, err := withBcc(raw, rcpts)
 	if err != nil {
