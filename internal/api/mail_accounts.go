@@ -118,7 +118,7 @@ type folderView struct {
 func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAccountView, error) {
 	// A forwarding-mode mailbox keeps its servers (to switch back) but
 	// sends nothing.
-	v := mailAccountView{MailAccount: a, CanSend: a.Mode == crm.ModeSync && a.Settings.SMTP != nil, Audit: a.Audit}
+	v := mailAccountView{MailAccount: a, CanSend: a.Mode == crm.ModeSync && a.HasSubmission(), Audit: a.Audit}
 	if !v.CanSend && a.Mode == crm.ModeSync {
 		v.SendStatus = "No SMTP server is set for this mailbox: it syncs, but mail cannot be sent from crmsync. Add SMTP settings to send."
 	}

@@ -3,17 +3,10 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/mail"
-	"github.com/crmsync/crmsync/internal/mail/mailsync"
-	"github.com/crmsync/crmsync/internal/mailconn"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
@@ -32,27 +25,14 @@ func graphMessage(i int) []byte {
 func TestOAuthSignInConnectsAndSyncsMicrosoftMail(t *testing.T) {
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		o := setupOAuth(t, opts)
-		g := graphfake.NewGraph()
-		g.CheckToken = func(tok string) bool {
-			r := httptest.NewRequest("GET", "/", nil)
-			r.Header.Set("Authorization", "Bearer "+tok)
-			_, ok := o.fake.Identity.UserOf(r)
-			return ok
-		}
-		o.fake.Mux.Handle("/v1.0/me/", g) // Graph's mail beside the identity's /me
-		o.registerApp("")
-		o.fake.Identity.AddUser(graphfake.User{Email: "ann@acme.test"})
-		for i := 1; i <= 5; i++ {
-			g.AddMessage("inbox", graphMessage(i), i%2 == 0)
-		}
-		g.AddMessage("archive", graphMessage(10), true)
-		g.AddMessage("junkemail", graphMessage(20), false) // not synced
-
-		r := o.callback(o.signIn("mail"), "application/json")
-		if r.Status != 200 || r.Body["mail_account_id"] == nil {
-			t.Fatalf("callback: %d %s", r.Status, r.Raw)
-		}
-		id := int64(r.Body["mail_account_id"].(float64))
+		m := connectMicrosoft(t, o, func(g *graphfake.Graph) {
+			for i := 1; i <= 5; i++ {
+				g.AddMessage("inbox", graphMessage(i), i%2 == 0)
+			}
+			g.AddMessage("archive", graphMessage(10), true)
+			g.AddMessage("junkemail", graphMessage(20), false) // not synced
+		})
+		id, g := m.id, m.g
 		a := o.must(200, "GET", fmt.Sprintf("/api/v1/mail-accounts/%d", id), o.annToken, nil)
 		if a.Str("provider") != "microsoft" || a.Str("mode") != "sync" || a.Str("email") != "ann@acme.test" || a.Str("state") != "connecting" {
 			t.Errorf("account: %s", a.Raw)
@@ -65,37 +45,10 @@ func TestOAuthSignInConnectsAndSyncsMicrosoftMail(t *testing.T) {
 
 		// The mail engine over the connector the sync loops use.
 		ctx := context.Background()
-		conn := &mailconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: &cloudconn.Clients{OAuth: o.svc, Guard: testPeers}}
+		m.run(t, nil)
 		acct, err := o.st.MailAccountByID(ctx, id)
 		if err != nil {
 			t.Fatal(err)
-		}
-		mb, err := conn.Dial(ctx, acct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer mb.Close()
-		as, ok := mb.(mail.AutoSelecter)
-		if !ok {
-			t.Fatal("a Graph mailbox does not say which folders it syncs")
-		}
-		l, err := o.st.ClaimLease(ctx, "mail", fmt.Sprint(id), "test", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng := &mailsync.Engine{Store: o.st, Mailbox: mb, Fence: l.Fence(), Account: acct, Log: slog.New(slog.DiscardHandler),
-			Config: mailsync.Config{Parse: conn.Parse, AutoSelect: as.AutoSelect()}.WithDefaults()}
-		for i := 0; ; i++ {
-			res, err := eng.Pass(ctx, true)
-			if err != nil {
-				t.Fatalf("pass: %v", err)
-			}
-			if res.Done {
-				break
-			}
-			if i == 50 {
-				t.Fatal("the sync never finished")
-			}
 		}
 		ann := crm.Viewer{OrgID: o.orgID, UserID: acct.UserID, Role: crm.RoleMember}
 		page, err := o.st.ListEmails(ctx, ann, store.EmailFilter{ListParams: store.ListParams{Limit: 100}})
@@ -115,7 +68,7 @@ func TestOAuthSignInConnectsAndSyncsMicrosoftMail(t *testing.T) {
 
 		// Signing in again: the same account with the new token set, the
 		// old one deleted.
-		r = o.callback(o.signIn("mail"), "application/json")
+		r := o.callback(o.signIn("mail"), "application/json")
 		if r.Status != 200 || int64(r.Body["mail_account_id"].(float64)) != id || r.Body["reattached"] != false {
 			t.Fatalf("sign in again: %d %s", r.Status, r.Raw)
 		}

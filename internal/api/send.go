@@ -201,7 +201,8 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, c *caller) 
 }
 
 // canSend checks that the caller may send from a: their own mailbox, in
-// sync mode with an SMTP server, and their primary address.
+// sync mode with an SMTP server (or a provider that sends, such as
+// Microsoft), and their primary address.
 func canSend(a crm.MailAccount, c *caller) error {
 	cannot := func(format string, args ...any) error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: codeCannotSend, Field: "account_id", Message: fmt.Sprintf(format, args...)}
@@ -215,7 +216,7 @@ func canSend(a crm.MailAccount, c *caller) error {
 		return cannot("This mailbox is disconnected: reconnect it to send from it.")
 	case a.Mode != crm.ModeSync:
 		return cannot("This mailbox is connected in forwarding mode: crmsync receives copies of its mail but cannot send from it. Connect it in sync mode to send.")
-	case a.Settings.SMTP == nil:
+	case !a.HasSubmission():
 		return cannot("This mailbox has no SMTP server: add one in its settings to send from it.")
 	}
 	if !strings.EqualFold(strings.TrimSpace(a.Email), strings.TrimSpace(c.User.Email)) {

@@ -21,6 +21,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -172,7 +173,20 @@ type Request struct {
 	Body        []byte
 	ContentType string // default application/json when Body is set
 	Header      http.Header
+	// Unrepeatable marks a request that must not be carried out twice
+	// (sending mail). Only refusals that prove nothing was done are
+	// retried: 401 (with a fresh token), 429 and 503. A request that may
+	// have reached the provider and got no answer, or got a 500, 502 or
+	// 504, is returned at once with ErrOutcomeUnknown in its chain: the
+	// caller finds out whether it was done before doing it again.
+	Unrepeatable bool
 }
+
+// ErrOutcomeUnknown is in the chain of the error of an Unrepeatable
+// request that may have been carried out: the connection failed after
+// the request was written, or the provider failed without saying whether
+// it did it.
+var ErrOutcomeUnknown = errors.New("cloudapi: the request may have been carried out")
 
 // Do sends r and returns a 2xx answer whose body the caller must close
 // (closing it frees the account's slot: a streamed body holds its slot
@@ -196,9 +210,14 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 		if err := c.Gate.enter(ctx, c.MaxWait, throttled); err != nil {
 			return nil, err
 		}
-		resp, tok, err := c.send(ctx, r, u, stale)
+		resp, tok, wrote, err := c.send(ctx, r, u, stale)
 		if err != nil {
 			c.Gate.leave()
+			if r.Unrepeatable && wrote {
+				ue := c.unreachable(err)
+				ue.Err = errors.Join(ue.Err, ErrOutcomeUnknown)
+				return nil, ue
+			}
 			if ctx.Err() != nil || connerr.As(err) != nil {
 				return nil, err
 			}
@@ -233,6 +252,10 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 			}
 			continue // the gate waits, or says Throttled when it lasts
 		case ce.Kind == connerr.Unreachable && f.Status/100 == 5:
+			if r.Unrepeatable && f.Status != http.StatusServiceUnavailable {
+				ce.Err = errors.Join(ce.Err, ErrOutcomeUnknown)
+				return nil, ce
+			}
 			last = ce
 			if f.RetryAfter > 0 {
 				c.Gate.Hold(f.RetryAfter)
@@ -246,14 +269,22 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 }
 
 // send makes one attempt. The token is asked for anew each time (stale
-// says which one the provider refused).
-func (c *Client) send(ctx context.Context, r Request, u, stale string) (*http.Response, string, error) {
-	tok, err := c.Tokens(ctx, stale)
+// says which one the provider refused). wrote reports that (some of) the
+// request went out on a connection: a failure after that may be after the
+// provider acted on it.
+func (c *Client) send(ctx context.Context, r Request, u, stale string) (resp *http.Response, tok string, wrote bool, err error) {
+	tok, err = c.Tokens(ctx, stale)
 	if err != nil {
 		if connerr.As(err) != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
-		return nil, "", c.Provider.SignInAgain(c.Server, err)
+		return nil, "", false, c.Provider.SignInAgain(c.Server, err)
+	}
+	var mu sync.Mutex
+	if r.Unrepeatable {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteHeaders: func() { mu.Lock(); wrote = true; mu.Unlock() },
+		})
 	}
 	var body io.Reader
 	if r.Body != nil {
@@ -261,7 +292,7 @@ func (c *Client) send(ctx context.Context, r Request, u, stale string) (*http.Re
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u, body)
 	if err != nil {
-		return nil, "", connerr.Errorf(connerr.Protocol, err, "crmsync could not build a request for %s.", c.Provider.Name)
+		return nil, "", false, connerr.Errorf(connerr.Protocol, err, "crmsync could not build a request for %s.", c.Provider.Name)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
@@ -284,8 +315,10 @@ func (c *Client) send(ctx context.Context, r Request, u, stale string) (*http.Re
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	resp, err := hc.Do(req)
-	return resp, tok, err
+	resp, err = hc.Do(req)
+	mu.Lock()
+	defer mu.Unlock()
+	return resp, tok, wrote, err
 }
 
 // GetJSON reads the bounded JSON answer of GET u (header added) into v.

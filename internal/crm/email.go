@@ -229,7 +229,7 @@ type OutboxState string
 
 const (
 	OutboxQueued  OutboxState = "queued"  // waiting for its (next) attempt
-	OutboxSending OutboxState = "sending" // handed to the SMTP server; outcome being recorded
+	OutboxSending OutboxState = "sending" // handed to the server (SMTP, or the provider's API); outcome being recorded
 	OutboxSent    OutboxState = "sent"
 	OutboxFailed  OutboxState = "failed" // permanently refused; the user must act
 )

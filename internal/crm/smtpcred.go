@@ -23,3 +23,14 @@ func (a MailAccount) SMTPCredentialID() string {
 	}
 	return a.CredentialID
 }
+
+// ProviderSends lists the providers whose mailboxes send through the
+// provider's own API, with no SMTP server: "microsoft" (Graph's sendMail;
+// cloudconn.Microsoft).
+var ProviderSends = map[string]bool{"microsoft": true}
+
+// HasSubmission reports whether the account has a way to send: an SMTP
+// server, or a provider that sends (ProviderSends).
+func (a MailAccount) HasSubmission() bool {
+	return a.Settings.SMTP != nil || ProviderSends[a.Provider]
+}

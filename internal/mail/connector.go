@@ -151,3 +151,39 @@ type Searcher interface {
 type GlobalIDs interface {
 	GlobalIDs() bool
 }
+
+// Sender is implemented by mailboxes whose provider takes outgoing mail
+// through its own API instead of an SMTP server (Microsoft Graph). The
+// wiring (mailconn.Send) chooses it by provider; the outbox sees only the
+// outcome.
+type Sender interface {
+	// Send submits raw (the whole RFC 5322 message, as queued) to the
+	// envelope recipients rcpts from the mailbox's owner, from. Failures
+	// are *connerr.Error whose chain holds ErrPermanent when sending again
+	// cannot help, ErrUncertain when the provider may have taken it.
+	Send(ctx context.Context, from string, rcpts []string, raw []byte) error
+}
+
+// SentSaver is implemented by mailboxes whose provider files the mail
+// sent through it in the Sent folder itself (Graph's sendMail saves to
+// Sent Items): the outbox then looks for that copy instead of appending
+// another.
+type SentSaver interface {
+	SavesSentMail() bool
+}
+
+// AttachmentFetcher is implemented by mailboxes that can fetch one
+// attachment of a message alone, without its whole MIME (Graph lists a
+// message's attachments and serves each one's bytes). Attachments are
+// named by the stored message's list (parsed from its MIME, see
+// Attachment); a provider that numbers them otherwise matches by name,
+// content id and order.
+type AttachmentFetcher interface {
+	// FetchAttachment streams the content of attachments[index] of
+	// message id into w, at most max bytes (more is an error of kind
+	// connerr.Protocol). found is false, with nothing written, when the
+	// provider lists no such attachment (an attachment it does not serve
+	// alone, such as an attached message): the caller falls back to the
+	// whole MIME. A message gone is an error of kind connerr.Gone.
+	FetchAttachment(ctx context.Context, folder string, id ID, attachments []Attachment, index int, max int64, w io.Writer) (found bool, err error)
+}

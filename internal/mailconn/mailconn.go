@@ -150,8 +150,15 @@ func (c *Connector) Parse(r io.Reader) (*mail.Message, error) {
 	return m, err
 }
 
-// Attachment fetches an email from the server and streams one attachment
-// into w. Nothing is written to w unless the message was found.
+// MaxAttachmentBytes bounds one attachment fetched on demand from a
+// provider that serves attachments alone: Graph takes attachments up to
+// 150 MB (reference §6.5).
+const MaxAttachmentBytes = 150 << 20
+
+// Attachment streams one attachment of an email, fetched again from the
+// server, into w: alone when the connector can (mail.AttachmentFetcher),
+// else cut from the whole message. Nothing is written to w unless the
+// message was found.
 func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Email, index int, w io.Writer) error {
 	if a.Mode == crm.ModeForward {
 		// A forwarded message has no server copy to fetch again.
@@ -165,6 +172,14 @@ func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Ema
 		return err
 	}
 	defer mb.Close()
+	if af, ok := mb.(mail.AttachmentFetcher); ok {
+		// The provider serves attachments alone: no need for the whole
+		// message (which may have been cut at its size limit).
+		found, err := af.FetchAttachment(ctx, e.Folder, mail.ID(e.RemoteID), e.Attachments, index, MaxAttachmentBytes, w)
+		if found || err != nil {
+			return err
+		}
+	}
 	found := false
 	err = mb.Fetch(ctx, e.Folder, []mail.ID{mail.ID(e.RemoteID)}, func(m *mail.Fetched) error {
 		found = true
@@ -175,7 +190,11 @@ func (c *Connector) Attachment(ctx context.Context, a crm.MailAccount, e crm.Ema
 		return err
 	}
 	if !found {
-		return &connerr.Error{Kind: connerr.Gone, Server: server(a.Settings.IMAP),
+		srv := ""
+		if a.Settings.IMAP != nil {
+			srv = server(a.Settings.IMAP)
+		}
+		return &connerr.Error{Kind: connerr.Gone, Server: srv,
 			Message: "The message is no longer on the server under the number crmsync knows (it was moved, deleted, or its folder renumbered); try again after the next sync."}
 	}
 	return nil

@@ -9,11 +9,25 @@ import (
 	"github.com/crmsync/crmsync/internal/mail/smtpout"
 )
 
-// Send submits raw through the account's SMTP server with its stored
-// password (the SMTP server's own when it has one): the outbox's sending
-// step. Failures are *connerr.Error; the
-// chain holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
+// Send submits raw for the outbox: through the provider's own API for an
+// account signed in with one that sends (Microsoft Graph, mail.Sender),
+// else through the account's SMTP server with its stored password (the
+// SMTP server's own when it has one). Failures are *connerr.Error; the
+// chain holds mail.ErrPermanent or mail.ErrUncertain as the connector
+// says.
 func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
+	if a.Provider == microsoft {
+		mb, err := c.dialGraph(ctx, a)
+		if err != nil {
+			return err
+		}
+		defer mb.Close()
+		sender, ok := mb.(mail.Sender)
+		if !ok {
+			return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent, Message: "This mailbox's connector cannot send mail."}
+		}
+		return sender.Send(ctx, from, rcpts, raw)
+	}
 	s := a.Settings.SMTP
 	if s == nil {
 		return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent,

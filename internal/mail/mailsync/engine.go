@@ -57,8 +57,9 @@ type Config struct {
 	// DefaultMaxFolders): a server listing hundreds of thousands must not
 	// fill the store and every answer about the account.
 	MaxFolders int
-	// Send submits an outbox message through the account's SMTP server
-	// (nil: the outbox is not worked on).
+	// Send submits an outbox message: through the account's SMTP server,
+	// or its provider's API (mailconn.Send chooses). Nil: the outbox is
+	// not worked on.
 	Send func(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error
 	// Now is the clock (default time.Now).
 	Now func() time.Time

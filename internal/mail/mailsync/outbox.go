@@ -20,8 +20,8 @@ import (
 // bytes and a fixed Message-ID; the account's sync loop sends them, under
 // the account's lease, on the connection it already holds:
 //
-//   - An item is marked "sending" (committed) before the SMTP server is
-//     contacted, and "sent" as soon as the server took it. An item found
+//   - An item is marked "sending" (committed) before the server (SMTP,
+//     or the provider's API such as Graph's sendMail) is contacted, and "sent" as soon as the server took it. An item found
 //     "sending" was left by a process that died mid-attempt (or an attempt
 //     whose outcome could not be recorded): it is looked for in the Sent
 //     folder by its Message-ID, and marked sent if there, failed with an
@@ -32,7 +32,9 @@ import (
 //     server's answer for the user. A connection lost after the whole
 //     message was handed over is uncertain: handled like a dead process.
 //   - Once sent, the message is appended to the Sent folder unless the
-//     server saved it there itself (Gmail, Microsoft 365), stored at the
+//     server saved it there itself (Gmail, Microsoft 365, any connector
+//     that is a mail.SentSaver): then that copy is found by its
+//     Message-ID and is the one stored. Either way it is stored at the
 //     id the server gave it (so the sync does not fetch it again), and
 //     linked to the records the user chose.
 const (
@@ -86,7 +88,7 @@ func (e *Engine) sendOutbox(ctx context.Context) (worked bool, err error) {
 func (e *Engine) sendItem(ctx context.Context, it crm.OutboxItem) (down bool, err error) {
 	switch it.State {
 	case crm.OutboxSending:
-		return false, e.recoverItem(ctx, it, "crmsync was interrupted while handing this message to the SMTP server")
+		return false, e.recoverItem(ctx, it, "crmsync was interrupted while handing this message to the mail server")
 	case crm.OutboxQueued:
 	default:
 		return false, nil
@@ -94,10 +96,10 @@ func (e *Engine) sendItem(ctx context.Context, it crm.OutboxItem) (down bool, er
 	now := e.Config.Now()
 	if it.Attempts > 0 && now.Sub(it.CreatedAt) > outboxGiveUp {
 		it.State = crm.OutboxFailed
-		it.LastError = fmt.Sprintf("Not sent: the SMTP server refused it for %s. Its last answer: %s", outboxGiveUp, it.LastError)
+		it.LastError = fmt.Sprintf("Not sent: the mail server refused it for %s. Its last answer: %s", outboxGiveUp, it.LastError)
 		return false, e.failItem(ctx, it)
 	}
-	// Committed before the SMTP server is contacted: if this process dies
+	// Committed before the server is contacted: if this process dies
 	// from here on, the next one knows an attempt may have been made.
 	it.State, it.Attempts = crm.OutboxSending, it.Attempts+1
 	if err := e.Store.UpdateOutbox(ctx, e.Fence, it); err != nil {
@@ -213,6 +215,9 @@ func (e *Engine) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string
 		return 0, "", err
 	}
 	saves := savesSentMail(e.Account)
+	if s, ok := e.Mailbox.(mail.SentSaver); ok && s.SavesSentMail() {
+		saves = true
+	}
 	for deadline := time.Now().Add(outboxSavedWait); id == "" && saves && time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():

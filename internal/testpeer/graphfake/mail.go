@@ -17,7 +17,7 @@ import (
 
 // The mail side of Graph (§6): folders, per-folder message delta with
 // nextLink/deltaLink paging and @removed, immutable ids, $value and PATCH
-// of isRead and flag.
+// of isRead and flag. Sending, listing and attachments are in send.go.
 
 // wellKnown are the folders every mailbox has, by their well-known name
 // (usable in place of an id, §6.1) and display name.
@@ -67,6 +67,7 @@ type mailStore struct {
 	// switches
 	location  bool // dead tokens answer 410 with a Location
 	duplicate bool
+	send      sendState // send.go
 }
 
 func newMailStore() *mailStore {
@@ -263,9 +264,13 @@ func (g *Graph) serveMail(w http.ResponseWriter, r *http.Request, path string) {
 			g.listFolders(w, r, f.id)
 		case len(seg) == 4 && seg[2] == "messages" && seg[3] == "delta":
 			g.delta(w, r, f, immutable)
+		case len(seg) == 3 && seg[2] == "messages":
+			g.listMessages(w, r, f, immutable)
 		default:
 			graphError(w, http.StatusBadRequest, "invalidRequest", "Unsupported segment.")
 		}
+	case r.Method == http.MethodGet && len(seg) == 1 && seg[0] == "messages":
+		g.listMessages(w, r, nil, immutable)
 	case len(seg) >= 2 && seg[0] == "messages":
 		m := g.mail.message(seg[1])
 		if m == nil {
@@ -279,6 +284,8 @@ func (g *Graph) serveMail(w http.ResponseWriter, r *http.Request, path string) {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("Content-Length", strconv.Itoa(len(m.raw)))
 			w.Write(m.raw)
+		case len(seg) >= 3 && seg[2] == "attachments":
+			g.serveAttachments(w, r, m, seg[3:])
 		case r.Method == http.MethodPatch && len(seg) == 2:
 			g.patchMessage(w, r, m, immutable)
 		default:
@@ -299,7 +306,7 @@ func normalizePath(p string) string {
 			continue
 		}
 		switch l := strings.ToLower(s); l {
-		case "mailfolders", "childfolders", "messages", "delta", "$value":
+		case "mailfolders", "childfolders", "messages", "delta", "$value", "attachments":
 			out = append(out, l)
 		default:
 			out = append(out, s)
@@ -362,15 +369,21 @@ func (g *Graph) listFolders(w http.ResponseWriter, r *http.Request, parent strin
 	}
 	page := map[string]any{"value": all[min(skip, len(all)):min(skip+top, len(all))]}
 	if skip+top < len(all) {
-		u := *r.URL
-		u.Scheme, u.Host = scheme(r), r.Host
-		v := u.Query()
-		v.Set("$skip", strconv.Itoa(skip+top))
-		v.Set("$top", strconv.Itoa(top))
-		u.RawQuery = v.Encode()
-		page["@odata.nextLink"] = u.String()
+		page["@odata.nextLink"] = skipLink(r, skip+top, top)
 	}
 	writeGraphJSON(w, page)
+}
+
+// skipLink is the request's absolute URL asking for the page at skip:
+// a listing's nextLink ($top, $skip).
+func skipLink(r *http.Request, skip, top int) string {
+	u := *r.URL
+	u.Scheme, u.Host = scheme(r), r.Host
+	v := u.Query()
+	v.Set("$skip", strconv.Itoa(skip))
+	v.Set("$top", strconv.Itoa(top))
+	u.RawQuery = v.Encode()
+	return u.String()
 }
 
 func scheme(r *http.Request) string {
