@@ -30,6 +30,7 @@ type Graph struct {
 
 	mu   sync.Mutex
 	mail *mailStore
+	todo *todoStore // todo.go, made on first use
 	// throttling
 	inflight, maxInflight int
 	requests              int           // requests seen (every one, refused or not)
