@@ -211,14 +211,14 @@ func (t *Tasks) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, []
 			var raw json.RawMessage
 			err := graph.GetJSON(ctx, t.c, t.taskPath(h)+"?$expand=linkedResources", maxSmall, &raw)
 			switch {
+			case err == nil:
+				res[i].it, res[i].bad = decodeTask(raw)
 			case cloudapi.Status(err) == http.StatusNotFound:
 				res[i].missing = true
 			case connerr.KindOf(err) == connerr.Protocol && cloudapi.Status(err) == 0:
 				res[i].bad = err // an answer that is not JSON: this item's fault
-			case err != nil:
-				res[i].err = err
 			default:
-				res[i].it, res[i].bad = decodeTask(raw)
+				res[i].err = err
 			}
 		}()
 	}
