@@ -158,6 +158,7 @@ func stampOf(task map[string]any) string {
 // mapped; later changes on either side follow; a quiet pass does nothing;
 // a task deleted in To Do stays in the CRM.
 func TestTodoEngineBothWays(t *testing.T) {
+	t.Parallel()
 	e := newTodoEnv(t, nil)
 	report := e.createTask(crm.Task{Summary: "Write report", Due: "2026-12-01", Priority: 1, Categories: []string{"Customer"}})
 	e.createTask(crm.Task{Summary: "Archive", Status: crm.TaskCompleted, CompletedAt: "2026-11-01T09:00:00Z"})
@@ -212,8 +213,10 @@ func TestTodoEngineBothWays(t *testing.T) {
 // One field changed on both sides is decided by the policy; fields
 // changed on one side only are merged.
 func TestTodoEngineConflictPolicies(t *testing.T) {
+	t.Parallel()
 	for _, policy := range pim.Policies {
 		t.Run(string(policy), func(t *testing.T) {
+			t.Parallel()
 			e := newTodoEnv(t, nil)
 			task := e.createTask(crm.Task{Summary: "Plan"})
 			e.pass(policy)
@@ -241,6 +244,7 @@ func TestTodoEngineConflictPolicies(t *testing.T) {
 // list again: nothing is duplicated on either side, and the change made
 // meanwhile comes in.
 func TestTodoEngineExpiredToken(t *testing.T) {
+	t.Parallel()
 	for _, loc := range []bool{false, true} {
 		e := newTodoEnv(t, nil)
 		e.createTask(crm.Task{Summary: "From CRM"})
@@ -261,6 +265,7 @@ func TestTodoEngineExpiredToken(t *testing.T) {
 
 // A create whose answer was lost is linked, not made again.
 func TestTodoEngineLostCreate(t *testing.T) {
+	t.Parallel()
 	e := newTodoEnv(t, func(h http.Handler) http.Handler { d, _ := dropFirst(h, isPost); return d })
 	e.createTask(crm.Task{Summary: "Only once"})
 	s := e.pass(pim.NewestWins)
@@ -276,6 +281,7 @@ func TestTodoEngineLostCreate(t *testing.T) {
 // write is refused (412), the engine reads it again and merges, and both
 // changes are kept.
 func TestTodoEnginePrecondition(t *testing.T) {
+	t.Parallel()
 	var g *graphfake.Graph
 	var id string
 	raced := false

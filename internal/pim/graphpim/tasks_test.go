@@ -76,8 +76,8 @@ func TestTodoFirstSync(t *testing.T) {
 	g.DuplicateTodoInRound(true)
 	list := g.DefaultTodoList()
 	a := g.AddTask(list, map[string]any{"title": "Call  Acme", "importance": "high", "categories": []string{"Customer", "Base"},
-		"dueDateTime": map[string]any{"dateTime": "2026-11-21T00:00:00.0000000", "timeZone": "UTC"},
-		"body":        map[string]any{"contentType": "html", "content": "<p>Ask about <b>renewal</b></p>"},
+		"dueDateTime":  map[string]any{"dateTime": "2026-11-21T00:00:00.0000000", "timeZone": "UTC"},
+		"body":         map[string]any{"contentType": "html", "content": "<p>Ask about <b>renewal</b></p>"},
 		"isReminderOn": true, "reminderDateTime": map[string]any{"dateTime": "2026-11-20T08:00:00.0000000", "timeZone": "UTC"}})
 	b := g.AddTask(list, map[string]any{"title": "Send quote", "status": "completed", "importance": "low",
 		"completedDateTime": map[string]any{"dateTime": "2026-11-02T10:00:00.0000000", "timeZone": "W. Europe Standard Time"},

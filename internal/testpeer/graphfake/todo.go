@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -37,28 +36,11 @@ type todoTask struct {
 	seq      uint64 // seq of its last change: its etag
 }
 
-// todoToken is the state behind a $skiptoken or $deltatoken of a list's
-// tasks delta, bound to the first request's options as Graph's are (§1).
-type todoToken struct {
-	list     string
-	pageSize int
-	expand   bool // $expand=linkedResources
-	since    uint64
-	rest     []string // a skiptoken: the round's remaining entries ("-id" removed)
-	full     map[string]bool
-	end      uint64
-	dup      string
-	dead     bool
-}
-
 type todoStore struct {
-	seq    uint64
-	lists  []*todoList
-	tasks  map[string]*todoTask
-	tokens map[string]*todoToken
-	// switches
-	location  bool
-	duplicate bool
+	seq   uint64
+	lists []*todoList
+	tasks map[string]*todoTask
+	delta deltaTokens
 }
 
 func init() { routes = append(routes, route{prefix: "todo", serve: (*Graph).serveTodo}) }
@@ -67,7 +49,7 @@ func init() { routes = append(routes, route{prefix: "todo", serve: (*Graph).serv
 // built-in lists. The caller holds g.mu.
 func (g *Graph) todoState() *todoStore {
 	if g.todo == nil {
-		g.todo = &todoStore{tasks: map[string]*todoTask{}, tokens: map[string]*todoToken{}}
+		g.todo = &todoStore{tasks: map[string]*todoTask{}}
 		g.todo.lists = []*todoList{
 			{id: todoListID(), display: "Tasks", wellKnown: "defaultList"},
 			{id: todoListID(), display: "Flagged Emails", wellKnown: "flaggedEmails"},
@@ -213,11 +195,7 @@ func (g *Graph) Tasks(list string) []string {
 func (g *Graph) ExpireTodoTokens(withLocation bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.todoState()
-	for _, t := range s.tokens {
-		t.dead = true
-	}
-	s.location = withLocation
+	g.todoState().delta.expire(withLocation)
 }
 
 // DuplicateTodoInRound makes each delta page after a round's first repeat
@@ -225,7 +203,7 @@ func (g *Graph) ExpireTodoTokens(withLocation bool) {
 func (g *Graph) DuplicateTodoInRound(on bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.todoState().duplicate = on
+	g.todoState().delta.duplicate = on
 }
 
 // roundTrip deep-copies v through JSON, as a request body would arrive.
@@ -682,7 +660,8 @@ func (g *Graph) listTodoLists(w http.ResponseWriter, r *http.Request) {
 	writeSkipPage(w, r, all)
 }
 
-// listTasks lists a list's tasks, $top at a time (default 10).
+// listTasks lists a list's tasks, $top at a time (default 10) with a
+// nextLink carrying $skip.
 func (g *Graph) listTasks(w http.ResponseWriter, r *http.Request, l *todoList) {
 	all := []map[string]any{}
 	for _, t := range g.todo.sorted(l.id) {
@@ -691,105 +670,38 @@ func (g *Graph) listTasks(w http.ResponseWriter, r *http.Request, l *todoList) {
 	writeSkipPage(w, r, all)
 }
 
-func writeSkipPage(w http.ResponseWriter, r *http.Request, all []map[string]any) {
-	q := r.URL.Query()
-	top, _ := strconv.Atoi(q.Get("$top"))
-	if top <= 0 || top > 1000 {
-		top = 10
-	}
-	skip, _ := strconv.Atoi(q.Get("$skip"))
-	page := map[string]any{"value": all[min(skip, len(all)):min(skip+top, len(all))]}
-	if skip+top < len(all) {
-		u := *r.URL
-		u.Scheme, u.Host = scheme(r), r.Host
-		v := u.Query()
-		v.Set("$skip", strconv.Itoa(skip+top))
-		v.Set("$top", strconv.Itoa(top))
-		u.RawQuery = v.Encode()
-		page["@odata.nextLink"] = u.String()
-	}
-	writeGraphJSON(w, page)
-}
-
-// todoDelta answers one page of a list's tasks delta ([G-TODO], §1, §15).
+// todoDelta answers one page of a list's tasks delta ([G-TODO], §15):
+// tasks added since the token whole, changed ones with their changed
+// properties only.
 func (g *Graph) todoDelta(w http.ResponseWriter, r *http.Request, l *todoList) {
 	s := g.todo
-	q := r.URL.Query()
-	var round *todoToken
-	if key := q.Get("$skiptoken") + q.Get("$deltatoken"); key != "" {
-		t := s.tokens[key]
-		switch {
-		case t == nil || t.dead:
-			if s.location && t != nil {
-				w.Header().Set("Location", todoDeltaURL(r, l, "$deltatoken", ""))
-				graphError(w, http.StatusGone, "resyncRequired", "The sync state was reset; resync.")
-				return
+	s.delta.serve(w, r, deltaArea{scope: l.id, what: "list", odataType: "#microsoft.graph.todoTask",
+		context: "https://graph.microsoft.com/v1.0/$metadata#Collection(todoTask)", option: expands(r),
+		start: func(since uint64, initial bool) ([]string, map[string]bool, uint64) {
+			return s.startRound(l, since, initial)
+		},
+		item: func(id string, round *deltaToken) map[string]any {
+			t := s.tasks[id]
+			switch {
+			case t == nil || t.list != l.id:
+				return nil
+			case round.full[id]:
+				return t.json(round.option)
 			}
-			graphError(w, http.StatusGone, "syncStateNotFound", "The sync state generation is not found.")
-			return
-		case t.list != l.id:
-			graphError(w, http.StatusBadRequest, "invalidRequest", "The token belongs to another list.")
-			return
-		}
-		if q.Has("$skiptoken") {
-			round = t
-		} else {
-			round = s.startRound(l, t.since, false, t.pageSize, t.expand)
-		}
-	} else {
-		size := 0
-		if v, ok := prefer(r)["odata.maxpagesize"]; ok {
-			size, _ = strconv.Atoi(v)
-		}
-		if size <= 0 || size > 1000 {
-			size = 100
-		}
-		round = s.startRound(l, 0, true, size, expands(r))
-	}
-	n := min(round.pageSize, len(round.rest))
-	entries := round.rest[:n]
-	if round.dup != "" {
-		entries = append([]string{round.dup}, entries...)
-	}
-	value := []map[string]any{}
-	for _, e := range entries {
-		id, removed := strings.CutPrefix(e, "-")
-		t := s.tasks[id]
-		switch {
-		case removed || t == nil || t.list != l.id:
-			value = append(value, map[string]any{"@odata.type": "#microsoft.graph.todoTask", "id": id, "@removed": map[string]any{"reason": "deleted"}})
-		case round.full[id]:
-			value = append(value, t.json(round.expand))
-		default:
-			value = append(value, t.partialJSON(round.since))
-		}
-	}
-	page := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(todoTask)", "value": value}
-	next := &todoToken{list: l.id, pageSize: round.pageSize, expand: round.expand}
-	key := randomID()
-	s.tokens[key] = next
-	if n < len(round.rest) {
-		next.rest, next.full, next.end, next.since = round.rest[n:], round.full, round.end, round.since
-		if s.duplicate && n > 0 {
-			next.dup = round.rest[n-1]
-		}
-		page["@odata.nextLink"] = todoDeltaURL(r, l, "$skiptoken", key)
-	} else {
-		next.since = round.end
-		page["@odata.deltaLink"] = todoDeltaURL(r, l, "$deltatoken", key)
-	}
-	writeGraphJSON(w, page)
+			return t.partialJSON(round.since)
+		},
+		link: func(param, token string) string { return todoDeltaURL(r, l, param, token) }})
 }
 
 // startRound lists what changed in l after since: every task on an
-// initial round; else those added (in full) or changed (their changed
-// properties only), and @removed for those that left.
-func (s *todoStore) startRound(l *todoList, since uint64, initial bool, pageSize int, expand bool) *todoToken {
-	t := &todoToken{list: l.id, pageSize: pageSize, expand: expand, since: since, full: map[string]bool{}, end: s.seq}
+// initial round; else those added (whole) or changed, and "-id" for those
+// that left.
+func (s *todoStore) startRound(l *todoList, since uint64, initial bool) (rest []string, full map[string]bool, end uint64) {
+	full = map[string]bool{}
 	for _, task := range s.sorted(l.id) {
 		if initial || task.seq > since {
-			t.rest = append(t.rest, task.id)
-			t.full[task.id] = initial || task.added > since
+			rest = append(rest, task.id)
+			full[task.id] = initial || task.added > since
 		}
 	}
 	if !initial {
@@ -797,11 +709,11 @@ func (s *todoStore) startRound(l *todoList, since uint64, initial bool, pageSize
 		for _, r := range l.removals {
 			if task := s.tasks[r.id]; r.seq > since && !seen[r.id] && (task == nil || task.list != l.id) {
 				seen[r.id] = true
-				t.rest = append(t.rest, "-"+r.id)
+				rest = append(rest, "-"+r.id)
 			}
 		}
 	}
-	return t
+	return rest, full, s.seq
 }
 
 func todoDeltaURL(r *http.Request, l *todoList, param, token string) string {
