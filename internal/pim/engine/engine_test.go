@@ -2,16 +2,15 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
+	"github.com/crmsync/crmsync/internal/pim/engine/enginetest"
 	"github.com/crmsync/crmsync/internal/pim/pimfake"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
@@ -28,6 +27,7 @@ type env struct {
 	fence     store.Fence
 	accountID int64
 	collID    int64
+	acct      *enginetest.Account
 	remote    *pimfake.Remote
 	events    []string // kinds of the history events the passes recorded
 }
@@ -42,27 +42,10 @@ func onBothStores(t *testing.T, fn func(e *env)) {
 
 func newEnv(t *testing.T, f storetest.Factory) *env {
 	st, _ := f(t)
-	ctx := context.Background()
-	_, p, h := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: crm.PIMCardDAV, URL: "https://dav.acme.example/", Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "pim", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const href = "/dav/admin/contacts/"
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: href, Kind: pim.Contacts, DisplayName: "Contacts"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, st: st, v: v, fence: l.Fence(), accountID: a.ID, collID: coll.ID, remote: pimfake.New(pim.Contacts, href, nil)}
+	a := enginetest.New(t, st, crm.PIMCardDAV, pim.Contacts, href, "Contacts")
+	return &env{t: t, ctx: a.Ctx, st: st, v: a.Viewer, fence: a.Fence, accountID: a.AccountID, collID: a.CollectionID,
+		acct: a, remote: pimfake.New(pim.Contacts, href, nil)}
 }
 
 // tryPass runs one pass as the loop does, with the collection's cursor as
@@ -92,20 +75,7 @@ func (e *env) sync() engine.Stats {
 	return total
 }
 
-func (e *env) collection() store.PIMCollection {
-	e.t.Helper()
-	colls, err := e.st.PIMCollections(e.ctx, e.accountID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, c := range colls {
-		if c.ID == e.collID {
-			return c
-		}
-	}
-	e.t.Fatal("collection not found")
-	return store.PIMCollection{}
-}
+func (e *env) collection() store.PIMCollection { return e.acct.CollectionOf(e.collID) }
 
 func (e *env) createContact(first, email string) crm.Contact {
 	e.t.Helper()

@@ -7,29 +7,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
+	"github.com/crmsync/crmsync/internal/pim/engine/enginetest"
 	"github.com/crmsync/crmsync/internal/pim/graphpim"
 	"github.com/crmsync/crmsync/internal/store"
-	"github.com/crmsync/crmsync/internal/store/sqlstore"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
 
-// todoEnv is a store with one user's task list on the Graph fake, under
-// the account's lease, synced by the engine through graphpim.Tasks over
-// HTTP.
+// todoEnv is one user's task list on the Graph fake, synced by the
+// engine through graphpim.Tasks over HTTP.
 type todoEnv struct {
+	*enginetest.Account
 	t      *testing.T
-	ctx    context.Context
-	st     *sqlstore.DB
-	v      crm.Viewer
-	fence  store.Fence
-	acct   int64
-	coll   int64
 	g      *graphfake.Graph
 	list   string
 	c      *cloudapi.Client
@@ -38,50 +31,22 @@ type todoEnv struct {
 
 func newTodoEnv(t *testing.T, wrap func(http.Handler) http.Handler) *todoEnv {
 	st, _ := storetest.SQLite(t)
-	ctx := context.Background()
-	_, p, h := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	// The account's kind is the lead's wiring; the engine does not read it.
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: crm.PIMCalDAV, URL: "https://graph.microsoft.com/", Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "pim", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g := graphfake.NewGraph()
 	list := g.DefaultTodoList()
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: list, Kind: pim.Tasks, DisplayName: "Tasks"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The account's kind is the lead's wiring; the engine does not read it.
+	a := enginetest.New(t, st, crm.PIMCalDAV, pim.Tasks, list, "Tasks")
 	var handler http.Handler = g
 	if wrap != nil {
 		handler = wrap(g)
 	}
-	return &todoEnv{t: t, ctx: ctx, st: st, v: v, fence: l.Fence(), acct: a.ID, coll: coll.ID, g: g, list: list, c: todoClient(t, handler)}
+	return &todoEnv{Account: a, t: t, g: g, list: list, c: todoClient(t, handler)}
 }
 
 // pass runs one pass with a new Tasks, as the loop would after a restart.
 func (e *todoEnv) pass(policy pim.Policy) engine.Stats {
 	e.t.Helper()
-	colls, err := e.st.PIMCollections(e.ctx, e.acct)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var coll store.PIMCollection
-	for _, c := range colls {
-		if c.ID == e.coll {
-			coll = c
-		}
-	}
-	res, err := engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v},
-		Remote: graphpim.NewTasks(e.c, e.list), Collection: coll, Policy: policy,
+	res, err := engine.Run(e.Ctx, engine.Config{Port: e.Port(), Remote: graphpim.NewTasks(e.c, e.list),
+		Collection: e.Collection(), Policy: policy,
 		Event: func(_ context.Context, kind, _ string) { e.events = append(e.events, kind) }})
 	if err != nil {
 		e.t.Fatalf("pass: %v", err)
@@ -94,11 +59,11 @@ func (e *todoEnv) pass(policy pim.Policy) engine.Stats {
 
 func (e *todoEnv) createTask(task crm.Task) crm.Task {
 	e.t.Helper()
-	task.OrgID, task.OwnerID = e.v.OrgID, e.v.UserID
+	task.OrgID, task.OwnerID = e.Viewer.OrgID, e.Viewer.UserID
 	if task.Status == "" {
 		task.Status = crm.TaskNeedsAction
 	}
-	task, err := e.st.CreateTask(e.ctx, e.v, task)
+	task, err := e.Store.CreateTask(e.Ctx, e.Viewer, task)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -107,7 +72,7 @@ func (e *todoEnv) createTask(task crm.Task) crm.Task {
 
 func (e *todoEnv) updateTask(id int64, fn func(*crm.Task)) {
 	e.t.Helper()
-	if _, err := e.st.UpdateTask(e.ctx, e.v, id, func(t *crm.Task) error { fn(t); return nil }); err != nil {
+	if _, err := e.Store.UpdateTask(e.Ctx, e.Viewer, id, func(t *crm.Task) error { fn(t); return nil }); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -115,7 +80,7 @@ func (e *todoEnv) updateTask(id int64, fn func(*crm.Task)) {
 // crmTasks returns the CRM's tasks by summary; two of one fail the test.
 func (e *todoEnv) crmTasks() map[string]crm.Task {
 	e.t.Helper()
-	p, err := e.st.ListTasks(e.ctx, e.v, store.TaskFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
+	p, err := e.Store.ListTasks(e.Ctx, e.Viewer, store.TaskFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
