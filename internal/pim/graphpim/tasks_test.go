@@ -343,3 +343,24 @@ func TestTodoUpdate(t *testing.T) {
 		t.Errorf("update of a deleted task: %v", err)
 	}
 }
+
+// A 429 in the middle of a round is waited out (Retry-After) and the
+// round goes on; nothing is sent before the wait is over.
+func TestTodoThrottled(t *testing.T) {
+	g := graphfake.NewGraph()
+	list := g.DefaultTodoList()
+	for _, title := range []string{"a", "b", "c"} {
+		g.AddTask(list, map[string]any{"title": title})
+	}
+	r := graphpim.NewTasks(todoClient(t, g), list)
+	r.PageSize = 1
+	g.ThrottleAfter(1, time.Second)
+	start := time.Now()
+	ch, err := r.Changes(context.Background(), "")
+	if err != nil || len(ch.Items) != 3 {
+		t.Fatalf("changes: %v %+v", err, ch)
+	}
+	if time.Since(start) < time.Second || g.Stats().Early != 0 {
+		t.Errorf("took %v, %d requests during the wait", time.Since(start), g.Stats().Early)
+	}
+}
