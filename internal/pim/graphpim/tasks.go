@@ -115,7 +115,7 @@ func (t *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 			ID      string          `json:"id"`
 			ETag    string          `json:"@odata.etag"`
 			Removed json.RawMessage `json:"@removed"`
-			Links   json.RawMessage `json:"linkedResources"`
+			Links   *[]todoLinkJ    `json:"linkedResources"`
 		}
 		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" {
 			return protocol(t.c, "Microsoft Graph sent a change of a To Do list crmsync cannot read.")
@@ -136,14 +136,12 @@ func (t *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 			expanded = false // not expanded: no stamp to be read here
 			return nil
 		}
-		it, err := decodeTask(raw)
-		if err != nil {
-			return nil // Fetch asks for it again, and reports it
+		if s := taskStamp(*head.Links); s != "" {
+			stamps[s] = head.ID
 		}
-		kept[head.ID] = it
-		if it.UID != "" {
-			stamps[it.UID] = head.ID
-		}
+		if it, err := decodeTask(raw); err == nil {
+			kept[head.ID] = it
+		} // else Fetch asks for it again, and reports it
 		return nil
 	})
 	if err != nil {
@@ -162,6 +160,11 @@ func (t *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 			ch.Items = append(ch.Items, pim.RemoteRef{Href: id, ETag: etags[id]})
 		} else {
 			ch.Deleted = append(ch.Deleted, id)
+		}
+	}
+	for uid, id := range stamps {
+		if !present[id] {
+			delete(stamps, uid)
 		}
 	}
 	t.mu.Lock()

@@ -364,3 +364,35 @@ func TestTodoThrottled(t *testing.T) {
 		t.Errorf("took %v, %d requests during the wait", time.Since(start), g.Stats().Early)
 	}
 }
+
+// After a full round, a create needs no search of the list (the round
+// read every stamp); without one, a single listing is made and kept.
+func TestTodoCreateSearchesOnce(t *testing.T) {
+	g := graphfake.NewGraph()
+	list := g.DefaultTodoList()
+	c := todoClient(t, g)
+	sent := func(fn func()) int {
+		before := g.Stats().Requests
+		fn()
+		return g.Stats().Requests - before
+	}
+	create := func(r *graphpim.Tasks, id string) {
+		if _, err := r.Create(context.Background(), pim.StampUID(id), pim.Fields{pim.FieldSummary: pim.Str(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cold := graphpim.NewTasks(c, list)
+	if n := sent(func() { create(cold, "task-1"); create(cold, "task-2") }); n != 3 {
+		t.Errorf("two creates without a round sent %d requests, want 3 (one search)", n)
+	}
+	warm := graphpim.NewTasks(c, list)
+	if _, err := warm.Changes(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := sent(func() { create(warm, "task-3") }); n != 1 {
+		t.Errorf("a create after a full round sent %d requests, want 1", n)
+	}
+	if _, err := warm.Create(context.Background(), pim.StampUID("task-1"), nil); !errors.Is(err, pim.ErrExists) {
+		t.Errorf("create of a stamp the round read: %v", err)
+	}
+}
