@@ -7,7 +7,8 @@
 //
 // graph.go is the Graph side's skeleton: routing under /v1.0, bearer
 // tokens, the error envelope and throttling per mailbox. The mail
-// endpoints are in mail.go.
+// endpoints are in mail.go, Microsoft To Do's in todo.go, the delta
+// mechanics they share in delta.go.
 package graphfake
 
 import (

@@ -534,6 +534,19 @@ func (g *Graph) serveTodo(w http.ResponseWriter, r *http.Request, path string) {
 	switch {
 	case len(seg) == 3 && r.Method == http.MethodGet:
 		writeGraphJSON(w, listJSON(l))
+	case len(seg) == 3 && r.Method == http.MethodPatch:
+		var body struct {
+			DisplayName string `json:"displayName"`
+		}
+		if !readBody(w, r, &body) {
+			return
+		}
+		if l.wellKnown != "none" || body.DisplayName == "" {
+			graphError(w, http.StatusBadRequest, "invalidRequest", "A built-in list cannot be renamed, and a list needs a name.")
+			return
+		}
+		l.display = body.DisplayName
+		writeGraphJSON(w, listJSON(l))
 	case len(seg) == 3 && r.Method == http.MethodDelete:
 		if l.wellKnown != "none" {
 			graphError(w, http.StatusBadRequest, "invalidRequest", "A built-in list cannot be deleted.")

@@ -76,6 +76,13 @@ func TestTodoWrites(t *testing.T) {
 	if status, _ := todoCall(t, srv, "DELETE", "lists/"+list, ""); status != http.StatusBadRequest {
 		t.Errorf("deleting the default list: %d", status)
 	}
+	if status, _ := todoCall(t, srv, "PATCH", "lists/"+list, `{"displayName":"Mine"}`); status != http.StatusBadRequest {
+		t.Errorf("renaming the default list: %d", status)
+	}
+	other := g.AddList("Clients")
+	if status, out := todoCall(t, srv, "PATCH", "lists/"+other, `{"displayName":"Customers"}`); status != http.StatusOK || out["displayName"] != "Customers" {
+		t.Errorf("renaming a list: %d %v", status, out)
+	}
 	if status, out := todoCall(t, srv, "GET", "lists/nope/tasks", ""); status != http.StatusNotFound || errCode(out) != "ErrorItemNotFound" {
 		t.Errorf("unknown list: %d %v", status, out)
 	}
