@@ -291,9 +291,13 @@ func (t *Tasks) Create(ctx context.Context, uid string, f pim.Fields) (pim.Remot
 		if s := cloudapi.Status(err); s >= 400 && s < 500 && s != 401 && s != 403 && s != 408 && s != 429 {
 			return pim.RemoteItem{}, fmt.Errorf("%w: %v", pim.ErrRefused, err) // refused: nothing was made
 		}
-		// The task may have been made and its answer lost.
-		t.forgetStamps()
-		if k := connerr.KindOf(err); attempt+1 >= createAttempts || ctx.Err() != nil || (k != connerr.Unreachable && k != connerr.Throttled) {
+		k := connerr.KindOf(err)
+		if cloudapi.Status(err) != http.StatusTooManyRequests {
+			// Anything but a 429 (refused before it was looked at): the
+			// task may have been made and its answer lost.
+			t.forgetStamps()
+		}
+		if attempt+1 >= createAttempts || ctx.Err() != nil || (k != connerr.Unreachable && k != connerr.Throttled) {
 			return pim.RemoteItem{}, err
 		}
 		select {

@@ -363,6 +363,16 @@ func TestTodoThrottled(t *testing.T) {
 	if time.Since(start) < time.Second || g.Stats().Early != 0 {
 		t.Errorf("took %v, %d requests during the wait", time.Since(start), g.Stats().Early)
 	}
+	// A create refused with 429 is sent again once allowed, without a
+	// search: Graph did not look at it.
+	g.ThrottleAfter(0, time.Second)
+	before := g.Stats().Requests
+	if _, err := r.Create(context.Background(), pim.StampUID("task-9"), pim.Fields{pim.FieldSummary: pim.Str("d")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.Stats().Requests - before; n != 2 || g.Stats().Early != 0 || len(g.Tasks(list)) != 4 {
+		t.Errorf("%d requests (%d early), %d tasks", n, g.Stats().Early, len(g.Tasks(list)))
+	}
 }
 
 // After a full round, a create needs no search of the list (the round
