@@ -27,9 +27,9 @@ type env struct {
 	fence     store.Fence
 	accountID int64
 	collID    int64
-	acct      *enginetest.Account
 	remote    *pimfake.Remote
 	events    []string // kinds of the history events the passes recorded
+	base      *enginetest.Env
 }
 
 // onBothStores runs fn on SQLite and on PostgreSQL (skipped without
@@ -41,11 +41,10 @@ func onBothStores(t *testing.T, fn func(e *env)) {
 }
 
 func newEnv(t *testing.T, f storetest.Factory) *env {
-	st, _ := f(t)
 	const href = "/dav/admin/contacts/"
-	a := enginetest.New(t, st, crm.PIMCardDAV, pim.Contacts, href, "Contacts")
-	return &env{t: t, ctx: a.Ctx, st: st, v: a.Viewer, fence: a.Fence, accountID: a.AccountID, collID: a.CollectionID,
-		acct: a, remote: pimfake.New(pim.Contacts, href, nil)}
+	b := enginetest.New(t, f, crm.PIMCardDAV, store.PIMCollection{Href: href, Kind: pim.Contacts, DisplayName: "Contacts"})
+	return &env{t: t, ctx: b.Ctx, st: b.Store, v: b.Viewer, fence: b.Fence, accountID: b.AccountID, collID: b.CollectionID,
+		remote: pimfake.New(pim.Contacts, href, nil), base: b}
 }
 
 // tryPass runs one pass as the loop does, with the collection's cursor as
@@ -60,22 +59,14 @@ func (e *env) tryPass() (engine.Result, error) {
 // sync runs passes until no backlog is left, and returns what they did.
 func (e *env) sync() engine.Stats {
 	e.t.Helper()
-	var total engine.Stats
-	for range 5 {
-		res, err := e.tryPass()
-		if err != nil {
-			e.t.Fatalf("pass: %v", err)
-		}
-		total = total.Add(res.Stats)
-		if res.Backlog == 0 {
-			return total
-		}
-	}
-	e.t.Fatal("still a backlog after 5 passes")
-	return total
+	return enginetest.Sync(e.t, e.tryPass)
 }
 
-func (e *env) collection() store.PIMCollection { return e.acct.CollectionOf(e.collID) }
+func (e *env) collection() store.PIMCollection {
+	e.t.Helper()
+	e.base.CollectionID = e.collID // toEvents points e at another collection
+	return e.base.Collection()
+}
 
 func (e *env) createContact(first, email string) crm.Contact {
 	e.t.Helper()

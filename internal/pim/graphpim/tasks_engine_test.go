@@ -23,7 +23,7 @@ import (
 // todoEnv is one user's task list on the Graph fake, synced by the
 // engine through graphpim.Tasks over HTTP.
 type todoEnv struct {
-	*enginetest.Account
+	*enginetest.Env
 	t      *testing.T
 	g      *graphfake.Graph
 	list   string
@@ -32,22 +32,20 @@ type todoEnv struct {
 }
 
 func newTodoEnv(t *testing.T, wrap func(http.Handler) http.Handler) *todoEnv {
-	st, _ := storetest.SQLite(t)
 	g := graphfake.NewGraph()
 	list := g.DefaultTodoList()
 	// The account's kind is the lead's wiring; the engine does not read it.
-	a := enginetest.New(t, st, crm.PIMCalDAV, pim.Tasks, list, "Tasks")
+	env := enginetest.New(t, storetest.SQLite, crm.PIMCalDAV, store.PIMCollection{Href: list, Kind: pim.Tasks, DisplayName: "Tasks"})
 	var handler http.Handler = g
 	if wrap != nil {
 		handler = wrap(g)
 	}
-	return &todoEnv{Account: a, t: t, g: g, list: list, c: todoClient(t, handler)}
+	return &todoEnv{Env: env, t: t, g: g, list: list, c: todoClient(t, handler)}
 }
 
 // run runs one pass with a new Tasks, as the loop would after a restart.
 func (e *todoEnv) run(policy pim.Policy) (engine.Result, error) {
-	return engine.Run(e.Ctx, engine.Config{Port: e.Port(), Remote: graphpim.NewTasks(e.c, e.list),
-		Collection: e.Collection(), Policy: policy,
+	return e.Pass(engine.Config{Remote: graphpim.NewTasks(e.c, e.list), Policy: policy,
 		Event: func(_ context.Context, kind, _ string) { e.events = append(e.events, kind) }})
 }
 

@@ -7,8 +7,7 @@
 //
 // graph.go is the Graph side's skeleton: routing under /v1.0, bearer
 // tokens, the error envelope and throttling per mailbox. The mail
-// endpoints are in mail.go, Microsoft To Do's in todo.go, the delta
-// mechanics they share in delta.go.
+// endpoints are in mail.go.
 package graphfake
 
 import (
@@ -31,7 +30,6 @@ type Graph struct {
 
 	mu   sync.Mutex
 	mail *mailStore
-	todo *todoStore // todo.go, made on first use
 	// throttling
 	inflight, maxInflight int
 	requests              int           // requests seen (every one, refused or not)
@@ -41,6 +39,8 @@ type Graph struct {
 	until                 time.Time     // throttled until then
 	early                 int           // requests that came before Retry-After elapsed
 	now                   func() time.Time
+
+	todo *todoStore // todo.go, made on first use
 }
 
 // NewGraph returns a fake with a mailbox holding the well-known folders

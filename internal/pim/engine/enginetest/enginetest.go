@@ -1,7 +1,8 @@
-// Package enginetest is the harness of tests that run PIM passes over a
-// real store: one user's PIM account with one collection, under the
-// account's lease, as the sync loop holds it. The engine's own tests and
-// each connector's (CalDAV, Graph…) build on it rather than on a copy.
+// Package enginetest runs PIM engine passes in tests: a store holding one
+// user's PIM account and one of its collections, under the account's
+// lease, as the sync loop has it. The engine's own tests and each
+// connector's end-to-end tests (a pim.Remote against its fake server)
+// build on it rather than each setting up a store, an account and a lease.
 package enginetest
 
 import (
@@ -12,29 +13,28 @@ import (
 
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
+	"github.com/crmsync/crmsync/internal/store/storetest"
 )
 
-// Account is an organisation whose admin has one PIM account syncing one
-// collection.
-type Account struct {
-	T            testing.TB
-	Ctx          context.Context
-	Store        *sqlstore.DB
-	Viewer       crm.Viewer // the admin, owner of the account
-	Fence        store.Fence
-	AccountID    int64
-	CollectionID int64
+// Env is one user's PIM account with one collection.
+type Env struct {
+	T      testing.TB
+	Ctx    context.Context
+	Store  *sqlstore.DB
+	Viewer crm.Viewer // the account's owner, an admin of the organisation
+	Fence  store.Fence
+	// AccountID and CollectionID are the stored account's and collection's.
+	AccountID, CollectionID int64
 }
 
-// New makes the organisation, the account (of kind; the engine does not
-// read it) and its collection href of kind coll in st, and claims the
-// account's lease.
-func New(t testing.TB, st *sqlstore.DB, kind crm.PIMKind, coll pim.CollectionKind, href, name string) *Account {
+// New opens a store with f and records an organisation, its admin, a PIM
+// account of kind for them, its lease, and coll (its AccountID is set).
+func New(t testing.TB, f storetest.Factory, kind crm.PIMKind, coll store.PIMCollection) *Env {
 	t.Helper()
+	st, _ := f(t)
 	ctx := context.Background()
 	_, p, h := auth.NewToken()
 	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
@@ -42,7 +42,7 @@ func New(t testing.TB, st *sqlstore.DB, kind crm.PIMKind, coll pim.CollectionKin
 		t.Fatal(err)
 	}
 	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: kind, URL: "https://pim.acme.example/", Username: "admin"})
+	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: kind, URL: "https://dav.acme.example/", Username: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,37 +50,57 @@ func New(t testing.TB, st *sqlstore.DB, kind crm.PIMKind, coll pim.CollectionKin
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: href, Kind: coll, DisplayName: name})
+	coll.AccountID = a.ID
+	c, err := st.PutPIMCollection(ctx, l.Fence(), coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Account{T: t, Ctx: ctx, Store: st, Viewer: v, Fence: l.Fence(), AccountID: a.ID, CollectionID: c.ID}
+	return &Env{T: t, Ctx: ctx, Store: st, Viewer: v, Fence: l.Fence(), AccountID: a.ID, CollectionID: c.ID}
 }
 
-// Port is the store as a pass sees it.
-func (a *Account) Port() engine.Port {
-	return engine.StorePort{Store: a.Store, Fence: a.Fence, Viewer: a.Viewer}
+// Port is the engine's view of the store, as the account's owner.
+func (e *Env) Port() engine.StorePort {
+	return engine.StorePort{Store: e.Store, Fence: e.Fence, Viewer: e.Viewer}
 }
 
-// Collection returns the collection as stored now (its cursor included).
-func (a *Account) Collection() store.PIMCollection {
-	a.T.Helper()
-	return a.CollectionOf(a.CollectionID)
-}
-
-// CollectionOf returns another collection of the account (one a test
-// added) as stored now.
-func (a *Account) CollectionOf(id int64) store.PIMCollection {
-	a.T.Helper()
-	colls, err := a.Store.PIMCollections(a.Ctx, a.AccountID)
+// Collection returns the collection as stored now (with its cursor).
+func (e *Env) Collection() store.PIMCollection {
+	e.T.Helper()
+	colls, err := e.Store.PIMCollections(e.Ctx, e.AccountID)
 	if err != nil {
-		a.T.Fatal(err)
+		e.T.Fatal(err)
 	}
 	for _, c := range colls {
-		if c.ID == id {
+		if c.ID == e.CollectionID {
 			return c
 		}
 	}
-	a.T.Fatal("collection not found")
+	e.T.Fatal("collection not found")
 	return store.PIMCollection{}
+}
+
+// Pass runs one pass with cfg over the collection as stored (cfg's Port
+// and Collection are set here).
+func (e *Env) Pass(cfg engine.Config) (engine.Result, error) {
+	cfg.Port, cfg.Collection = e.Port(), e.Collection()
+	return engine.Run(e.Ctx, cfg)
+}
+
+// Sync runs pass until one leaves no backlog, at most 5 times, failing t
+// on an error or a backlog left, and returns the sum of their stats.
+func Sync(t testing.TB, pass func() (engine.Result, error)) engine.Stats {
+	t.Helper()
+	var total engine.Stats
+	for range 5 {
+		res, err := pass()
+		if err != nil {
+			t.Fatalf("pass: %v", err)
+		}
+		total = total.Add(res.Stats)
+		if res.Backlog == 0 {
+			return total
+		}
+	}
+	t.Fatal("still a backlog after 5 passes")
+	return total
 }
