@@ -204,7 +204,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 	stale := ""
 	var last error
 	for attempt := 0; ; attempt++ {
-		if attempt > c.Retries {
+		// The try with a refreshed token after a 401 is not a retry (last
+		// is nil then): a client with Retries 0 still gets it.
+		if attempt > c.Retries && last != nil {
 			return nil, last
 		}
 		if err := c.Gate.enter(ctx, c.MaxWait, throttled); err != nil {

@@ -40,6 +40,8 @@ type Graph struct {
 	until                 time.Time     // throttled until then
 	early                 int           // requests that came before Retry-After elapsed
 	now                   func() time.Time
+
+	todo *todoStore // todo.go, made on first use
 }
 
 // NewGraph returns a fake with a mailbox holding the well-known folders

@@ -45,33 +45,16 @@ type fakeMessage struct {
 	added, seq uint64 // when it entered its folder; when it last changed
 }
 
-// deltaToken is the server state behind a $skiptoken or $deltatoken: bound
-// to its folder and to the first request's options, as Graph's are.
-type deltaToken struct {
-	folder    string
-	pageSize  int
-	immutable bool
-	since     uint64   // a deltatoken: changes after this
-	rest      []string // a skiptoken: the round's remaining entries ("-id" removed)
-	full      map[string]bool
-	end       uint64 // a skiptoken: since for the round's deltaLink
-	dup       string // an entry to send again (DuplicateInRound)
-	dead      bool
-}
-
 type mailStore struct {
 	seq      uint64
 	folders  []*fakeFolder // in creation order
 	messages map[string]*fakeMessage
-	tokens   map[string]*deltaToken
-	// switches
-	location  bool // dead tokens answer 410 with a Location
-	duplicate bool
-	send      sendState // send.go
+	delta    deltaTokens
+	send     sendState // send.go
 }
 
 func newMailStore() *mailStore {
-	s := &mailStore{messages: map[string]*fakeMessage{}, tokens: map[string]*deltaToken{}}
+	s := &mailStore{messages: map[string]*fakeMessage{}}
 	for _, w := range wellKnown {
 		s.folders = append(s.folders, &fakeFolder{id: "AQMkAD" + randomID(), display: w.display, wellKnown: w.name})
 	}
@@ -225,10 +208,7 @@ func (g *Graph) Message(id string) (MessageState, bool) {
 func (g *Graph) ExpireDeltaTokens(withLocation bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, t := range g.mail.tokens {
-		t.dead = true
-	}
-	g.mail.location = withLocation
+	g.mail.delta.expire(withLocation)
 }
 
 // DuplicateInRound makes each delta page after a round's first repeat an
@@ -237,7 +217,7 @@ func (g *Graph) ExpireDeltaTokens(withLocation bool) {
 func (g *Graph) DuplicateInRound(on bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.mail.duplicate = on
+	g.mail.delta.duplicate = on
 }
 
 // --- HTTP ---
@@ -355,23 +335,13 @@ func (g *Graph) folderJSON(f *fakeFolder) map[string]any {
 // listFolders lists the folders under parent ("" the top level), $top at
 // a time (default 10) with a nextLink carrying $skip.
 func (g *Graph) listFolders(w http.ResponseWriter, r *http.Request, parent string) {
-	q := r.URL.Query()
-	top, _ := strconv.Atoi(q.Get("$top"))
-	if top <= 0 || top > 1000 {
-		top = 10
-	}
-	skip, _ := strconv.Atoi(q.Get("$skip"))
 	var all []map[string]any
 	for _, f := range g.mail.folders {
 		if f.parent == parent {
 			all = append(all, g.folderJSON(f))
 		}
 	}
-	page := map[string]any{"value": all[min(skip, len(all)):min(skip+top, len(all))]}
-	if skip+top < len(all) {
-		page["@odata.nextLink"] = skipLink(r, skip+top, top)
-	}
-	writeGraphJSON(w, page)
+	writeSkipPage(w, r, all)
 }
 
 // skipLink is the request's absolute URL asking for the page at skip:
@@ -446,82 +416,29 @@ func (g *Graph) patchMessage(w http.ResponseWriter, r *http.Request, m *fakeMess
 	writeGraphJSON(w, g.messageJSON(m, immutable, true))
 }
 
-// delta answers one page of a folder's message delta (§6.2): a new round
-// from the plain URL or a $deltatoken, the next page of a round from a
-// $skiptoken.
+// delta answers one page of a folder's message delta (§6.2).
 func (g *Graph) delta(w http.ResponseWriter, r *http.Request, f *fakeFolder, immutable bool) {
 	s := g.mail
-	q := r.URL.Query()
-	var round *deltaToken
-	// An empty $deltatoken (a 410's Location) starts over, like the plain URL.
-	if key := q.Get("$skiptoken") + q.Get("$deltatoken"); key != "" {
-		t := s.tokens[key]
-		switch {
-		case t == nil || t.dead:
-			if s.location && t != nil {
-				w.Header().Set("Location", g.deltaURL(r, f, "$deltatoken", ""))
-				graphError(w, http.StatusGone, "resyncRequired", "The sync state was reset; resync.")
-				return
+	s.delta.serve(w, r, deltaArea{scope: f.id, what: "folder", odataType: "#microsoft.graph.message",
+		context: "https://graph.microsoft.com/v1.0/$metadata#Collection(message)", option: immutable,
+		start: func(since uint64, initial bool) ([]string, map[string]bool, uint64) {
+			return s.startRound(f, since, initial)
+		},
+		item: func(id string, round *deltaToken) map[string]any {
+			if m := s.messages[id]; m != nil && m.folder == f.id {
+				return g.messageJSON(m, round.option, round.full[id])
 			}
-			graphError(w, http.StatusGone, "syncStateNotFound", "The sync state generation is not found.")
-			return
-		case t.folder != f.id:
-			graphError(w, http.StatusBadRequest, "invalidRequest", "The token belongs to another folder.")
-			return
-		}
-		if q.Has("$skiptoken") {
-			round = t
-		} else {
-			round = s.startRound(f, t.since, false, t.pageSize, t.immutable)
-		}
-	} else {
-		size := 0
-		if v, ok := prefer(r)["odata.maxpagesize"]; ok {
-			size, _ = strconv.Atoi(v)
-		}
-		if size <= 0 || size > 1000 {
-			size = 100
-		}
-		round = s.startRound(f, 0, true, size, immutable)
-	}
-	n := min(round.pageSize, len(round.rest))
-	entries := round.rest[:n]
-	if round.dup != "" {
-		entries = append([]string{round.dup}, entries...)
-	}
-	value := []map[string]any{}
-	for _, e := range entries {
-		id, removed := strings.CutPrefix(e, "-")
-		m := s.messages[id]
-		if removed || m == nil || m.folder != f.id {
-			value = append(value, map[string]any{"@odata.type": "#microsoft.graph.message", "id": id, "@removed": map[string]any{"reason": "deleted"}})
-			continue
-		}
-		value = append(value, g.messageJSON(m, round.immutable, round.full[id]))
-	}
-	page := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)", "value": value}
-	next := &deltaToken{folder: f.id, pageSize: round.pageSize, immutable: round.immutable}
-	key := randomID()
-	s.tokens[key] = next
-	if n < len(round.rest) {
-		next.rest, next.full, next.end = round.rest[n:], round.full, round.end
-		if s.duplicate && n > 0 {
-			next.dup = round.rest[n-1]
-		}
-		page["@odata.nextLink"] = g.deltaURL(r, f, "$skiptoken", key)
-	} else {
-		next.since = round.end
-		page["@odata.deltaLink"] = g.deltaURL(r, f, "$deltatoken", key)
-	}
-	writeGraphJSON(w, page)
+			return nil
+		},
+		link: func(param, token string) string { return g.deltaURL(r, f, param, token) }})
 }
 
 // startRound lists what changed in f after since: every message now in it
 // on an initial round; else those that entered or changed (the ones that
 // entered in full, the others with their changed properties only), and
 // @removed for those that left.
-func (s *mailStore) startRound(f *fakeFolder, since uint64, initial bool, pageSize int, immutable bool) *deltaToken {
-	t := &deltaToken{folder: f.id, pageSize: pageSize, immutable: immutable, full: map[string]bool{}, end: s.seq}
+func (s *mailStore) startRound(f *fakeFolder, since uint64, initial bool) (rest []string, full map[string]bool, end uint64) {
+	full = map[string]bool{}
 	var ids []*fakeMessage
 	for _, m := range s.messages {
 		if m.folder == f.id && (initial || m.seq > since) {
@@ -531,19 +448,19 @@ func (s *mailStore) startRound(f *fakeFolder, since uint64, initial bool, pageSi
 	// Graph's order is not guaranteed; the fake's is by arrival.
 	sortMessages(ids)
 	for _, m := range ids {
-		t.rest = append(t.rest, m.id)
-		t.full[m.id] = initial || m.added > since
+		rest = append(rest, m.id)
+		full[m.id] = initial || m.added > since
 	}
 	if !initial {
 		seen := map[string]bool{}
 		for _, r := range f.removals {
 			if m := s.messages[r.id]; r.seq > since && !seen[r.id] && (m == nil || m.folder != f.id) {
 				seen[r.id] = true
-				t.rest = append(t.rest, "-"+r.id)
+				rest = append(rest, "-"+r.id)
 			}
 		}
 	}
-	return t
+	return rest, full, s.seq
 }
 
 func sortMessages(ms []*fakeMessage) {
