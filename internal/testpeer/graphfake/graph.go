@@ -28,8 +28,10 @@ type Graph struct {
 	// here.
 	CheckToken func(token string) bool
 
-	mu   sync.Mutex
-	mail *mailStore
+	mu         sync.Mutex
+	mail       *mailStore
+	contacts   *contactStore  // contacts.go; created on first use
+	categories *categoryStore // categories.go; created on first use
 	// throttling
 	inflight, maxInflight int
 	requests              int           // requests seen (every one, refused or not)
@@ -95,6 +97,10 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" || (g.CheckToken != nil && !g.CheckToken(tok)) {
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+		return
+	}
+	if path == "$batch" {
+		g.serveBatch(w, r) // batch.go: each part is admitted on its own
 		return
 	}
 	if !g.admit(w) {
