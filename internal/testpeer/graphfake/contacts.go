@@ -74,6 +74,7 @@ type contactStore struct {
 	contacts map[string]*fakeContact
 	tokens   map[string]*contactToken
 	location bool
+	lose     int // creates whose answer is lost
 }
 
 // contactStore returns the contacts' state, creating it (with the default
@@ -168,6 +169,16 @@ func (g *Graph) removeContact(c *fakeContact) {
 	f := s.folder(c.folder)
 	f.removals = append(f.removals, fakeRemoval{id: c.id, seq: s.seq})
 	delete(s.contacts, c.id)
+}
+
+// LoseContactReplies makes the next n contact creates happen but lose
+// their answer: the connection closes before a byte of it is sent, as
+// when a network drops (the client cannot tell whether the contact was
+// made).
+func (g *Graph) LoseContactReplies(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cstore().lose = n
 }
 
 // ContactState is a contact as the fake holds it.
@@ -409,6 +420,15 @@ func (g *Graph) serveFolderContacts(w http.ResponseWriter, r *http.Request, f *c
 		if msg != "" {
 			graphError(w, http.StatusBadRequest, "invalidRequest", msg)
 			return
+		}
+		if s.lose > 0 {
+			if hj, ok := w.(http.Hijacker); ok {
+				s.lose--
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+				}
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
