@@ -189,8 +189,8 @@ func TestCreateAndUpdate(t *testing.T) {
 		t.Fatalf("stored %+v", st)
 	}
 	got, _, _, err := r.Fetch(ctx, []string{it.Href})
-	if err != nil || got[0].UID != uid || !got[0].Fields.Equal(f) {
-		t.Fatalf("read back %+v, %v", got, err)
+	if err != nil || len(got) != 1 || got[0].UID != uid || !got[0].Fields.Equal(f) {
+		t.Fatalf("read back %d items (%v): uid %q, fields %v", len(got), err, got[0].UID, got[0].Fields)
 	}
 
 	// The user adds what crmsync does not map, and a mobile number.
