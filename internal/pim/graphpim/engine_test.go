@@ -36,7 +36,10 @@ type env struct {
 	events []string
 }
 
-func newEnv(t *testing.T) *env { return newEnvTB(t) }
+func newEnv(t *testing.T) *env {
+	t.Parallel() // each on its own store and fake
+	return newEnvTB(t)
+}
 
 func newEnvTB(t testing.TB) *env {
 	st, _ := storetest.SQLite(t)
@@ -227,6 +230,7 @@ func TestEngineFirstSync(t *testing.T) {
 // TestEnginePolicies: a field changed on both sides goes the policy's way;
 // a field changed on one side goes that way under every policy.
 func TestEnginePolicies(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		policy      pim.Policy
 		crmFirst    bool   // the CRM's change is the older one
