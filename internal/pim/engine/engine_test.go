@@ -1,35 +1,24 @@
 package engine_test
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
-	"github.com/crmsync/crmsync/internal/pim/engine"
+	"github.com/crmsync/crmsync/internal/pim/engine/enginetest"
 	"github.com/crmsync/crmsync/internal/pim/pimfake"
 	"github.com/crmsync/crmsync/internal/store"
-	"github.com/crmsync/crmsync/internal/store/sqlstore"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 )
 
 // env is a store with one user's CardDAV account on an in-memory address
 // book, under the account's lease.
 type env struct {
-	t         *testing.T
-	ctx       context.Context
-	st        *sqlstore.DB
-	v         crm.Viewer
-	fence     store.Fence
-	accountID int64
-	collID    int64
-	remote    *pimfake.Remote
-	events    []string // kinds of the history events the passes recorded
+	*enginetest.Env
+	remote *pimfake.Remote
 }
 
 // onBothStores runs fn on SQLite and on PostgreSQL (skipped without
@@ -41,112 +30,20 @@ func onBothStores(t *testing.T, fn func(e *env)) {
 }
 
 func newEnv(t *testing.T, f storetest.Factory) *env {
-	st, _ := f(t)
-	ctx := context.Background()
-	_, p, h := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: crm.PIMCardDAV, URL: "https://dav.acme.example/", Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "pim", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const href = "/dav/admin/contacts/"
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: href, Kind: pim.Contacts, DisplayName: "Contacts"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, st: st, v: v, fence: l.Fence(), accountID: a.ID, collID: coll.ID, remote: pimfake.New(pim.Contacts, href, nil)}
-}
-
-// tryPass runs one pass as the loop does, with the collection's cursor as
-// stored.
-func (e *env) tryPass() (engine.Result, error) {
-	e.t.Helper()
-	return engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v}, Remote: e.remote,
-		Collection: e.collection(), Policy: pim.NewestWins,
-		Event: func(_ context.Context, kind, _ string) { e.events = append(e.events, kind) }})
-}
-
-// sync runs passes until no backlog is left, and returns what they did.
-func (e *env) sync() engine.Stats {
-	e.t.Helper()
-	var total engine.Stats
-	for range 5 {
-		res, err := e.tryPass()
-		if err != nil {
-			e.t.Fatalf("pass: %v", err)
-		}
-		total = total.Add(res.Stats)
-		if res.Backlog == 0 {
-			return total
-		}
-	}
-	e.t.Fatal("still a backlog after 5 passes")
-	return total
-}
-
-func (e *env) collection() store.PIMCollection {
-	e.t.Helper()
-	colls, err := e.st.PIMCollections(e.ctx, e.accountID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, c := range colls {
-		if c.ID == e.collID {
-			return c
-		}
-	}
-	e.t.Fatal("collection not found")
-	return store.PIMCollection{}
-}
-
-func (e *env) createContact(first, email string) crm.Contact {
-	e.t.Helper()
-	c := crm.Contact{OrgID: e.v.OrgID, OwnerID: e.v.UserID, FirstName: first, LastName: "Doe", Lifecycle: crm.LifecycleLead}
-	if email != "" {
-		c.Emails = []string{email}
-	}
-	c, err := e.st.CreateContact(e.ctx, e.v, c)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-// contacts returns the CRM's contacts by first name; two of one name fail
-// the test (a duplicate).
-func (e *env) contacts() map[string]crm.Contact {
-	e.t.Helper()
-	p, err := e.st.ListContacts(e.ctx, e.v, store.ContactFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]crm.Contact{}
-	for _, c := range p.Items {
-		if _, dup := out[c.FirstName]; dup {
-			e.t.Fatalf("two CRM contacts named %q", c.FirstName)
-		}
-		out[c.FirstName] = c
-	}
-	return out
+	r := pimfake.New(pim.Contacts, href, nil)
+	return &env{Env: enginetest.New(t, f, href, r), remote: r}
 }
 
 // remoteByName returns the server's items by first name; two of one name
 // fail the test.
 func (e *env) remoteByName() map[string]pim.RemoteItem {
-	e.t.Helper()
+	e.T.Helper()
 	out := map[string]pim.RemoteItem{}
 	for _, it := range e.remote.Items() {
 		n := it.Fields[pim.FieldFirstName].Str
 		if _, dup := out[n]; dup {
-			e.t.Fatalf("two remote items named %q", n)
+			e.T.Fatalf("two remote items named %q", n)
 		}
 		out[n] = it
 	}
@@ -158,10 +55,10 @@ func card(first, email string) pim.Fields {
 }
 
 func (e *env) mappings() []store.PIMItem {
-	e.t.Helper()
-	items, err := e.st.PIMItems(e.ctx, e.collID)
+	e.T.Helper()
+	items, err := e.Store.PIMItems(e.Ctx, e.CollID)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return items
 }
@@ -170,17 +67,17 @@ func (e *env) mappings() []store.PIMItem {
 // address of a CRM contact is matched to it, not duplicated.
 func TestFirstSync(t *testing.T) {
 	onBothStores(t, func(e *env) {
-		ann := e.createContact("Ann", "ann@acme.example")
-		e.createContact("Dan", "dan@acme.example")
+		ann := e.CreateContact("Ann", "ann@acme.example")
+		e.CreateContact("Dan", "dan@acme.example")
 		e.remote.Put("bob.vcf", "bob-uid", card("Bob", "bob@other.example"))
 		e.remote.Put("ann.vcf", "ann-uid", pim.Fields{pim.FieldFirstName: pim.Str("Ann"), pim.FieldLastName: pim.Str("Doe"),
 			pim.FieldEmails: pim.ListOf("Ann@Acme.example"), pim.FieldTitle: pim.Str("CTO")})
 
-		st := e.sync()
+		st := e.Sync()
 		if st.CreatedCRM != 1 || st.CreatedRemote != 1 || st.Linked != 1 || st.Failed != 0 {
 			t.Errorf("stats %+v: want 1 new in the CRM (Bob), 1 on the server (Dan), 1 matched (Ann)", st)
 		}
-		cs, rs := e.contacts(), e.remoteByName()
+		cs, rs := e.Contacts(), e.remoteByName()
 		if len(cs) != 3 || len(rs) != 3 {
 			t.Fatalf("CRM %d contacts, server %d items; want 3 each", len(cs), len(rs))
 		}
@@ -193,7 +90,7 @@ func TestFirstSync(t *testing.T) {
 		if id, ok := pim.ParseStamp(rs["Dan"].UID); !ok || !strings.HasPrefix(id, "contact-") {
 			t.Errorf("Dan's UID %q is not the engine's stamp", rs["Dan"].UID)
 		}
-		for _, m := range e.mappings() {
+		for _, m := range e.Mappings() {
 			if m.CRMID == 0 || m.Href == "" || m.Error != "" || m.RecordType != pim.RecordContact {
 				t.Errorf("mapping %+v: want both sides, no error", m)
 			}
@@ -205,19 +102,19 @@ func TestFirstSync(t *testing.T) {
 // on either side.
 func TestNoChangePass(t *testing.T) {
 	onBothStores(t, func(e *env) {
-		e.createContact("Ann", "ann@acme.example")
+		e.CreateContact("Ann", "ann@acme.example")
 		e.remote.Put("bob.vcf", "bob-uid", card("Bob", "bob@other.example"))
-		e.sync()
-		writes, before := e.remote.Writes(), e.contacts()
+		e.Sync()
+		writes, before := e.remote.Writes(), e.Contacts()
 
-		res, err := e.tryPass()
+		res, err := e.TryPass()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Stats.Any() || res.Backlog != 0 || e.remote.Writes() != writes {
 			t.Errorf("a pass with nothing new did %q (backlog %d), %d writes to the server", res.Stats, res.Backlog, e.remote.Writes()-writes)
 		}
-		for n, c := range e.contacts() {
+		for n, c := range e.Contacts() {
 			if !c.UpdatedAt.Equal(before[n].UpdatedAt) {
 				t.Errorf("%s was written in the CRM", n)
 			}
@@ -230,15 +127,15 @@ func TestNoChangePass(t *testing.T) {
 // changes end on both sides.
 func TestPreconditionRefetch(t *testing.T) {
 	onBothStores(t, func(e *env) {
-		ann := e.createContact("Ann", "ann@acme.example")
-		e.sync()
+		ann := e.CreateContact("Ann", "ann@acme.example")
+		e.Sync()
 		href := e.remoteByName()["Ann"].Href
-		if _, err := e.st.UpdateContact(e.ctx, e.v, ann.ID, func(c *crm.Contact) error { c.Title = "CEO"; return nil }); err != nil {
+		if _, err := e.Store.UpdateContact(e.Ctx, e.Viewer, ann.ID, func(c *crm.Contact) error { c.Title = "CEO"; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		e.remote.Race(href, func(f pim.Fields) { f[pim.FieldNotes] = pim.Str("met at the fair") })
 
-		res, err := e.tryPass()
+		res, err := e.TryPass()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +143,7 @@ func TestPreconditionRefetch(t *testing.T) {
 		if got[pim.FieldTitle].Str != "CEO" || got[pim.FieldNotes].Str != "met at the fair" {
 			t.Errorf("server: %v; want the CRM's title and the phone's notes", got)
 		}
-		if c := e.contacts()["Ann"]; c.Title != "CEO" || c.Notes != "met at the fair" {
+		if c := e.Contacts()["Ann"]; c.Title != "CEO" || c.Notes != "met at the fair" {
 			t.Errorf("CRM: title %q, notes %q", c.Title, c.Notes)
 		}
 		if res.Stats.ToRemote != 1 || res.Stats.Conflicts != 0 || res.Stats.Failed != 0 {
@@ -260,9 +157,9 @@ func TestPreconditionRefetch(t *testing.T) {
 func TestLostCreateReply(t *testing.T) {
 	onBothStores(t, func(e *env) {
 		// No address: the item is found by its stamp, not matched by email.
-		ann := e.createContact("Ann", "")
+		ann := e.CreateContact("Ann", "")
 		e.remote.LoseReply()
-		_, err := e.tryPass()
+		_, err := e.TryPass()
 		if connerr.KindOf(err) != connerr.Unreachable {
 			t.Fatalf("pass with a lost reply: %v, want unreachable", err)
 		}
@@ -270,12 +167,12 @@ func TestLostCreateReply(t *testing.T) {
 			t.Fatalf("%d items on the server after the lost reply, want 1 (the write was made)", n)
 		}
 
-		st := e.sync()
+		st := e.Sync()
 		rs := e.remoteByName()
-		if len(rs) != 1 || len(e.contacts()) != 1 || st.Linked != 1 || st.CreatedRemote != 0 || st.CreatedCRM != 0 {
-			t.Fatalf("after the retry: %d items, %d contacts, stats %+v; want one of each, linked", len(rs), len(e.contacts()), st)
+		if len(rs) != 1 || len(e.Contacts()) != 1 || st.Linked != 1 || st.CreatedRemote != 0 || st.CreatedCRM != 0 {
+			t.Fatalf("after the retry: %d items, %d contacts, stats %+v; want one of each, linked", len(rs), len(e.Contacts()), st)
 		}
-		ms := e.mappings()
+		ms := e.Mappings()
 		if len(ms) != 1 || ms[0].CRMID != ann.ID || ms[0].Href != rs["Ann"].Href {
 			t.Errorf("mappings %+v", ms)
 		}
@@ -287,16 +184,16 @@ func TestLostCreateReply(t *testing.T) {
 // nor written again, and what is new comes in once.
 func TestTokenReset(t *testing.T) {
 	onBothStores(t, func(e *env) {
-		e.createContact("Ann", "ann@acme.example")
+		e.CreateContact("Ann", "ann@acme.example")
 		e.remote.Put("bob.vcf", "bob-uid", card("Bob", "bob@other.example"))
-		e.sync()
+		e.Sync()
 		writes := e.remote.Writes()
 		e.remote.Put("cy.vcf", "cy-uid", card("Cy", "cy@other.example"))
 		e.remote.ResetTokens()
 
-		st := e.sync()
-		if len(e.contacts()) != 3 || len(e.remoteByName()) != 3 {
-			t.Fatalf("%d contacts, %d items; want 3 each", len(e.contacts()), len(e.remoteByName()))
+		st := e.Sync()
+		if len(e.Contacts()) != 3 || len(e.remoteByName()) != 3 {
+			t.Fatalf("%d contacts, %d items; want 3 each", len(e.Contacts()), len(e.remoteByName()))
 		}
 		if st.CreatedCRM != 1 || st.Linked != 0 || st.CreatedRemote != 0 || st.Conflicts != 0 || st.Categories != 1 {
 			t.Errorf("stats %+v: want Cy new in the CRM and given its categories, nothing else", st)
@@ -304,10 +201,10 @@ func TestTokenReset(t *testing.T) {
 		if e.remote.Writes() != writes+1 { // Cy's fixed categories
 			t.Errorf("%d writes to the server after the reset, want 1", e.remote.Writes()-writes)
 		}
-		if len(e.events) != 1 || e.events[0] != "token_reset" {
-			t.Errorf("history events %v, want one token_reset", e.events)
+		if len(e.Events) != 1 || e.Events[0] != "token_reset" {
+			t.Errorf("history events %v, want one token_reset", e.Events)
 		}
-		if _, err := e.tryPass(); err != nil {
+		if _, err := e.TryPass(); err != nil {
 			t.Errorf("the pass after: %v (the new token must be kept)", err)
 		}
 	})
@@ -318,17 +215,17 @@ func TestTokenReset(t *testing.T) {
 // syncs.
 func TestThrottled(t *testing.T) {
 	onBothStores(t, func(e *env) {
-		e.createContact("Ann", "ann@acme.example")
+		e.CreateContact("Ann", "ann@acme.example")
 		e.remote.Throttle(1, 90*time.Second)
-		_, err := e.tryPass()
+		_, err := e.TryPass()
 		ce := connerr.As(err)
 		if ce == nil || ce.Kind != connerr.Throttled || ce.RetryAfter != 90*time.Second {
 			t.Fatalf("throttled pass: %v, want a connerr throttled error asking 90s", err)
 		}
-		if len(e.mappings()) != 0 || e.remote.Writes() != 0 {
+		if len(e.Mappings()) != 0 || e.remote.Writes() != 0 {
 			t.Errorf("a throttled pass wrote")
 		}
-		if st := e.sync(); st.CreatedRemote != 1 {
+		if st := e.Sync(); st.CreatedRemote != 1 {
 			t.Errorf("the next pass: %+v", st)
 		}
 	})
@@ -343,12 +240,12 @@ func TestBadItem(t *testing.T) {
 		bad := e.remote.PutBad("bad.vcf", "the vCard has no FN")
 		e.remote.Put("bob.vcf", "bob-uid", card("Bob", "bob@other.example"))
 
-		st := e.sync()
-		if st.Failed != 1 || st.CreatedCRM != 2 || len(e.contacts()) != 2 {
-			t.Fatalf("stats %+v, %d contacts; want 2 imported, 1 failed", st, len(e.contacts()))
+		st := e.Sync()
+		if st.Failed != 1 || st.CreatedCRM != 2 || len(e.Contacts()) != 2 {
+			t.Fatalf("stats %+v, %d contacts; want 2 imported, 1 failed", st, len(e.Contacts()))
 		}
 		var found bool
-		for _, m := range e.mappings() {
+		for _, m := range e.Mappings() {
 			if m.Href == bad {
 				found = true
 				if m.CRMID != 0 || !strings.Contains(m.Error, "the vCard has no FN") {
@@ -359,7 +256,7 @@ func TestBadItem(t *testing.T) {
 		if !found {
 			t.Error("the bad item has no mapping")
 		}
-		if st := e.sync(); st.Failed != 0 {
+		if st := e.Sync(); st.Failed != 0 {
 			t.Errorf("the bad item was tried again unchanged: %+v", st)
 		}
 	})
@@ -369,11 +266,11 @@ func TestBadItem(t *testing.T) {
 // are written.
 func TestRefusedCreate(t *testing.T) {
 	onBothStores(t, func(e *env) {
-		e.createContact("Ann", "ann@acme.example")
-		e.createContact("Zed", "zed@acme.example")
+		e.CreateContact("Ann", "ann@acme.example")
+		e.CreateContact("Zed", "zed@acme.example")
 		e.remote.Refuse(func(_ string, f pim.Fields) bool { return f[pim.FieldFirstName].Str == "Zed" })
 
-		res, err := e.tryPass()
+		res, err := e.TryPass()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,13 +281,13 @@ func TestRefusedCreate(t *testing.T) {
 			t.Errorf("stats %+v", res.Stats)
 		}
 		var refused int
-		for _, m := range e.mappings() {
+		for _, m := range e.Mappings() {
 			if m.Href == "" && strings.Contains(m.Error, "refused") {
 				refused++
 			}
 		}
 		if refused != 1 {
-			t.Errorf("%d refused mappings, want 1: %+v", refused, e.mappings())
+			t.Errorf("%d refused mappings, want 1: %+v", refused, e.Mappings())
 		}
 	})
 }

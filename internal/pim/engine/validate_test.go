@@ -16,26 +16,25 @@ import (
 // pass runs one pass and returns its result and the messages of the
 // history events it recorded.
 func (e *env) passWithEvents() (engine.Result, []string) {
-	e.t.Helper()
+	e.T.Helper()
 	var msgs []string
-	res, err := engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v}, Remote: e.remote,
-		Collection: e.collection(), Policy: pim.NewestWins,
-		Event: func(_ context.Context, kind, msg string) { msgs = append(msgs, kind+": "+msg) }})
+	res, err := e.Pass(pim.NewestWins, func(_ context.Context, kind, msg string) { msgs = append(msgs, kind+": "+msg) })
 	if err != nil {
-		e.t.Fatalf("pass: %v", err)
+		e.T.Fatalf("pass: %v", err)
 	}
 	return res, msgs
 }
 
 // toEvents points e at a new calendar of the account.
 func (e *env) toEvents() {
-	e.t.Helper()
+	e.T.Helper()
 	const href = "/dav/admin/calendar/"
-	coll, err := e.st.PutPIMCollection(e.ctx, e.fence, store.PIMCollection{AccountID: e.accountID, Href: href, Kind: pim.Events, DisplayName: "Calendar"})
+	coll, err := e.Store.PutPIMCollection(e.Ctx, e.Fence, store.PIMCollection{AccountID: e.AccountID, Href: href, Kind: pim.Events, DisplayName: "Calendar"})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	e.collID, e.remote = coll.ID, pimfake.New(pim.Events, href, nil)
+	e.remote = pimfake.New(pim.Events, href, nil)
+	e.CollID, e.Remote = coll.ID, e.remote
 }
 
 func many(n int, f func(i int) string) []string {
@@ -66,7 +65,7 @@ func TestImportHostileContact(t *testing.T) {
 			t.Fatalf("stats %+v, warnings %q", res.Stats, res.ItemWarnings)
 		}
 		var c crm.Contact
-		for _, ct := range e.contacts() {
+		for _, ct := range e.Contacts() {
 			if ct.LastName == "Doe" && ct.FirstName != "Fine" {
 				c = ct
 			}
@@ -127,7 +126,7 @@ func TestImportHostileEvent(t *testing.T) {
 		if res.Stats.CreatedCRM != 2 || res.Stats.Failed != 1 || res.Stats.Warned != 2 {
 			t.Fatalf("stats %+v", res.Stats)
 		}
-		evs, err := e.st.ListEvents(e.ctx, e.v, store.EventFilter{ListParams: store.ListParams{Limit: 10}})
+		evs, err := e.Store.ListEvents(e.Ctx, e.Viewer, store.EventFilter{ListParams: store.ListParams{Limit: 10}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +148,7 @@ func TestImportHostileEvent(t *testing.T) {
 			t.Errorf("history:\n%.3000s", w)
 		}
 		// A change in the CRM is not written to the server.
-		if _, err := e.st.UpdateEvent(e.ctx, e.v, storm.ID, func(ev *crm.Event) error { ev.Summary = "renamed"; return nil }); err != nil {
+		if _, err := e.Store.UpdateEvent(e.Ctx, e.Viewer, storm.ID, func(ev *crm.Event) error { ev.Summary = "renamed"; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		writes := e.remote.Writes()

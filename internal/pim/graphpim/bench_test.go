@@ -69,7 +69,7 @@ func BenchmarkEngineFirstSync5000(b *testing.B) {
 		passes := 0
 		for {
 			passes++
-			res, err := e.tryPass()
+			res, err := e.TryPass()
 			if err != nil {
 				b.Fatal(err)
 			}

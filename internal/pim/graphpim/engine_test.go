@@ -8,32 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
-	"github.com/crmsync/crmsync/internal/pim/engine"
+	"github.com/crmsync/crmsync/internal/pim/engine/enginetest"
 	"github.com/crmsync/crmsync/internal/pim/graphpim"
-	"github.com/crmsync/crmsync/internal/store"
-	"github.com/crmsync/crmsync/internal/store/sqlstore"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
 
 // env is one user's Outlook contacts folder, on the fake over HTTP, synced
-// by the engine with a store (SQLite) under the account's lease.
+// by the engine with a store (SQLite).
 type env struct {
-	t      testing.TB
-	ctx    context.Context
-	st     *sqlstore.DB
-	v      crm.Viewer
-	fence  store.Fence
-	acct   int64
-	collID int64
-	g      *graphfake.Graph
-	cnt    *counter // requests sent
-	remote pim.Remote
-	policy pim.Policy
-	events []string
+	*enginetest.Env
+	g   *graphfake.Graph
+	cnt *counter // requests sent
 }
 
 func newEnv(t *testing.T) *env {
@@ -41,117 +29,23 @@ func newEnv(t *testing.T) *env {
 	return newEnvTB(t)
 }
 
-func newEnvTB(t testing.TB) *env {
-	st, _ := storetest.SQLite(t)
-	ctx := context.Background()
-	_, p, h := auth.NewToken()
-	org, admin, _, err := st.CreateOrg(ctx, store.CreateOrgParams{Name: "acme", AdminEmail: "admin@acme.example", TokenName: "t", TokenHash: h, TokenPrefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	// The account's kind does not matter to the engine.
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: crm.PIMCardDAV, URL: "https://graph.example/", Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := st.ClaimLease(ctx, "pim", fmt.Sprint(a.ID), "test", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+func newEnvTB(tb testing.TB) *env {
 	g := graphfake.NewGraph()
-	c, cnt := open(t, g)
+	c, cnt := open(tb, g)
 	folder := g.DefaultContactFolder()
-	coll, err := st.PutPIMCollection(ctx, l.Fence(), store.PIMCollection{AccountID: a.ID, Href: folder, Kind: pim.Contacts, DisplayName: "Contacts"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, ctx: ctx, st: st, v: v, fence: l.Fence(), acct: a.ID, collID: coll.ID, g: g, cnt: cnt,
-		remote: graphpim.NewContacts(c, folder), policy: pim.NewestWins}
-}
-
-func (e *env) tryPass() (engine.Result, error) {
-	e.t.Helper()
-	colls, err := e.st.PIMCollections(e.ctx, e.acct)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var coll store.PIMCollection
-	for _, c := range colls {
-		if c.ID == e.collID {
-			coll = c
-		}
-	}
-	return engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v}, Remote: e.remote,
-		Collection: coll, Policy: e.policy, Event: func(_ context.Context, kind, _ string) { e.events = append(e.events, kind) }})
-}
-
-// sync runs passes until no backlog is left.
-func (e *env) sync() engine.Stats {
-	e.t.Helper()
-	var total engine.Stats
-	for range 5 {
-		res, err := e.tryPass()
-		if err != nil {
-			e.t.Fatalf("pass: %v", err)
-		}
-		total = total.Add(res.Stats)
-		if res.Backlog == 0 {
-			return total
-		}
-	}
-	e.t.Fatal("still a backlog after 5 passes")
-	return total
-}
-
-func (e *env) createContact(first, email string) crm.Contact {
-	e.t.Helper()
-	c := crm.Contact{OrgID: e.v.OrgID, OwnerID: e.v.UserID, FirstName: first, LastName: "Doe", Lifecycle: crm.LifecycleLead}
-	if email != "" {
-		c.Emails = []string{email}
-	}
-	c, err := e.st.CreateContact(e.ctx, e.v, c)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-func (e *env) updateContact(id int64, fn func(*crm.Contact)) {
-	e.t.Helper()
-	if _, err := e.st.UpdateContact(e.ctx, e.v, id, func(c *crm.Contact) error { fn(c); return nil }); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// contacts returns the CRM's contacts by first name; two of one name fail
-// the test (a duplicate).
-func (e *env) contacts() map[string]crm.Contact {
-	e.t.Helper()
-	p, err := e.st.ListContacts(e.ctx, e.v, store.ContactFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]crm.Contact{}
-	for _, c := range p.Items {
-		if _, dup := out[c.FirstName]; dup {
-			e.t.Fatalf("two CRM contacts named %q", c.FirstName)
-		}
-		out[c.FirstName] = c
-	}
-	return out
+	return &env{Env: enginetest.New(tb, storetest.SQLite, folder, graphpim.NewContacts(c, folder)), g: g, cnt: cnt}
 }
 
 // outlook returns the folder's contacts by givenName; two of one name fail
 // the test.
 func (e *env) outlook() map[string]graphfake.ContactState {
-	e.t.Helper()
+	e.T.Helper()
 	out := map[string]graphfake.ContactState{}
 	for _, id := range e.g.ContactIDs("") {
 		c, _ := e.g.Contact(id)
 		n, _ := c.Props["givenName"].(string)
 		if _, dup := out[n]; dup {
-			e.t.Fatalf("two Outlook contacts named %q", n)
+			e.T.Fatalf("two Outlook contacts named %q", n)
 		}
 		out[n] = c
 	}
@@ -159,13 +53,13 @@ func (e *env) outlook() map[string]graphfake.ContactState {
 }
 
 func (e *env) outlookID(name string) string {
-	e.t.Helper()
+	e.T.Helper()
 	for _, id := range e.g.ContactIDs("") {
 		if c, _ := e.g.Contact(id); c.Props["givenName"] == name {
 			return id
 		}
 	}
-	e.t.Fatalf("no Outlook contact %q", name)
+	e.T.Fatalf("no Outlook contact %q", name)
 	return ""
 }
 
@@ -184,18 +78,18 @@ func categoriesOf(c graphfake.ContactState) []string {
 // writes nothing.
 func TestEngineFirstSync(t *testing.T) {
 	e := newEnv(t)
-	ann := e.createContact("Ann", "ann@acme.example")
-	e.createContact("Dan", "dan@acme.example")
+	ann := e.CreateContact("Ann", "ann@acme.example")
+	e.CreateContact("Dan", "dan@acme.example")
 	e.g.AddContact("", map[string]any{"givenName": "Bob", "surname": "Roe", "emailAddresses": []map[string]string{{"address": "bob@other.example"}},
 		"mobilePhone": "+33 6 12 34 56 78", "jobTitle": "Buyer", "birthday": "1980-01-01T00:00:00Z"})
 	e.g.AddContact("", map[string]any{"givenName": "Ann", "surname": "Doe", "emailAddresses": []map[string]string{{"address": "Ann@Acme.example"}},
 		"jobTitle": "CTO"})
 
-	st := e.sync()
+	st := e.Sync()
 	if st.CreatedCRM != 1 || st.CreatedRemote != 1 || st.Linked != 1 || st.Failed != 0 {
 		t.Errorf("stats %+v: want Bob in the CRM, Dan in Outlook, Ann linked", st)
 	}
-	cs, os := e.contacts(), e.outlook()
+	cs, os := e.Contacts(), e.outlook()
 	if len(cs) != 3 || len(os) != 3 {
 		t.Fatalf("CRM %d, Outlook %d; want 3 each", len(cs), len(os))
 	}
@@ -216,7 +110,7 @@ func TestEngineFirstSync(t *testing.T) {
 		t.Errorf("%d master categories", n)
 	}
 	before := e.g.Stats().Requests
-	res, err := e.tryPass()
+	res, err := e.TryPass()
 	if err != nil || res.Stats.Any() {
 		t.Errorf("second pass: %v, %v", res.Stats, err)
 	}
@@ -245,12 +139,12 @@ func TestEnginePolicies(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/crmFirst=%v", tc.policy, tc.crmFirst), func(t *testing.T) {
 			e := newEnv(t)
-			e.policy = tc.policy
-			ann := e.createContact("Ann", "ann@acme.example")
-			e.sync()
+			e.Policy = tc.policy
+			ann := e.CreateContact("Ann", "ann@acme.example")
+			e.Sync()
 			id := e.outlookID("Ann")
 			crmEdit := func() {
-				e.updateContact(ann.ID, func(c *crm.Contact) { c.Title = "CRM title"; c.Notes = "from the CRM" })
+				e.UpdateContact(ann.ID, func(c *crm.Contact) { c.Title = "CRM title"; c.Notes = "from the CRM" })
 			}
 			outlookEdit := func() {
 				e.g.UpdateContact(id, map[string]any{"jobTitle": "Outlook title", "companyName": "Outlook Inc"})
@@ -264,11 +158,11 @@ func TestEnginePolicies(t *testing.T) {
 				time.Sleep(1100 * time.Millisecond)
 				crmEdit()
 			}
-			st := e.sync()
+			st := e.Sync()
 			if st.Conflicts != 1 {
 				t.Errorf("stats %+v, want one conflict", st)
 			}
-			c := e.contacts()["Ann"]
+			c := e.Contacts()["Ann"]
 			o, _ := e.g.Contact(id)
 			if c.Title != tc.title || o.Props["jobTitle"] != tc.title {
 				t.Errorf("title: CRM %q, Outlook %v; want %q", c.Title, o.Props["jobTitle"], tc.title)
@@ -286,7 +180,7 @@ func TestEnginePolicies(t *testing.T) {
 			if replaced != tc.replacedCRM {
 				t.Errorf("CRM custom fields %v", c.CustomFields)
 			}
-			if res, err := e.tryPass(); err != nil || res.Stats.Any() {
+			if res, err := e.TryPass(); err != nil || res.Stats.Any() {
 				t.Errorf("the pass after: %v, %v (an echo)", res.Stats, err)
 			}
 		})
@@ -298,28 +192,28 @@ func TestEnginePolicies(t *testing.T) {
 // forgotten delta token relists the folder without duplicates.
 func TestEngineDeletesAndTokenReset(t *testing.T) {
 	e := newEnv(t)
-	e.createContact("Ann", "ann@acme.example")
-	e.createContact("Dan", "dan@acme.example")
+	e.CreateContact("Ann", "ann@acme.example")
+	e.CreateContact("Dan", "dan@acme.example")
 	e.g.AddContact("", map[string]any{"givenName": "Bob", "emailAddresses": []map[string]string{{"address": "bob@other.example"}}})
-	e.sync()
+	e.Sync()
 	e.g.DeleteContact(e.outlookID("Dan"))
-	if st := e.sync(); st.Tombstoned != 1 {
+	if st := e.Sync(); st.Tombstoned != 1 {
 		t.Errorf("stats %+v, want a tombstone", st)
 	}
-	if _, ok := e.outlook()["Dan"]; ok || e.contacts()["Dan"].ID == 0 {
+	if _, ok := e.outlook()["Dan"]; ok || e.Contacts()["Dan"].ID == 0 {
 		t.Errorf("Dan: recreated in Outlook, or gone from the CRM")
 	}
 	e.g.AddContact("", map[string]any{"givenName": "Cy", "emailAddresses": []map[string]string{{"address": "cy@other.example"}}})
 	e.g.ExpireContactTokens(false)
-	st := e.sync()
-	if len(e.contacts()) != 4 || len(e.outlook()) != 3 {
-		t.Fatalf("%d contacts, %d in Outlook; want 4 and 3", len(e.contacts()), len(e.outlook()))
+	st := e.Sync()
+	if len(e.Contacts()) != 4 || len(e.outlook()) != 3 {
+		t.Fatalf("%d contacts, %d in Outlook; want 4 and 3", len(e.Contacts()), len(e.outlook()))
 	}
 	if st.CreatedCRM != 1 || st.CreatedRemote != 0 || st.Linked != 0 || st.Conflicts != 0 {
 		t.Errorf("stats %+v, want Cy only", st)
 	}
-	if len(e.events) != 1 || e.events[0] != "token_reset" {
-		t.Errorf("events %v", e.events)
+	if len(e.Events) != 1 || e.Events[0] != "token_reset" {
+		t.Errorf("events %v", e.Events)
 	}
 }
 
@@ -343,19 +237,19 @@ func (r *raceRemote) Update(ctx context.Context, prev pim.RemoteItem, f pim.Fiel
 // changes end on both sides.
 func TestEnginePrecondition(t *testing.T) {
 	e := newEnv(t)
-	ann := e.createContact("Ann", "ann@acme.example")
-	e.sync()
+	ann := e.CreateContact("Ann", "ann@acme.example")
+	e.Sync()
 	id := e.outlookID("Ann")
-	e.updateContact(ann.ID, func(c *crm.Contact) { c.Title = "CEO" })
-	e.remote = &raceRemote{Contacts: e.remote.(*graphpim.Contacts), race: func() {
+	e.UpdateContact(ann.ID, func(c *crm.Contact) { c.Title = "CEO" })
+	e.Remote = &raceRemote{Contacts: e.Remote.(*graphpim.Contacts), race: func() {
 		e.g.UpdateContact(id, map[string]any{"personalNotes": "met at the fair"})
 	}}
-	res, err := e.tryPass()
+	res, err := e.TryPass()
 	if err != nil {
 		t.Fatal(err)
 	}
 	o, _ := e.g.Contact(id)
-	c := e.contacts()["Ann"]
+	c := e.Contacts()["Ann"]
 	if o.Props["jobTitle"] != "CEO" || o.Props["personalNotes"] != "met at the fair" || c.Title != "CEO" || c.Notes != "met at the fair" {
 		t.Errorf("Outlook %v; CRM title %q notes %q", o.Props, c.Title, c.Notes)
 	}
@@ -381,25 +275,25 @@ func (r crashRemote) Create(ctx context.Context, uid string, f pim.Fields) (pim.
 func TestEngineLostCreate(t *testing.T) {
 	e := newEnv(t)
 	// No address: the contacts are found by their stamps, not by email.
-	ann := e.createContact("Ann", "")
+	ann := e.CreateContact("Ann", "")
 	e.g.LoseContactReplies(1)
-	st := e.sync()
+	st := e.Sync()
 	if st.Linked != 1 || st.CreatedRemote != 0 || len(e.outlook()) != 1 {
 		t.Fatalf("stats %+v, %d in Outlook", st, len(e.outlook()))
 	}
 
-	plain := e.remote
-	e.remote = crashRemote{plain.(*graphpim.Contacts)}
-	e.createContact("Dan", "")
-	if _, err := e.tryPass(); err == nil {
+	plain := e.Remote
+	e.Remote = crashRemote{plain.(*graphpim.Contacts)}
+	e.CreateContact("Dan", "")
+	if _, err := e.TryPass(); err == nil {
 		t.Fatal("the pass did not stop")
 	}
-	e.remote = plain
-	st = e.sync()
-	if st.Linked != 1 || st.CreatedRemote != 0 || st.CreatedCRM != 0 || len(e.outlook()) != 2 || len(e.contacts()) != 2 {
-		t.Fatalf("stats %+v, %d in Outlook, %d in the CRM", st, len(e.outlook()), len(e.contacts()))
+	e.Remote = plain
+	st = e.Sync()
+	if st.Linked != 1 || st.CreatedRemote != 0 || st.CreatedCRM != 0 || len(e.outlook()) != 2 || len(e.Contacts()) != 2 {
+		t.Fatalf("stats %+v, %d in Outlook, %d in the CRM", st, len(e.outlook()), len(e.Contacts()))
 	}
-	items, err := e.st.PIMItems(e.ctx, e.collID)
+	items, err := e.Store.PIMItems(e.Ctx, e.CollID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,11 +311,11 @@ func TestEngineLostCreate(t *testing.T) {
 // master list, or renamed, is back after the next pass.
 func TestEngineCategoriesRestored(t *testing.T) {
 	e := newEnv(t)
-	e.createContact("Ann", "ann@acme.example")
-	e.sync()
+	e.CreateContact("Ann", "ann@acme.example")
+	e.Sync()
 	e.g.DeleteCategory(pim.CategoryPerson)
 	e.g.RenameCategory(pim.CategoryLead, "Leads")
-	e.sync()
+	e.Sync()
 	have := map[string]bool{}
 	for _, c := range e.g.Categories() {
 		have[c.DisplayName] = true
