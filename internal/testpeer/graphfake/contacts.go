@@ -60,19 +60,12 @@ type fakeContact struct {
 	added, seq        uint64
 }
 
-// contactToken is the state behind a contact delta link: the round's
-// entries (as the mail's deltaToken) and the $select it was started with.
-type contactToken struct {
-	deltaToken
-	sel []string
-}
-
 type contactStore struct {
 	seq      uint64
 	root     string           // the mailbox root, parent of the default folder
 	folders  []*contactFolder // [0] is the default "Contacts"
 	contacts map[string]*fakeContact
-	tokens   map[string]*contactToken
+	tokens   map[string]*deltaToken
 	location bool
 	lose     int // creates whose answer is lost
 }
@@ -82,7 +75,7 @@ type contactStore struct {
 func (g *Graph) cstore() *contactStore {
 	if g.contacts == nil {
 		root := "AQMkAD" + randomID()
-		g.contacts = &contactStore{root: root, contacts: map[string]*fakeContact{}, tokens: map[string]*contactToken{},
+		g.contacts = &contactStore{root: root, contacts: map[string]*fakeContact{}, tokens: map[string]*deltaToken{},
 			folders: []*contactFolder{{id: "AAMkAC" + randomID(), name: "Contacts", parent: root}}}
 	}
 	return g.contacts
@@ -655,78 +648,30 @@ func (g *Graph) changedJSON(c *fakeContact, since uint64, sel []string) map[stri
 // §6.2 for messages).
 func (g *Graph) contactDelta(w http.ResponseWriter, r *http.Request, f *contactFolder) {
 	s := g.cstore()
-	q := r.URL.Query()
-	var round *contactToken
-	if key := q.Get("$skiptoken") + q.Get("$deltatoken"); key != "" {
-		t := s.tokens[key]
-		switch {
-		case t == nil || t.dead:
-			if s.location && t != nil {
-				w.Header().Set("Location", g.contactDeltaURL(r, f, "$deltatoken", ""))
-				graphError(w, http.StatusGone, "resyncRequired", "The sync state was reset; resync.")
-				return
+	deltaPager{folder: f.id, tokens: s.tokens, location: s.location, duplicate: g.mail.duplicate,
+		itemType: "#microsoft.graph.contact", context: "https://graph.microsoft.com/v1.0/$metadata#Collection(contact)",
+		start: func(since uint64, initial bool, o *deltaToken) *deltaToken {
+			return s.startRound(f, since, initial, o.pageSize, o.sel)
+		},
+		render: func(id string, round *deltaToken) map[string]any {
+			switch c := s.contacts[id]; {
+			case c == nil || c.folder != f.id:
+				return nil
+			case round.full[id]:
+				return g.contactJSON(c, round.sel, nil)
+			default:
+				return g.changedJSON(c, round.since, round.sel)
 			}
-			graphError(w, http.StatusGone, "syncStateNotFound", "The sync state generation is not found.")
-			return
-		case t.folder != f.id:
-			graphError(w, http.StatusBadRequest, "invalidRequest", "The token belongs to another folder.")
-			return
-		}
-		if q.Has("$skiptoken") {
-			round = t
-		} else {
-			round = s.startRound(f, t.since, false, t.pageSize, t.sel)
-		}
-	} else {
-		size := 0
-		if v, ok := prefer(r)["odata.maxpagesize"]; ok {
-			size, _ = strconv.Atoi(v)
-		}
-		if size <= 0 || size > 1000 {
-			size = 100
-		}
-		round = s.startRound(f, 0, true, size, selectList(q))
-	}
-	n := min(round.pageSize, len(round.rest))
-	entries := round.rest[:n]
-	if round.dup != "" {
-		entries = append([]string{round.dup}, entries...)
-	}
-	value := []map[string]any{}
-	for _, e := range entries {
-		id, removed := strings.CutPrefix(e, "-")
-		c := s.contacts[id]
-		switch {
-		case removed || c == nil || c.folder != f.id:
-			value = append(value, map[string]any{"@odata.type": "#microsoft.graph.contact", "id": id, "@removed": map[string]any{"reason": "deleted"}})
-		case round.full[id]:
-			value = append(value, g.contactJSON(c, round.sel, nil))
-		default:
-			value = append(value, g.changedJSON(c, round.since, round.sel))
-		}
-	}
-	page := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(contact)", "value": value}
-	next := &contactToken{deltaToken: deltaToken{folder: f.id, pageSize: round.pageSize}, sel: round.sel}
-	key := randomID()
-	s.tokens[key] = next
-	if n < len(round.rest) {
-		next.rest, next.full, next.end, next.since = round.rest[n:], round.full, round.end, round.since
-		if g.mail.duplicate && n > 0 {
-			next.dup = round.rest[n-1]
-		}
-		page["@odata.nextLink"] = g.contactDeltaURL(r, f, "$skiptoken", key)
-	} else {
-		next.since = round.end
-		page["@odata.deltaLink"] = g.contactDeltaURL(r, f, "$deltatoken", key)
-	}
-	writeGraphJSON(w, page)
+		},
+		link: func(param, token string) string { return g.contactDeltaURL(r, f, param, token) },
+	}.serve(w, r)
 }
 
 // startRound lists what changed in f after since: every contact on an
 // initial round; else those created (in full) or changed (their changed
 // properties only) since, and @removed for those deleted.
-func (s *contactStore) startRound(f *contactFolder, since uint64, initial bool, pageSize int, sel []string) *contactToken {
-	t := &contactToken{deltaToken: deltaToken{folder: f.id, pageSize: pageSize, full: map[string]bool{}, end: s.seq, since: since}, sel: sel}
+func (s *contactStore) startRound(f *contactFolder, since uint64, initial bool, pageSize int, sel []string) *deltaToken {
+	t := &deltaToken{folder: f.id, pageSize: pageSize, sel: sel, full: map[string]bool{}, end: s.seq, since: since}
 	for _, c := range s.sortedContacts(f.id) {
 		if initial || c.seq > since {
 			t.rest = append(t.rest, c.id)

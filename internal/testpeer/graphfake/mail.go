@@ -45,20 +45,6 @@ type fakeMessage struct {
 	added, seq uint64 // when it entered its folder; when it last changed
 }
 
-// deltaToken is the server state behind a $skiptoken or $deltatoken: bound
-// to its folder and to the first request's options, as Graph's are.
-type deltaToken struct {
-	folder    string
-	pageSize  int
-	immutable bool
-	since     uint64   // a deltatoken: changes after this
-	rest      []string // a skiptoken: the round's remaining entries ("-id" removed)
-	full      map[string]bool
-	end       uint64 // a skiptoken: since for the round's deltaLink
-	dup       string // an entry to send again (DuplicateInRound)
-	dead      bool
-}
-
 type mailStore struct {
 	seq      uint64
 	folders  []*fakeFolder // in creation order
@@ -262,7 +248,7 @@ func (g *Graph) serveMail(w http.ResponseWriter, r *http.Request, path string) {
 		case len(seg) == 3 && seg[2] == "childfolders":
 			g.listFolders(w, r, f.id)
 		case len(seg) == 4 && seg[2] == "messages" && seg[3] == "delta":
-			g.delta(w, r, f, immutable)
+			g.delta(w, r, f)
 		default:
 			graphError(w, http.StatusBadRequest, "invalidRequest", "Unsupported segment.")
 		}
@@ -433,74 +419,22 @@ func (g *Graph) patchMessage(w http.ResponseWriter, r *http.Request, m *fakeMess
 	writeGraphJSON(w, g.messageJSON(m, immutable, true))
 }
 
-// delta answers one page of a folder's message delta (§6.2): a new round
-// from the plain URL or a $deltatoken, the next page of a round from a
-// $skiptoken.
-func (g *Graph) delta(w http.ResponseWriter, r *http.Request, f *fakeFolder, immutable bool) {
+// delta answers one page of a folder's message delta (§6.2).
+func (g *Graph) delta(w http.ResponseWriter, r *http.Request, f *fakeFolder) {
 	s := g.mail
-	q := r.URL.Query()
-	var round *deltaToken
-	// An empty $deltatoken (a 410's Location) starts over, like the plain URL.
-	if key := q.Get("$skiptoken") + q.Get("$deltatoken"); key != "" {
-		t := s.tokens[key]
-		switch {
-		case t == nil || t.dead:
-			if s.location && t != nil {
-				w.Header().Set("Location", g.deltaURL(r, f, "$deltatoken", ""))
-				graphError(w, http.StatusGone, "resyncRequired", "The sync state was reset; resync.")
-				return
+	deltaPager{folder: f.id, tokens: s.tokens, location: s.location, duplicate: s.duplicate,
+		itemType: "#microsoft.graph.message", context: "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+		start: func(since uint64, initial bool, o *deltaToken) *deltaToken {
+			return s.startRound(f, since, initial, o.pageSize, o.immutable)
+		},
+		render: func(id string, round *deltaToken) map[string]any {
+			if m := s.messages[id]; m != nil && m.folder == f.id {
+				return g.messageJSON(m, round.immutable, round.full[id])
 			}
-			graphError(w, http.StatusGone, "syncStateNotFound", "The sync state generation is not found.")
-			return
-		case t.folder != f.id:
-			graphError(w, http.StatusBadRequest, "invalidRequest", "The token belongs to another folder.")
-			return
-		}
-		if q.Has("$skiptoken") {
-			round = t
-		} else {
-			round = s.startRound(f, t.since, false, t.pageSize, t.immutable)
-		}
-	} else {
-		size := 0
-		if v, ok := prefer(r)["odata.maxpagesize"]; ok {
-			size, _ = strconv.Atoi(v)
-		}
-		if size <= 0 || size > 1000 {
-			size = 100
-		}
-		round = s.startRound(f, 0, true, size, immutable)
-	}
-	n := min(round.pageSize, len(round.rest))
-	entries := round.rest[:n]
-	if round.dup != "" {
-		entries = append([]string{round.dup}, entries...)
-	}
-	value := []map[string]any{}
-	for _, e := range entries {
-		id, removed := strings.CutPrefix(e, "-")
-		m := s.messages[id]
-		if removed || m == nil || m.folder != f.id {
-			value = append(value, map[string]any{"@odata.type": "#microsoft.graph.message", "id": id, "@removed": map[string]any{"reason": "deleted"}})
-			continue
-		}
-		value = append(value, g.messageJSON(m, round.immutable, round.full[id]))
-	}
-	page := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)", "value": value}
-	next := &deltaToken{folder: f.id, pageSize: round.pageSize, immutable: round.immutable}
-	key := randomID()
-	s.tokens[key] = next
-	if n < len(round.rest) {
-		next.rest, next.full, next.end = round.rest[n:], round.full, round.end
-		if s.duplicate && n > 0 {
-			next.dup = round.rest[n-1]
-		}
-		page["@odata.nextLink"] = g.deltaURL(r, f, "$skiptoken", key)
-	} else {
-		next.since = round.end
-		page["@odata.deltaLink"] = g.deltaURL(r, f, "$deltatoken", key)
-	}
-	writeGraphJSON(w, page)
+			return nil
+		},
+		link: func(param, token string) string { return g.deltaURL(r, f, param, token) },
+	}.serve(w, r)
 }
 
 // startRound lists what changed in f after since: every message now in it
