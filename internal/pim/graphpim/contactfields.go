@@ -182,7 +182,7 @@ func patch(prev *gContact, f pim.Fields) map[string]any {
 	// up to date when they change.
 	nameless := want[pim.FieldFirstName].IsZero() && want[pim.FieldLastName].IsZero() &&
 		(changed(pim.FieldCompany) || changed(pim.FieldEmails) || changed(pim.FieldPhones))
-	if n := displayName(want); n != "" && n != prev.DisplayName && (names || nameless) {
+	if n := pim.DisplayName(want); n != "" && n != prev.DisplayName && (names || nameless) {
 		out["displayName"] = n
 	}
 	if changed(pim.FieldCompany) {
@@ -235,23 +235,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// displayName is what Outlook shows for a contact: the name, else the
-// company, else the first address or number (as the vCard's FN).
-func displayName(f pim.Fields) string {
-	if n := strings.TrimSpace(f[pim.FieldFirstName].Str + " " + f[pim.FieldLastName].Str); n != "" {
-		return n
-	}
-	if c := f[pim.FieldCompany].Str; c != "" {
-		return c
-	}
-	for _, l := range [][]string{f[pim.FieldEmails].List, f[pim.FieldPhones].List} {
-		if len(l) > 0 {
-			return l[0]
-		}
-	}
-	return ""
 }
 
 // emailsFor lists want as emailAddresses, keeping the name and spelling

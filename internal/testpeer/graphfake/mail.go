@@ -334,29 +334,13 @@ func (g *Graph) folderJSON(f *fakeFolder) map[string]any {
 // listFolders lists the folders under parent ("" the top level), $top at
 // a time (default 10) with a nextLink carrying $skip.
 func (g *Graph) listFolders(w http.ResponseWriter, r *http.Request, parent string) {
-	q := r.URL.Query()
-	top, _ := strconv.Atoi(q.Get("$top"))
-	if top <= 0 || top > 1000 {
-		top = 10
-	}
-	skip, _ := strconv.Atoi(q.Get("$skip"))
-	var all []map[string]any
+	var all []any
 	for _, f := range g.mail.folders {
 		if f.parent == parent {
 			all = append(all, g.folderJSON(f))
 		}
 	}
-	page := map[string]any{"value": all[min(skip, len(all)):min(skip+top, len(all))]}
-	if skip+top < len(all) {
-		u := *r.URL
-		u.Scheme, u.Host = scheme(r), r.Host
-		v := u.Query()
-		v.Set("$skip", strconv.Itoa(skip+top))
-		v.Set("$top", strconv.Itoa(top))
-		u.RawQuery = v.Encode()
-		page["@odata.nextLink"] = u.String()
-	}
-	writeGraphJSON(w, page)
+	writePage(w, r, all)
 }
 
 func scheme(r *http.Request) string {
