@@ -69,6 +69,25 @@ func TestContactFolders(t *testing.T) {
 	}
 }
 
+// TestContactFoldersWithoutDefault: a listing without the default folder
+// (only the user's own at the top) still offers it, reached as
+// /me/contacts.
+func TestContactFoldersWithoutDefault(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"value":[{"id":"AAMkClients","displayName":"Clients","parentFolderId":"AAMkRoot"}]}`))
+	}))
+	defer srv.Close()
+	c, err := graph.New(graph.Config{GraphURL: srv.URL, Tokens: func(context.Context, string) (string, error) { return "t", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := graphpim.ContactFolders(context.Background(), c)
+	want := []graphpim.Collection{{ID: graphpim.DefaultFolder, Name: "Contacts", Default: true}, {ID: "AAMkClients", Name: "Clients"}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("folders %+v (%v), want %+v", got, err, want)
+	}
+}
+
 func TestFetchMapsFields(t *testing.T) {
 	g := graphfake.NewGraph()
 	id := g.AddContact("", ada)

@@ -1,13 +1,15 @@
 // Package graphfake is a stateful fake of Microsoft Graph (and, in the
 // identity files, of the Microsoft identity platform) for tests, benchmarks
-// and demos. It follows the reference (shared/reference/cloud-apis.md §4–§6,
+// and demos. It follows the reference (shared/reference/cloud-apis.md §4–§7,
 // §15), not crmsync's connectors: where the two disagree, the reference
 // wins, since acceptance runs against an independent implementation of the
 // same documents.
 //
 // graph.go is the Graph side's skeleton: routing under /v1.0, bearer
 // tokens, the error envelope and throttling per mailbox. The mail
-// endpoints are in mail.go.
+// endpoints are in mail.go, contacts in contacts.go, Outlook's master
+// categories in categories.go, JSON batching in batch.go; delta.go pages
+// the delta rounds of every area.
 package graphfake
 
 import (
