@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,9 +163,7 @@ func (r *Contacts) Changes(ctx context.Context, token string) (pim.RemoteChanges
 		}
 	}
 	if !ch.Full {
-		for id := range deleted {
-			ch.Deleted = append(ch.Deleted, id)
-		}
+		ch.Deleted = slices.Sorted(maps.Keys(deleted))
 	}
 	return ch, nil
 }
@@ -212,6 +212,7 @@ func (r *Contacts) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem,
 						bad = append(bad, pim.ItemError{Href: id, Err: err})
 						continue
 					}
+					it.Href = id // as the engine knows it, whatever the id's form
 					items = append(items, it)
 				case a.Status == http.StatusNotFound:
 					missing = append(missing, id)
