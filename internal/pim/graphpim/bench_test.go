@@ -6,48 +6,69 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/graphpim"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
 
 // BenchmarkFirstSync5000 reads a folder of 5,000 contacts as a first sync
 // does: one full delta round, then every contact fetched in the engine's
-// batches of 200. It reports the HTTP requests sent and the requests
-// Graph counts against the mailbox (each part of a batch is one).
+// batches of 200; contacts made in Outlook ("outlook"), and contacts
+// crmsync made ("stamped": a fixed category, a stamp to read). It reports
+// the HTTP requests sent and the requests Graph counts against the
+// mailbox (each part of a batch is one).
 func BenchmarkFirstSync5000(b *testing.B) {
-	g := graphfake.NewGraph()
-	for i := range 5000 {
-		g.AddContact("", map[string]any{"givenName": fmt.Sprint("n", i), "surname": "Doe",
-			"emailAddresses": []map[string]string{{"address": fmt.Sprintf("n%d@example.com", i)}},
-			"businessPhones": []string{"+1 202 555 0100"}, "companyName": "Acme", "jobTitle": "Buyer"})
-	}
-	c, cnt := open(b, g)
-	r := graphpim.NewContacts(c, g.DefaultContactFolder())
-	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		start, graphStart := cnt.n.Load(), g.Stats().Requests
-		ch, err := r.Changes(ctx, "")
-		if err != nil {
-			b.Fatal(err)
+	for _, stamped := range []bool{false, true} {
+		name := "outlook"
+		if stamped {
+			name = "stamped"
 		}
-		var ids []string
-		for _, ref := range ch.Items {
-			ids = append(ids, ref.Href)
-		}
-		n := 0
-		for chunk := range slices.Chunk(ids, 200) {
-			items, bad, missing, err := r.Fetch(ctx, chunk)
-			if err != nil || len(bad)+len(missing) > 0 {
-				b.Fatal(err, bad, missing)
+		b.Run(name, func(b *testing.B) {
+			g := graphfake.NewGraph()
+			for i := range 5000 {
+				props := map[string]any{"givenName": fmt.Sprint("n", i), "surname": "Doe",
+					"emailAddresses": []map[string]string{{"address": fmt.Sprintf("n%d@example.com", i)}},
+					"businessPhones": []string{"+1 202 555 0100"}, "companyName": "Acme", "jobTitle": "Buyer"}
+				if stamped {
+					props["categories"] = []string{pim.CategoryPerson}
+					props["singleValueExtendedProperties"] = []map[string]string{{"id": graphpim.StampProperty, "value": pim.StampUID(fmt.Sprint("contact-", i))}}
+				}
+				g.AddContact("", props)
 			}
-			n += len(items)
-		}
-		if n != 5000 {
-			b.Fatalf("%d contacts read", n)
-		}
-		b.ReportMetric(float64(cnt.n.Load()-start), "http-requests/sync")
-		b.ReportMetric(float64(g.Stats().Requests-graphStart), "graph-requests/sync")
+			c, cnt := open(b, g)
+			r := graphpim.NewContacts(c, g.DefaultContactFolder())
+			ctx := context.Background()
+			b.ResetTimer()
+			for range b.N {
+				start, graphStart := cnt.n.Load(), g.Stats().Requests
+				ch, err := r.Changes(ctx, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				var ids []string
+				for _, ref := range ch.Items {
+					ids = append(ids, ref.Href)
+				}
+				n := 0
+				for chunk := range slices.Chunk(ids, 200) {
+					items, bad, missing, err := r.Fetch(ctx, chunk)
+					if err != nil || len(bad)+len(missing) > 0 {
+						b.Fatal(err, bad, missing)
+					}
+					for _, it := range items {
+						if _, ok := pim.ParseStamp(it.UID); ok != stamped {
+							b.Fatalf("uid %q", it.UID)
+						}
+					}
+					n += len(items)
+				}
+				if n != 5000 {
+					b.Fatalf("%d contacts read", n)
+				}
+				b.ReportMetric(float64(cnt.n.Load()-start), "http-requests/sync")
+				b.ReportMetric(float64(g.Stats().Requests-graphStart), "graph-requests/sync")
+			}
+		})
 	}
 }
 
