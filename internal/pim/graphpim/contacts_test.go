@@ -335,8 +335,8 @@ func TestKeepCategories(t *testing.T) {
 	}
 }
 
-// TestThrottled: a 429 is waited out for its Retry-After, for a request
-// and for the parts of a batch; nothing is sent while it runs.
+// TestThrottled: a 429 (or 503) is waited out for its Retry-After, for a
+// request and for the parts of a batch; nothing is sent while it runs.
 func TestThrottled(t *testing.T) {
 	g := graphfake.NewGraph()
 	var ids []string
@@ -366,5 +366,10 @@ func TestThrottled(t *testing.T) {
 	}
 	if d := time.Since(start); d < time.Second || g.Stats().Early != len(ids)-1 {
 		t.Fatalf("took %v, %d parts during Retry-After", d, g.Stats().Early)
+	}
+	// 503 with Retry-After: waited out and asked again too.
+	g.Unavailable(2)
+	if _, err := r.Changes(ctx, ch.Token); err != nil {
+		t.Fatalf("after 503s: %v", err)
 	}
 }
