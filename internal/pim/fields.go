@@ -318,3 +318,21 @@ func NormalizeEmail(s string) string {
 	}
 	return strings.ToLower(s)
 }
+
+// DisplayName is what an address book shows for a contact whose fields
+// are f: its name, or, for a contact without one, its company, first
+// email or first phone (a vCard's mandatory FN, Outlook's displayName).
+func DisplayName(f Fields) string {
+	if n := strings.TrimSpace(f[FieldFirstName].Str + " " + f[FieldLastName].Str); n != "" {
+		return n
+	}
+	if c := f[FieldCompany].Str; c != "" {
+		return c
+	}
+	for _, l := range [][]string{f[FieldEmails].List, f[FieldPhones].List} {
+		if len(l) > 0 {
+			return l[0]
+		}
+	}
+	return ""
+}

@@ -335,23 +335,6 @@ func (e *editor) dropOrphanLabels() {
 	}
 }
 
-// displayName is the FN of a contact: its name, or, since FN is mandatory,
-// its company, first email or first phone.
-func displayName(f pim.Fields) string {
-	if n := strings.TrimSpace(f[pim.FieldFirstName].Str + " " + f[pim.FieldLastName].Str); n != "" {
-		return n
-	}
-	if c := f[pim.FieldCompany].Str; c != "" {
-		return c
-	}
-	for _, l := range [][]string{f[pim.FieldEmails].List, f[pim.FieldPhones].List} {
-		if len(l) > 0 {
-			return l[0]
-		}
-	}
-	return ""
-}
-
 // names writes N and FN when the card would not read as want's names, and
 // FN alone when it stood for the company, email or phone that changed.
 func (e *editor) names(want pim.Fields) {
@@ -361,14 +344,14 @@ func (e *editor) names(want pim.Fields) {
 		// The names read right. A card without one shows its FN: keep it
 		// following the company (or email, phone) it was made from.
 		if first == "" && last == "" && fn != nil {
-			old, now := displayName(e.cur), displayName(want)
+			old, now := pim.DisplayName(e.cur), pim.DisplayName(want)
 			if norm(pim.FieldFirstName, fn.str()) == old && old != now {
 				e.set(fn, keyFN, escapeText(now))
 			}
 		}
 		return
 	}
-	e.set(fn, keyFN, escapeText(displayName(want)))
+	e.set(fn, keyFN, escapeText(pim.DisplayName(want)))
 	n := e.d.first(keyN)
 	comps := []string{"", "", "", "", ""}
 	if n != nil {

@@ -7,7 +7,8 @@
 //
 //   - contacts.go: a contact folder with contacts/delta; Outlook's master
 //     category list kept (pim.CategoryKeeper); a CRM id stamped in an
-//     extended property.
+//     extended property. contactfields.go maps a contact to pim.Fields
+//     and back; batch.go sends JSON batches.
 //   - events.go, recurrence.go: a calendar with calendarView/delta over a
 //     moving window; patternedRecurrence to and from RRULE.
 //   - tasks.go: a To Do list with its tasks delta.

@@ -21,6 +21,7 @@ type deltaToken struct {
 	// option is the first request's option the round keeps: ImmutableId
 	// for mail, $expand=linkedResources for To Do.
 	option bool
+	sel    []string        // the first request's $select (contacts)
 	since  uint64          // changes after this (a deltatoken; a round's start)
 	rest   []string        // a skiptoken: the round's remaining entries ("-id" removed)
 	full   map[string]bool // entries sent whole, not as their changes
@@ -91,7 +92,7 @@ func (d *deltaTokens) serve(w http.ResponseWriter, r *http.Request, a deltaArea)
 		if q.Has("$skiptoken") {
 			round = t
 		} else {
-			round.pageSize, round.option = t.pageSize, t.option
+			round.pageSize, round.option, round.sel = t.pageSize, t.option, t.sel
 			startFrom(t.since, false)
 		}
 	} else {
@@ -102,7 +103,7 @@ func (d *deltaTokens) serve(w http.ResponseWriter, r *http.Request, a deltaArea)
 		if size <= 0 || size > 1000 {
 			size = 100
 		}
-		round.pageSize, round.option = size, a.option
+		round.pageSize, round.option, round.sel = size, a.option, selectList(q)
 		startFrom(0, true)
 	}
 	n := min(round.pageSize, len(round.rest))
@@ -123,7 +124,7 @@ func (d *deltaTokens) serve(w http.ResponseWriter, r *http.Request, a deltaArea)
 		value = append(value, item)
 	}
 	page := map[string]any{"@odata.context": a.context, "value": value}
-	next := &deltaToken{scope: a.scope, pageSize: round.pageSize, option: round.option}
+	next := &deltaToken{scope: a.scope, pageSize: round.pageSize, option: round.option, sel: round.sel}
 	key := randomID()
 	d.tokens[key] = next
 	if n < len(round.rest) {
@@ -141,14 +142,14 @@ func (d *deltaTokens) serve(w http.ResponseWriter, r *http.Request, a deltaArea)
 
 // writeSkipPage answers a listing (folders, lists, tasks) $top at a time
 // (default 10), with a nextLink carrying $skip.
-func writeSkipPage(w http.ResponseWriter, r *http.Request, all []map[string]any) {
+func writeSkipPage[T any](w http.ResponseWriter, r *http.Request, all []T) {
 	q := r.URL.Query()
 	top, _ := strconv.Atoi(q.Get("$top"))
 	if top <= 0 || top > 1000 {
 		top = 10
 	}
 	skip, _ := strconv.Atoi(q.Get("$skip"))
-	page := map[string]any{"value": all[min(skip, len(all)):min(skip+top, len(all))]}
+	page := map[string]any{"value": append([]T{}, all[min(skip, len(all)):min(skip+top, len(all))]...)}
 	if skip+top < len(all) {
 		page["@odata.nextLink"] = skipLink(r, skip+top, top)
 	}

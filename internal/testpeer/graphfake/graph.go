@@ -1,18 +1,22 @@
 // Package graphfake is a stateful fake of Microsoft Graph (and, in the
 // identity files, of the Microsoft identity platform) for tests, benchmarks
-// and demos. It follows the reference (shared/reference/cloud-apis.md §4–§6,
+// and demos. It follows the reference (shared/reference/cloud-apis.md §4–§7,
 // §15), not crmsync's connectors: where the two disagree, the reference
 // wins, since acceptance runs against an independent implementation of the
 // same documents.
 //
 // graph.go is the Graph side's skeleton: routing under /v1.0, bearer
 // tokens, the error envelope and throttling per mailbox. The mail
-// endpoints are in mail.go, the calendar's in calendar.go.
+// endpoints are in mail.go, contacts in contacts.go, Outlook's master
+// categories in categories.go, the calendar's in calendar.go, To Do's in
+// todo.go, JSON batching in batch.go; delta.go pages the delta rounds of
+// every area.
 package graphfake
 
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,9 +32,11 @@ type Graph struct {
 	// here.
 	CheckToken func(token string) bool
 
-	mu   sync.Mutex
-	mail *mailStore
-	cal  *calStore // calendar.go, made on first use
+	mu         sync.Mutex
+	mail       *mailStore
+	cal        *calStore      // calendar.go, made on first use
+	contacts   *contactStore  // contacts.go, made on first use
+	categories *categoryStore // categories.go, made on first use
 	// throttling
 	inflight, maxInflight int
 	requests              int           // requests seen (every one, refused or not)
@@ -100,6 +106,10 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty or invalid.")
 		return
 	}
+	if path == "$batch" {
+		g.serveBatch(w, r) // batch.go: each part is admitted on its own
+		return
+	}
 	if !g.admit(w) {
 		return
 	}
@@ -165,6 +175,18 @@ func (g *Graph) admit(w http.ResponseWriter) bool {
 	g.inflight++
 	g.maxInflight = max(g.maxInflight, g.inflight)
 	return true
+}
+
+// ifMatch refuses a write whose If-Match is none of the item's current
+// versions (its etag, or its quoted changeKey) with 412 resourceModified
+// ([G-ERR]); no If-Match, or "*", writes whatever the version.
+func ifMatch(w http.ResponseWriter, r *http.Request, versions ...string) bool {
+	m := r.Header.Get("If-Match")
+	if m == "" || m == "*" || slices.Contains(versions, m) {
+		return true
+	}
+	graphError(w, http.StatusPreconditionFailed, "resourceModified", "The resource has changed since the caller last read it.")
+	return false
 }
 
 // graphError writes Graph's error envelope (§4).

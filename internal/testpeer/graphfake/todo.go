@@ -585,21 +585,12 @@ func (g *Graph) serveTodo(w http.ResponseWriter, r *http.Request, path string) {
 
 func (g *Graph) serveTask(w http.ResponseWriter, r *http.Request, t *todoTask, rest []string) {
 	s := g.todo
-	// If-Match on a write: a mismatch is 412 ([G-ERR] resourceModified).
-	ifMatch := func() bool {
-		m := r.Header.Get("If-Match")
-		if m == "" || m == "*" || m == t.etag() {
-			return true
-		}
-		graphError(w, http.StatusPreconditionFailed, "resourceModified", "The resource has changed since the caller last read it.")
-		return false
-	}
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodGet:
 		writeGraphJSON(w, t.json(expands(r)))
 	case len(rest) == 0 && r.Method == http.MethodPatch:
 		var body map[string]any
-		if !readBody(w, r, &body) || !ifMatch() {
+		if !readBody(w, r, &body) || !ifMatch(w, r, t.etag()) {
 			return
 		}
 		if err := s.patch(t, body, g.now()); err != nil {
@@ -608,7 +599,7 @@ func (g *Graph) serveTask(w http.ResponseWriter, r *http.Request, t *todoTask, r
 		}
 		writeGraphJSON(w, t.json(false))
 	case len(rest) == 0 && r.Method == http.MethodDelete:
-		if !ifMatch() {
+		if !ifMatch(w, r, t.etag()) {
 			return
 		}
 		s.remove(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
@@ -42,7 +43,8 @@ func New(t testing.TB, f storetest.Factory, kind crm.PIMKind, coll store.PIMColl
 		t.Fatal(err)
 	}
 	v := crm.Viewer{OrgID: org.ID, UserID: admin.ID, Role: crm.RoleAdmin}
-	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: kind, URL: "https://dav.acme.example/", Username: "admin"})
+	svc := map[pim.CollectionKind]crm.PIMService{pim.Contacts: crm.ServiceContacts, pim.Events: crm.ServiceCalendar, pim.Tasks: crm.ServiceTasks}[coll.Kind]
+	a, err := st.CreatePIMAccount(ctx, v, crm.PIMAccount{UserID: admin.ID, Kind: kind, Service: svc, URL: "https://dav.acme.example/", Username: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,4 +105,55 @@ func Sync(t testing.TB, pass func() (engine.Result, error)) engine.Stats {
 	}
 	t.Fatal("still a backlog after 5 passes")
 	return total
+}
+
+// CreateContact creates a lead "first Doe" in the CRM, with email unless
+// it is "".
+func (e *Env) CreateContact(first, email string) crm.Contact {
+	e.T.Helper()
+	c := crm.Contact{OrgID: e.Viewer.OrgID, OwnerID: e.Viewer.UserID, FirstName: first, LastName: "Doe", Lifecycle: crm.LifecycleLead}
+	if email != "" {
+		c.Emails = []string{email}
+	}
+	c, err := e.Store.CreateContact(e.Ctx, e.Viewer, c)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return c
+}
+
+// UpdateContact changes a CRM contact as a user would.
+func (e *Env) UpdateContact(id int64, fn func(*crm.Contact)) {
+	e.T.Helper()
+	if _, err := e.Store.UpdateContact(e.Ctx, e.Viewer, id, func(c *crm.Contact) error { fn(c); return nil }); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// Contacts returns the CRM's contacts by first name; two of one name fail
+// the test (a duplicate).
+func (e *Env) Contacts() map[string]crm.Contact {
+	e.T.Helper()
+	p, err := e.Store.ListContacts(e.Ctx, e.Viewer, store.ContactFilter{ListParams: store.ListParams{Limit: store.MaxLimit}})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	out := map[string]crm.Contact{}
+	for _, c := range p.Items {
+		if _, dup := out[c.FirstName]; dup {
+			e.T.Fatalf("two CRM contacts named %q", c.FirstName)
+		}
+		out[c.FirstName] = c
+	}
+	return out
+}
+
+// Mappings returns the collection's mappings.
+func (e *Env) Mappings() []store.PIMItem {
+	e.T.Helper()
+	items, err := e.Store.PIMItems(e.Ctx, e.CollectionID)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return items
 }
