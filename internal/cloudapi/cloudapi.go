@@ -172,6 +172,11 @@ type Request struct {
 	Body        []byte
 	ContentType string // default application/json when Body is set
 	Header      http.Header
+	// Once marks a call that must not be repeated once it may have
+	// reached the provider (sending mail): a failure without an answer,
+	// or a 5xx, is returned at once instead of retried. Refusals that
+	// say nothing was done (401, throttling) are still retried.
+	Once bool
 }
 
 // Do sends r and returns a 2xx answer whose body the caller must close
@@ -203,6 +208,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 				return nil, err
 			}
 			last = c.unreachable(err)
+			if r.Once {
+				return nil, last
+			}
 			c.sleep(ctx, attempt)
 			continue
 		}
@@ -232,7 +240,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 				ce.RetryAfter = d
 			}
 			continue // the gate waits, or says Throttled when it lasts
-		case ce.Kind == connerr.Unreachable && f.Status/100 == 5:
+		case ce.Kind == connerr.Unreachable && f.Status/100 == 5 && !r.Once:
 			last = ce
 			if f.RetryAfter > 0 {
 				c.Gate.Hold(f.RetryAfter)

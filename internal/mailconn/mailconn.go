@@ -120,11 +120,15 @@ func (c *Connector) password(ctx context.Context, a crm.MailAccount, credID stri
 	return string(pt), nil
 }
 
-// Dial connects to an account's mailbox: its IMAP server, or Microsoft
-// Graph for an account signed in with Microsoft.
+// Dial connects to an account's mailbox: its IMAP server, Microsoft
+// Graph for an account signed in with Microsoft, the Gmail API for one
+// signed in with Google.
 func (c *Connector) Dial(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error) {
 	if a.Provider == microsoft {
 		return c.dialGraph(ctx, a)
+	}
+	if a.Provider == googleProvider {
+		return c.gmailMailbox(ctx, a)
 	}
 	if a.Settings.IMAP == nil {
 		return nil, &connerr.Error{Kind: connerr.Protocol, Message: "No IMAP server is set for this mailbox. Add its settings."}

@@ -14,6 +14,9 @@ import (
 // step. Failures are *connerr.Error; the
 // chain holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
 func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
+	if a.Provider == googleProvider {
+		return c.sendGmail(ctx, a, from, rcpts, raw)
+	}
 	s := a.Settings.SMTP
 	if s == nil {
 		return &connerr.Error{Kind: connerr.Protocol, Err: mail.ErrPermanent,
