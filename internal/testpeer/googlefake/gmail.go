@@ -207,7 +207,9 @@ func (g *Gmail) modify(m *gMessage, add, remove []string) {
 
 // Trash moves a message to the trash: the TRASH label is added (and
 // INBOX, SPAM removed), which history shows as labelAdded TRASH (§9.2).
-func (g *Gmail) Trash(id string) bool { return g.Modify(id, []string{"TRASH"}, []string{"INBOX", "SPAM"}) }
+func (g *Gmail) Trash(id string) bool {
+	return g.Modify(id, []string{"TRASH"}, []string{"INBOX", "SPAM"})
+}
 
 // Delete deletes a message for good: history shows messageDeleted.
 func (g *Gmail) Delete(id string) bool {
