@@ -32,7 +32,11 @@ func open(t testing.TB, a *googlefake.API, cfg func(*google.Config)) *gmailmail.
 	t.Helper()
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	c := google.Config{APIURL: srv.URL, HTTP: srv.Client(), Tokens: tokens, Backoff: time.Millisecond}
+	// Idle connections kept per host as the network guard's transport
+	// keeps them (one per slot of the Gate), not http's default of 2.
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = google.MaxConcurrent
+	c := google.Config{APIURL: srv.URL, HTTP: &http.Client{Transport: tr}, Tokens: tokens, Backoff: time.Millisecond}
 	if cfg != nil {
 		cfg(&c)
 	}

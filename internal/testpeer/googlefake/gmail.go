@@ -205,11 +205,10 @@ func (g *Gmail) modify(m *gMessage, add, remove []string) {
 	}
 }
 
-// Trash moves a message to the trash: the TRASH label is added (and
-// INBOX, SPAM removed), which history shows as labelAdded TRASH (§9.2).
-func (g *Gmail) Trash(id string) bool {
-	return g.Modify(id, []string{"TRASH"}, []string{"INBOX", "SPAM"})
-}
+// Trash moves a message to the trash: the TRASH label is added, which
+// history shows as labelAdded TRASH (§9.2); its other labels stay, hidden
+// from lists that leave out spam and trash.
+func (g *Gmail) Trash(id string) bool { return g.Modify(id, []string{"TRASH"}, nil) }
 
 // Delete deletes a message for good: history shows messageDeleted.
 func (g *Gmail) Delete(id string) bool {
@@ -618,9 +617,9 @@ func (g *Gmail) modifyOne(w http.ResponseWriter, r *http.Request, id, op string)
 	}
 	switch op {
 	case "trash":
-		g.modify(m, []string{"TRASH"}, []string{"INBOX", "SPAM"})
+		g.modify(m, []string{"TRASH"}, nil)
 	case "untrash":
-		g.modify(m, []string{"INBOX"}, []string{"TRASH"})
+		g.modify(m, nil, []string{"TRASH"})
 	default:
 		g.modify(m, ch.AddLabelIDs, ch.RemoveLabelIDs)
 	}
