@@ -219,6 +219,7 @@ func TestHistoryPagesAndExpiry(t *testing.T) {
 	if pages != 5 || !slices.Equal(next.Added, want) {
 		t.Fatalf("%d pages, added %v; want 5 pages of new mail oldest first %v", pages, next.Added, want)
 	}
+	g.AddMessage(raw(99), "INBOX")
 	g.ExpireHistory()
 	_, err := m.Changes(context.Background(), "INBOX", next.Cursor, 10)
 	if !errors.Is(err, connerr.ErrCursorInvalid) {

@@ -109,13 +109,26 @@ func TestEngineOverGmail(t *testing.T) {
 		// Gmail forgets the history: the folders are listed again and every
 		// message re-attaches to its row; nothing doubles.
 		rows = e.rows()
-		e.g.ExpireHistory()
 		e.g.AddMessage(raw(14), "INBOX")
 		e.g.Delete(inbox[6])
+		e.g.ExpireHistory()
 		e.Sync()
 		got = e.Emails()
 		if len(got) != 14 || got["Message 14"].ID == 0 || got["Message 7"].ID != 0 {
 			t.Fatalf("after expiry: %d stored (new %d, deleted %d)", len(got), got["Message 14"].ID, got["Message 7"].ID)
+		}
+		evs, err := e.Store.AccountEvents(e.Ctx, e.Engine.Account.ID, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarts := 0
+		for _, ev := range evs {
+			if ev.Kind == "folder" && strings.Contains(ev.Message, "reads the folder again") {
+				restarts++
+			}
+		}
+		if restarts == 0 {
+			t.Fatal("no folder was listed again after the history expired")
 		}
 		for s, id := range rows {
 			if s != "Message 7" && got[s].ID != id {

@@ -224,11 +224,11 @@ func (g *Gmail) Delete(id string) bool {
 }
 
 // ExpireHistory forgets the history so far: history.list from any
-// startHistoryId given until now answers 404 (§9.2, the horizon).
+// startHistoryId before the current one answers 404 (§9.2, the horizon).
 func (g *Gmail) ExpireHistory() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.horizon = g.hid + 1
+	g.horizon = g.hid
 	g.history = nil
 }
 
