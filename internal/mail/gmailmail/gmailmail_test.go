@@ -17,6 +17,7 @@ import (
 	"github.com/crmsync/crmsync/internal/google"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/gmailmail"
+	"github.com/crmsync/crmsync/internal/mail/mailsync/mailsynctest"
 	"github.com/crmsync/crmsync/internal/testpeer/googlefake"
 )
 
@@ -48,22 +49,9 @@ func open(t testing.TB, a *googlefake.API, cfg func(*google.Config)) *gmailmail.
 }
 
 // drain reads a folder's changes until More is false.
-func drain(t testing.TB, m *gmailmail.Mailbox, folder string, cur mail.Cursor, limit int) (all mail.Changes, pages int) {
+func drain(t testing.TB, m *gmailmail.Mailbox, folder string, cur mail.Cursor, limit int) (mail.Changes, int) {
 	t.Helper()
-	for {
-		ch, err := m.Changes(context.Background(), folder, cur, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
-		all.Added = append(all.Added, ch.Added...)
-		all.Flags = append(all.Flags, ch.Flags...)
-		all.Removed = append(all.Removed, ch.Removed...)
-		all.Total, all.Cursor, cur = ch.Total, ch.Cursor, ch.Cursor
-		if !ch.More {
-			return all, pages
-		}
-	}
+	return mailsynctest.Drain(t, m, folder, cur, limit)
 }
 
 func ids(s ...string) []mail.ID {
