@@ -389,3 +389,50 @@ func TestSendAnswerLostIsUncertainNotRetried(t *testing.T) {
 		t.Fatalf("sent %d times, %d in SENT: a send is never repeated", lost.count, len(a.Gmail().Messages("SENT")))
 	}
 }
+
+func TestLargeMessageCut(t *testing.T) {
+	a := googlefake.NewAPI()
+	big := append(raw(1), bytes.Repeat([]byte("0123456789"), 1<<17)...) // 1.25 MiB: its answer is past what is read
+	id := a.Gmail().AddMessage(big, "INBOX", "STARRED")
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	m, err := gmailmail.Open(gmailmail.Config{Config: google.Config{APIURL: srv.URL, Tokens: tokens}, MaxMessageBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = m.Fetch(context.Background(), "INBOX", ids(id), func(f *mail.Fetched) error {
+		n++
+		body, _ := io.ReadAll(f.Body)
+		if !f.Truncated || !bytes.Equal(body, big[:1000]) || !f.Flags.Flagged || f.InternalDate.IsZero() || f.Size < int64(len(big)) {
+			t.Errorf("cut message: truncated %v, %d bytes, flags %+v, date %v, size %d", f.Truncated, len(body), f.Flags, f.InternalDate, f.Size)
+		}
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("fetched %d, %v", n, err)
+	}
+}
+
+func TestRefusedTokenRefreshedThenSignInAgain(t *testing.T) {
+	a := googlefake.NewAPI()
+	a.CheckToken = func(tok string) bool { return tok == "fresh" }
+	var stale []string
+	m := open(t, a, func(c *google.Config) {
+		c.Tokens = func(_ context.Context, s string) (string, error) {
+			stale = append(stale, s)
+			if s != "" {
+				return "fresh", nil
+			}
+			return "old", nil
+		}
+	})
+	if _, err := m.Folders(context.Background()); err != nil || len(stale) != 2 || stale[1] != "old" {
+		t.Fatalf("%v; tokens asked %q: want the refused one given back once", err, stale)
+	}
+	a.CheckToken = func(string) bool { return false }
+	_, err := m.Changes(context.Background(), "INBOX", "", 10)
+	if e := connerr.As(err); e == nil || e.Kind != connerr.Auth || !strings.Contains(e.Message, "Sign in to Google again") {
+		t.Fatalf("%v, want auth_failed", err)
+	}
+}
