@@ -436,3 +436,32 @@ func TestRefusedTokenRefreshedThenSignInAgain(t *testing.T) {
 		t.Fatalf("%v, want auth_failed", err)
 	}
 }
+
+func TestSendRefusals(t *testing.T) {
+	msg := []byte("From: ann@acme.example\r\nTo: bob@globex.example\r\nSubject: Offer\r\n\r\nHello\r\n")
+	// A 5xx may follow a message Gmail took: uncertain, and never repeated.
+	a := googlefake.NewAPI()
+	m := open(t, a, nil)
+	a.FailAfter(0, http.StatusServiceUnavailable, "backendError", 0)
+	_, err := m.Send(context.Background(), "ann@acme.example", []string{"bob@globex.example"}, msg)
+	if !errors.Is(err, mail.ErrUncertain) || a.Stats().Requests != 1 {
+		t.Fatalf("503: %v after %d requests, want uncertain after one", err, a.Stats().Requests)
+	}
+	// The sending limit (429) refused the message: nothing was sent, try
+	// again later.
+	a = googlefake.NewAPI()
+	m = open(t, a, func(c *google.Config) { c.MaxWait = 10 * time.Millisecond })
+	a.FailAfter(0, http.StatusTooManyRequests, "rateLimitExceeded", time.Hour)
+	_, err = m.Send(context.Background(), "ann@acme.example", []string{"bob@globex.example"}, msg)
+	if e := connerr.As(err); e == nil || e.Kind != connerr.Throttled || errors.Is(err, mail.ErrUncertain) || errors.Is(err, mail.ErrPermanent) {
+		t.Fatalf("429: %v, want throttled, neither uncertain nor permanent", err)
+	}
+	if len(a.Gmail().Messages("SENT")) != 0 {
+		t.Fatal("a refused message was filed")
+	}
+	// Too large for Gmail: permanent, nothing asked.
+	_, err = m.Send(context.Background(), "ann@acme.example", []string{"bob@globex.example"}, append(msg, bytes.Repeat([]byte("x"), gmailmail.MaxSendBytes)...))
+	if !errors.Is(err, mail.ErrPermanent) || a.Stats().Requests != 1 {
+		t.Fatalf("too large: %v", err)
+	}
+}
