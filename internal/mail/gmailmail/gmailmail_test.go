@@ -29,7 +29,7 @@ func raw(n int) []byte {
 func tokens(context.Context, string) (string, error) { return "token", nil }
 
 // open serves a over HTTP and opens a Mailbox on it; cfg tunes it.
-func open(t testing.TB, a *googlefake.API, cfg func(*google.Config)) *gmailmail.Mailbox {
+func open(t testing.TB, a *googlefake.API, cfg func(*gmailmail.Config)) *gmailmail.Mailbox {
 	t.Helper()
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
@@ -37,11 +37,11 @@ func open(t testing.TB, a *googlefake.API, cfg func(*google.Config)) *gmailmail.
 	// keeps them (one per slot of the Gate), not http's default of 2.
 	tr := srv.Client().Transport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = google.MaxConcurrent
-	c := google.Config{APIURL: srv.URL, HTTP: &http.Client{Transport: tr}, Tokens: tokens, Backoff: time.Millisecond}
+	c := gmailmail.Config{Config: google.Config{APIURL: srv.URL, HTTP: &http.Client{Transport: tr}, Tokens: tokens, Backoff: time.Millisecond}}
 	if cfg != nil {
 		cfg(&c)
 	}
-	m, err := gmailmail.Open(gmailmail.Config{Config: c})
+	m, err := gmailmail.Open(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestQuotaRefusalsObeyed(t *testing.T) {
 		for i := 0; i < 8; i++ {
 			a.Gmail().AddMessage(raw(i), "INBOX")
 		}
-		m := open(t, a, func(c *google.Config) { c.Backoff = 0 }) // the default, 1 s
+		m := open(t, a, func(c *gmailmail.Config) { c.Backoff = 0 }) // the default, 1 s
 		a.FailAfter(3, c.status, c.reason, c.retry)
 		start := time.Now()
 		ch, _ := drain(t, m, "INBOX", "", 3)
@@ -280,7 +280,7 @@ func TestQuotaRefusalsObeyed(t *testing.T) {
 	// A wait longer than the client waits is the loop's: Throttled, and
 	// nothing sent before it elapses.
 	a := googlefake.NewAPI()
-	short := open(t, a, func(c *google.Config) { c.MaxWait = 10 * time.Millisecond })
+	short := open(t, a, func(c *gmailmail.Config) { c.MaxWait = 10 * time.Millisecond })
 	a.FailAfter(0, http.StatusTooManyRequests, "rateLimitExceeded", 3*time.Second)
 	for i := 0; i < 3; i++ {
 		_, err := short.Folders(context.Background())
@@ -298,7 +298,7 @@ func TestQuotaUnitsPerMinute(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		a.Gmail().AddMessage(raw(i), "INBOX")
 	}
-	m := open(t, a, func(c *google.Config) { c.MaxWait = 50 * time.Millisecond })
+	m := open(t, a, func(c *gmailmail.Config) { c.MaxWait = 50 * time.Millisecond })
 	a.LimitUnits(12) // labels 1 + profile 1 + list 5 + one get 5
 	ch, err := m.Changes(context.Background(), "INBOX", "", 10)
 	if err != nil {
@@ -376,7 +376,7 @@ func (l *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestSendAnswerLostIsUncertainNotRetried(t *testing.T) {
 	a := googlefake.NewAPI()
 	lost := &lostAnswer{drop: func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/messages/send") }}
-	m := open(t, a, func(c *google.Config) {
+	m := open(t, a, func(c *gmailmail.Config) {
 		lost.next = c.HTTP.Transport
 		c.HTTP = &http.Client{Transport: lost}
 	})
@@ -418,7 +418,7 @@ func TestRefusedTokenRefreshedThenSignInAgain(t *testing.T) {
 	a := googlefake.NewAPI()
 	a.CheckToken = func(tok string) bool { return tok == "fresh" }
 	var stale []string
-	m := open(t, a, func(c *google.Config) {
+	m := open(t, a, func(c *gmailmail.Config) {
 		c.Tokens = func(_ context.Context, s string) (string, error) {
 			stale = append(stale, s)
 			if s != "" {
@@ -450,7 +450,7 @@ func TestSendRefusals(t *testing.T) {
 	// The sending limit (429) refused the message: nothing was sent, try
 	// again later.
 	a = googlefake.NewAPI()
-	m = open(t, a, func(c *google.Config) { c.MaxWait = 10 * time.Millisecond })
+	m = open(t, a, func(c *gmailmail.Config) { c.MaxWait = 10 * time.Millisecond })
 	a.FailAfter(0, http.StatusTooManyRequests, "rateLimitExceeded", time.Hour)
 	_, err = m.Send(context.Background(), "ann@acme.example", []string{"bob@globex.example"}, msg)
 	if e := connerr.As(err); e == nil || e.Kind != connerr.Throttled || errors.Is(err, mail.ErrUncertain) || errors.Is(err, mail.ErrPermanent) {
@@ -463,5 +463,22 @@ func TestSendRefusals(t *testing.T) {
 	_, err = m.Send(context.Background(), "ann@acme.example", []string{"bob@globex.example"}, append(msg, bytes.Repeat([]byte("x"), gmailmail.MaxSendBytes)...))
 	if !errors.Is(err, mail.ErrPermanent) || a.Stats().Requests != 1 {
 		t.Fatalf("too large: %v", err)
+	}
+}
+
+func TestCallsPacedToTheQuota(t *testing.T) {
+	a := googlefake.NewAPI()
+	for i := 0; i < 10; i++ {
+		a.Gmail().AddMessage(raw(i), "INBOX")
+	}
+	m := open(t, a, func(c *gmailmail.Config) { c.UnitsPerMinute = 1200 }) // 20 a second
+	start := time.Now()
+	ch, _ := drain(t, m, "INBOX", "", 10) // labels 1, profile 1, list 5
+	if err := m.Fetch(context.Background(), "INBOX", ch.Added, func(*mail.Fetched) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// 57 units: the first 20 at once, 37 more at 20 a second.
+	if d := time.Since(start); d < 1700*time.Millisecond || d > 5*time.Second || a.Stats().Units != 57 {
+		t.Fatalf("57 units at 20 a second took %v (%d units)", d, a.Stats().Units)
 	}
 }

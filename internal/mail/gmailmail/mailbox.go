@@ -61,6 +61,9 @@ var AutoSelect = []string{string(mail.RoleInbox), string(mail.RoleSent), string(
 type Config struct {
 	google.Config
 	MaxMessageBytes int64
+	// UnitsPerMinute paces the calls to the user's Gmail quota (default
+	// DefaultUnitsPerMinute; negative: no pacing, for tests).
+	UnitsPerMinute int
 }
 
 // Open returns the Mailbox. It sends nothing: the first call signs in.
@@ -72,7 +75,10 @@ func Open(cfg Config) (*Mailbox, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	return &Mailbox{c: c, max: cfg.MaxMessageBytes, window: google.MaxConcurrent}, nil
+	if cfg.UnitsPerMinute == 0 {
+		cfg.UnitsPerMinute = DefaultUnitsPerMinute
+	}
+	return &Mailbox{c: c, max: cfg.MaxMessageBytes, window: google.MaxConcurrent, pace: newPacer(cfg.UnitsPerMinute)}, nil
 }
 
 // Mailbox is one user's Gmail. Like every mail.Mailbox it is driven by one
@@ -83,6 +89,10 @@ type Mailbox struct {
 	// window is how many messages Fetch asks for at once: as many as the
 	// Gate lets through, so a first sync keeps them all busy.
 	window int
+	// pace keeps the calls within the user's quota units. It is this
+	// connection's: a send or an attachment fetched on another one spends
+	// beside it, which Google's 403 then slows down.
+	pace *pacer
 	// ids maps folder names to label ids, from the last listing.
 	ids map[string]string
 	// totals are the labels' message counts (Gmail's estimates).
@@ -119,7 +129,7 @@ func (m *Mailbox) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
 			Type string `json:"type"`
 		} `json:"labels"`
 	}
-	if err := m.c.GetJSON(ctx, api+"/labels", nil, maxPage, &list); err != nil {
+	if err := m.getJSON(ctx, costLabels, api+"/labels", maxPage, &list); err != nil {
 		return nil, err
 	}
 	var out []mail.FolderInfo
@@ -205,7 +215,7 @@ func (m *Mailbox) profile(ctx context.Context) (string, error) {
 	var p struct {
 		HistoryID string `json:"historyId"`
 	}
-	if err := m.c.GetJSON(ctx, api+"/profile", nil, maxSmall, &p); err != nil {
+	if err := m.getJSON(ctx, costProfile, api+"/profile", maxSmall, &p); err != nil {
 		return "", err
 	}
 	if !historyID(p.HistoryID) {
@@ -249,7 +259,7 @@ func (m *Mailbox) list(ctx context.Context, label, hid, tok string, limit int) (
 		q.Set("pageToken", tok)
 	}
 	var page messageList
-	err := m.c.GetJSON(ctx, api+"/messages?"+q.Encode(), nil, maxPage, &page)
+	err := m.getJSON(ctx, costList, api+"/messages?"+q.Encode(), maxPage, &page)
 	if tok != "" && cloudapi.Status(err) == http.StatusBadRequest {
 		// Google requires a page token to be fresh and the query the
 		// same: one it no longer takes means listing again.
@@ -325,7 +335,7 @@ func (m *Mailbox) readHistory(ctx context.Context, start string, limit int) (*ro
 	q := url.Values{"startHistoryId": {start}, "maxResults": {strconv.Itoa(limit)},
 		"historyTypes": {"messageAdded", "messageDeleted", "labelAdded", "labelRemoved"}}
 	var page historyPage
-	err := m.c.GetJSON(ctx, api+"/history?"+q.Encode(), nil, maxPage, &page)
+	err := m.getJSON(ctx, costHistory, api+"/history?"+q.Encode(), maxPage, &page)
 	if cloudapi.Status(err) == http.StatusNotFound {
 		return nil, m.cursorInvalid("Gmail no longer keeps the changes since this folder was last synced; crmsync reads the folder again, without duplicates.")
 	}
@@ -397,7 +407,7 @@ func (m *Mailbox) readHistory(ctx context.Context, start string, limit int) (*ro
 		var msg struct {
 			LabelIDs []string `json:"labelIds"`
 		}
-		err := m.c.GetJSON(ctx, api+"/messages/"+url.PathEscape(id)+"?format=minimal", nil, maxSmall, &msg)
+		err := m.getJSON(ctx, costGet, api+"/messages/"+url.PathEscape(id)+"?format=minimal", maxSmall, &msg)
 		if connerr.KindOf(err) == connerr.Gone {
 			return nil, nil
 		}
@@ -488,7 +498,7 @@ func (m *Mailbox) history(ctx context.Context, label, start string, limit int) (
 // count asks Gmail for a label's size (its estimate), for progress.
 func (m *Mailbox) count(ctx context.Context, label string) error {
 	var page messageList
-	if err := m.c.GetJSON(ctx, api+"/messages?"+listQuery(label, 1).Encode(), nil, maxSmall, &page); err != nil {
+	if err := m.getJSON(ctx, costList, api+"/messages?"+listQuery(label, 1).Encode(), maxSmall, &page); err != nil {
 		return err
 	}
 	if m.totals == nil {
@@ -562,7 +572,7 @@ func (m *Mailbox) Fetch(ctx context.Context, folder string, ids []mail.ID, fn fu
 
 // fetchOne reads one message; nil when it is gone.
 func (m *Mailbox) fetchOne(ctx context.Context, id string) (*mail.Fetched, error) {
-	resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodGet, URL: api + "/messages/" + url.PathEscape(id) + "?format=raw"})
+	resp, err := m.do(ctx, costGet, cloudapi.Request{Method: http.MethodGet, URL: api + "/messages/" + url.PathEscape(id) + "?format=raw"})
 	if connerr.KindOf(err) == connerr.Gone {
 		return nil, nil
 	}
@@ -583,7 +593,7 @@ func (m *Mailbox) fetchOne(ctx context.Context, id string) (*mail.Fetched, error
 		// for apart (they may come after the bytes).
 		msg.ID, msg.Raw = id, rawPrefix(body)
 		var meta rawMessage
-		err := m.c.GetJSON(ctx, api+"/messages/"+url.PathEscape(id)+"?format=minimal", nil, maxSmall, &meta)
+		err := m.getJSON(ctx, costGet, api+"/messages/"+url.PathEscape(id)+"?format=minimal", maxSmall, &meta)
 		if connerr.KindOf(err) == connerr.Gone {
 			return nil, nil
 		}
@@ -656,7 +666,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, folder string, id mail.ID, flags
 		ch.Remove = append(ch.Remove, "STARRED")
 	}
 	body, _ := json.Marshal(ch)
-	resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodPost, URL: api + "/messages/" + url.PathEscape(string(id)) + "/modify", Body: body})
+	resp, err := m.do(ctx, costModify, cloudapi.Request{Method: http.MethodPost, URL: api + "/messages/" + url.PathEscape(string(id)) + "/modify", Body: body})
 	if err != nil {
 		return err
 	}
@@ -680,7 +690,7 @@ func (m *Mailbox) SearchMessageID(ctx context.Context, folder, messageID string)
 	q := listQuery(label, 10)
 	q.Set("q", "rfc822msgid:"+want)
 	var page messageList
-	if err := m.c.GetJSON(ctx, api+"/messages?"+q.Encode(), nil, maxPage, &page); err != nil {
+	if err := m.getJSON(ctx, costList, api+"/messages?"+q.Encode(), maxPage, &page); err != nil {
 		return nil, err
 	}
 	var out []mail.ID
@@ -695,7 +705,7 @@ func (m *Mailbox) SearchMessageID(ctx context.Context, folder, messageID string)
 				} `json:"headers"`
 			} `json:"payload"`
 		}
-		err := m.c.GetJSON(ctx, api+"/messages/"+url.PathEscape(id)+"?format=metadata&metadataHeaders=Message-ID", nil, maxSmall, &msg)
+		err := m.getJSON(ctx, costGet, api+"/messages/"+url.PathEscape(id)+"?format=metadata&metadataHeaders=Message-ID", maxSmall, &msg)
 		if connerr.KindOf(err) == connerr.Gone {
 			continue
 		}

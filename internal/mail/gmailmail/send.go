@@ -42,7 +42,7 @@ func (m *Mailbox) Send(ctx context.Context, from string, rcpts []string, raw []b
 			Message: fmt.Sprintf("The message is larger than Gmail sends (%d MB); remove attachments and send it again.", MaxSendBytes/1000000)}
 	}
 	body, _ := json.Marshal(map[string]string{"raw": base64.URLEncoding.EncodeToString(raw)})
-	resp, err := m.c.Do(ctx, cloudapi.Request{Method: http.MethodPost, URL: api + "/messages/send", Body: body, Once: true})
+	resp, err := m.do(ctx, costSend, cloudapi.Request{Method: http.MethodPost, URL: api + "/messages/send", Body: body, Once: true})
 	if err != nil {
 		return "", sendFailure(ctx, err)
 	}

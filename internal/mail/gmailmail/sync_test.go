@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/google"
 	"github.com/crmsync/crmsync/internal/mail/compose"
 	"github.com/crmsync/crmsync/internal/mail/gmailmail"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
@@ -27,7 +26,7 @@ type syncEnv struct {
 	g *googlefake.Gmail
 }
 
-func newSyncEnv(t *testing.T, f storetest.Factory, cfg func(*google.Config)) *syncEnv {
+func newSyncEnv(t *testing.T, f storetest.Factory, cfg func(*gmailmail.Config)) *syncEnv {
 	t.Helper()
 	a := googlefake.NewAPI()
 	mb := open(t, a, cfg)
@@ -144,11 +143,11 @@ func TestEngineOverGmail(t *testing.T) {
 func TestOutboxOverGmail(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
 		lost := &lostAnswer{drop: func(*http.Request) bool { return false }}
-		e := newSyncEnv(t, f, func(c *google.Config) {
+		e := newSyncEnv(t, f, func(c *gmailmail.Config) {
 			lost.next = c.HTTP.Transport
 			c.HTTP = &http.Client{Transport: lost}
 		})
-		sender := open(t, e.a, func(c *google.Config) { c.HTTP = &http.Client{Transport: lost} }) // mailconn dials its own
+		sender := open(t, e.a, func(c *gmailmail.Config) { c.HTTP = &http.Client{Transport: lost} }) // mailconn dials its own
 		sends := 0
 		e.Engine.Config.Send = func(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
 			sends++
