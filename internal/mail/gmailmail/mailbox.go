@@ -98,7 +98,9 @@ type Mailbox struct {
 	// totals are the labels' message counts (Gmail's estimates).
 	totals map[string]int
 	// last is the history round read last: every folder whose cursor is
-	// the same history id takes its share of it without asking again.
+	// the same history id takes its share of it without asking again. It
+	// lives for one pass (Folders starts one) and until crmsync changes a
+	// message, so no folder takes labels older than its own changes.
 	last *round
 }
 
@@ -145,7 +147,7 @@ func (m *Mailbox) Folders(ctx context.Context) ([]mail.FolderInfo, error) {
 		out = append(out, mail.FolderInfo{Name: l.Name, Role: role})
 		ids[l.Name] = l.ID
 	}
-	m.ids = ids
+	m.ids, m.last = ids, nil
 	return out, nil
 }
 
@@ -666,6 +668,7 @@ func (m *Mailbox) SetFlags(ctx context.Context, folder string, id mail.ID, flags
 		ch.Remove = append(ch.Remove, "STARRED")
 	}
 	body, _ := json.Marshal(ch)
+	m.last = nil
 	resp, err := m.do(ctx, costModify, cloudapi.Request{Method: http.MethodPost, URL: api + "/messages/" + url.PathEscape(string(id)) + "/modify", Body: body})
 	if err != nil {
 		return err
