@@ -10,9 +10,10 @@ import (
 )
 
 // Send submits raw through the account's SMTP server with its stored
-// password (the SMTP server's own when it has one): the outbox's sending
-// step. Failures are *connerr.Error; the
-// chain holds mail.ErrPermanent or mail.ErrUncertain as smtpout.Send says.
+// password (the SMTP server's own when it has one), or through the Gmail
+// API for an account signed in with Google: the outbox's sending step.
+// Failures are *connerr.Error; the chain holds mail.ErrPermanent or
+// mail.ErrUncertain as smtpout.Send (or gmailmail's Send) says.
 func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
 	if a.Provider == googleProvider {
 		return c.sendGmail(ctx, a, from, rcpts, raw)
