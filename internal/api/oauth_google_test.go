@@ -205,15 +205,21 @@ func TestGoogleSignInRefreshRevokeReattach(t *testing.T) {
 		if err := cl.GetJSON(ctx, "/gmail/v1/users/me/nothing", nil, 1<<20, &v); connerr.KindOf(err) != connerr.Gone {
 			t.Errorf("API with the token set: %v", err)
 		}
-		// The Gmail connector is not there yet: dialling says so.
+		// The mailbox dials over the Gmail API with the stored token set:
+		// its labels are its folders.
 		acct, err := o.st.MailAccountByID(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conn := &mailconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: cc}
-		if _, err := conn.Dial(ctx, acct); connerr.KindOf(err) != connerr.Protocol || !strings.Contains(connerr.Message(err), "Google") {
-			t.Errorf("dial: %v", err)
+		mb, err := conn.Dial(ctx, acct)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
 		}
+		if fs, err := mb.Folders(ctx); err != nil || len(fs) == 0 {
+			t.Errorf("labels: %v %v", fs, err)
+		}
+		mb.Close()
 
 		// Adding a service: no forced consent, incremental scopes, and
 		// Google gives no refresh token: the one held is kept.

@@ -25,9 +25,10 @@ func (a MailAccount) SMTPCredentialID() string {
 }
 
 // ProviderSends lists the providers whose mailboxes send through the
-// provider's own API, with no SMTP server: "microsoft" (Graph's sendMail;
-// cloudconn.Microsoft).
-var ProviderSends = map[string]bool{"microsoft": true}
+// provider's own API, with no SMTP server: "microsoft" (Graph's sendMail)
+// and "google" (Gmail's messages.send): the providers of signed-in
+// mailboxes (PIMKind.SignedIn).
+var ProviderSends = map[string]bool{"microsoft": true, "google": true}
 
 // HasSubmission reports whether the account has a way to send: an SMTP
 // server, or a provider that sends (ProviderSends).

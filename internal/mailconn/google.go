@@ -2,21 +2,28 @@ package mailconn
 
 import (
 	"context"
-	"errors"
 
 	"github.com/crmsync/crmsync/internal/cloudconn"
-	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail"
+	"github.com/crmsync/crmsync/internal/mail/gmailmail"
 )
 
 // google is the provider of mailboxes signed in with Google.
 const google = cloudconn.Google
 
-// dialGoogle opens a mailbox signed in with Google. Its connector (the
-// Gmail API) is not in this version yet: the account says so rather than
-// being taken for an IMAP mailbox without a server.
-func (c *Connector) dialGoogle(context.Context, crm.MailAccount) (mail.Mailbox, error) {
-	return nil, &connerr.Error{Kind: connerr.Protocol, Err: errors.New("mailconn: no Gmail connector"),
-		Message: "Mailboxes signed in with Google are not synced by this version of crmsync yet. Your sign-in is kept: the mailbox syncs once the server is updated. Meanwhile, connect it with IMAP and an app password, or in forwarding mode."}
+// dialGoogle opens a Google mailbox over the Gmail API: the API root is
+// the organisation's app's, the tokens the account's token set, the gate
+// the one its token set shares with the user's contacts, calendar and
+// tasks, every request through the network guard.
+func (c *Connector) dialGoogle(ctx context.Context, a crm.MailAccount) (mail.Mailbox, error) {
+	cfg, err := c.Cloud.Google(ctx, a.OrgID, a.CredentialID)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := gmailmail.Open(gmailmail.Config{Config: cfg})
+	if err != nil {
+		return nil, err // a nil *Mailbox must not become a non-nil interface
+	}
+	return mb, nil
 }

@@ -10,14 +10,13 @@ import (
 )
 
 // Send submits raw for the outbox: through the provider's own API for an
-// account signed in with one that sends (Microsoft Graph, mail.Sender),
-// else through the account's SMTP server with its stored password (the
-// SMTP server's own when it has one). Failures are *connerr.Error; the
-// chain holds mail.ErrPermanent or mail.ErrUncertain as the connector
-// says.
+// account signed in with one (Microsoft Graph, Gmail: mail.Sender), else
+// through the account's SMTP server with its stored password (the SMTP
+// server's own when it has one). Failures are *connerr.Error; the chain
+// holds mail.ErrPermanent or mail.ErrUncertain as the connector says.
 func (c *Connector) Send(ctx context.Context, a crm.MailAccount, from string, rcpts []string, raw []byte) error {
-	if a.Provider == microsoft {
-		mb, err := c.dialGraph(ctx, a)
+	if crm.PIMKind(a.Provider).SignedIn() {
+		mb, err := c.Dial(ctx, a)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/crmsync/crmsync/internal/graph"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/graphmail"
+	"github.com/crmsync/crmsync/internal/mail/mailsync/mailsynctest"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
 
@@ -58,22 +59,9 @@ func TestFoldersAndRoles(t *testing.T) {
 }
 
 // drain reads a folder's changes until More is false.
-func drain(t *testing.T, m *graphmail.Mailbox, folder string, cur mail.Cursor, limit int) (all mail.Changes, pages int) {
+func drain(t testing.TB, m *graphmail.Mailbox, folder string, cur mail.Cursor, limit int) (mail.Changes, int) {
 	t.Helper()
-	for {
-		ch, err := m.Changes(context.Background(), folder, cur, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
-		all.Added = append(all.Added, ch.Added...)
-		all.Flags = append(all.Flags, ch.Flags...)
-		all.Removed = append(all.Removed, ch.Removed...)
-		all.Total, all.Cursor, cur = ch.Total, ch.Cursor, ch.Cursor
-		if !ch.More {
-			return all, pages
-		}
-	}
+	return mailsynctest.Drain(t, m, folder, cur, limit)
 }
 
 func TestDeltaPagingRemovedAndMoves(t *testing.T) {

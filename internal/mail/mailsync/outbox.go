@@ -359,11 +359,12 @@ func (e *Engine) findInSent(ctx context.Context, f store.Folder, messageID strin
 
 // savesSentMail reports whether the account's submission server files sent
 // mail in the Sent folder itself, so that appending would make a second
-// copy: Gmail and Microsoft 365 do; Dovecot, Postfix and most others do
+// copy: Gmail (over SMTP or its API, provider "google") and Microsoft 365
+// do; Dovecot, Postfix and most others do
 // not.
 func savesSentMail(a crm.MailAccount) bool {
 	switch a.Provider {
-	case "gmail", "office365", "exchange":
+	case "gmail", "google", "office365", "exchange":
 		return true
 	}
 	if a.Settings.SMTP == nil {

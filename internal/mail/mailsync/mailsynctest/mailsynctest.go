@@ -97,3 +97,24 @@ func (e *Env) Emails() map[string]crm.Email {
 		}
 	}
 }
+
+// Drain reads a folder's changes from cur until More is false, for
+// connector tests: everything added, flagged and removed, the last cursor
+// and total, and how many pages it took.
+func Drain(t testing.TB, m mail.Mailbox, folder string, cur mail.Cursor, limit int) (all mail.Changes, pages int) {
+	t.Helper()
+	for {
+		ch, err := m.Changes(context.Background(), folder, cur, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		all.Added = append(all.Added, ch.Added...)
+		all.Flags = append(all.Flags, ch.Flags...)
+		all.Removed = append(all.Removed, ch.Removed...)
+		all.Total, all.Cursor, cur = ch.Total, ch.Cursor, ch.Cursor
+		if !ch.More {
+			return all, pages
+		}
+	}
+}
