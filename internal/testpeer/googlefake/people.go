@@ -44,7 +44,8 @@ type person struct {
 }
 
 type group struct {
-	name    string
+	name       string
+	clientData json.RawMessage // what the client keeps on the group
 	system  bool
 	seq     int
 	deleted bool
@@ -447,8 +448,12 @@ func (s *peopleState) renderGroup(name string, g *group) map[string]any {
 	if g.system {
 		t = "SYSTEM_CONTACT_GROUP"
 	}
-	return map[string]any{"resourceName": name, "etag": "g" + strconv.Itoa(g.seq), "name": g.name, "formattedName": g.name,
+	out := map[string]any{"resourceName": name, "etag": "g" + strconv.Itoa(g.seq), "name": g.name, "formattedName": g.name,
 		"groupType": t, "memberCount": s.memberCount(name), "metadata": map[string]any{"deleted": g.deleted}}
+	if g.clientData != nil {
+		out["clientData"] = g.clientData
+	}
+	return out
 }
 
 // nameTaken reports whether a live group other than except has name.
@@ -487,7 +492,8 @@ func serveGroups(a *API, w http.ResponseWriter, r *http.Request, path string) {
 	case rest == "" && r.Method == http.MethodPost:
 		var in struct {
 			ContactGroup struct {
-				Name string `json:"name"`
+				Name       string          `json:"name"`
+				ClientData json.RawMessage `json:"clientData"`
 			} `json:"contactGroup"`
 		}
 		if readBody(r, &in) != nil || strings.TrimSpace(in.ContactGroup.Name) == "" {
@@ -501,7 +507,7 @@ func serveGroups(a *API, w http.ResponseWriter, r *http.Request, path string) {
 		s.next++
 		s.seq++
 		name := fmt.Sprintf("contactGroups/%x", 0x1a2b00+s.next)
-		s.groups[name] = &group{name: in.ContactGroup.Name, seq: s.seq}
+		s.groups[name] = &group{name: in.ContactGroup.Name, clientData: in.ContactGroup.ClientData, seq: s.seq}
 		JSON(w, s.renderGroup(name, s.groups[name]))
 	case strings.HasSuffix(rest, "/members:modify") && r.Method == http.MethodPost:
 		name := "contactGroups" + strings.TrimSuffix(rest, "/members:modify")
@@ -579,7 +585,8 @@ func serveGroups(a *API, w http.ResponseWriter, r *http.Request, path string) {
 		}
 		var in struct {
 			ContactGroup struct {
-				Name string `json:"name"`
+				Name       string          `json:"name"`
+				ClientData json.RawMessage `json:"clientData"`
 			} `json:"contactGroup"`
 		}
 		if readBody(r, &in) != nil || strings.TrimSpace(in.ContactGroup.Name) == "" || g.system {
@@ -592,6 +599,9 @@ func serveGroups(a *API, w http.ResponseWriter, r *http.Request, path string) {
 		}
 		s.seq++
 		g.name, g.seq = in.ContactGroup.Name, s.seq
+		if in.ContactGroup.ClientData != nil {
+			g.clientData = in.ContactGroup.ClientData
+		}
 		JSON(w, s.renderGroup(name, g))
 	case rest != "" && r.Method == http.MethodDelete:
 		name := "contactGroups" + rest
