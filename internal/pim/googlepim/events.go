@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/crm"
@@ -257,7 +258,15 @@ func (r *Events) decode(ev []gevent) (pim.RemoteItem, error) {
 	if uid == "" {
 		uid = m.ICalUID
 	}
-	f, mod, err := seriesFields(uid, m, ev[1:])
+	f, _, err := seriesFields(uid, m, ev[1:])
+	// The series changed when its master or an exception last did, to
+	// the millisecond Google gives (iCalendar's LAST-MODIFIED has seconds).
+	var mod time.Time
+	for _, e := range ev {
+		if t, err := time.Parse(time.RFC3339Nano, e.Updated); err == nil && t.After(mod) {
+			mod = t
+		}
+	}
 	if err != nil {
 		return pim.RemoteItem{}, fmt.Errorf("an event Google sent cannot be read: %v", err)
 	}

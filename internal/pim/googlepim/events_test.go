@@ -174,8 +174,8 @@ func TestEventsTokenDeletesPreconditionLostCreate(t *testing.T) {
 
 	// A write over the stale copy: the master changed meanwhile → 412.
 	p.api.PutEvent(cal, "abc123series", map[string]any{"summary": "Renamed elsewhere",
-		"start": map[string]any{"dateTime": "2024-01-08T09:00:00+01:00", "timeZone": "Europe/Berlin"},
-		"end":   map[string]any{"dateTime": "2024-01-08T09:30:00+01:00", "timeZone": "Europe/Berlin"},
+		"start":      map[string]any{"dateTime": "2024-01-08T09:00:00+01:00", "timeZone": "Europe/Berlin"},
+		"end":        map[string]any{"dateTime": "2024-01-08T09:30:00+01:00", "timeZone": "Europe/Berlin"},
 		"recurrence": []any{"RRULE:FREQ=WEEKLY;BYDAY=MO"}})
 	f := changed.Fields.Clone()
 	f[pim.FieldLocation] = pim.Str("Room 2")

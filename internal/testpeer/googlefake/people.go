@@ -46,9 +46,9 @@ type person struct {
 type group struct {
 	name       string
 	clientData json.RawMessage // what the client keeps on the group
-	system  bool
-	seq     int
-	deleted bool
+	system     bool
+	seq        int
+	deleted    bool
 }
 
 func (a *API) people() *peopleState {
