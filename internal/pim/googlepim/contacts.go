@@ -426,13 +426,18 @@ func patchValues(cur any, want []string, norm func(string) string) []any {
 }
 
 // memberships returns a person's memberships for categories: those of
-// groups that are not the user's (My Contacts, Starred…) as they are, one
-// per category, creating a missing group; at least My Contacts.
+// groups that are not the user's (My Contacts, Starred…) as they are (My
+// Contacts for a new one), one per category, creating a missing group.
 func (r *Contacts) memberships(ctx context.Context, cur any, cats []string) ([]any, error) {
 	if _, err := r.loadGroups(ctx, false); err != nil {
 		return nil, err
 	}
 	out := []any{}
+	if cur == nil {
+		// A new contact is one of the user's contacts, as one made in
+		// Google Contacts is.
+		out = append(out, map[string]any{"contactGroupMembership": map[string]any{"contactGroupResourceName": myContacts}})
+	}
 	if l, ok := cur.([]any); ok {
 		for _, e := range l {
 			m, _ := e.(map[string]any)

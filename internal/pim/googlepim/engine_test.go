@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -374,5 +375,47 @@ func TestEngineBothWays(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestEngineBaseGroups: the engine's pass keeps the fixed categories as
+// contact groups: a CRM lead is in Base Person and Base Lead on Google; a
+// group the user renamed or deleted is back after the next pass, with its
+// members.
+func TestEngineBaseGroups(t *testing.T) {
+	e := newEng(t, kinds[0])
+	kinds[0].crmCreate(e, "Lea")
+	e.pass(pim.NewestWins)
+	href := e.remote()["Lea"].Href
+	want := []string{pim.CategoryLead, pim.CategoryPerson, "myContacts"}
+	if got := e.p.api.PersonGroups(href); !slices.Equal(got, want) {
+		t.Fatalf("groups of a CRM lead: %v, want %v", got, want)
+	}
+	byName := map[string]string{}
+	for rn, n := range e.p.api.Groups() {
+		byName[n] = rn
+	}
+	for _, c := range pim.FixedCategories {
+		if byName[c] == "" {
+			t.Fatalf("no group %q after a pass: %v", c, byName)
+		}
+	}
+	e.p.api.RenameGroup(byName[pim.CategoryLead], "My leads")
+	e.p.api.DeleteGroup(byName[pim.CategoryPerson])
+	e.pass(pim.NewestWins)
+	if got := e.p.api.PersonGroups(href); !slices.Equal(got, want) {
+		t.Fatalf("groups after the user renamed and deleted them: %v, want %v", got, want)
+	}
+	n := 0
+	for _, name := range e.p.api.Groups() {
+		if pim.IsFixed(name) {
+			n++
+		}
+	}
+	if n != len(pim.FixedCategories) {
+		t.Errorf("%d fixed groups, want %d: %v", n, len(pim.FixedCategories), e.p.api.Groups())
+	}
+	if c := e.crmContacts(); len(c) != 1 {
+		t.Errorf("%d CRM contacts", len(c))
 	}
 }
