@@ -37,15 +37,16 @@ const (
 type Contacts struct {
 	c *cloudapi.Client
 
+	listed listed[json.RawMessage] // persons of the last listing not yet fetched
+
 	mu     sync.Mutex
-	listed map[string]json.RawMessage // persons of the last listing not yet fetched
-	stamps map[string]string          // CRM stamp → resourceName, of every person listed
-	groups map[string]string          // user group resourceName → name; nil: not read yet
+	stamps map[string]string // CRM stamp → resourceName, of every person listed
+	groups map[string]string // user group resourceName → name; nil: not read yet
 }
 
 // NewContacts returns the user's contacts. It sends nothing.
 func NewContacts(c *cloudapi.Client) *Contacts {
-	return &Contacts{c: c, listed: map[string]json.RawMessage{}, stamps: map[string]string{}}
+	return &Contacts{c: c, stamps: map[string]string{}}
 }
 
 // person is the part of a Person crmsync reads; the body is kept whole
@@ -110,24 +111,19 @@ func (p *person) stamp() string {
 // everything and matches it to its mappings.
 func (r *Contacts) Changes(ctx context.Context, token string) (pim.RemoteChanges, error) {
 	out := pim.RemoteChanges{Full: token == ""}
-	page := ""
-	if token == "" {
-		r.mu.Lock()
-		r.listed = map[string]json.RawMessage{}
-		r.mu.Unlock()
+	if out.Full {
+		r.listed.forget("")
 	}
-	for {
-		var ans struct {
-			Connections   []json.RawMessage `json:"connections"`
-			NextPageToken string            `json:"nextPageToken"`
-			NextSyncToken string            `json:"nextSyncToken"`
-		}
-		u := "/v1/people/me/connections" + query("personFields", personFields, "pageSize", "1000",
+	type connPage struct {
+		pageEnd
+		Connections   []json.RawMessage `json:"connections"`
+		NextSyncToken string            `json:"nextSyncToken"`
+	}
+	at := func(page string) string {
+		return "/v1/people/me/connections" + query("personFields", personFields, "pageSize", "1000",
 			"requestSyncToken", "true", "syncToken", token, "pageToken", page)
-		if err := r.c.GetJSON(ctx, u, nil, maxPage, &ans); err != nil {
-			return pim.RemoteChanges{}, err
-		}
-		r.mu.Lock()
+	}
+	err := eachPage(ctx, r.c, at, func(ans *connPage) error {
 		for _, raw := range ans.Connections {
 			var p person
 			if json.Unmarshal(raw, &p) != nil || p.ResourceName == "" {
@@ -135,26 +131,27 @@ func (r *Contacts) Changes(ctx context.Context, token string) (pim.RemoteChanges
 			}
 			if p.Metadata.Deleted {
 				out.Deleted = append(out.Deleted, p.ResourceName)
-				delete(r.listed, p.ResourceName)
+				r.listed.forget(p.ResourceName)
 				continue
 			}
 			out.Items = append(out.Items, pim.RemoteRef{Href: p.ResourceName, ETag: p.Etag})
-			r.listed[p.ResourceName] = raw
+			r.listed.put(p.ResourceName, raw)
 			if s := p.stamp(); s != "" {
+				r.mu.Lock()
 				r.stamps[s] = p.ResourceName
+				r.mu.Unlock()
 			}
 		}
-		r.mu.Unlock()
-		switch {
-		case ans.NextPageToken != "":
-			page = ans.NextPageToken
-		case ans.NextSyncToken != "":
-			out.Token = ans.NextSyncToken
-			return out, nil
-		default:
-			return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of contacts without a sync token.")
-		}
+		out.Token = ans.NextSyncToken
+		return nil
+	})
+	if err != nil {
+		return pim.RemoteChanges{}, err
 	}
+	if out.Token == "" {
+		return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of contacts without a sync token.")
+	}
+	return out, nil
 }
 
 // Fetch returns persons from the last listing, reading only those it did
@@ -163,38 +160,20 @@ func (r *Contacts) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem,
 	if _, err := r.loadGroups(ctx, false); err != nil {
 		return nil, nil, nil, err
 	}
-	var items []pim.RemoteItem
-	var bad []pim.ItemError
-	var missing []string
-	for _, h := range hrefs {
-		r.mu.Lock()
-		raw, ok := r.listed[h]
-		delete(r.listed, h)
-		r.mu.Unlock()
-		if !ok {
-			if !strings.HasPrefix(h, "people/") {
-				missing = append(missing, h)
-				continue
-			}
-			var body json.RawMessage
-			err := r.c.GetJSON(ctx, "/v1/"+h+query("personFields", personFields), nil, maxSmall, &body)
-			if cloudapi.Status(err) == http.StatusNotFound {
-				missing = append(missing, h)
-				continue
-			}
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			raw = body
-		}
-		it, err := r.decode(raw)
-		if err != nil {
-			bad = append(bad, pim.ItemError{Href: h, Err: err})
-			continue
-		}
-		items = append(items, it)
+	return r.listed.fetch(ctx, hrefs, r.read, r.decode)
+}
+
+// read gets one person; ok is false when it is no longer there.
+func (r *Contacts) read(ctx context.Context, href string) (json.RawMessage, bool, error) {
+	if !strings.HasPrefix(href, "people/") {
+		return nil, false, nil
 	}
-	return items, bad, missing, nil
+	var body json.RawMessage
+	err := r.c.GetJSON(ctx, "/v1/"+href+query("personFields", personFields), nil, maxSmall, &body)
+	if cloudapi.Status(err) == http.StatusNotFound {
+		return nil, false, nil
+	}
+	return body, err == nil, err
 }
 
 func (r *Contacts) decode(raw json.RawMessage) (pim.RemoteItem, error) {
@@ -291,9 +270,7 @@ func (r *Contacts) Update(ctx context.Context, prev pim.RemoteItem, f pim.Fields
 	err = call(ctx, r.c, http.MethodPatch, "/v1/"+prev.Href+":updateContact"+query("updatePersonFields", updateFields, "personFields", personFields), nil, body, &raw)
 	switch {
 	case err != nil && (reason(err) == "failedPrecondition" || reason(err) == "FAILED_PRECONDITION"):
-		r.mu.Lock()
-		delete(r.listed, prev.Href)
-		r.mu.Unlock()
+		r.listed.forget(prev.Href)
 		return pim.RemoteItem{}, fmt.Errorf("%w: %v", pim.ErrPrecondition, err)
 	case cloudapi.Status(err) == http.StatusNotFound:
 		return pim.RemoteItem{}, fmt.Errorf("%w: %v", pim.ErrGone, err)
@@ -503,25 +480,24 @@ func (r *Contacts) loadGroups(ctx context.Context, force bool) ([]userGroup, err
 	}
 	var all []userGroup
 	groups := map[string]string{}
-	page := ""
-	for {
-		var ans struct {
-			ContactGroups []userGroup `json:"contactGroups"`
-			NextPageToken string      `json:"nextPageToken"`
-		}
-		u := "/v1/contactGroups" + query("pageSize", "1000", "groupFields", "name,groupType,metadata,clientData", "pageToken", page)
-		if err := r.c.GetJSON(ctx, u, nil, maxPage, &ans); err != nil {
-			return nil, err
-		}
+	type groupPage struct {
+		pageEnd
+		ContactGroups []userGroup `json:"contactGroups"`
+	}
+	at := func(page string) string {
+		return "/v1/contactGroups" + query("pageSize", "1000", "groupFields", "name,groupType,metadata,clientData", "pageToken", page)
+	}
+	err := eachPage(ctx, r.c, at, func(ans *groupPage) error {
 		for _, g := range ans.ContactGroups {
 			if g.GroupType == "USER_CONTACT_GROUP" && !g.Metadata.Deleted {
 				groups[g.ResourceName] = g.Name
 				all = append(all, g)
 			}
 		}
-		if page = ans.NextPageToken; page == "" {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	r.mu.Lock()
 	r.groups = groups

@@ -22,29 +22,25 @@ import (
 // Default.
 func Calendars(ctx context.Context, c *cloudapi.Client) ([]Collection, error) {
 	var out []Collection
-	page := ""
-	for {
-		var ans struct {
-			Items []struct {
-				ID         string `json:"id"`
-				Summary    string `json:"summary"`
-				Primary    bool   `json:"primary"`
-				AccessRole string `json:"accessRole"`
-			} `json:"items"`
-			NextPageToken string `json:"nextPageToken"`
-		}
-		if err := c.GetJSON(ctx, "/calendar/v3/users/me/calendarList"+query("pageToken", page), nil, maxPage, &ans); err != nil {
-			return nil, err
-		}
+	type calPage struct {
+		pageEnd
+		Items []struct {
+			ID         string `json:"id"`
+			Summary    string `json:"summary"`
+			Primary    bool   `json:"primary"`
+			AccessRole string `json:"accessRole"`
+		} `json:"items"`
+	}
+	at := func(page string) string { return "/calendar/v3/users/me/calendarList" + query("pageToken", page) }
+	err := eachPage(ctx, c, at, func(ans *calPage) error {
 		for _, it := range ans.Items {
 			if it.AccessRole == "owner" || it.AccessRole == "writer" {
 				out = append(out, Collection{ID: it.ID, Name: it.Summary, Default: it.Primary})
 			}
 		}
-		if page = ans.NextPageToken; page == "" {
-			return out, nil
-		}
-	}
+		return nil
+	})
+	return out, err
 }
 
 // Events is one Google calendar as a pim.Remote. An item is a series (or
@@ -58,15 +54,16 @@ type Events struct {
 	c   *cloudapi.Client
 	cal string
 
-	mu     sync.Mutex
-	zone   string              // the calendar's time zone, for floating times
-	listed map[string][]gevent // whole series from the last listing, master first
+	listed listed[[]gevent] // whole series from the last listing, master first
+
+	mu   sync.Mutex
+	zone string // the calendar's time zone, for floating times
 }
 
 // NewEvents returns the calendar calendarID ("primary" or an id from
 // Calendars). It sends nothing.
 func NewEvents(c *cloudapi.Client, calendarID string) *Events {
-	return &Events{c: c, cal: calendarID, listed: map[string][]gevent{}}
+	return &Events{c: c, cal: calendarID}
 }
 
 func (r *Events) base() string { return "/calendar/v3/calendars/" + url.PathEscape(r.cal) + "/events" }
@@ -84,18 +81,16 @@ func (r *Events) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 	out := pim.RemoteChanges{Full: token == ""}
 	byID := map[string][]json.RawMessage{}
 	var order []string
-	page := ""
-	for {
-		var ans struct {
-			TimeZone      string            `json:"timeZone"`
-			Items         []json.RawMessage `json:"items"`
-			NextPageToken string            `json:"nextPageToken"`
-			NextSyncToken string            `json:"nextSyncToken"`
-		}
-		u := r.base() + query("maxResults", "2500", "syncToken", token, "pageToken", page)
-		if err := r.c.GetJSON(ctx, u, nil, maxPage, &ans); err != nil {
-			return pim.RemoteChanges{}, err
-		}
+	type eventPage struct {
+		pageEnd
+		TimeZone      string            `json:"timeZone"`
+		Items         []json.RawMessage `json:"items"`
+		NextSyncToken string            `json:"nextSyncToken"`
+	}
+	at := func(page string) string {
+		return r.base() + query("maxResults", "2500", "syncToken", token, "pageToken", page)
+	}
+	err := eachPage(ctx, r.c, at, func(ans *eventPage) error {
 		if ans.TimeZone != "" {
 			r.mu.Lock()
 			r.zone = ans.TimeZone
@@ -115,37 +110,34 @@ func (r *Events) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 			}
 			byID[id] = append(byID[id], raw)
 		}
-		if ans.NextPageToken != "" {
-			page = ans.NextPageToken
-			continue
-		}
-		if ans.NextSyncToken == "" {
-			return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of events without a sync token.")
-		}
 		out.Token = ans.NextSyncToken
-		break
+		return nil
+	})
+	if err != nil {
+		return pim.RemoteChanges{}, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if out.Token == "" {
+		return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of events without a sync token.")
+	}
 	if out.Full {
-		r.listed = map[string][]gevent{}
+		r.listed.forget("")
 	}
 	for _, id := range order {
 		master, exceptions, complete := split(id, byID[id])
 		switch {
 		case master != nil && master.Status == "cancelled":
 			out.Deleted = append(out.Deleted, id)
-			delete(r.listed, id)
+			r.listed.forget(id)
 		case master == nil && out.Full:
 			// Occurrences of a series the user was invited to without
 			// the series: not an item crmsync syncs.
 		case complete || out.Full:
 			ev := append([]gevent{*master}, exceptions...)
-			r.listed[id] = ev
+			r.listed.put(id, ev)
 			out.Items = append(out.Items, pim.RemoteRef{Href: id, ETag: seriesETag(ev)})
 		default:
 			// Part of a series changed: its ETag is known once it is read.
-			delete(r.listed, id)
+			r.listed.forget(id)
 			out.Items = append(out.Items, pim.RemoteRef{Href: id})
 		}
 	}
@@ -187,33 +179,11 @@ func seriesETag(ev []gevent) string {
 // Fetch returns series from the last listing, reading the others: the
 // master, and for a recurring one its exceptions (events.list by iCalUID).
 func (r *Events) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, []pim.ItemError, []string, error) {
-	var items []pim.RemoteItem
-	var bad []pim.ItemError
-	var missing []string
-	for _, h := range hrefs {
-		r.mu.Lock()
-		ev, ok := r.listed[h]
-		delete(r.listed, h)
-		r.mu.Unlock()
-		if !ok {
-			var err error
-			ev, err = r.read(ctx, h)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if ev == nil {
-				missing = append(missing, h)
-				continue
-			}
-		}
-		it, err := r.decode(ev)
-		if err != nil {
-			bad = append(bad, pim.ItemError{Href: h, Err: err})
-			continue
-		}
-		items = append(items, it)
+	read := func(ctx context.Context, id string) ([]gevent, bool, error) {
+		ev, err := r.read(ctx, id)
+		return ev, ev != nil, err
 	}
-	return items, bad, missing, nil
+	return r.listed.fetch(ctx, hrefs, read, r.decode)
 }
 
 // read gets a series from Google; nil when it is gone or cancelled.
@@ -231,25 +201,22 @@ func (r *Events) read(ctx context.Context, id string) ([]gevent, error) {
 		return []gevent{m}, nil
 	}
 	ev := []gevent{m}
-	page := ""
-	for {
-		var ans struct {
-			Items         []gevent `json:"items"`
-			NextPageToken string   `json:"nextPageToken"`
-		}
-		u := r.base() + query("iCalUID", m.ICalUID, "showDeleted", "true", "maxResults", "2500", "pageToken", page)
-		if err := r.c.GetJSON(ctx, u, nil, maxPage, &ans); err != nil {
-			return nil, err
-		}
+	type seriesPage struct {
+		pageEnd
+		Items []gevent `json:"items"`
+	}
+	at := func(page string) string {
+		return r.base() + query("iCalUID", m.ICalUID, "showDeleted", "true", "maxResults", "2500", "pageToken", page)
+	}
+	err = eachPage(ctx, r.c, at, func(ans *seriesPage) error {
 		for _, e := range ans.Items {
 			if e.RecurringEventID == id {
 				ev = append(ev, e)
 			}
 		}
-		if page = ans.NextPageToken; page == "" {
-			return ev, nil
-		}
-	}
+		return nil
+	})
+	return ev, err
 }
 
 func (r *Events) decode(ev []gevent) (pim.RemoteItem, error) {

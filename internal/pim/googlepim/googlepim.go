@@ -159,3 +159,95 @@ func query(kv ...string) string {
 	}
 	return "?" + v.Encode()
 }
+
+// pageEnd is how every Google listing says there is more: embedded in an
+// answer's type, it makes the type a page for eachPage.
+type pageEnd struct {
+	NextPageToken string `json:"nextPageToken"`
+}
+
+func (p *pageEnd) next() string { return p.NextPageToken }
+
+// eachPage reads a listing page by page: at(token) is the URL of the page
+// with that pageToken ("" for the first), fn gets each answer.
+func eachPage[T any, P interface {
+	*T
+	next() string
+}](ctx context.Context, c *cloudapi.Client, at func(page string) string, fn func(P) error) error {
+	page := ""
+	for {
+		ans := P(new(T))
+		if err := c.GetJSON(ctx, at(page), nil, maxPage, ans); err != nil {
+			return err
+		}
+		if err := fn(ans); err != nil {
+			return err
+		}
+		if page = ans.next(); page == "" {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// listed is what a Remote keeps of its last listing until the engine
+// fetches it: a first sync then reads nothing item by item.
+type listed[T any] struct {
+	mu    sync.Mutex
+	items map[string]T
+}
+
+func (l *listed[T]) put(href string, v T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.items == nil {
+		l.items = map[string]T{}
+	}
+	l.items[href] = v
+}
+
+// forget drops one item (href) or, with "", all of them.
+func (l *listed[T]) forget(href string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if href == "" {
+		l.items = nil
+	} else {
+		delete(l.items, href)
+	}
+}
+
+// fetch returns the items at hrefs: those held from the listing (each
+// handed out once: a later fetch, after a refused write, reads afresh),
+// the others read (ok false: gone). decode failing makes an item bad.
+func (l *listed[T]) fetch(ctx context.Context, hrefs []string, read func(ctx context.Context, href string) (v T, ok bool, err error),
+	decode func(T) (pim.RemoteItem, error)) ([]pim.RemoteItem, []pim.ItemError, []string, error) {
+	var items []pim.RemoteItem
+	var bad []pim.ItemError
+	var missing []string
+	for _, h := range hrefs {
+		l.mu.Lock()
+		v, ok := l.items[h]
+		delete(l.items, h)
+		l.mu.Unlock()
+		if !ok {
+			var err error
+			if v, ok, err = read(ctx, h); err != nil {
+				return nil, nil, nil, err
+			}
+			if !ok {
+				missing = append(missing, h)
+				continue
+			}
+		}
+		it, err := decode(v)
+		if err != nil {
+			bad = append(bad, pim.ItemError{Href: h, Err: err})
+			continue
+		}
+		items = append(items, it)
+	}
+	return items, bad, missing, nil
+}

@@ -20,25 +20,23 @@ import (
 // list) is Default.
 func TaskLists(ctx context.Context, c *cloudapi.Client) ([]Collection, error) {
 	var out []Collection
-	page := ""
-	for {
-		var ans struct {
-			Items []struct {
-				ID    string `json:"id"`
-				Title string `json:"title"`
-			} `json:"items"`
-			NextPageToken string `json:"nextPageToken"`
-		}
-		if err := c.GetJSON(ctx, "/tasks/v1/users/@me/lists"+query("maxResults", "100", "pageToken", page), nil, maxPage, &ans); err != nil {
-			return nil, err
-		}
+	type listPage struct {
+		pageEnd
+		Items []struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		} `json:"items"`
+	}
+	at := func(page string) string {
+		return "/tasks/v1/users/@me/lists" + query("maxResults", "100", "pageToken", page)
+	}
+	err := eachPage(ctx, c, at, func(ans *listPage) error {
 		for _, it := range ans.Items {
 			out = append(out, Collection{ID: it.ID, Name: it.Title, Default: len(out) == 0})
 		}
-		if page = ans.NextPageToken; page == "" {
-			return out, nil
-		}
-	}
+		return nil
+	})
+	return out, err
 }
 
 // Tasks is one Google task list as a pim.Remote. Google keeps no sync
@@ -55,15 +53,16 @@ type Tasks struct {
 	c    *cloudapi.Client
 	list string
 
+	listed listed[gtask]
+
 	mu     sync.Mutex
-	listed map[string]gtask
 	stamps map[string]string // CRM stamp → task id
 }
 
 // NewTasks returns the task list listID (from TaskLists). It sends
 // nothing.
 func NewTasks(c *cloudapi.Client, listID string) *Tasks {
-	return &Tasks{c: c, list: listID, listed: map[string]gtask{}, stamps: map[string]string{}}
+	return &Tasks{c: c, list: listID, stamps: map[string]string{}}
 }
 
 // pageSize is the most tasks.list gives at once (§12).
@@ -116,23 +115,20 @@ func (r *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 	if token != "" {
 		incremental = "true"
 	}
-	r.mu.Lock()
 	if out.Full {
-		r.listed = map[string]gtask{}
+		r.listed.forget("")
 	}
-	r.mu.Unlock()
-	page := ""
-	for {
-		var ans struct {
-			Items         []gtask `json:"items"`
-			NextPageToken string  `json:"nextPageToken"`
-		}
-		u := r.base() + query("maxResults", fmt.Sprint(pageSize), "updatedMin", since, "showDeleted", incremental,
+	type taskPage struct {
+		pageEnd
+		Items []gtask `json:"items"`
+	}
+	at := func(page string) string {
+		return r.base() + query("maxResults", fmt.Sprint(pageSize), "updatedMin", since, "showDeleted", incremental,
 			"showHidden", "true", "showCompleted", "true", "pageToken", page)
-		if err := r.c.GetJSON(ctx, u, nil, maxPage, &ans); err != nil {
-			return pim.RemoteChanges{}, err
-		}
+	}
+	err := eachPage(ctx, r.c, at, func(ans *taskPage) error {
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		for _, t := range ans.Items {
 			if t.ID == "" {
 				continue
@@ -142,19 +138,19 @@ func (r *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 			}
 			if t.Deleted {
 				out.Deleted = append(out.Deleted, t.ID)
-				delete(r.listed, t.ID)
+				r.listed.forget(t.ID)
 				continue
 			}
-			r.listed[t.ID] = t
+			r.listed.put(t.ID, t)
 			if uid, _ := splitNotes(t.Notes); uid != "" {
 				r.stamps[uid] = t.ID
 			}
 			out.Items = append(out.Items, pim.RemoteRef{Href: t.ID, ETag: t.Etag})
 		}
-		r.mu.Unlock()
-		if page = ans.NextPageToken; page == "" {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return pim.RemoteChanges{}, err
 	}
 	out.Token = tokenPrefix
 	if !mark.IsZero() {
@@ -179,26 +175,15 @@ func splitNotes(notes string) (uid, rest string) {
 
 // Fetch returns tasks from the last listing, reading the others.
 func (r *Tasks) Fetch(ctx context.Context, hrefs []string) ([]pim.RemoteItem, []pim.ItemError, []string, error) {
-	var items []pim.RemoteItem
-	var missing []string
-	for _, h := range hrefs {
-		r.mu.Lock()
-		t, ok := r.listed[h]
-		delete(r.listed, h)
-		r.mu.Unlock()
-		if !ok {
-			err := r.c.GetJSON(ctx, r.base()+"/"+url.PathEscape(h), nil, maxSmall, &t)
-			if s := cloudapi.Status(err); s == http.StatusNotFound || err == nil && t.Deleted {
-				missing = append(missing, h)
-				continue
-			}
-			if err != nil {
-				return nil, nil, nil, err
-			}
+	read := func(ctx context.Context, href string) (gtask, bool, error) {
+		var t gtask
+		err := r.c.GetJSON(ctx, r.base()+"/"+url.PathEscape(href), nil, maxSmall, &t)
+		if cloudapi.Status(err) == http.StatusNotFound {
+			return t, false, nil
 		}
-		items = append(items, decodeTask(t))
+		return t, err == nil && !t.Deleted, err
 	}
-	return items, nil, missing, nil
+	return r.listed.fetch(ctx, hrefs, read, func(t gtask) (pim.RemoteItem, error) { return decodeTask(t), nil })
 }
 
 func decodeTask(t gtask) pim.RemoteItem {
