@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/pim/engine"
@@ -253,8 +255,7 @@ func (e *eng) pass(policy pim.Policy) engine.Stats {
 	e.t.Helper()
 	var total engine.Stats
 	for range 5 {
-		res, err := engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v},
-			Remote: e.k.newRemote(e.p), Collection: e.collection(), Policy: policy})
+		res, err := e.tryPass(policy)
 		if err != nil {
 			e.t.Fatalf("pass: %v", err)
 		}
@@ -268,6 +269,12 @@ func (e *eng) pass(policy pim.Policy) engine.Stats {
 	}
 	e.t.Fatal("backlog after 5 passes")
 	return total
+}
+
+// tryPass runs one pass.
+func (e *eng) tryPass(policy pim.Policy) (engine.Result, error) {
+	return engine.Run(e.ctx, engine.Config{Port: engine.StorePort{Store: e.st, Fence: e.fence, Viewer: e.v},
+		Remote: e.k.newRemote(e.p), Collection: e.collection(), Policy: policy})
 }
 
 // remote returns the collection's items by name, read through a new
@@ -417,5 +424,65 @@ func TestEngineBaseGroups(t *testing.T) {
 	}
 	if c := e.crmContacts(); len(c) != 1 {
 		t.Errorf("%d CRM contacts", len(c))
+	}
+}
+
+// TestEngineLostCreateAnswer: the answer to a create is lost after Google
+// made the item. Events carry an id made from the CRM stamp: the client's
+// retry meets the first one and the pass links it. Persons and tasks have
+// no such id: the create is not sent again, the pass fails as unreachable,
+// and the next one finds the item by its stamp. Never a duplicate.
+func TestEngineLostCreateAnswer(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(string(k.kind), func(t *testing.T) {
+			e := newEng(t, k)
+			e.pass(pim.NewestWins)
+			k.crmCreate(e, "Once")
+			e.p.dropOnce(func(r *http.Request) bool {
+				return r.Method == http.MethodPost && !strings.Contains(r.URL.Path, "contactGroups")
+			})
+			_, err := e.tryPass(pim.NewestWins)
+			if k.kind == pim.Events {
+				if err != nil {
+					t.Fatalf("pass with a lost answer: %v", err)
+				}
+			} else if connerr.As(err) == nil || connerr.As(err).Kind != connerr.Unreachable {
+				t.Fatalf("pass with a lost answer: %v, want unreachable", err)
+			}
+			e.pass(pim.NewestWins)
+			if r, c := e.remote(), k.crmValues(e); len(r) != 1 || len(c) != 1 || r["Once"].Href == "" {
+				t.Fatalf("remote %v, CRM %v", r, c)
+			}
+			if st := e.pass(pim.NewestWins); st.CreatedRemote+st.CreatedCRM != 0 {
+				t.Fatalf("later pass created: %+v", st)
+			}
+			if r := e.remote(); len(r) != 1 {
+				t.Fatalf("remote %v", r)
+			}
+		})
+	}
+}
+
+// TestEngineThrottled: Google's quota refusals (403 userRateLimitExceeded,
+// 429) in a pass are waited out as Retry-After says, and the pass ends.
+func TestEngineThrottled(t *testing.T) {
+	for i, k := range kinds {
+		t.Run(string(k.kind), func(t *testing.T) {
+			e := newEng(t, k)
+			k.crmCreate(e, "Crmone")
+			k.addRemote(e.p, "Remoteone")
+			status, reason := http.StatusTooManyRequests, "rateLimitExceeded"
+			if i%2 == 0 {
+				status, reason = http.StatusForbidden, "userRateLimitExceeded"
+			}
+			e.p.api.FailAfter(1, status, reason, time.Second)
+			e.pass(pim.NewestWins)
+			if early := e.p.api.Stats().Early; early != 0 {
+				t.Errorf("%d requests before Retry-After", early)
+			}
+			if r := e.remote(); len(r) != 2 {
+				t.Fatalf("remote %v", r)
+			}
+		})
 	}
 }

@@ -225,7 +225,7 @@ func (r *Events) decode(ev []gevent) (pim.RemoteItem, error) {
 	if uid == "" {
 		uid = m.ICalUID
 	}
-	f, _, err := seriesFields(uid, m, ev[1:])
+	f, err := seriesFields(uid, m, ev[1:])
 	// The series changed when its master or an exception last did, to
 	// the millisecond Google gives (iCalendar's LAST-MODIFIED has seconds).
 	var mod time.Time
@@ -520,7 +520,7 @@ func sameException(e gevent, ov crm.EventOverride, m gevent) bool {
 
 // seriesFieldsOf reads one exception of m as the override it stands for.
 func seriesFieldsOf(e, m gevent) ([]crm.EventOverride, error) {
-	f, _, err := seriesFields("x", m, []gevent{e})
+	f, err := seriesFields("x", m, []gevent{e})
 	if err != nil {
 		return nil, err
 	}

@@ -160,7 +160,7 @@ var escapeText = strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\
 // seriesFields decodes a series (its master first) through the CalDAV
 // codec; occurrences that differ in nothing from the series (an exception
 // put back as it was: Google keeps it) are not overrides.
-func seriesFields(uid string, master gevent, exceptions []gevent) (pim.Fields, time.Time, error) {
+func seriesFields(uid string, master gevent, exceptions []gevent) (pim.Fields, error) {
 	var b strings.Builder
 	zone := ""
 	if master.Start != nil {
@@ -226,13 +226,13 @@ func seriesFields(uid string, master gevent, exceptions []gevent) (pim.Fields, t
 	line("END:VCALENDAR")
 	it, err := caldav.Decode([]byte(b.String()))
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	f := it.Fields
 	if s := f[pim.FieldOverrides].Str; s != "" {
 		var ovs []crm.EventOverride
 		if err := json.Unmarshal([]byte(s), &ovs); err != nil {
-			return nil, time.Time{}, fmt.Errorf("overrides: %v", err)
+			return nil, fmt.Errorf("overrides: %v", err)
 		}
 		kept := ovs[:0]
 		for _, ov := range ovs {
@@ -248,7 +248,7 @@ func seriesFields(uid string, master gevent, exceptions []gevent) (pim.Fields, t
 		}
 	}
 	delete(f, pim.FieldCategories)
-	return f.Normalize(), it.Modified, nil
+	return f.Normalize(), nil
 }
 
 // naturalEnd is the end of the occurrence of master starting at rid: rid
