@@ -149,7 +149,7 @@ func (r *Contacts) Changes(ctx context.Context, token string) (pim.RemoteChanges
 		return pim.RemoteChanges{}, err
 	}
 	if out.Token == "" {
-		return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of contacts without a sync token.")
+		return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of contacts without saying where the next sync starts; crmsync tries again later.")
 	}
 	return out, nil
 }

@@ -117,7 +117,7 @@ func (r *Events) Changes(ctx context.Context, token string) (pim.RemoteChanges, 
 		return pim.RemoteChanges{}, err
 	}
 	if out.Token == "" {
-		return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of events without a sync token.")
+		return pim.RemoteChanges{}, protocol(r.c, "Google ended a listing of events without saying where the next sync starts; crmsync tries again later.")
 	}
 	if out.Full {
 		r.listed.forget("")
