@@ -39,14 +39,15 @@ type Contacts struct {
 
 	listed listed[json.RawMessage] // persons of the last listing not yet fetched
 
+	stamps stamps
+
 	mu     sync.Mutex
-	stamps map[string]string // CRM stamp → resourceName, of every person listed
 	groups map[string]string // user group resourceName → name; nil: not read yet
 }
 
 // NewContacts returns the user's contacts. It sends nothing.
 func NewContacts(c *cloudapi.Client) *Contacts {
-	return &Contacts{c: c, stamps: map[string]string{}}
+	return &Contacts{c: c}
 }
 
 // person is the part of a Person crmsync reads; the body is kept whole
@@ -136,11 +137,7 @@ func (r *Contacts) Changes(ctx context.Context, token string) (pim.RemoteChanges
 			}
 			out.Items = append(out.Items, pim.RemoteRef{Href: p.ResourceName, ETag: p.Etag})
 			r.listed.put(p.ResourceName, raw)
-			if s := p.stamp(); s != "" {
-				r.mu.Lock()
-				r.stamps[s] = p.ResourceName
-				r.mu.Unlock()
-			}
+			r.stamps.note(p.stamp(), p.ResourceName)
 		}
 		out.Token = ans.NextSyncToken
 		return nil
@@ -233,11 +230,8 @@ func (r *Contacts) decode(raw json.RawMessage) (pim.RemoteItem, error) {
 // retried after its answer was lost links the first one. The request is
 // sent once (see once): People has no idempotency key.
 func (r *Contacts) Create(ctx context.Context, uid string, f pim.Fields) (pim.RemoteItem, error) {
-	r.mu.Lock()
-	href, ok := r.stamps[uid]
-	r.mu.Unlock()
-	if ok {
-		return pim.RemoteItem{Href: href}, fmt.Errorf("%w: a contact carries %s", pim.ErrExists, uid)
+	if it, err := r.stamps.exists(uid); err != nil {
+		return it, err
 	}
 	body, err := r.encode(ctx, nil, uid, f)
 	if err != nil {
@@ -250,9 +244,7 @@ func (r *Contacts) Create(ctx context.Context, uid string, f pim.Fields) (pim.Re
 	}
 	it, err := r.decode(raw)
 	if err == nil {
-		r.mu.Lock()
-		r.stamps[uid] = it.Href
-		r.mu.Unlock()
+		r.stamps.note(uid, it.Href)
 	}
 	return it, err
 }

@@ -251,3 +251,36 @@ func (l *listed[T]) fetch(ctx context.Context, hrefs []string, read func(ctx con
 	}
 	return items, bad, missing, nil
 }
+
+// stamps finds the items crmsync created by the CRM stamp they carry,
+// for providers where an item's id is not made from it (persons, tasks):
+// every item listed or created is noted, and a create of a stamp seen is
+// refused as pim.ErrExists with its href, so a create retried after a
+// lost answer links the first one.
+type stamps struct {
+	mu    sync.Mutex
+	hrefs map[string]string
+}
+
+func (s *stamps) note(uid, href string) {
+	if uid == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hrefs == nil {
+		s.hrefs = map[string]string{}
+	}
+	s.hrefs[uid] = href
+}
+
+// exists returns ErrExists, with the item's href, when uid was seen.
+func (s *stamps) exists(uid string) (pim.RemoteItem, error) {
+	s.mu.Lock()
+	href, ok := s.hrefs[uid]
+	s.mu.Unlock()
+	if ok {
+		return pim.RemoteItem{Href: href}, fmt.Errorf("%w: an item carries %s", pim.ErrExists, uid)
+	}
+	return pim.RemoteItem{}, nil
+}

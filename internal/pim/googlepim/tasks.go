@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/cloudapi"
@@ -55,14 +54,13 @@ type Tasks struct {
 
 	listed listed[gtask]
 
-	mu     sync.Mutex
-	stamps map[string]string // CRM stamp → task id
+	stamps stamps
 }
 
 // NewTasks returns the task list listID (from TaskLists). It sends
 // nothing.
 func NewTasks(c *cloudapi.Client, listID string) *Tasks {
-	return &Tasks{c: c, list: listID, stamps: map[string]string{}}
+	return &Tasks{c: c, list: listID}
 }
 
 // pageSize is the most tasks.list gives at once (§12).
@@ -127,8 +125,6 @@ func (r *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 			"showHidden", "true", "showCompleted", "true", "pageToken", page)
 	}
 	err := eachPage(ctx, r.c, at, func(ans *taskPage) error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
 		for _, t := range ans.Items {
 			if t.ID == "" {
 				continue
@@ -142,9 +138,8 @@ func (r *Tasks) Changes(ctx context.Context, token string) (pim.RemoteChanges, e
 				continue
 			}
 			r.listed.put(t.ID, t)
-			if uid, _ := splitNotes(t.Notes); uid != "" {
-				r.stamps[uid] = t.ID
-			}
+			uid, _ := splitNotes(t.Notes)
+			r.stamps.note(uid, t.ID)
 			out.Items = append(out.Items, pim.RemoteRef{Href: t.ID, ETag: t.Etag})
 		}
 		return nil
@@ -245,11 +240,8 @@ func taskBody(uid string, f pim.Fields) (map[string]any, error) {
 // listing is ErrExists with its href; the request is sent once (see once):
 // Google has no idempotency key for tasks.
 func (r *Tasks) Create(ctx context.Context, uid string, f pim.Fields) (pim.RemoteItem, error) {
-	r.mu.Lock()
-	href, ok := r.stamps[uid]
-	r.mu.Unlock()
-	if ok {
-		return pim.RemoteItem{Href: href}, fmt.Errorf("%w: a task carries %s", pim.ErrExists, uid)
+	if it, err := r.stamps.exists(uid); err != nil {
+		return it, err
 	}
 	b, err := taskBody(uid, f)
 	if err != nil {
@@ -259,9 +251,7 @@ func (r *Tasks) Create(ctx context.Context, uid string, f pim.Fields) (pim.Remot
 	if err := call(ctx, once(r.c), http.MethodPost, r.base(), nil, b, &t); err != nil {
 		return pim.RemoteItem{}, refused(err)
 	}
-	r.mu.Lock()
-	r.stamps[uid] = t.ID
-	r.mu.Unlock()
+	r.stamps.note(uid, t.ID)
 	return decodeTask(t), nil
 }
 
