@@ -90,9 +90,11 @@ func New(cfg Config) (*cloudapi.Client, error) {
 // Provider is Google for cloudapi.
 var Provider = cloudapi.Provider{Name: "Google", Classify: Classify, SignInAgain: SignInAgain}
 
-// Reason returns the first errors[].reason of Google's error envelope, or
-// its status string ("FAILED_PRECONDITION") when it has none; the message
-// is never read.
+// Reason returns the reason of Google's error envelope: the first
+// details[].reason (a google.rpc.ErrorInfo: People's EXPIRED_SYNC_TOKEN is
+// only there, under a status that varies, §10.1), else the first
+// errors[].reason, else its status string ("FAILED_PRECONDITION"); the
+// message is never read.
 func Reason(body []byte) string {
 	var env struct {
 		Error struct {
@@ -100,10 +102,18 @@ func Reason(body []byte) string {
 			Errors []struct {
 				Reason string `json:"reason"`
 			} `json:"errors"`
+			Details []struct {
+				Reason string `json:"reason"`
+			} `json:"details"`
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &env) != nil {
 		return ""
+	}
+	for _, e := range env.Error.Details {
+		if e.Reason != "" {
+			return e.Reason
+		}
 	}
 	for _, e := range env.Error.Errors {
 		if e.Reason != "" {
