@@ -382,10 +382,6 @@ func notFound(w http.ResponseWriter) {
 	Error(w, http.StatusNotFound, "notFound", "NOT_FOUND", "Requested entity was not found.")
 }
 
-func badRequest(w http.ResponseWriter, msg string) {
-	Error(w, http.StatusBadRequest, "invalidArgument", "INVALID_ARGUMENT", msg)
-}
-
 func (g *Gmail) profile(w http.ResponseWriter) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

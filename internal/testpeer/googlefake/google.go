@@ -182,6 +182,11 @@ func Error(w http.ResponseWriter, status int, reason, statusText, msg string) {
 	}})
 }
 
+// badRequest refuses a malformed request: 400 badRequest (§9.7).
+func badRequest(w http.ResponseWriter, msg string) {
+	Error(w, http.StatusBadRequest, "badRequest", "INVALID_ARGUMENT", msg)
+}
+
 // JSON answers 200 with v.
 func JSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")

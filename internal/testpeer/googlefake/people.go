@@ -124,11 +124,6 @@ func fieldMask(v string) (map[string]bool, bool) {
 	return m, true
 }
 
-// badRequest is 400 INVALID_ARGUMENT.
-func badRequest(w http.ResponseWriter, msg string) {
-	Error(w, http.StatusBadRequest, "badRequest", "INVALID_ARGUMENT", msg)
-}
-
 // errorInfo writes an error whose reason is in a google.rpc.ErrorInfo
 // detail only, as People's expired sync token (§10.1).
 func errorInfo(w http.ResponseWriter, status int, statusText, reason, domain, msg string) {
