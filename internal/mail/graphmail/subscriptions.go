@@ -2,6 +2,11 @@ package graphmail
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -96,4 +101,23 @@ func (m *Mailbox) subscription(ctx context.Context, method, u string, body any) 
 		return s, connerr.Errorf(connerr.Protocol, nil, "Microsoft Graph answered a subscription without its id or expiry.")
 	}
 	return s, nil
+}
+
+// NewClientState returns a random client state: 256 bits, URL-safe.
+func NewClientState() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ClientStateHash is what is kept of a client state: its hex SHA-256.
+func ClientStateHash(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(h[:])
+}
+
+// ClientStateMatches compares a notification's client state with a kept
+// hash in constant time.
+func ClientStateMatches(state, hash string) bool {
+	return state != "" && subtle.ConstantTimeCompare([]byte(ClientStateHash(state)), []byte(hash)) == 1
 }
