@@ -27,7 +27,8 @@ type OAuth interface {
 	// IdleTokenSets lists up to limit token sets of connected mailboxes
 	// signed in with a provider that were last written (signed in or
 	// refreshed) before cutoff, oldest first: those a provider may let
-	// lapse for inactivity.
+	// lapse for inactivity. Mailboxes whose sign-in already failed
+	// (auth_failed) are left out: only signing in again helps them.
 	IdleTokenSets(ctx context.Context, cutoff time.Time, limit int) ([]TokenSetRef, error)
 }
 

@@ -93,7 +93,7 @@ func (db *DB) HasMailNews(ctx context.Context, accountID int64) (bool, error) {
 func (db *DB) IdleTokenSets(ctx context.Context, cutoff time.Time, limit int) ([]store.TokenSetRef, error) {
 	rows, err := db.r.QueryContext(ctx, db.q(`SELECT DISTINCT c.org_id, m.provider, c.id, c.updated_at
 		FROM credentials c JOIN mail_accounts m ON m.credential_id = c.id AND m.org_id = c.org_id
-		WHERE c.purpose = 'oauth_token' AND c.updated_at < ? AND m.disconnected_at IS NULL
+		WHERE c.purpose = 'oauth_token' AND c.updated_at < ? AND m.disconnected_at IS NULL AND m.state <> 'auth_failed'
 		ORDER BY c.updated_at, c.id LIMIT ?`), micros(cutoff), limit)
 	if err != nil {
 		return nil, err
