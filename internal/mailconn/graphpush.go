@@ -25,7 +25,7 @@ const (
 	// DefaultGraphLifetime is the lifetime asked for a subscription: the
 	// 4,230 minutes of the reference's table (§6.6; §16 says the figure is
 	// unsettled, hence the option).
-	DefaultGraphLifetime = 4230 * time.Minute
+	DefaultGraphLifetime = graphmail.DefaultLifetime
 	// subscribeRetry is how long after a failed creation the next try
 	// waits (the mailbox is polled meanwhile).
 	subscribeRetry = 10 * time.Minute

@@ -121,3 +121,8 @@ func ClientStateHash(state string) string {
 func ClientStateMatches(state, hash string) bool {
 	return state != "" && subtle.ConstantTimeCompare([]byte(ClientStateHash(state)), []byte(hash)) == 1
 }
+
+// DefaultLifetime is the lifetime asked for unless configured: 4,230
+// minutes, the docs' figure for Outlook messages (§6.6; §16 says it is
+// unsettled).
+const DefaultLifetime = 4230 * time.Minute
