@@ -74,7 +74,7 @@ type graphMailbox struct {
 	*graphmail.Mailbox
 	push    GraphPush
 	account int64
-	retryAt time.Time // no creation before (after a failure)
+	retryAt time.Time // no creation nor renewal before (after a failure)
 }
 
 var _ mail.Watcher = (*graphMailbox)(nil)
@@ -99,7 +99,7 @@ func (g *graphMailbox) Watch(ctx context.Context) (mail.Watch, error) {
 		return poll, err
 	}
 	now := g.push.Now()
-	if sub != nil && sub.ExpiresAt.Sub(now) < g.push.Lifetime/2 {
+	if sub != nil && g.due(sub, now) && !now.Before(g.retryAt) {
 		renewed, err := g.Renew(ctx, sub.SubscriptionID, now.Add(g.push.Lifetime))
 		switch {
 		case connerr.KindOf(err) == connerr.Gone:
@@ -110,8 +110,10 @@ func (g *graphMailbox) Watch(ctx context.Context) (mail.Watch, error) {
 			sub = nil
 		case err != nil && now.Before(sub.ExpiresAt):
 			// Still alive: renewed at a later pass.
+			g.retryAt = now.Add(subscribeRetry)
 			return mail.Watch{Wait: g.push.Resync, News: news, Pushed: true}, fmt.Errorf("renewing the mail subscription: %w", err)
 		case err != nil:
+			g.retryAt = now.Add(subscribeRetry)
 			return poll, fmt.Errorf("renewing the mail subscription: %w", err)
 		default:
 			sub.ExpiresAt = renewed.Expires
@@ -143,13 +145,30 @@ func (g *graphMailbox) Watch(ctx context.Context) (mail.Watch, error) {
 	return mail.Watch{Wait: g.push.Resync, News: news, Pushed: true}, nil
 }
 
-// News reports whether the notification endpoint left news.
+// due says a subscription is to be renewed: half its lifetime has
+// passed, or Graph asked to reauthorize it (the endpoint then made it due
+// now).
+func (g *graphMailbox) due(sub *store.MailSubscription, now time.Time) bool {
+	return sub.ExpiresAt.Sub(now) < g.push.Lifetime/2
+}
+
+// News reports whether the notification endpoint left work for Watch:
+// news, or a subscription Graph removed or asked to reauthorize (the
+// endpoint may run in another process). Work that failed a moment ago
+// waits for its retry.
 func (g *graphMailbox) News(ctx context.Context) bool {
 	if !g.push.Enabled() {
 		return false
 	}
-	has, err := g.push.Store.HasMailNews(ctx, g.account)
-	return err == nil && has
+	sub, err := g.push.Store.MailSubscription(ctx, g.account)
+	if err != nil {
+		return false
+	}
+	if sub != nil && sub.News {
+		return true
+	}
+	now := g.push.Now()
+	return now.After(g.retryAt) && (sub == nil || g.due(sub, now))
 }
 
 // Unwatch deletes a mailbox's subscription, at Graph and in the store: a

@@ -32,9 +32,6 @@ type MailPush interface {
 	// TakeMailNews reports whether news was recorded for the account
 	// since the last call, and clears it in the same statement.
 	TakeMailNews(ctx context.Context, accountID int64) (bool, error)
-	// HasMailNews reports whether news waits for the account, without
-	// taking it.
-	HasMailNews(ctx context.Context, accountID int64) (bool, error)
 }
 
 // MailSubscription is a mailbox's push subscription.

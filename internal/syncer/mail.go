@@ -74,6 +74,7 @@ type mailLoop struct {
 	fence store.Fence
 	acct  crm.MailAccount
 	eng   *mailsync.Engine
+	wake  chan struct{} // this loop's wake-ups (wakeSet)
 	// pushed is whether the mailbox's provider notifies it (a Watcher),
 	// as last logged.
 	pushed bool
@@ -92,6 +93,11 @@ func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
 		return nil
 	}
 	l.acct = a
+	// Wake-ups are taken for the loop's whole run, not only while it
+	// waits: one that comes during a pass (a notification, a flag
+	// change) ends the next wait at once instead of being lost.
+	l.wake = l.wakes.open(l.id)
+	defer l.wakes.close(l.id, l.wake)
 	if a.State != crm.StateInitialSync && a.State != crm.StateSynced && a.State != crm.StateSyncing {
 		l.status(ctx, store.AccountStatus{State: crm.StateConnecting, Failures: a.Failures}, nil)
 	}
@@ -207,8 +213,7 @@ func (l *mailLoop) idle(ctx context.Context, max time.Duration, w mail.Watcher) 
 	}
 	idleCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wake := l.wakes.open(l.id)
-	defer l.wakes.close(l.id, wake)
+	wake := l.wake
 	go func() {
 		t := time.NewTicker(pendingCheck)
 		defer t.Stop()

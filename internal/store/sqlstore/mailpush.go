@@ -81,13 +81,6 @@ func (db *DB) TakeMailNews(ctx context.Context, accountID int64) (bool, error) {
 	return n > 0, err
 }
 
-// HasMailNews reports whether news waits for the account.
-func (db *DB) HasMailNews(ctx context.Context, accountID int64) (bool, error) {
-	var n int
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM mail_subscriptions WHERE account_id = ? AND news = 1`), accountID).Scan(&n)
-	return n > 0, err
-}
-
 // IdleTokenSets lists the token sets of connected mailboxes signed in
 // with a provider, last written before cutoff, oldest first.
 func (db *DB) IdleTokenSets(ctx context.Context, cutoff time.Time, limit int) ([]store.TokenSetRef, error) {

@@ -36,8 +36,8 @@ func testMailSubscriptions(t *testing.T, f Factory) {
 	must(t, b.s.MarkMailNews(b.ctx, "sub-1"))
 	must(t, b.s.MarkMailNews(b.ctx, "sub-1"))
 	must(t, b.s.MarkMailNews(b.ctx, "unknown"))
-	if has, err := b.s.HasMailNews(b.ctx, id); err != nil || !has {
-		t.Fatalf("has news: %v, %v", has, err)
+	if s, err := b.s.MailSubscription(b.ctx, id); err != nil || !s.News {
+		t.Fatalf("news not recorded: %+v, %v", s, err)
 	}
 	if news, err := b.s.TakeMailNews(b.ctx, id); err != nil || !news {
 		t.Fatalf("take news: %v, %v", news, err)
