@@ -28,7 +28,9 @@ type pushMail struct {
 	conn *mailconn.Connector
 }
 
-func (m pushMail) Unwatch(ctx context.Context, a crm.MailAccount) error { return m.conn.Unwatch(ctx, a) }
+func (m pushMail) Unwatch(ctx context.Context, a crm.MailAccount) error {
+	return m.conn.Unwatch(ctx, a)
+}
 
 // pushBundle is a Microsoft mailbox signed in through the API, synced by a
 // running syncer over the real connector, with the API also served on a
