@@ -116,7 +116,10 @@ func (g *Graph) Subscriptions() []SubscriptionState {
 // Deliveries waits for the notifications under way and returns every one
 // sent so far.
 func (g *Graph) Deliveries() []Delivery {
-	g.subs().inflight.Wait()
+	g.mu.Lock()
+	s := g.subs()
+	g.mu.Unlock()
+	s.inflight.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]Delivery(nil), g.subs().deliveries...)
