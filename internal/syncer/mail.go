@@ -27,7 +27,9 @@ type MailConfig struct {
 	Engine mailsync.Config
 	// PollInterval is the time between full passes over every folder
 	// (default 2 min); IdleMax how long one wait for news lasts before the
-	// loop looks at pending flag changes (default 30 s).
+	// loop looks at pending flag changes (default 30 s). A mailbox that is
+	// a mail.Watcher (Graph) says its own wait instead, and every one of
+	// its passes is full.
 	PollInterval time.Duration
 	IdleMax      time.Duration
 	// Scan is how often the manager looks for accounts to run (default 2 s).
