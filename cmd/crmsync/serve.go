@@ -15,6 +15,7 @@ import (
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
+	"github.com/crmsync/crmsync/internal/maintenance"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
@@ -43,6 +44,7 @@ func serveCommand() *command {
 			fs.String(&cfg.SMTPAddr, config.SMTP)
 			fs.String(&cfg.DropboxDomain, config.DropboxDomain)
 			fs.String(&cfg.PublicURL, config.PublicURL)
+			cfg.RegisterCloud(fs)
 			fs.String(&cfg.Retention, config.Retention)
 			fs.Bool(&cfg.TrustForwardedFor, config.TrustForwardedFor)
 			fs.String(&cfg.PasswordHashMemory, config.PasswordHashMemory)
@@ -61,6 +63,8 @@ func workerCommand() *command {
 		flags: func(fs *config.FlagSet, cfg *config.Config) {
 			cfg.RegisterDB(fs)
 			cfg.RegisterMail(fs)
+			fs.String(&cfg.PublicURL, config.PublicURL)
+			cfg.RegisterCloud(fs)
 			cfg.RegisterSecretKeyFile(fs)
 			cfg.RegisterLog(fs)
 		},
@@ -128,6 +132,16 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	}
 	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard}
 	conn.Cloud = cloud
+	cc, err := parseCloud(cfg)
+	if err != nil {
+		return err
+	}
+	conn.GraphPush = graphPush(cfg.PublicURL, cc, db)
+	if conn.GraphPush.Enabled() {
+		log.Info("Microsoft mailboxes get new mail by change notifications", "endpoint", conn.GraphPush.NotificationURL)
+	} else {
+		log.Info("Microsoft mailboxes are polled for new mail: change notifications need an https --public-url", "every", cc.poll)
+	}
 	var inbound *dropbox.Server
 	if withAPI && cfg.SMTPAddr != "" {
 		if inbound, err = startDropbox(cfg, db, log); err != nil {
@@ -137,8 +151,9 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	}
 
 	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
-		Mail: &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send}},
-		PIM:  pimConfig(pconn, db)})
+		Mail:      &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send}},
+		PIM:       pimConfig(pconn, db),
+		KeepAlive: &maintenance.KeepAlive{Idle: cc.keepAlive, Refresh: tokens.Refresh}})
 	var srv *http.Server
 	var ln net.Listener
 	if withAPI {

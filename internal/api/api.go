@@ -230,6 +230,7 @@ func (s *Server) registerRoutes() {
 	s.queried("GET /api/v1/outbox", s.listOutbox, "limit", "cursor", "state", "account_id")
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 	s.oauthRoutes()
+	s.graphRoutes()
 
 	// A path registered for some methods answers others with 405 and an
 	// Allow header, in our error format rather than ServeMux's text.

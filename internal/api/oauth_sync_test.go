@@ -63,7 +63,8 @@ func newGraphEnv(t *testing.T, opts bundleOpts) *graphEnv {
 // start runs the sync loops until the test ends.
 func (e *graphEnv) start() {
 	cloud := &cloudconn.Clients{OAuth: e.svc, Guard: testPeers}
-	conn := &mailconn.Connector{Credentials: e.st, Keys: e.keys, Guard: testPeers, Cloud: cloud}
+	conn := &mailconn.Connector{Credentials: e.st, Keys: e.keys, Guard: testPeers, Cloud: cloud,
+		GraphPush: mailconn.GraphPush{Poll: 200 * time.Millisecond}} // no https public URL: polled
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

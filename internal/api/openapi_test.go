@@ -51,6 +51,8 @@ type oaDoc struct {
 // decoded into, so that the documented fields and the accepted ones cannot
 // drift apart either.
 var requestTypes = map[string]any{
+	"POST /graph/notifications":        api.GraphNotifications{},
+	"POST /graph/lifecycle":            api.GraphNotifications{},
 	"POST /api/v1/login":               api.LoginRequest{},
 	"POST /api/v1/users":               api.UserCreationRequest{},
 	"PATCH /api/v1/users/{id}":         api.UserUpdateRequest{},

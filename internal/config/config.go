@@ -31,6 +31,9 @@ type Config struct {
 	SMTPAddr           string
 	DropboxDomain      string
 	PublicURL          string
+	GraphPoll          string
+	GraphLifetime      string
+	TokenKeepAlive     string
 	Retention          string
 	TrustForwardedFor  bool
 	PasswordHashMemory string
@@ -43,6 +46,15 @@ type Config struct {
 func (c *Config) RegisterMail(fs *FlagSet) {
 	fs.String(&c.MailCAFile, MailCAFile)
 	fs.String(&c.PrivateHosts, PrivateHosts)
+}
+
+// RegisterCloud registers the options of the loops of mailboxes signed
+// in with a provider: --graph-poll, --graph-subscription-lifetime,
+// --token-keepalive.
+func (c *Config) RegisterCloud(fs *FlagSet) {
+	fs.String(&c.GraphPoll, GraphPoll)
+	fs.String(&c.GraphLifetime, GraphSubscriptionLifetime)
+	fs.String(&c.TokenKeepAlive, TokenKeepAlive)
 }
 
 // RegisterDB registers --db.

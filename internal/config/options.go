@@ -97,9 +97,23 @@ var (
 		Usage: "Domain of the dropbox addresses (its MX must point at this server's --smtp address). " +
 			"A forwarding-mode mailbox gets TOKEN@DOMAIN."}
 	PublicURL = Option{Flag: "public-url", Env: "CRMSYNC_PUBLIC_URL", Default: "http://127.0.0.1:8080", Arg: "URL",
-		Commands: []string{"serve"},
+		Commands: []string{"serve", "worker"},
 		Usage: "Address users reach this server at: the base of the sign-in redirect (register {URL}/oauth/microsoft/callback " +
-			"with the organisation's Microsoft app) and of the web UI the browser returns to."}
+			"with the organisation's Microsoft app) and of the web UI the browser returns to. When it is https, mailboxes signed in " +
+			"with Microsoft get new mail by Graph's change notifications to {URL}/graph/notifications (Graph must reach it); " +
+			"otherwise they are polled every --graph-poll. Workers need the API's address too."}
+	GraphPoll = Option{Flag: "graph-poll", Env: "CRMSYNC_GRAPH_POLL", Default: "30s", Arg: "DURATION",
+		Commands: []string{"serve", "worker"},
+		Usage: "How often a mailbox signed in with Microsoft is asked for new mail when change notifications are off (no https " +
+			"--public-url) or failing. With notifications, a round still runs every 15 minutes for what they missed."}
+	GraphSubscriptionLifetime = Option{Flag: "graph-subscription-lifetime", Env: "CRMSYNC_GRAPH_SUBSCRIPTION_LIFETIME", Default: "70h30m", Arg: "DURATION",
+		Commands: []string{"serve", "worker"},
+		Usage: "Lifetime asked for a Microsoft Graph mail subscription (4,230 minutes by Graph's documented limit; newer figures " +
+			"say 7 days). It is renewed once half of it has passed."}
+	TokenKeepAlive = Option{Flag: "token-keepalive", Env: "CRMSYNC_TOKEN_KEEPALIVE", Default: "168h", Arg: "DURATION",
+		Commands: []string{"serve", "worker"},
+		Usage: "Refresh a mailbox's sign-in token set when nothing used it for this long, so that the provider does not let an " +
+			"idle refresh token lapse (Microsoft does after a period of inactivity)."}
 	Retention = Option{Flag: "retention", Env: "CRMSYNC_RETENTION", Default: "720h", Arg: "DURATION",
 		Commands: []string{"serve"},
 		Usage:    "How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days)."}
@@ -115,7 +129,7 @@ var (
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, TokenOut, UserEmail, TokenName, Out, PasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, Retention, TrustForwardedFor, PasswordHashMemory}
+	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

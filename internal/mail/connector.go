@@ -187,3 +187,33 @@ type AttachmentFetcher interface {
 	// whole MIME. A message gone is an error of kind connerr.Gone.
 	FetchAttachment(ctx context.Context, folder string, id ID, attachments []Attachment, index int, max int64, w io.Writer) (found bool, err error)
 }
+
+// Watcher is implemented by mailboxes whose provider announces news
+// through a subscription crmsync keeps alive (Graph's change
+// notifications to crmsync's public address), and that are asked at an
+// interval of their own while it cannot. The sync loop calls Watch before
+// each pass and, while it waits, News.
+type Watcher interface {
+	// Watch keeps the subscription alive (creating or renewing it) and
+	// takes the news announced since the last call. An error is the
+	// subscription's only: the returned Watch still says how long to wait
+	// (polling then).
+	Watch(ctx context.Context) (Watch, error)
+	// News reports whether news was announced since the last Watch. It
+	// asks crmsync's own store, not the provider: a waiting loop calls it
+	// every few seconds.
+	News(ctx context.Context) bool
+}
+
+// Watch is what Watcher.Watch found.
+type Watch struct {
+	// Wait is how long the loop may wait for news before it asks the
+	// provider anyway: the poll interval, or, with notifications on, the
+	// interval of the round that catches what they missed.
+	Wait time.Duration
+	// News says a round is owed now: a notification came, or some were
+	// missed, or the subscription is new.
+	News bool
+	// Pushed says notifications are on.
+	Pushed bool
+}

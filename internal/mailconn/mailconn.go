@@ -49,6 +49,9 @@ type Connector struct {
 	// Cloud builds the clients of mailboxes signed in with a provider
 	// (Microsoft); nil, they cannot be dialled.
 	Cloud *cloudconn.Clients
+	// GraphPush says how Microsoft mailboxes learn of new mail
+	// (notifications or polling).
+	GraphPush GraphPush
 }
 
 func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlain bool) imapsync.Config {

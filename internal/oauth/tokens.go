@@ -168,3 +168,21 @@ func (t *source) token(stale string) (*oauth2.Token, error) {
 	}
 	return next.token(), nil
 }
+
+// Refresh redeems the refresh token of a token set now, whether or not
+// its access token is due, and stores the answer as Token does. A
+// provider lets a refresh token lapse when it is not used for a while
+// (Microsoft: reference §2.4); refreshing an idle set keeps it alive.
+func (s *Service) Refresh(ctx context.Context, orgID int64, provider, credentialID string) error {
+	p, err := s.provider(provider)
+	if err != nil {
+		return err
+	}
+	set, _, err := s.loadTokenSet(ctx, orgID, credentialID)
+	if err != nil {
+		return err
+	}
+	t := &source{s: s, p: p, ctx: ctx, orgID: orgID, credID: credentialID}
+	_, err = t.Stale(set.AccessToken) // the stored token counts as used up: a refresh
+	return err
+}

@@ -24,6 +24,20 @@ type OAuth interface {
 	// have it: the second gets ErrNotFound. Expiry is the caller's
 	// check (its clock).
 	TakeOAuthState(ctx context.Context, stateHash string) (OAuthState, error)
+	// IdleTokenSets lists up to limit token sets of connected mailboxes
+	// signed in with a provider that were last written (signed in or
+	// refreshed) before cutoff, oldest first: those a provider may let
+	// lapse for inactivity. Mailboxes whose sign-in already failed
+	// (auth_failed) are left out: only signing in again helps them.
+	IdleTokenSets(ctx context.Context, cutoff time.Time, limit int) ([]TokenSetRef, error)
+}
+
+// TokenSetRef names a stored token set and the provider that issued it.
+type TokenSetRef struct {
+	OrgID        int64
+	Provider     string
+	CredentialID string
+	UpdatedAt    time.Time
 }
 
 // OAuthApp is an organisation's app registered with a provider. The

@@ -88,6 +88,7 @@ type Store interface {
 	Offboarding
 	Credentials
 	OAuth
+	MailPush
 	Leases
 	Mail
 	Links

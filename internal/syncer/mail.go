@@ -27,7 +27,9 @@ type MailConfig struct {
 	Engine mailsync.Config
 	// PollInterval is the time between full passes over every folder
 	// (default 2 min); IdleMax how long one wait for news lasts before the
-	// loop looks at pending flag changes (default 30 s).
+	// loop looks at pending flag changes (default 30 s). A mailbox that is
+	// a mail.Watcher (Graph) says its own wait instead, and every one of
+	// its passes is full.
 	PollInterval time.Duration
 	IdleMax      time.Duration
 	// Scan is how often the manager looks for accounts to run (default 2 s).
@@ -74,6 +76,10 @@ type mailLoop struct {
 	fence store.Fence
 	acct  crm.MailAccount
 	eng   *mailsync.Engine
+	wake  chan struct{} // this loop's wake-ups (wakeSet)
+	// pushed is whether the mailbox's provider notifies it (a Watcher),
+	// as last logged.
+	pushed bool
 }
 
 // errReconnect ends the loop so that it starts again with new settings.
@@ -89,6 +95,11 @@ func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
 		return nil
 	}
 	l.acct = a
+	// Wake-ups are taken for the loop's whole run, not only while it
+	// waits: one that comes during a pass (a notification, a flag
+	// change) ends the next wait at once instead of being lost.
+	l.wake = l.wakes.open(l.id)
+	defer l.wakes.close(l.id, l.wake)
 	if a.State != crm.StateInitialSync && a.State != crm.StateSynced && a.State != crm.StateSyncing {
 		l.status(ctx, store.AccountStatus{State: crm.StateConnecting, Failures: a.Failures}, nil)
 	}
@@ -103,9 +114,17 @@ func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
 	}
 	l.eng = &mailsync.Engine{Store: l.cfg.Store, Mailbox: mb, Fence: f, Account: a, Config: ecfg, Log: l.log,
 		Progress: l.progress}
+	// A Watcher (Graph) is told of news by its provider, or polled at
+	// its own interval: each of its passes is a full delta round, cheap
+	// when nothing changed, so that news in any folder is seen.
+	watcher, _ := mb.(mail.Watcher)
 	lastFull := time.Time{}
 	for {
-		full := time.Since(lastFull) >= l.mc.PollInterval || l.acct.State == crm.StateConnecting
+		full := time.Since(lastFull) >= l.mc.PollInterval || l.acct.State == crm.StateConnecting || watcher != nil
+		wait := l.mc.IdleMax
+		if watcher != nil {
+			wait = l.watch(ctx, watcher)
+		}
 		done, err := l.pass(ctx, full)
 		if err != nil {
 			if errors.Is(err, errReconnect) {
@@ -119,7 +138,7 @@ func (l *mailLoop) run(ctx context.Context, f store.Fence) error {
 		if !done {
 			continue // initial sync still going: no idling
 		}
-		if err := l.idle(ctx, l.mc.IdleMax); err != nil {
+		if err := l.idle(ctx, wait, watcher); err != nil {
 			return l.fail(ctx, err)
 		}
 	}
@@ -170,15 +189,33 @@ func (l *mailLoop) progress(ctx context.Context, stored, total int64) error {
 	return nil
 }
 
+// watch keeps a Watcher's subscription alive before a pass and says how
+// long the loop may then wait. A subscription's failure is not the
+// account's: it is logged, and the mailbox polled meanwhile.
+func (l *mailLoop) watch(ctx context.Context, w mail.Watcher) time.Duration {
+	ws, err := w.Watch(ctx)
+	if err != nil && ctx.Err() == nil {
+		l.log.LogAttrs(ctx, slog.LevelWarn, "mail notifications unavailable", slog.Any("err", err), slog.Duration("poll", ws.Wait))
+	}
+	if ws.Pushed != l.pushed {
+		l.pushed = ws.Pushed
+		l.log.LogAttrs(ctx, slog.LevelInfo, "new mail detection", slog.Bool("notifications", ws.Pushed), slog.Duration("round_every", ws.Wait))
+	}
+	return ws.Wait
+}
+
 // idle waits for news in the inbox, up to max. Work queued in crmsync (a
 // flag changed, mail to send) ends the wait: a wake-up from this process
 // at once, or the store's pending list, looked at every few seconds, when
-// another process queued it.
-func (l *mailLoop) idle(ctx context.Context, max time.Duration) error {
+// another process queued it. A Watcher's news (a provider's notification,
+// received by any process) ends it the same way.
+func (l *mailLoop) idle(ctx context.Context, max time.Duration, w mail.Watcher) error {
+	if w != nil && w.News(ctx) {
+		return nil // announced during the pass
+	}
 	idleCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wake := l.wakes.open(l.id)
-	defer l.wakes.close(l.id, wake)
+	wake := l.wake
 	go func() {
 		t := time.NewTicker(pendingCheck)
 		defer t.Stop()
@@ -190,7 +227,7 @@ func (l *mailLoop) idle(ctx context.Context, max time.Duration) error {
 				stop()
 				return
 			case <-t.C:
-				if l.eng.HasWork(idleCtx) {
+				if l.eng.HasWork(idleCtx) || w != nil && w.News(idleCtx) {
 					stop()
 					return
 				}

@@ -50,6 +50,9 @@ type Config struct {
 	Mail *MailConfig
 	// PIM runs the contact, task and event sync loops when not nil.
 	PIM *PIMConfig
+	// KeepAlive, when not nil, refreshes idle token sets at each
+	// maintenance pass (maintenance.KeepTokensAlive).
+	KeepAlive *maintenance.KeepAlive
 }
 
 func (c Config) withDefaults() Config {
@@ -146,7 +149,14 @@ func runMaintenance(ctx context.Context, cfg Config) {
 	log := cfg.Logger.With(slog.String("loop", "maintenance"))
 	lease.Leader(ctx, cfg.Store, MaintenanceLeaseKind, MaintenanceLeaseKey, cfg.Owner, cfg.Lease, cfg.MaintenanceInterval,
 		func(ctx context.Context, f store.Fence) error {
-			return maintenance.Pass(ctx, cfg.Store, f, cfg.Now(), log)
+			if err := maintenance.Pass(ctx, cfg.Store, f, cfg.Now(), log); err != nil {
+				return err
+			}
+			if cfg.KeepAlive != nil {
+				_, err := maintenance.KeepTokensAlive(ctx, cfg.Store, *cfg.KeepAlive, cfg.Now(), log)
+				return err
+			}
+			return nil
 		},
 		func(err error) {
 			log.LogAttrs(ctx, slog.LevelWarn, "maintenance failed; retrying at the next pass", slog.Any("err", err))

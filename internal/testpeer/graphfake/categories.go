@@ -122,6 +122,8 @@ func (g *Graph) addCategory(name, color string) (*Category, string) {
 	return c, ""
 }
 
+// randomUUID is an id shaped like Graph's GUIDs (categories,
+// subscriptions).
 func randomUUID() string {
 	b := make([]byte, 16)
 	rand.Read(b)

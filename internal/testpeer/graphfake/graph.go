@@ -32,11 +32,17 @@ type Graph struct {
 	// here.
 	CheckToken func(token string) bool
 
-	mu         sync.Mutex
-	mail       *mailStore
-	cal        *calStore      // calendar.go, made on first use
-	contacts   *contactStore  // contacts.go, made on first use
-	categories *categoryStore // categories.go, made on first use
+	// Notifier sends change notifications and validation requests to
+	// the subscribers' endpoints; nil: http.DefaultClient. Tests serving
+	// their endpoint over TLS give the client that trusts it.
+	Notifier *http.Client
+
+	mu            sync.Mutex
+	mail          *mailStore
+	cal           *calStore      // calendar.go, made on first use
+	contacts      *contactStore  // contacts.go, made on first use
+	categories    *categoryStore // categories.go, made on first use
+	subscriptions *subscriptions // subscriptions.go
 	// throttling
 	inflight, maxInflight int
 	requests              int           // requests seen (every one, refused or not)
@@ -118,6 +124,12 @@ func (g *Graph) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.inflight--
 		g.mu.Unlock()
 	}()
+	for _, rt := range topRoutes {
+		if path == rt.prefix || strings.HasPrefix(path, rt.prefix+"/") {
+			rt.serve(g, w, r, path)
+			return
+		}
+	}
 	path, ok = strings.CutPrefix(path, "me/")
 	if !ok {
 		graphError(w, http.StatusNotFound, "ResourceNotFound", "Only /me is served.")
@@ -142,6 +154,10 @@ type route struct {
 }
 
 var routes []route
+
+// topRoutes serve the paths under /v1.0/{prefix} outside /me
+// (subscriptions.go), added the same way.
+var topRoutes []route
 
 // admit counts a request and refuses it when the mailbox is throttled,
 // unavailable or already serving MaxConcurrent requests.

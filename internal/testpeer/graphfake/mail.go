@@ -139,6 +139,7 @@ func (g *Graph) AddMessage(folder string, raw []byte, read bool) string {
 	m := &fakeMessage{id: "AAkALg" + randomID(), folder: g.mustFolder(folder).id, raw: raw, isRead: read,
 		flagStatus: "notFlagged", received: g.now().UTC().Truncate(time.Second), added: s.seq, seq: s.seq}
 	s.messages[m.id] = m
+	g.notifyChange("created", m, m.folder)
 	return m.id
 }
 
@@ -153,6 +154,8 @@ func (g *Graph) MoveMessage(id, folder string) {
 	from := s.folder(m.folder)
 	from.removals = append(from.removals, fakeRemoval{id: m.id, seq: s.seq})
 	m.folder, m.added, m.seq = to.id, s.seq, s.seq
+	g.notifyChange("deleted", m, from.id)
+	g.notifyChange("created", m, to.id)
 }
 
 // DeleteMessage deletes a message for good.
@@ -165,6 +168,7 @@ func (g *Graph) DeleteMessage(id string) {
 	f := s.folder(m.folder)
 	f.removals = append(f.removals, fakeRemoval{id: m.id, seq: s.seq})
 	delete(s.messages, id)
+	g.notifyChange("deleted", m, f.id)
 }
 
 // SetRead and SetFlag change a message as Outlook would.
@@ -182,6 +186,7 @@ func (g *Graph) change(id string, fn func(*fakeMessage)) {
 	fn(m)
 	g.mail.seq++
 	m.seq = g.mail.seq
+	g.notifyChange("updated", m, m.folder)
 }
 
 // MessageState is a message as the fake holds it.
@@ -413,6 +418,7 @@ func (g *Graph) patchMessage(w http.ResponseWriter, r *http.Request, m *fakeMess
 	}
 	g.mail.seq++
 	m.seq = g.mail.seq
+	g.notifyChange("updated", m, m.folder)
 	writeGraphJSON(w, g.messageJSON(m, immutable, true))
 }
 
