@@ -132,6 +132,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	}
 	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard}
 	conn.Cloud = cloud
+	pconn.Cloud = cloud // the same gates: a user's mail, contacts, calendar and tasks share the provider's limits
 	cc, err := parseCloud(cfg)
 	if err != nil {
 		return err

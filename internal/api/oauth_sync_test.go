@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/cloudconn"
+	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/syncer"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
 )
@@ -23,9 +26,11 @@ import (
 // from the Graph fake, observed through the API as a front end would.
 type graphEnv struct {
 	*oauthBundle
-	g    *graphfake.Graph
-	stop func()
-	logs *lockedBuilder
+	g     *graphfake.Graph
+	cloud *cloudconn.Clients
+	pconn *pimconn.Connector
+	stop  func()
+	logs  *lockedBuilder
 }
 
 type lockedBuilder struct {
@@ -57,12 +62,17 @@ func newGraphEnv(t *testing.T, opts bundleOpts) *graphEnv {
 	o.fake.Mux.Handle("/v1.0/me/", g)
 	o.registerApp("")
 	o.fake.Identity.AddUser(graphfake.User{Email: "ann@acme.test"})
-	return &graphEnv{oauthBundle: o, g: g, logs: &lockedBuilder{}}
+	e := &graphEnv{oauthBundle: o, g: g, logs: &lockedBuilder{}, cloud: &cloudconn.Clients{OAuth: o.svc, Guard: testPeers}}
+	e.pconn = &pimconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: e.cloud}
+	// The API with PIM on, as crmsync serve wires it.
+	o.srv = api.New(api.Config{Store: o.st, Now: o.clock.Now, OAuth: o.svc, PIM: e.pconn,
+		Logger: slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	return e
 }
 
 // start runs the sync loops until the test ends.
 func (e *graphEnv) start() {
-	cloud := &cloudconn.Clients{OAuth: e.svc, Guard: testPeers}
+	cloud, pconn := e.cloud, e.pconn
 	conn := &mailconn.Connector{Credentials: e.st, Keys: e.keys, Guard: testPeers, Cloud: cloud,
 		GraphPush: mailconn.GraphPush{Poll: 200 * time.Millisecond}} // no https public URL: polled
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +82,23 @@ func (e *graphEnv) start() {
 		defer close(done)
 		syncer.Run(ctx, syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(), Lease: lease.Config{TTL: 3 * time.Second},
 			Mail: &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send},
-				Scan: 50 * time.Millisecond, IdleMax: time.Second, PollInterval: 200 * time.Millisecond}})
+				Scan: 50 * time.Millisecond, IdleMax: time.Second, PollInterval: 200 * time.Millisecond},
+			PIM: &syncer.PIMConfig{Scan: 50 * time.Millisecond, PollInterval: 200 * time.Millisecond,
+				Open: func(ctx context.Context, a crm.PIMAccount) ([]syncer.PIMTarget, error) {
+					known, err := e.st.PIMCollections(ctx, a.ID)
+					if err != nil {
+						return nil, err
+					}
+					ts, err := pconn.Open(ctx, a, known)
+					if err != nil {
+						return nil, err
+					}
+					out := make([]syncer.PIMTarget, len(ts))
+					for i, t := range ts {
+						out[i] = syncer.PIMTarget{Collection: t.Collection, Remote: t.Remote, Warning: t.Warning}
+					}
+					return out, nil
+				}}})
 	}()
 	e.stop = func() { cancel(); <-done }
 	e.t.Cleanup(e.stop)
@@ -199,6 +225,139 @@ func TestMicrosoftMailboxThroughTheSyncLoops(t *testing.T) {
 		})
 		if n := len(e.messages(id)); n != 9 {
 			t.Errorf("%d messages after signing in again, want 9", n)
+		}
+	})
+}
+
+// list returns the "data" of a list answer, each item a JSON object.
+func (e *graphEnv) list(path string) []map[string]any {
+	r := e.must(200, "GET", path, e.annToken, nil)
+	out := make([]map[string]any, 0, len(r.List))
+	for _, it := range r.List {
+		out = append(out, it.(map[string]any))
+	}
+	return out
+}
+
+func (e *graphEnv) pimAccount(id int64) *resp {
+	return e.must(200, "GET", fmt.Sprintf("/api/v1/pim-accounts/%d", id), e.annToken, nil)
+}
+
+// Signing in with Microsoft for contacts, calendar and To Do: each is a
+// PIM account that the real sync loops sync both ways with the Graph fake —
+// Outlook's contacts come into the CRM and the fixed categories appear in
+// the master list (restored when the user deletes one), a contact made in
+// the CRM reaches Outlook once, a weekly meeting with an exception comes
+// in as one event, and To Do tasks travel both ways.
+func TestMicrosoftContactsCalendarAndTasksThroughTheSyncLoops(t *testing.T) {
+	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
+		e := newGraphEnv(t, opts)
+		e.g.AddContact("", map[string]any{"givenName": "Carol", "surname": "Client", "companyName": "Globex",
+			"emailAddresses": []any{map[string]any{"address": "carol@globex.example", "name": "Carol Client"}}})
+		start := time.Date(2026, 12, 14, 9, 0, 0, 0, time.UTC)
+		series := e.g.AddEvent("", graphfake.EventSpec{Subject: "Pipeline review", Start: start, End: start.Add(time.Hour), TimeZone: "UTC",
+			Recurrence: `{"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday"],"firstDayOfWeek":"sunday"},"range":{"type":"numbered","startDate":"2026-12-14","numberOfOccurrences":4}}`})
+		e.g.CancelOccurrence(series, start.AddDate(0, 0, 7))
+		list := e.g.DefaultTodoList()
+		e.g.AddTask(list, map[string]any{"title": "Send the Globex offer", "importance": "high"})
+
+		r := e.callback(e.signIn("mail", "contacts", "calendar", "tasks"), "application/json")
+		ids, _ := r.Body["pim_account_ids"].([]any)
+		if r.Status != 200 || len(ids) != 3 {
+			t.Fatalf("callback: %d %s", r.Status, r.Raw)
+		}
+		contacts, calendar, tasks := int64(ids[0].(float64)), int64(ids[1].(float64)), int64(ids[2].(float64))
+		e.start()
+		for _, id := range []int64{contacts, calendar, tasks} {
+			e.waitFor(fmt.Sprintf("account %d synced", id), func() bool { return e.pimAccount(id).Str("state") == "synced" })
+		}
+
+		// Contacts: Carol came in; the seven Base categories exist.
+		var carol map[string]any
+		for _, c := range e.list("/api/v1/contacts?limit=100") {
+			if c["first_name"] == "Carol" {
+				carol = c
+			}
+		}
+		if carol == nil {
+			t.Fatalf("Carol did not come in: %v", e.list("/api/v1/contacts?limit=100"))
+		}
+		base := func() int {
+			n := 0
+			for _, c := range e.g.Categories() {
+				if strings.HasPrefix(c.DisplayName, "Base ") {
+					n++
+				}
+			}
+			return n
+		}
+		if n := base(); n != 7 {
+			t.Errorf("%d Base categories in the master list, want 7", n)
+		}
+		// Deleted by the user in Outlook: back at the next pass.
+		for _, c := range e.g.Categories() {
+			if c.DisplayName == "Base Lead" {
+				e.g.DeleteCategory(c.ID)
+			}
+		}
+		e.must(202, "POST", fmt.Sprintf("/api/v1/pim-accounts/%d/sync", contacts), e.annToken, nil)
+		e.waitFor("Base Lead restored", func() bool { return base() == 7 })
+
+		// A contact made in the CRM reaches Outlook, once.
+		e.must(201, "POST", "/api/v1/contacts", e.annToken, map[string]any{"first_name": "Dave", "last_name": "Doe", "emails": []string{"dave@initech.example"}})
+		outlookDaves := func() int {
+			n := 0
+			for _, id := range e.g.ContactIDs("") {
+				if c, _ := e.g.Contact(id); c.Props["givenName"] == "Dave" {
+					n++
+				}
+			}
+			return n
+		}
+		e.waitFor("Dave in Outlook", func() bool { return outlookDaves() == 1 })
+		e.must(202, "POST", fmt.Sprintf("/api/v1/pim-accounts/%d/sync", contacts), e.annToken, nil)
+		time.Sleep(500 * time.Millisecond)
+		if n := outlookDaves(); n != 1 {
+			t.Errorf("Dave is %d times in Outlook", n)
+		}
+
+		// Calendar: the series is one event, its cancelled Monday excluded.
+		var review map[string]any
+		for _, ev := range e.list("/api/v1/events?limit=100") {
+			if ev["summary"] == "Pipeline review" {
+				if review != nil {
+					t.Fatalf("the series came in twice")
+				}
+				review = ev
+			}
+		}
+		if review == nil || !strings.Contains(fmt.Sprint(review["rrule"]), "FREQ=WEEKLY") {
+			t.Errorf("the weekly meeting: %v", review)
+		}
+
+		// To Do: the task came in; one made in the CRM goes out.
+		found := false
+		for _, tk := range e.list("/api/v1/tasks?limit=100") {
+			found = found || tk["summary"] == "Send the Globex offer"
+		}
+		if !found {
+			t.Errorf("the To Do task did not come in: %v", e.list("/api/v1/tasks?limit=100"))
+		}
+		e.must(201, "POST", "/api/v1/tasks", e.annToken, map[string]any{"summary": "Call Carol", "due": "2026-12-20"})
+		e.waitFor("the CRM task in To Do", func() bool {
+			for _, id := range e.g.Tasks(list) {
+				if st, ok := e.g.Task(id); ok && st["title"] == "Call Carol" {
+					return true
+				}
+			}
+			return false
+		})
+		// Each account shows its collection and no secret.
+		for _, id := range []int64{contacts, calendar, tasks} {
+			a := e.pimAccount(id)
+			if cols, _ := a.Body["collections"].([]any); len(cols) != 1 || strings.Contains(string(a.Raw), "token") {
+				t.Errorf("account %d: %s", id, a.Raw)
+			}
 		}
 	})
 }
