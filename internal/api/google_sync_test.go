@@ -28,6 +28,7 @@ import (
 // groups exist (a deleted one comes back), an event and a task come in
 // and a CRM task goes out.
 func TestGoogleAccountsThroughTheSyncLoops(t *testing.T) {
+	t.Parallel() // waits on the loops' polls, not the CPU
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		o := setupGoogle(t, opts)
 		o.registerGoogle()

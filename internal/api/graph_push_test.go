@@ -167,6 +167,7 @@ func (p *pushBundle) latencies(t *testing.T, first, n int, limit time.Duration) 
 // subscribe again (subscriptionRemoved); half-way through its lifetime it
 // is renewed; disconnecting the mailbox deletes it.
 func TestGraphNotificationsBringNewMail(t *testing.T) {
+	t.Parallel() // waits on the loops, not the CPU
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		p := setupPush(t, opts, true, time.Hour, nil) // polling would take an hour: only notifications can be quick
 		g := p.g

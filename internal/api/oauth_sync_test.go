@@ -148,6 +148,7 @@ func flag(m map[string]any, name string) bool {
 // nothing, throttling is obeyed, a revoked sign-in shows auth_failed and
 // signing in again brings the same account back to synced.
 func TestMicrosoftMailboxThroughTheSyncLoops(t *testing.T) {
+	t.Parallel() // waits on the loops' polls, not the CPU
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		e := newGraphEnv(t, opts)
 		clients := e.g.AddFolder("inbox", "Clients")
@@ -250,6 +251,7 @@ func (e *graphEnv) pimAccount(id int64) *resp {
 // the CRM reaches Outlook once, a weekly meeting with an exception comes
 // in as one event, and To Do tasks travel both ways.
 func TestMicrosoftContactsCalendarAndTasksThroughTheSyncLoops(t *testing.T) {
+	t.Parallel() // waits on the loops' polls, not the CPU
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		e := newGraphEnv(t, opts)
 		e.g.AddContact("", map[string]any{"givenName": "Carol", "surname": "Client", "companyName": "Globex",
