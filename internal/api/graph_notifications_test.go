@@ -38,6 +38,7 @@ func (w *wakes) take() []int64 {
 // wakes it; lifecycle events make the loop renew, recreate or run a
 // round; anything else gets the same 202 and changes nothing.
 func TestGraphNotificationEndpoints(t *testing.T) {
+	t.Parallel()
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		b := setup(t, opts)
 		w := &wakes{}

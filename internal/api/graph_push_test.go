@@ -241,6 +241,7 @@ func TestGraphNotificationsBringNewMail(t *testing.T) {
 // subscribing fails (an app without the permission): polled, the failure
 // logged, the account synced.
 func TestGraphPollsWithoutNotifications(t *testing.T) {
+	t.Parallel()
 	const poll = 400 * time.Millisecond
 	t.Run("http", func(t *testing.T) {
 		p := setupPush(t, bundleOpts{}, false, poll, nil)

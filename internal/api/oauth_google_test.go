@@ -136,6 +136,7 @@ func TestGoogleAppRegistration(t *testing.T) {
 // auth_failed "Sign in to Google again", and signing in again (with
 // consent) comes back to the same account.
 func TestGoogleSignInRefreshRevokeReattach(t *testing.T) {
+	t.Parallel()
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		o := setupGoogle(t, opts)
 		o.registerGoogle()

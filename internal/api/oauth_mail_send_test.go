@@ -124,6 +124,7 @@ func (m *microsoftMail) run(t *testing.T, send func(context.Context, crm.MailAcc
 // sendMail, no SMTP server), and its attachments download through the
 // API, each fetched alone from Graph.
 func TestMicrosoftMailSendsAndServesAttachments(t *testing.T) {
+	t.Parallel()
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		o := setupOAuth(t, opts)
 		big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB

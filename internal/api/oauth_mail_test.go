@@ -23,6 +23,7 @@ func graphMessage(i int) []byte {
 // guard) syncs its messages from the Graph fake, and signing in again,
 // connected or disconnected, comes back to the same account.
 func TestOAuthSignInConnectsAndSyncsMicrosoftMail(t *testing.T) {
+	t.Parallel()
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		o := setupOAuth(t, opts)
 		m := connectMicrosoft(t, o, func(g *graphfake.Graph) {

@@ -194,6 +194,7 @@ func TestOAuthAppRegistration(t *testing.T) {
 }
 
 func TestOAuthSignInRefreshAndRevoke(t *testing.T) {
+	t.Parallel()
 	onBothDBs(t, func(t *testing.T, opts bundleOpts) {
 		o := setupOAuth(t, opts)
 		o.registerApp("")

@@ -17,6 +17,7 @@ import (
 // a successor, deactivated and reactivated, then deleted with Carl taking
 // over. On both databases.
 func TestOffboarding(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
 		p := setupPIM(t, bundleOpts{db: f})
 		p.configure(func(c *api.Config) { c.DropboxDomain = "in.crm.test"; c.PIM = p.pim })

@@ -3,6 +3,7 @@ package mailconn
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -118,6 +119,9 @@ func (g *graphMailbox) Watch(ctx context.Context) (mail.Watch, error) {
 		default:
 			sub.ExpiresAt = renewed.Expires
 			if err := st.PutMailSubscription(ctx, *sub); err != nil {
+				if errors.Is(err, store.ErrNotFound) { // disconnected meanwhile
+					g.Unsubscribe(context.WithoutCancel(ctx), sub.SubscriptionID)
+				}
 				return poll, err
 			}
 		}
@@ -136,7 +140,9 @@ func (g *graphMailbox) Watch(ctx context.Context) (mail.Watch, error) {
 		err = st.PutMailSubscription(ctx, store.MailSubscription{AccountID: g.account, SubscriptionID: created.ID,
 			ClientStateHash: graphmail.ClientStateHash(state), ExpiresAt: created.Expires})
 		if err != nil {
-			g.Unsubscribe(ctx, created.ID) // nobody could check its notifications
+			// Disconnected meanwhile, or not stored: nobody could check
+			// its notifications.
+			g.Unsubscribe(context.WithoutCancel(ctx), created.ID)
 			return poll, err
 		}
 		// What came before the subscription is caught by a round now.

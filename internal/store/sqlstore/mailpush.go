@@ -39,11 +39,22 @@ func (db *DB) MailSubscriptionByID(ctx context.Context, subscriptionID string) (
 
 // PutMailSubscription records the account's subscription; news is kept.
 func (db *DB) PutMailSubscription(ctx context.Context, s store.MailSubscription) error {
-	_, err := db.exec(ctx, db.q(`INSERT INTO mail_subscriptions (`+mailSubscriptionColumns+`) VALUES (?, ?, ?, ?, 0, ?)
+	// Only for a connected account: a loop that subscribes while the
+	// account is being disconnected must not leave a row (and a
+	// subscription at the provider) behind; it unsubscribes on
+	// ErrNotFound.
+	res, err := db.exec(ctx, db.q(`INSERT INTO mail_subscriptions (`+mailSubscriptionColumns+`) SELECT ?, ?, ?, ?, 0, ?
+		WHERE EXISTS (SELECT 1 FROM mail_accounts WHERE id = ? AND disconnected_at IS NULL)
 		ON CONFLICT (account_id) DO UPDATE SET subscription_id = excluded.subscription_id,
 			client_state_hash = excluded.client_state_hash, expires_at = excluded.expires_at, updated_at = excluded.updated_at`),
-		s.AccountID, s.SubscriptionID, s.ClientStateHash, micros(s.ExpiresAt), micros(db.now()))
-	return err
+		s.AccountID, s.SubscriptionID, s.ClientStateHash, micros(s.ExpiresAt), micros(db.now()), s.AccountID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // DeleteMailSubscription forgets the account's subscription if it is
