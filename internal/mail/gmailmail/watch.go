@@ -95,22 +95,14 @@ type Notification struct {
 	HistoryID    string
 }
 
-// ParsePush reads the body Pub/Sub pushes to an endpoint: a JSON envelope
-// whose message.data is the published data, base64 (§9.4). A body that is
-// not one, or whose data names no address, is an error.
-func ParsePush(body []byte) (Notification, error) {
-	var env struct {
-		Message struct {
-			Data string `json:"data"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return Notification{}, err
-	}
-	data, err := base64.StdEncoding.DecodeString(env.Message.Data)
+// ParseNotification reads the data of a Pub/Sub message Gmail published:
+// base64 JSON {emailAddress, historyId} (§9.4). Data that is not one, or
+// names no address, is an error.
+func ParseNotification(data string) (Notification, error) {
+	raw, err := base64.StdEncoding.DecodeString(data)
 	if err != nil {
 		// Some encoders send the URL alphabet; accept it too.
-		if data, err = base64.URLEncoding.DecodeString(env.Message.Data); err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(data); err != nil {
 			return Notification{}, err
 		}
 	}
@@ -118,11 +110,11 @@ func ParsePush(body []byte) (Notification, error) {
 		EmailAddress string          `json:"emailAddress"`
 		HistoryID    json.RawMessage `json:"historyId"` // a string in §9.4; a number in the wild
 	}
-	if err := json.Unmarshal(data, &n); err != nil {
+	if err := json.Unmarshal(raw, &n); err != nil {
 		return Notification{}, err
 	}
 	if n.EmailAddress == "" {
-		return Notification{}, errors.New("gmailmail: a push without an address")
+		return Notification{}, errors.New("gmailmail: a notification without an address")
 	}
 	return Notification{EmailAddress: n.EmailAddress, HistoryID: strings.Trim(string(n.HistoryID), `"`)}, nil
 }
