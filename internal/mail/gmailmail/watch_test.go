@@ -21,13 +21,13 @@ func TestWatchAndStop(t *testing.T) {
 	if _, err := m.Watch(ctx, "gmail"); connerr.KindOf(err) != connerr.Protocol || a.Stats().Requests != 0 {
 		t.Fatalf("bad topic: %v after %d requests", err, a.Stats().Requests)
 	}
-	a.FailAfter(0, 429, "rateLimitExceeded", 0)
+	a.FailAfter(0, 429, "rateLimitExceeded", time.Second)
 	w, err := m.Watch(ctx, "projects/p/topics/gmail")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := a.Stats().Requests; n != 2 {
-		t.Fatalf("%d requests, want the 429 and its retry", n)
+	if st := a.Stats(); st.Requests != 2 || st.Early != 0 {
+		t.Fatalf("%+v, want the 429 and its retry after Retry-After", st)
 	}
 	fw := a.Gmail().Watch()
 	if fw == nil || fw.TopicName != "projects/p/topics/gmail" || len(fw.LabelIDs) != 1 || fw.LabelIDs[0] != "INBOX" ||
