@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ func serveCommand() *command {
 			fs.String(&cfg.DropboxDomain, config.DropboxDomain)
 			fs.String(&cfg.PublicURL, config.PublicURL)
 			cfg.RegisterCloud(fs)
+			fs.String(&cfg.GoogleToken, config.GooglePubSubToken)
 			fs.String(&cfg.Retention, config.Retention)
 			fs.Bool(&cfg.TrustForwardedFor, config.TrustForwardedFor)
 			fs.String(&cfg.PasswordHashMemory, config.PasswordHashMemory)
@@ -143,6 +145,15 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	} else {
 		log.Info("Microsoft mailboxes are polled for new mail: change notifications need an https --public-url", "every", cc.poll)
 	}
+	if conn.GooglePush, err = googlePush(cfg, cc, db, withAPI); err != nil {
+		return err
+	}
+	if conn.GooglePush.Enabled() {
+		log.Info("Gmail mailboxes get new mail by push through Pub/Sub", "topic", conn.GooglePush.Topic,
+			"endpoint", strings.TrimSuffix(cfg.PublicURL, "/")+api.GoogleNotificationsPath)
+	} else {
+		log.Info("Gmail mailboxes are polled for new mail: push needs --google-pubsub-topic", "every", conn.GooglePush.Poll)
+	}
 	var inbound *dropbox.Server
 	if withAPI && cfg.SMTPAddr != "" {
 		if inbound, err = startDropbox(cfg, db, log); err != nil {
@@ -168,7 +179,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 				PIM: pconn, WakePIM: workers.WakePIM,
 				DropboxDomain: cfg.DropboxDomain, Retention: retention,
 				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-				OAuth: signIn}),
+				OAuth: signIn, GooglePushToken: cfg.GoogleToken}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -76,6 +76,10 @@ type Config struct {
 	// OAuth signs users in with providers (Microsoft); without it those
 	// endpoints answer 503.
 	OAuth *oauth.Service
+	// GooglePushToken is the secret in the token query parameter of the
+	// operator's Pub/Sub push subscription (--google-pubsub-token): a
+	// Gmail push without it is ignored. Empty: every push is ignored.
+	GooglePushToken string
 }
 
 // Defaults for Config.
@@ -231,6 +235,7 @@ func (s *Server) registerRoutes() {
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 	s.oauthRoutes()
 	s.graphRoutes()
+	s.googleRoutes()
 
 	// A path registered for some methods answers others with 405 and an
 	// Allow header, in our error format rather than ServeMux's text.

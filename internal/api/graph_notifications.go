@@ -137,7 +137,7 @@ func (s *Server) takeGraphNotification(ctx context.Context, n GraphNotification,
 }
 
 // mailUnwatcher is a MailConnector that deletes a mailbox's push
-// subscription (mailconn's, for Graph).
+// subscription or stops its watch (mailconn's, for Graph and Gmail).
 type mailUnwatcher interface {
 	Unwatch(ctx context.Context, a crm.MailAccount) error
 }

@@ -104,22 +104,38 @@ func setupPush(t *testing.T, opts bundleOpts, https bool, poll time.Duration, be
 // long that took.
 func (p *pushBundle) waitMail(t *testing.T, subject string, max time.Duration) time.Duration {
 	t.Helper()
+	return waitSubject(t, p.st, p.ann, subject, max)
+}
+
+// waitSubject waits until a message with subject is stored for v and
+// returns how long that took.
+func waitSubject(t *testing.T, st store.Store, v crm.Viewer, subject string, max time.Duration) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
-		page, err := p.st.ListEmails(context.Background(), p.ann, store.EmailFilter{ListParams: store.ListParams{Limit: 100}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range page.Items {
-			if m.Subject == subject {
-				return time.Since(start)
-			}
+		if stored(t, st, v, subject) {
+			return time.Since(start)
 		}
 		if time.Since(start) > max {
 			t.Fatalf("%q not stored after %s", subject, max)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// stored reports whether a message with subject is stored for v.
+func stored(t *testing.T, st store.Store, v crm.Viewer, subject string) bool {
+	t.Helper()
+	page, err := st.ListEmails(context.Background(), v, store.EmailFilter{ListParams: store.ListParams{Limit: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range page.Items {
+		if m.Subject == subject {
+			return true
+		}
+	}
+	return false
 }
 
 // waitFor waits until cond holds.

@@ -53,6 +53,7 @@ type oaDoc struct {
 var requestTypes = map[string]any{
 	"POST /graph/notifications":        api.GraphNotifications{},
 	"POST /graph/lifecycle":            api.GraphNotifications{},
+	"POST /google/notifications":       api.PubSubPush{},
 	"POST /api/v1/login":               api.LoginRequest{},
 	"POST /api/v1/users":               api.UserCreationRequest{},
 	"PATCH /api/v1/users/{id}":         api.UserUpdateRequest{},

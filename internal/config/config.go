@@ -33,6 +33,9 @@ type Config struct {
 	PublicURL          string
 	GraphPoll          string
 	GraphLifetime      string
+	GooglePoll         string
+	GoogleTopic        string
+	GoogleToken        string
 	TokenKeepAlive     string
 	Retention          string
 	TrustForwardedFor  bool
@@ -50,10 +53,12 @@ func (c *Config) RegisterMail(fs *FlagSet) {
 
 // RegisterCloud registers the options of the loops of mailboxes signed
 // in with a provider: --graph-poll, --graph-subscription-lifetime,
-// --token-keepalive.
+// --google-poll, --google-pubsub-topic, --token-keepalive.
 func (c *Config) RegisterCloud(fs *FlagSet) {
 	fs.String(&c.GraphPoll, GraphPoll)
 	fs.String(&c.GraphLifetime, GraphSubscriptionLifetime)
+	fs.String(&c.GooglePoll, GooglePoll)
+	fs.String(&c.GoogleTopic, GooglePubSubTopic)
 	fs.String(&c.TokenKeepAlive, TokenKeepAlive)
 }
 

@@ -110,6 +110,20 @@ var (
 		Commands: []string{"serve", "worker"},
 		Usage: "Lifetime asked for a Microsoft Graph mail subscription (4,230 minutes by Graph's documented limit; newer figures " +
 			"say 7 days). It is renewed once half of it has passed."}
+	GooglePoll = Option{Flag: "google-poll", Env: "CRMSYNC_GOOGLE_POLL", Default: "30s", Arg: "DURATION",
+		Commands: []string{"serve", "worker"},
+		Usage: "How often a mailbox signed in with Google is asked for new mail (history.list) when push is off (no " +
+			"--google-pubsub-topic) or failing. With push, a round still runs every 15 minutes for what it missed."}
+	GooglePubSubTopic = Option{Flag: "google-pubsub-topic", Env: "CRMSYNC_GOOGLE_PUBSUB_TOPIC", Arg: "TOPIC",
+		Commands: []string{"serve", "worker"},
+		Usage: "Pub/Sub topic (projects/PROJECT/topics/TOPIC, in the project of the organisations' Google apps, with publish " +
+			"rights for gmail-api-push@system.gserviceaccount.com) that Gmail watches publish to. Give the topic a push " +
+			"subscription to {URL}/google/notifications?token=SECRET with SECRET as --google-pubsub-token; without a topic, " +
+			"Gmail mailboxes are polled every --google-poll."}
+	GooglePubSubToken = Option{Flag: "google-pubsub-token", Env: "CRMSYNC_GOOGLE_PUBSUB_TOKEN", Arg: "SECRET",
+		Commands: []string{"serve"},
+		Usage: "Secret in the token query parameter of the Pub/Sub push subscription's endpoint: a push without it is ignored. " +
+			"Required with --google-pubsub-topic; at least 32 characters (prefer the environment variable, flags show in ps)."}
 	TokenKeepAlive = Option{Flag: "token-keepalive", Env: "CRMSYNC_TOKEN_KEEPALIVE", Default: "168h", Arg: "DURATION",
 		Commands: []string{"serve", "worker"},
 		Usage: "Refresh a mailbox's sign-in token set when nothing used it for this long, so that the provider does not let an " +
@@ -129,7 +143,7 @@ var (
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, TokenOut, UserEmail, TokenName, Out, PasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory}
+	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, GooglePoll, GooglePubSubTopic, GooglePubSubToken, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

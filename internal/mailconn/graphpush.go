@@ -177,17 +177,23 @@ func (g *graphMailbox) News(ctx context.Context) bool {
 	return now.After(g.retryAt) && (sub == nil || g.due(sub, now))
 }
 
-// Unwatch deletes a mailbox's subscription, at Graph and in the store: a
-// disconnected mailbox is notified no more. Nothing to do for a mailbox
+// Unwatch deletes a mailbox's subscription, at Graph and in the store, or
+// stops its Gmail watch: a disconnected mailbox is notified no more. Nothing to do for a mailbox
 // without one.
 func (c *Connector) Unwatch(ctx context.Context, a crm.MailAccount) error {
 	st := c.GraphPush.Store
-	if a.Provider != microsoft || st == nil {
+	if a.Provider == google {
+		st = c.GooglePush.Store
+	}
+	if a.Provider != microsoft && a.Provider != google || st == nil {
 		return nil
 	}
 	sub, err := st.MailSubscription(ctx, a.ID)
 	if err != nil || sub == nil {
 		return err
+	}
+	if a.Provider == google {
+		return c.unwatchGoogle(ctx, a, sub)
 	}
 	cfg, err := c.Cloud.Graph(ctx, a.OrgID, a.CredentialID)
 	if err != nil {

@@ -52,6 +52,9 @@ type Connector struct {
 	// GraphPush says how Microsoft mailboxes learn of new mail
 	// (notifications or polling).
 	GraphPush GraphPush
+	// GooglePush says how Gmail mailboxes learn of new mail (push through
+	// Pub/Sub or polling).
+	GooglePush GooglePush
 }
 
 func (c *Connector) imapConfig(s *crm.ServerSettings, password string, allowPlain bool) imapsync.Config {

@@ -29,6 +29,12 @@ type MailPush interface {
 	// MarkMailNews records that the provider announced news (or missed
 	// some) for the subscription's account.
 	MarkMailNews(ctx context.Context, subscriptionID string) error
+	// MarkMailNewsByAddress records news for every connected account of
+	// provider at address (case-insensitive) that has a subscription, and
+	// returns them: Gmail's push names the mailbox by its address only
+	// (one watch per mailbox, several crmsync users may have connected
+	// it).
+	MarkMailNewsByAddress(ctx context.Context, provider, address string) ([]int64, error)
 	// TakeMailNews reports whether news was recorded for the account
 	// since the last call, and clears it in the same statement.
 	TakeMailNews(ctx context.Context, accountID int64) (bool, error)

@@ -81,6 +81,35 @@ func (db *DB) MarkMailNews(ctx context.Context, subscriptionID string) error {
 	return err
 }
 
+// MarkMailNewsByAddress records news for the subscribed, connected
+// accounts of provider at address and returns them.
+func (db *DB) MarkMailNewsByAddress(ctx context.Context, provider, address string) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT s.account_id FROM mail_subscriptions s JOIN mail_accounts m ON m.id = s.account_id
+		WHERE m.provider = ? AND lower(m.email) = lower(?) AND m.disconnected_at IS NULL ORDER BY s.account_id`), provider, address)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := db.exec(ctx, db.q(`UPDATE mail_subscriptions SET news = 1 WHERE account_id = ? AND news = 0`), id); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 // TakeMailNews clears the account's news and says whether there was any,
 // in one statement: two takers cannot both have it.
 func (db *DB) TakeMailNews(ctx context.Context, accountID int64) (bool, error) {

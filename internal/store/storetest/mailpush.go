@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,59 @@ import (
 func init() {
 	extraTests["MailSubscriptions"] = testMailSubscriptions
 	extraTests["IdleTokenSets"] = testIdleTokenSets
+	extraTests["MailNewsByAddress"] = testMailNewsByAddress
+}
+
+// Gmail's push names a mailbox by address: every connected account of the
+// provider at that address with a subscription gets the news, whatever
+// the case of the address; others, unsubscribed or disconnected ones do
+// not.
+func testMailNewsByAddress(t *testing.T, f Factory) {
+	b := setupMail(t, f)
+	bob, bv := b.bundle.user(t, "bob@acme.example", crm.RoleMember, nil)
+	google := func(uid int64, v crm.Viewer, email string) int64 {
+		a, err := b.s.CreateMailAccount(b.ctx, v, crm.MailAccount{UserID: uid, Email: email, Provider: "google",
+			Mode: crm.ModeSync, State: crm.StateConnecting})
+		must(t, err)
+		return a.ID
+	}
+	ann1 := google(b.user.ID, b.uv, "Shared@Acme.example")
+	bob1 := google(bob.ID, bv, "shared@acme.example")
+	unsubscribed := google(bob.ID, bv, "other@acme.example")
+	exp := time.Date(2030, 1, 4, 9, 0, 0, 0, time.UTC)
+	for _, id := range []int64{ann1, bob1, b.account.ID} {
+		must(t, b.s.PutMailSubscription(b.ctx, store.MailSubscription{AccountID: id, SubscriptionID: fmt.Sprint("w-", id), ExpiresAt: exp}))
+	}
+	ids, err := b.s.MarkMailNewsByAddress(b.ctx, "google", "SHARED@acme.example")
+	must(t, err)
+	if len(ids) != 2 || ids[0] != ann1 || ids[1] != bob1 {
+		t.Fatalf("marked %v, want %d and %d", ids, ann1, bob1)
+	}
+	for _, id := range []int64{ann1, bob1} {
+		if news, err := b.s.TakeMailNews(b.ctx, id); err != nil || !news {
+			t.Fatalf("account %d: news %v, %v", id, news, err)
+		}
+	}
+	// Another provider's account at an address, one without a
+	// subscription: nothing.
+	for _, q := range [][2]string{{"google", "ann@acme.example"}, {"imap", "shared@acme.example"}, {"google", "other@acme.example"}} {
+		if ids, err := b.s.MarkMailNewsByAddress(b.ctx, q[0], q[1]); err != nil || len(ids) != 0 {
+			t.Fatalf("%v: marked %v, %v", q, ids, err)
+		}
+	}
+	if news, _ := b.s.TakeMailNews(b.ctx, unsubscribed); news {
+		t.Fatal("an account without a subscription got news")
+	}
+	// A disconnected one: nothing.
+	_, err = b.s.UpdateMailAccount(b.ctx, bv, bob1, func(a *crm.MailAccount) error {
+		now := time.Now()
+		a.DisconnectedAt, a.State = &now, crm.StateDisconnected
+		return nil
+	})
+	must(t, err)
+	if ids, err := b.s.MarkMailNewsByAddress(b.ctx, "google", "shared@acme.example"); err != nil || len(ids) != 1 || ids[0] != ann1 {
+		t.Fatalf("after bob disconnected: %v, %v", ids, err)
+	}
 }
 
 func testMailSubscriptions(t *testing.T, f Factory) {

@@ -4,7 +4,7 @@ package googlefake
 // bytes, messages.list newest first, messages.get in its four formats, an
 // ascending and non-contiguous history with a configurable horizon past
 // which history.list answers 404, modify/batchModify, send, trash,
-// getProfile and watch/stop, each spending its quota units (§9.6, the
+// getProfile and watch/stop (with Pub/Sub's push, pubsub.go), each spending its quota units (§9.6, the
 // older table: the costs the reference gives for every method).
 
 import (
@@ -64,6 +64,7 @@ type Gmail struct {
 	history []record // ascending ids
 	horizon uint64   // a startHistoryId below it is forgotten: 404
 	watch   *WatchState
+	push    pushState
 	now     func() time.Time
 }
 
@@ -134,6 +135,7 @@ func (g *Gmail) log(kind string, m *gMessage, labels []string) {
 	id := g.next()
 	m.history = id
 	g.history = append(g.history, record{id: id, kind: kind, msg: m.id, thread: m.thread, labels: slices.Clone(labels)})
+	g.publish(append(slices.Clone(m.labels), labels...))
 }
 
 // AddMessage delivers raw with the given label ids (INBOX, UNREAD, a user

@@ -49,6 +49,15 @@ type API struct {
 // NewAPI returns an empty fake.
 func NewAPI() *API { return &API{areas: map[string]any{}, now: time.Now} }
 
+// SetClock sets the clock of expiries (a Gmail watch's, quota windows).
+// Call it before the first request: each API takes the clock when first
+// used.
+func (a *API) SetClock(now func() time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.now = now
+}
+
 // route serves the paths under one prefix ("gmail/v1/users/me",
 // "v1/people", "calendar/v3", "tasks/v1"): path is what follows the root,
 // without its leading slash. cost is the quota units of a request (§9.6).
