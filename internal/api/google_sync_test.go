@@ -46,7 +46,8 @@ func TestGoogleAccountsThroughTheSyncLoops(t *testing.T) {
 
 		cloud := &cloudconn.Clients{OAuth: o.svc, Guard: testPeers}
 		pconn := &pimconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: cloud}
-		conn := &mailconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: cloud}
+		conn := &mailconn.Connector{Credentials: o.st, Keys: o.keys, Guard: testPeers, Cloud: cloud,
+			GooglePush: mailconn.GooglePush{Poll: 200 * time.Millisecond}} // no Pub/Sub topic: polled
 		o.srv = api.New(api.Config{Store: o.st, Now: o.clock.Now, OAuth: o.svc, PIM: pconn, Mail: accountstest.NewMail(),
 			Logger: slog.New(slog.NewJSONHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 
