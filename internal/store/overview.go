@@ -41,3 +41,15 @@ type AccountCount struct {
 	// at all: mailboxes in sync mode, not disconnected. Nil when none is.
 	OldestSync *time.Time
 }
+
+// OldestSync is the earliest OldestSync among counts of kind (nil: no
+// account of that kind syncs).
+func OldestSync(counts []AccountCount, kind string) *time.Time {
+	var oldest *time.Time
+	for _, c := range counts {
+		if c.Kind == kind && c.OldestSync != nil && (oldest == nil || c.OldestSync.Before(*oldest)) {
+			oldest = c.OldestSync
+		}
+	}
+	return oldest
+}
