@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/config"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/maintenance"
+	"github.com/crmsync/crmsync/internal/metrics"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
@@ -32,7 +34,7 @@ func serveCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "serve the REST API and run the background loops",
-		help: "Serves the REST API (under /api/v1, described at /api/v1/openapi.json; /healthz for probes) and runs the " +
+		help: "Serves the REST API (under /api/v1, described at /api/v1/openapi.json; /healthz and /readyz for probes, /metrics for Prometheus) and runs the " +
 			"background loops, until SIGINT or SIGTERM, then finishes the requests under way (up to 10 s) and stops. " +
 			"It refuses to start on a database whose schema is not the one this binary needs, or without the secret key.",
 		flags: func(fs *config.FlagSet, cfg *config.Config) {
@@ -130,7 +132,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	if tokens == nil {
 		tokens = newOAuthTokens(guard, db, kr)
 	}
-	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard}
+	// One registry per process: its counters are this process's work,
+	// its account and outbox figures the whole server's.
+	owner := lease.NewOwner()
+	mx := metrics.New(metrics.Config{Store: db, Owner: owner, Logger: log})
+	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard,
+		Observer: func(provider string) cloudapi.Observer { return mx.Provider(provider) }}
 	conn.Cloud = cloud
 	cc, err := parseCloud(cfg)
 	if err != nil {
@@ -150,7 +157,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		defer inbound.Close()
 	}
 
-	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
+	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: owner, Observer: mx,
 		Mail:      &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send}},
 		PIM:       pimConfig(pconn, db),
 		KeepAlive: &maintenance.KeepAlive{Idle: cc.keepAlive, Refresh: tokens.Refresh}})
@@ -167,7 +174,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 				PIM: pconn, WakePIM: workers.WakePIM,
 				DropboxDomain: cfg.DropboxDomain, Retention: retention,
 				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-				OAuth: signIn}),
+				OAuth: signIn, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
