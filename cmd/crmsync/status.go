@@ -133,11 +133,13 @@ func readOverview(ctx context.Context, st store.Store, now time.Time) (statusRep
 
 // writeOverviewText prints the overview as tables for a terminal.
 func writeOverviewText(w io.Writer, ov statusReport) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNTS\t\t\t\t")
-	fmt.Fprintln(tw, "KIND\tPROVIDER\tSTATE\tERROR\tCOUNT")
+	fmt.Fprintln(w, "Accounts:")
 	if len(ov.Accounts) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t\t")
+		fmt.Fprintln(w, "  (none)")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(ov.Accounts) > 0 {
+		fmt.Fprintln(tw, "KIND\tPROVIDER\tSTATE\tERROR\tCOUNT")
 	}
 	for _, r := range ov.Accounts {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.Kind, r.Provider, r.State, cmp.Or(r.ErrorCode, "-"), r.Count)
@@ -163,12 +165,13 @@ func writeOverviewText(w io.Writer, ov statusReport) error {
 		}
 		fmt.Fprintf(w, "Oldest %s sync: %s ago (%s)\n", kind, time.Duration(e.LagSeconds)*time.Second, e.At.Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "Outbox: %d queued, %d sending\n\n", ov.Outbox.Queued, ov.Outbox.Sending)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LEASES\t\t")
-	fmt.Fprintln(tw, "OWNER\tKIND\tCOUNT")
+	fmt.Fprintf(w, "Outbox: %d queued, %d sending\n\nLeases (which process syncs how many accounts):\n", ov.Outbox.Queued, ov.Outbox.Sending)
 	if len(ov.Leases) == 0 {
-		fmt.Fprintln(tw, "(none held)\t\t")
+		fmt.Fprintln(w, "  (none held)")
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(ov.Leases) > 0 {
+		fmt.Fprintln(tw, "OWNER\tKIND\tCOUNT")
 	}
 	for _, l := range ov.Leases {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", l.Owner, l.Kind, l.Count)
