@@ -23,8 +23,8 @@ type source struct {
 }
 
 func (s *source) AccountCounts(context.Context) ([]store.AccountCount, error) { return s.counts, s.err }
-func (s *source) OutboxDepth(context.Context) (int64, int64, error)          { return 2, 1, s.err }
-func (s *source) ListLeases(context.Context) ([]store.Lease, error)          { return s.leases, s.err }
+func (s *source) OutboxDepth(context.Context) (int64, int64, error)           { return 2, 1, s.err }
+func (s *source) ListLeases(context.Context) ([]store.Lease, error)           { return s.leases, s.err }
 
 func TestOverviewAtScrapeTime(t *testing.T) {
 	now := time.Date(2030, 1, 2, 9, 0, 0, 0, time.UTC)
