@@ -69,6 +69,7 @@ func workerCommand() *command {
 			cfg.RegisterCloud(fs)
 			cfg.RegisterSecretKeyFile(fs)
 			cfg.RegisterLog(fs)
+			fs.String(&cfg.MetricsAddr, config.MetricsAddr)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, false) },
 	}
@@ -179,6 +180,16 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
+	} else if cfg.MetricsAddr != "" {
+		// A worker has no API; its metrics (the leases it holds, the
+		// passes it ran) get a listener of their own.
+		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mx.Handler())
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
 
 	loopsCtx, stopLoops := context.WithCancel(ctx)
@@ -189,10 +200,14 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	})
 
 	serveErr := make(chan error, 1)
-	if withAPI {
+	switch {
+	case withAPI:
 		go func() { serveErr <- srv.Serve(ln) }()
 		log.Info("listening on http://"+ln.Addr().String(), "addr", ln.Addr().String())
-	} else {
+	case srv != nil:
+		go func() { serveErr <- srv.Serve(ln) }()
+		log.Info("worker started; metrics on http://"+ln.Addr().String()+"/metrics", "addr", ln.Addr().String())
+	default:
 		log.Info("worker started")
 	}
 
@@ -202,7 +217,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	case err = <-serveErr:
 		log.Error("the HTTP server failed; stopping", "err", err)
 	}
-	if withAPI {
+	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		if serr := srv.Shutdown(sctx); serr != nil {
 			log.Warn("requests still running after the shutdown timeout were cut off", "err", serr)

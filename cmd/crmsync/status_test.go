@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,5 +108,43 @@ func TestStatusCommand(t *testing.T) {
 				t.Error("status shows users' error messages; it shows codes only")
 			}
 		})
+	}
+}
+
+// The binary serves /metrics and /readyz beside the API, and a worker
+// with --metrics-addr serves its own metrics: the leases it holds and
+// the server's accounts.
+func TestServeAndWorkerMetrics(t *testing.T) {
+	t.Parallel()
+	e, _ := mailDB(t, "sqlite")
+	p := e.serve()
+	defer p.stop()
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + p.addr + "/readyz"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	get("http://" + p.addr + "/healthz")
+	code, body := get("http://" + p.addr + "/metrics")
+	for _, want := range []string{`crmsync_outbox_depth{state="queued"} 0`, `crmsync_leases_held{kind="mail"} 0`, `crmsync_sync_lag_seconds{kind="mail"} 0`,
+		`crmsync_http_request_duration_seconds_count{route="GET /healthz",status_class="2xx"} `} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("serve /metrics (%d) lacks %s:\n%.3000s", code, want, body)
+		}
+	}
+
+	w := e.start(regexp.MustCompile(`metrics on http://([0-9.:]+)/metrics`), "worker", "--metrics-addr", "127.0.0.1:0")
+	defer w.stop()
+	code, body = get("http://" + w.addr + "/metrics")
+	if code != 200 || !strings.Contains(body, `crmsync_leases_held{kind="mail"} 0`) || !strings.Contains(body, "# HELP crmsync_sync_lag_seconds") {
+		t.Errorf("worker /metrics: %d\n%.3000s", code, body)
 	}
 }

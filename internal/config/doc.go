@@ -40,6 +40,7 @@
 //	| `--retention DURATION` | `CRMSYNC_RETENTION` | `720h` | serve | How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days). |
 //	| `--trust-forwarded-for` | `CRMSYNC_TRUST_FORWARDED_FOR` | `false` | serve | Take the client's address, which password attempts are limited by, from the last X-Forwarded-For entry. Set it only behind a reverse proxy that sets that header; otherwise clients could pick any address. |
 //	| `--password-hash-memory MIB` | `CRMSYNC_PASSWORD_HASH_MEMORY` | `256` | serve | Memory password hashing may take at once, in MiB (19 MiB a hash; at least 2 and at most 2 per CPU run at once). Sign-ins beyond it wait their turn. |
+//	| `--metrics-addr ADDR` | `CRMSYNC_METRICS_ADDR` | — | worker | Address a worker serves its Prometheus metrics on, at /metrics (off when empty). `crmsync serve` serves /metrics on --http. |
 //	| `--json` | `CRMSYNC_STATUS_JSON` | `false` | status | Print the overview as one JSON object (for scripts) instead of tables. |
 //
 // # Databases

@@ -121,6 +121,10 @@ var (
 		Commands: []string{"serve"},
 		Usage: "Take the client's address, which password attempts are limited by, from the last X-Forwarded-For entry. " +
 			"Set it only behind a reverse proxy that sets that header; otherwise clients could pick any address."}
+	MetricsAddr = Option{Flag: "metrics-addr", Env: "CRMSYNC_METRICS_ADDR", Arg: "ADDR",
+		Commands: []string{"worker"},
+		Usage: "Address a worker serves its Prometheus metrics on, at /metrics (off when empty). `crmsync serve` serves " +
+			"/metrics on --http."}
 	StatusJSON = Option{Flag: "json", Env: "CRMSYNC_STATUS_JSON", Default: "false",
 		Commands: []string{"status"},
 		Usage:    "Print the overview as one JSON object (for scripts) instead of tables."}
@@ -132,7 +136,7 @@ var (
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, TokenOut, UserEmail, TokenName, Out, PasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory, StatusJSON}
+	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory, MetricsAddr, StatusJSON}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.
