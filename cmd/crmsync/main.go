@@ -4,6 +4,7 @@
 //
 //	crmsync init --org NAME --admin-email EMAIL   set up a database, print the admin's API token
 //	crmsync serve                                 serve the API on 127.0.0.1:8080
+//	crmsync status                                print accounts, sync lag, outbox and leases
 //
 // Run `crmsync help` for every subcommand, and `crmsync SUBCOMMAND --help`
 // for its flags and their environment variables (package config lists them
@@ -71,6 +72,7 @@ func commands() []*command {
 		serveCommand(),
 		workerCommand(),
 		migrateCommand(),
+		statusCommand(),
 		keysGenerateCommand(),
 		keysRotateCommand(),
 		keysUsageCommand(),

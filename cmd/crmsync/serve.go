@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/config"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/dropbox"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/maintenance"
+	"github.com/crmsync/crmsync/internal/metrics"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
@@ -33,7 +35,7 @@ func serveCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "serve the REST API and run the background loops",
-		help: "Serves the REST API (under /api/v1, described at /api/v1/openapi.json; /healthz for probes) and runs the " +
+		help: "Serves the REST API (under /api/v1, described at /api/v1/openapi.json; /healthz and /readyz for probes, /metrics for Prometheus) and runs the " +
 			"background loops, until SIGINT or SIGTERM, then finishes the requests under way (up to 10 s) and stops. " +
 			"It refuses to start on a database whose schema is not the one this binary needs, or without the secret key.",
 		flags: func(fs *config.FlagSet, cfg *config.Config) {
@@ -69,6 +71,7 @@ func workerCommand() *command {
 			cfg.RegisterCloud(fs)
 			cfg.RegisterSecretKeyFile(fs)
 			cfg.RegisterLog(fs)
+			fs.String(&cfg.MetricsAddr, config.MetricsAddr)
 		},
 		run: func(ctx context.Context, a *app, cfg config.Config) error { return serve(ctx, a, cfg, false) },
 	}
@@ -132,7 +135,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	if tokens == nil {
 		tokens = newOAuthTokens(guard, db, kr)
 	}
-	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard}
+	// One registry per process: its counters are this process's work,
+	// its account and outbox figures the whole server's.
+	owner := lease.NewOwner()
+	mx := metrics.New(metrics.Config{Store: db, Owner: owner, Logger: log})
+	cloud := &cloudconn.Clients{OAuth: tokens, Guard: guard,
+		Observer: func(provider string) cloudapi.Observer { return mx.Provider(provider) }}
 	conn.Cloud = cloud
 	pconn.Cloud = cloud // the same gates: a user's mail, contacts, calendar and tasks share the provider's limits
 	cc, err := parseCloud(cfg)
@@ -162,7 +170,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		defer inbound.Close()
 	}
 
-	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: lease.NewOwner(),
+	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: owner, Observer: mx,
 		Mail:      &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send}},
 		PIM:       pimConfig(pconn, db),
 		KeepAlive: &maintenance.KeepAlive{Idle: cc.keepAlive, Refresh: tokens.Refresh}})
@@ -179,11 +187,21 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 				PIM: pconn, WakePIM: workers.WakePIM,
 				DropboxDomain: cfg.DropboxDomain, Retention: retention,
 				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-				OAuth: signIn, GooglePushToken: cfg.GoogleToken}),
+				OAuth: signIn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP}),
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
+	} else if cfg.MetricsAddr != "" {
+		// A worker has no API; its metrics (the leases it holds, the
+		// passes it ran) get a listener of their own.
+		if ln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", mx.Handler())
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	}
 
 	loopsCtx, stopLoops := context.WithCancel(ctx)
@@ -194,10 +212,14 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	})
 
 	serveErr := make(chan error, 1)
-	if withAPI {
+	switch {
+	case withAPI:
 		go func() { serveErr <- srv.Serve(ln) }()
 		log.Info("listening on http://"+ln.Addr().String(), "addr", ln.Addr().String())
-	} else {
+	case srv != nil:
+		go func() { serveErr <- srv.Serve(ln) }()
+		log.Info("worker started; metrics on http://"+ln.Addr().String()+"/metrics", "addr", ln.Addr().String())
+	default:
 		log.Info("worker started")
 	}
 
@@ -207,7 +229,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	case err = <-serveErr:
 		log.Error("the HTTP server failed; stopping", "err", err)
 	}
-	if withAPI {
+	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		if serr := srv.Shutdown(sctx); serr != nil {
 			log.Warn("requests still running after the shutdown timeout were cut off", "err", serr)

@@ -80,6 +80,13 @@ type Config struct {
 	// operator's Pub/Sub push subscription (--google-pubsub-token): a
 	// Gmail push without it is ignored. Empty: every push is ignored.
 	GooglePushToken string
+	// Metrics, when set, serves GET /metrics (the Prometheus text format);
+	// without it /metrics answers 404.
+	Metrics http.Handler
+	// ObserveHTTP, when set, is told of every answer: the route's ServeMux
+	// pattern (never the raw path, which holds ids), its status and how
+	// long it took.
+	ObserveHTTP func(route string, status int, d time.Duration)
 }
 
 // Defaults for Config.
@@ -147,6 +154,8 @@ func New(cfg Config) *Server {
 // registerRoutes is the table of contents of the API.
 func (s *Server) registerRoutes() {
 	s.public("GET /healthz", s.health)
+	s.public("GET /readyz", s.ready)
+	s.public("GET /metrics", s.metrics)
 	s.public("GET /api/v1/openapi.json", s.openAPI)
 	s.public("POST /api/v1/login", s.login)
 	s.authed("POST /api/v1/logout", s.logout)
@@ -434,5 +443,39 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+// ready answers 200 when the server can do its work: the database answers
+// and its schema is the one this binary needs. A load balancer sends no
+// traffic to a process that is not (while a migration runs, say); the
+// reason is for the operator and names no address or secret.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	cur, latest, err := s.st.SchemaVersion(r.Context())
+	reason := ""
+	switch {
+	case err != nil:
+		s.log.LogAttrs(r.Context(), slog.LevelError, "readiness check failed", slog.String("request_id", requestID(r.Context())), slog.Any("err", err))
+		reason = "The database does not answer."
+	default:
+		if err := store.RequireCurrent(r.Context(), s.st); err != nil {
+			reason = strings.TrimPrefix(strings.TrimPrefix(err.Error(), store.ErrSchemaBehind.Error()+": "), store.ErrSchemaAhead.Error()+": ")
+		}
+	}
+	if reason != "" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": codeUnavailable, "reason": reason,
+			"schema_version": cur, "schema_wanted": latest})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "schema_version": cur, "schema_wanted": latest})
+	return nil
+}
+
+// metrics serves the process's metrics, when it keeps any.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Metrics == nil {
+		return &Error{Status: http.StatusNotFound, Code: codeNotFound, Message: "Metrics are not enabled on this server."}
+	}
+	s.cfg.Metrics.ServeHTTP(w, r)
 	return nil
 }

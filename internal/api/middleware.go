@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -62,9 +63,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				setBaseHeaders(w.Header(), id)
 				writeJSON(rec, http.StatusInternalServerError, errorBody{Error: internalError(ctx)})
 			}
+			took := time.Since(start)
 			s.log.LogAttrs(ctx, slog.LevelDebug, "request",
 				slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+				slog.Int("status", rec.status), slog.Duration("duration", took))
+			if s.cfg.ObserveHTTP != nil {
+				// The mux set the pattern it matched on r; a path no
+				// route has is under the catch-all "/".
+				s.cfg.ObserveHTTP(cmp.Or(r.Pattern, "unmatched"), cmp.Or(rec.status, http.StatusOK), took)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

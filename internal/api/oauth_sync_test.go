@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/api"
+	"github.com/crmsync/crmsync/internal/cloudapi"
 	"github.com/crmsync/crmsync/internal/cloudconn"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/mailconn"
+	"github.com/crmsync/crmsync/internal/metrics"
 	"github.com/crmsync/crmsync/internal/pimconn"
 	"github.com/crmsync/crmsync/internal/syncer"
 	"github.com/crmsync/crmsync/internal/testpeer/graphfake"
@@ -31,6 +33,10 @@ type graphEnv struct {
 	pconn *pimconn.Connector
 	stop  func()
 	logs  *lockedBuilder
+	// metrics, when set, hears the loops and provider clients, whose
+	// lease owner is owner.
+	metrics *metrics.Metrics
+	owner   string
 }
 
 type lockedBuilder struct {
@@ -73,6 +79,14 @@ func newGraphEnv(t *testing.T, opts bundleOpts) *graphEnv {
 // start runs the sync loops until the test ends.
 func (e *graphEnv) start() {
 	cloud, pconn := e.cloud, e.pconn
+	var obs syncer.Observer
+	if e.metrics != nil {
+		cloud.Observer = func(p string) cloudapi.Observer { return e.metrics.Provider(p) }
+		obs = e.metrics
+	}
+	if e.owner == "" {
+		e.owner = lease.NewOwner()
+	}
 	conn := &mailconn.Connector{Credentials: e.st, Keys: e.keys, Guard: testPeers, Cloud: cloud,
 		GraphPush: mailconn.GraphPush{Poll: 200 * time.Millisecond}} // no https public URL: polled
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,7 +94,7 @@ func (e *graphEnv) start() {
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		defer close(done)
-		syncer.Run(ctx, syncer.Config{Store: e.st, Logger: logger, Owner: lease.NewOwner(), Lease: lease.Config{TTL: 3 * time.Second},
+		syncer.Run(ctx, syncer.Config{Store: e.st, Logger: logger, Owner: e.owner, Lease: lease.Config{TTL: 3 * time.Second}, Observer: obs,
 			Mail: &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send},
 				Scan: 50 * time.Millisecond, IdleMax: time.Second, PollInterval: 200 * time.Millisecond},
 			PIM: &syncer.PIMConfig{Scan: 50 * time.Millisecond, PollInterval: 200 * time.Millisecond,

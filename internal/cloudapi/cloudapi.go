@@ -66,31 +66,32 @@ func (g *Gate) Until() time.Time {
 	return g.until
 }
 
-// enter takes a slot once no Retry-After runs. A wait longer than maxWait
-// is not waited: throttled(wait) is returned for the loop, which comes
-// back then.
-func (g *Gate) enter(ctx context.Context, maxWait time.Duration, throttled func(time.Duration) error) error {
+// enter takes a slot once no Retry-After runs, and says how long it
+// waited for one to end. A wait longer than maxWait is not waited:
+// throttled(wait) is returned for the loop, which comes back then.
+func (g *Gate) enter(ctx context.Context, maxWait time.Duration, throttled func(time.Duration) error) (waited time.Duration, err error) {
 	select {
 	case g.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	for {
 		wait := time.Until(g.Until())
 		if wait <= 0 {
-			return nil
+			return waited, nil
 		}
 		if wait > maxWait {
 			<-g.slots
-			return throttled(wait)
+			return waited, throttled(wait)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
+			waited += wait
 		case <-ctx.Done():
 			t.Stop()
 			<-g.slots
-			return ctx.Err()
+			return waited, ctx.Err()
 		}
 	}
 }
@@ -164,6 +165,27 @@ type Client struct {
 	Retries  int
 	Backoff  time.Duration
 	Provider Provider
+	// Observer, when set, is told of every attempt and every wait on a
+	// Retry-After (the process's metrics); the wiring sets it.
+	Observer Observer
+}
+
+// Observer hears what a Client's requests met. It must be quick and safe
+// for concurrent use; it never sees a URL, a token or a message.
+type Observer interface {
+	// Attempt is one attempt's outcome: its HTTP status (0 when no answer
+	// came) and, for a refusal, the provider's error code ("" when it
+	// gave none).
+	Attempt(status int, code string)
+	// ThrottleWait is a request held back for d by a Retry-After.
+	ThrottleWait(d time.Duration)
+}
+
+// observe reports an attempt to the Observer, if any.
+func (c *Client) observe(status int, code string) {
+	if c.Observer != nil {
+		c.Observer.Attempt(status, code)
+	}
 }
 
 // Request is one call: an absolute URL (a link the provider gave) or a
@@ -209,12 +231,19 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 		if attempt > c.Retries && last != nil {
 			return nil, last
 		}
-		if err := c.Gate.enter(ctx, c.MaxWait, throttled); err != nil {
+		waited, err := c.Gate.enter(ctx, c.MaxWait, throttled)
+		if waited > 0 && c.Observer != nil {
+			c.Observer.ThrottleWait(waited)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, tok, wrote, err := c.send(ctx, r, u, stale)
 		if err != nil {
 			c.Gate.leave()
+			if ctx.Err() == nil && connerr.As(err) == nil {
+				c.observe(0, "") // no answer; a token refused before sending is not a request
+			}
 			if r.Unrepeatable && wrote {
 				ue := c.unreachable(err)
 				ue.Err = errors.Join(ue.Err, ErrOutcomeUnknown)
@@ -228,12 +257,14 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 			continue
 		}
 		if resp.StatusCode/100 == 2 {
+			c.observe(resp.StatusCode, "")
 			resp.Body = &gateBody{ReadCloser: resp.Body, gate: c.Gate}
 			return resp, nil
 		}
 		f := readFailure(resp)
 		c.Gate.leave()
 		if f.Status == http.StatusUnauthorized {
+			c.observe(f.Status, "")
 			if stale == "" {
 				stale = tok // once more, with a refreshed token
 				continue
@@ -241,6 +272,12 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 			return nil, c.Provider.SignInAgain(c.Server, &StatusError{Status: f.Status})
 		}
 		ce := c.Provider.Classify(c.Server, f)
+		var se *StatusError
+		code := ""
+		if errors.As(ce, &se) {
+			code = se.Code
+		}
+		c.observe(f.Status, code)
 		switch {
 		case ce.Kind == connerr.Throttled:
 			d := ce.RetryAfter

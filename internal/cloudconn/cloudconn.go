@@ -40,6 +40,9 @@ type Clients struct {
 	// HTTP, when set, sends every request instead of the guarded client
 	// (tests that count or break requests).
 	HTTP *http.Client
+	// Observer, when set, gives the observer of a provider's requests
+	// ("microsoft", "google"): the process's metrics.
+	Observer func(provider string) cloudapi.Observer
 
 	mu      sync.Mutex
 	gates   map[string]*cloudapi.Gate // by provider and credential id
@@ -69,6 +72,14 @@ func (c *Clients) Forget(provider, credentialID string) {
 	delete(c.gates, provider+"/"+credentialID)
 }
 
+// observer is the Observer of a provider's clients, nil when none is set.
+func (c *Clients) observer(provider string) cloudapi.Observer {
+	if c.Observer == nil {
+		return nil
+	}
+	return c.Observer(provider)
+}
+
 // HTTPClient is the client of every provider request.
 func (c *Clients) HTTPClient() *http.Client {
 	if c.HTTP != nil {
@@ -91,7 +102,7 @@ func (c *Clients) Graph(ctx context.Context, orgID int64, credentialID string) (
 		return graph.Config{}, err
 	}
 	return graph.Config{GraphURL: app.GraphURL, HTTP: c.HTTPClient(), Tokens: tokens,
-		Gate: c.Gate(Microsoft, credentialID, graph.MaxConcurrent)}, nil
+		Gate: c.Gate(Microsoft, credentialID, graph.MaxConcurrent), Observer: c.observer(Microsoft)}, nil
 }
 
 // Google returns how to reach Google's APIs for the user whose token set
@@ -104,7 +115,7 @@ func (c *Clients) Google(ctx context.Context, orgID int64, credentialID string) 
 		return google.Config{}, err
 	}
 	return google.Config{APIURL: app.APIURL, HTTP: c.HTTPClient(), Tokens: tokens,
-		Gate: c.Gate(Google, credentialID, google.MaxConcurrent)}, nil
+		Gate: c.Gate(Google, credentialID, google.MaxConcurrent), Observer: c.observer(Google)}, nil
 }
 
 // signedIn returns the organisation's app of the provider and the bearer

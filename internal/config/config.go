@@ -40,6 +40,8 @@ type Config struct {
 	Retention          string
 	TrustForwardedFor  bool
 	PasswordHashMemory string
+	MetricsAddr        string
+	StatusJSON         bool
 	// Arg is the positional argument of commands that take one.
 	Arg string
 }

@@ -12,7 +12,7 @@
 //
 //	| flag | environment | default | commands | meaning |
 //	| --- | --- | --- | --- | --- |
-//	| `--db DSN` | `CRMSYNC_DB` | `crmsync.db` | init, org create, users token, users password, serve, worker, migrate, keys rotate, keys usage | Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file (a sqlite: or file: prefix is allowed). |
+//	| `--db DSN` | `CRMSYNC_DB` | `crmsync.db` | init, org create, users token, users password, serve, worker, migrate, status, keys rotate, keys usage | Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file (a sqlite: or file: prefix is allowed). |
 //	| `--http ADDR` | `CRMSYNC_HTTP` | `127.0.0.1:8080` | serve | Address the REST API listens on; use :8080 to listen on every interface. |
 //	| `--org NAME` | `CRMSYNC_ORG` | — | init | Name of the first organisation (required). |
 //	| `--name NAME` | `CRMSYNC_ORG` | — | org create | Name of the new organisation (required). |
@@ -43,6 +43,8 @@
 //	| `--retention DURATION` | `CRMSYNC_RETENTION` | `720h` | serve | How long a disconnected mailbox's messages and links are kept, so that a reconnect restores them (default 30 days). |
 //	| `--trust-forwarded-for` | `CRMSYNC_TRUST_FORWARDED_FOR` | `false` | serve | Take the client's address, which password attempts are limited by, from the last X-Forwarded-For entry. Set it only behind a reverse proxy that sets that header; otherwise clients could pick any address. |
 //	| `--password-hash-memory MIB` | `CRMSYNC_PASSWORD_HASH_MEMORY` | `256` | serve | Memory password hashing may take at once, in MiB (19 MiB a hash; at least 2 and at most 2 per CPU run at once). Sign-ins beyond it wait their turn. |
+//	| `--metrics-addr ADDR` | `CRMSYNC_METRICS_ADDR` | — | worker | Address a worker serves its Prometheus metrics on, at /metrics (off when empty). `crmsync serve` serves /metrics on --http. |
+//	| `--json` | `CRMSYNC_STATUS_JSON` | `false` | status | Print the overview as one JSON object (for scripts) instead of tables. |
 //
 // # Databases
 //

@@ -20,7 +20,7 @@ type Option struct {
 // The options. Their order is that of the table in the package documentation.
 var (
 	DB = Option{Flag: "db", Env: "CRMSYNC_DB", Default: "crmsync.db", Arg: "DSN",
-		Commands: []string{"init", "org create", "users token", "users password", "serve", "worker", "migrate", "keys rotate", "keys usage"},
+		Commands: []string{"init", "org create", "users token", "users password", "serve", "worker", "migrate", "status", "keys rotate", "keys usage"},
 		Usage: "Database: a postgres:// or postgresql:// URL selects PostgreSQL; anything else is the path of a SQLite file " +
 			"(a sqlite: or file: prefix is allowed)."}
 	HTTP = Option{Flag: "http", Env: "CRMSYNC_HTTP", Default: "127.0.0.1:8080", Arg: "ADDR",
@@ -135,6 +135,13 @@ var (
 		Commands: []string{"serve"},
 		Usage: "Take the client's address, which password attempts are limited by, from the last X-Forwarded-For entry. " +
 			"Set it only behind a reverse proxy that sets that header; otherwise clients could pick any address."}
+	MetricsAddr = Option{Flag: "metrics-addr", Env: "CRMSYNC_METRICS_ADDR", Arg: "ADDR",
+		Commands: []string{"worker"},
+		Usage: "Address a worker serves its Prometheus metrics on, at /metrics (off when empty). `crmsync serve` serves " +
+			"/metrics on --http."}
+	StatusJSON = Option{Flag: "json", Env: "CRMSYNC_STATUS_JSON", Default: "false",
+		Commands: []string{"status"},
+		Usage:    "Print the overview as one JSON object (for scripts) instead of tables."}
 	PasswordHashMemory = Option{Flag: "password-hash-memory", Env: "CRMSYNC_PASSWORD_HASH_MEMORY", Default: "256", Arg: "MIB",
 		Commands: []string{"serve"},
 		Usage: "Memory password hashing may take at once, in MiB (19 MiB a hash; at least 2 and at most 2 per CPU run at once). " +
@@ -143,7 +150,7 @@ var (
 
 // Options lists every option, in table order.
 var Options = []Option{DB, HTTP, Org, OrgName, AdminEmail, AdminName, AdminPasswordFile, TokenOut, UserEmail, TokenName, Out, PasswordFile, SecretKeyFile, SecretKey, NoNewKey, LogLevel, LogFormat,
-	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, GooglePoll, GooglePubSubTopic, GooglePubSubToken, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory}
+	MailCAFile, PrivateHosts, SMTP, DropboxDomain, PublicURL, GraphPoll, GraphSubscriptionLifetime, GooglePoll, GooglePubSubTopic, GooglePubSubToken, TokenKeepAlive, Retention, TrustForwardedFor, PasswordHashMemory, MetricsAddr, StatusJSON}
 
 // MarkdownTable renders Options as the Markdown table of the package
 // documentation and the README.

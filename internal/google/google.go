@@ -53,6 +53,8 @@ type Config struct {
 	// doubled each time, with jitter, as Google's guides prescribe).
 	Retries int
 	Backoff time.Duration
+	// Observer hears the client's attempts and waits (metrics); optional.
+	Observer cloudapi.Observer
 }
 
 // New returns the client of one user. It sends nothing.
@@ -84,7 +86,7 @@ func New(cfg Config) (*cloudapi.Client, error) {
 	}
 	return &cloudapi.Client{HTTP: cfg.HTTP, Base: strings.TrimSuffix(cfg.APIURL, "/"), Server: u.Host,
 		Tokens: cfg.Tokens, Gate: cfg.Gate, MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff,
-		Provider: Provider}, nil
+		Provider: Provider, Observer: cfg.Observer}, nil
 }
 
 // Provider is Google for cloudapi.

@@ -47,6 +47,8 @@ type Config struct {
 	// first retry's delay when Graph gives none (default 1 s).
 	Retries int
 	Backoff time.Duration
+	// Observer hears the client's attempts and waits (metrics); optional.
+	Observer cloudapi.Observer
 }
 
 // New returns the client of one mailbox. It sends nothing.
@@ -78,7 +80,7 @@ func New(cfg Config) (*cloudapi.Client, error) {
 	}
 	return &cloudapi.Client{HTTP: cfg.HTTP, Base: strings.TrimSuffix(cfg.GraphURL, "/") + "/v1.0", Server: u.Host,
 		Tokens: cfg.Tokens, Gate: cfg.Gate, MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff,
-		Provider: Provider}, nil
+		Provider: Provider, Observer: cfg.Observer}, nil
 }
 
 // Provider is Graph for cloudapi.

@@ -90,6 +90,7 @@ type Store interface {
 	OAuth
 	MailPush
 	Leases
+	Overview
 	Mail
 	Links
 	Forwarding

@@ -154,6 +154,7 @@ func (l *mailLoop) pass(ctx context.Context, full bool) (done bool, err error) {
 		return false, errReconnect
 	}
 	res, err := l.eng.Pass(ctx, full)
+	l.cfg.Observer.MailPass(l.acct.Provider, res.Inserted)
 	if err != nil {
 		return false, err
 	}
@@ -257,6 +258,7 @@ func (l *mailLoop) fail(ctx context.Context, err error) error {
 	st := failure(err, l.acct.Failures+1, l.cfg.Now(), l.acct.LastSyncAt != nil)
 	st.ProgressDone, st.ProgressTotal = l.acct.ProgressDone, l.acct.ProgressTotal
 	l.acct.Failures = st.Failures
+	l.cfg.Observer.Failed(MailLeaseKind, l.acct.Provider, st.ErrorCode)
 	l.log.LogAttrs(ctx, slog.LevelWarn, "mail sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Time("next_attempt", *st.NextAttemptAt))
 	werr := l.status(ctx, st, &store.AccountEvent{At: l.cfg.Now(), Kind: "error", Message: fmt.Sprintf("%s — next attempt in %s", st.ErrorMessage, st.NextAttemptAt.Sub(l.cfg.Now()).Round(time.Second))})
 	if werr != nil {

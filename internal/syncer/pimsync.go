@@ -227,6 +227,7 @@ func (l *pimLoop) pass(ctx context.Context, targets []PIMTarget) error {
 			}
 		}})
 	l.itemErrors, l.backlog = res.ItemErrors, res.Backlog
+	l.cfg.Observer.PIMPass(pimProvider(l.acct), int64(res.Stats.ToCRM+res.Stats.CreatedCRM), int64(res.Stats.ToRemote+res.Stats.CreatedRemote))
 	if err != nil {
 		return err
 	}
@@ -288,6 +289,7 @@ func (l *pimLoop) fail(ctx context.Context, err error) error {
 	st := failure(err, l.failures+1, l.cfg.Now(), l.acct.LastSyncAt != nil)
 	st.ProgressDone, st.ProgressTotal = l.progDone, l.progTot
 	delay := st.NextAttemptAt.Sub(l.cfg.Now())
+	l.cfg.Observer.Failed(PIMLeaseKind, pimProvider(l.acct), st.ErrorCode)
 	l.log.LogAttrs(ctx, slog.LevelWarn, "pim sync failed", slog.String("state", string(st.State)), slog.Any("err", err), slog.Duration("retry_in", delay))
 	if werr := l.status(ctx, st, true, &store.AccountEvent{At: l.cfg.Now(), Kind: "error",
 		Message: fmt.Sprintf("%s — next attempt in %s", st.ErrorMessage, delay.Round(time.Second))}); werr != nil {
@@ -319,4 +321,10 @@ func (l *pimLoop) event(ctx context.Context, kind, msg string) {
 	if err := l.status(ctx, st, false, ev); err != nil {
 		l.log.LogAttrs(ctx, slog.LevelWarn, "recording event failed", slog.Any("err", err))
 	}
+}
+
+// pimProvider names an account's provider as metrics and the overview do
+// (store.AccountCount): its kind and service.
+func pimProvider(a crm.PIMAccount) string {
+	return string(a.Kind) + "/" + string(a.Service)
 }

@@ -53,7 +53,32 @@ type Config struct {
 	// KeepAlive, when not nil, refreshes idle token sets at each
 	// maintenance pass (maintenance.KeepTokensAlive).
 	KeepAlive *maintenance.KeepAlive
+	// Observer, when set, hears what the loops did (the process's
+	// metrics). syncer knows nothing of how it is counted.
+	Observer Observer
 }
+
+// Observer hears the outcome of every pass of the account loops. Its
+// methods must be quick and safe for concurrent use.
+type Observer interface {
+	// MailPass is a mail pass that stored inserted new messages (also a
+	// pass that failed after storing some) of a mailbox of provider.
+	MailPass(provider string, inserted int64)
+	// PIMPass is a PIM pass of an account of provider ("carddav/contacts",
+	// "microsoft/calendar"): the records it wrote into the CRM and onto
+	// the provider's server.
+	PIMPass(provider string, toCRM, toRemote int64)
+	// Failed is a loop of kind "mail" or "pim" that failed with the
+	// error code the user sees (a connerr kind: auth_failed, throttled…).
+	Failed(kind, provider, code string)
+}
+
+// nopObserver hears nothing.
+type nopObserver struct{}
+
+func (nopObserver) MailPass(string, int64)        {}
+func (nopObserver) PIMPass(string, int64, int64)  {}
+func (nopObserver) Failed(string, string, string) {}
 
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
@@ -67,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }

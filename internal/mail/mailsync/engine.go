@@ -103,6 +103,7 @@ type Engine struct {
 	Progress func(ctx context.Context, stored, total int64) error
 
 	lastProgress time.Time
+	inserted     int64 // messages newly stored since the pass began
 }
 
 // Result is what a pass found.
@@ -114,6 +115,10 @@ type Result struct {
 	Stored, Total int64
 	// Audit names what the audit could not store, "" when all is stored.
 	Audit string
+	// Inserted counts the messages this pass stored anew (not those
+	// re-attached or skipped). It is set also when the pass fails: what
+	// was committed before the failure stays stored.
+	Inserted int64
 }
 
 // DefaultMaxFolders is how many folders an account keeps by default.
@@ -127,8 +132,9 @@ const fetchStep = 50
 // and the outbox. A full pass lists the folders and visits every selected
 // one; the others visit the inbox and the folders whose initial sync goes
 // on.
-func (e *Engine) Pass(ctx context.Context, full bool) (Result, error) {
-	var res Result
+func (e *Engine) Pass(ctx context.Context, full bool) (res Result, err error) {
+	e.inserted = 0
+	defer func() { res.Inserted = e.inserted }()
 	folders, err := e.folders(ctx, full)
 	if err != nil {
 		return res, err
@@ -391,9 +397,11 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 		case checkpoints != nil && done > 0:
 			c.Token = string(checkpoints[done-1])
 		}
-		if _, err := e.Store.SaveMessages(ctx, e.Fence, f.ID, c, batch); err != nil {
+		saved, err := e.Store.SaveMessages(ctx, e.Fence, f.ID, c, batch)
+		if err != nil {
 			return err
 		}
+		e.inserted += int64(saved.Inserted)
 		batch, bytes = batch[:0], 0
 		if final.Syncing || !last {
 			return e.reportProgress(ctx)

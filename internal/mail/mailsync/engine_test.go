@@ -56,7 +56,7 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 		e.srv.Add("Archive", raw(200), mail.Flags{}) // not selected by default
 		res := e.Sync()
 		got := e.Emails()
-		if len(got) != 31 || res.Stored != 31 || res.Total != 31 {
+		if len(got) != 31 || res.Stored != 31 || res.Total != 31 || res.Inserted != 31 {
 			t.Fatalf("%d stored (result %+v), want 31", len(got), res)
 		}
 		if !got["Message 2"].Flags.Seen || got["Message 3"].Flags.Seen || got["Message 100"].Folder != "Sent" {
@@ -70,7 +70,9 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 		if _, err := e.st.SetEmailFlags(e.ctx, e.v, got["Message 5"].ID, func(fl *crm.Flags) { fl.Answered = true }); err != nil {
 			t.Fatal(err)
 		}
-		e.Sync()
+		if res := e.Sync(); res.Inserted != 1 {
+			t.Errorf("pass with one new message inserted %d", res.Inserted)
+		}
 		got = e.Emails()
 		if _, ok := got["Message 31"]; !ok || !got["Message 1"].Flags.Flagged {
 			t.Fatalf("new mail or server flag missing: %v", got["Message 1"].Flags)
@@ -83,7 +85,9 @@ func TestEngineFirstSyncThenChanges(t *testing.T) {
 		}
 		// A pass with nothing new fetches nothing.
 		before := e.srv.Calls("Fetch")
-		e.Sync()
+		if res := e.Sync(); res.Inserted != 0 {
+			t.Errorf("pass with nothing new inserted %d", res.Inserted)
+		}
 		if n := e.srv.Calls("Fetch") - before; n != 0 {
 			t.Fatalf("%d fetches on a pass with nothing new", n)
 		}
