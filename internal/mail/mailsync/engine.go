@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"time"
 
@@ -47,6 +48,10 @@ type Config struct {
 	// BatchBytes caps the bodies a batch holds in memory (default 8 MiB).
 	BatchSize  int
 	BatchBytes int64
+	// ParseWorkers is how many messages are parsed at once while the next
+	// are fetched and the last stored (default GOMAXPROCS, at most 4).
+	// Parse must then be safe for concurrent use.
+	ParseWorkers int
 	// BackfillBudget bounds the time one pass spends on initial sync before
 	// it looks for new mail again (default 10 s).
 	BackfillBudget time.Duration
@@ -72,6 +77,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 8 << 20
+	}
+	if c.ParseWorkers <= 0 {
+		c.ParseWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if c.BackfillBudget <= 0 {
 		c.BackfillBudget = 10 * time.Second
@@ -374,70 +382,6 @@ func (e *Engine) audit(ctx context.Context, f store.Folder, cur store.FolderCurs
 		res.audit = fmt.Sprintf("%d messages of %s could not be stored yet", cur.Missing, f.Name)
 	}
 	return e.Store.SetFolderCursor(ctx, e.Fence, f.ID, cur)
-}
-
-// fetchSave fetches ids (in that order) and stores them in batches, each
-// with the checkpoint of its last message (cur when there are none) and the
-// last with final, so a crash resumes after the last committed batch.
-func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.FolderCursor, ids []mail.ID, checkpoints []mail.Cursor, final store.FolderCursor) error {
-	var batch []crm.Email
-	var bytes int64
-	done := 0 // ids up to here are committed or in batch
-	flush := func(last bool) error {
-		c := cur
-		switch {
-		case last:
-			c = final
-		case checkpoints != nil && done > 0:
-			c.Token = string(checkpoints[done-1])
-		}
-		if _, err := e.Store.SaveMessages(ctx, e.Fence, f.ID, c, batch); err != nil {
-			return err
-		}
-		batch, bytes = batch[:0], 0
-		if final.Syncing || !last {
-			return e.reportProgress(ctx)
-		}
-		return nil
-	}
-	g, _ := e.Mailbox.(mail.GlobalIDs)
-	global := g != nil && g.GlobalIDs()
-	pending := 0
-	for lo := 0; lo < len(ids); lo += fetchStep {
-		chunk := ids[lo:min(lo+fetchStep, len(ids))]
-		got := make(map[mail.ID]crm.Email, len(chunk))
-		err := e.Mailbox.Fetch(ctx, f.Name, chunk, func(m *mail.Fetched) error {
-			p, err := e.Config.Parse(m.Body)
-			if err != nil {
-				return err
-			}
-			em := Email(p, m.ID, m.Flags, m.InternalDate)
-			em.GlobalID = global
-			if m.Truncated {
-				em.Warnings = append(em.Warnings, fmt.Sprintf("This message (%s) is larger than crmsync keeps of one message: only its beginning was stored, and attachments past it are missing. Open it in your mailbox to see it whole.", sizeText(m.Size)))
-			}
-			got[m.ID] = em
-			bytes += int64(len(em.Text) + len(em.HTML))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, id := range chunk {
-			if em, ok := got[id]; ok {
-				batch = append(batch, em)
-			}
-			done++ // gone meanwhile: still advance past it
-			pending++
-		}
-		if done < len(ids) && (pending >= e.Config.BatchSize || bytes >= e.Config.BatchBytes) {
-			if err := flush(false); err != nil {
-				return err
-			}
-			pending = 0
-		}
-	}
-	return flush(true)
 }
 
 // reportProgress tells Progress how far the initial sync is, at most once
