@@ -262,13 +262,32 @@ type folderResult struct {
 // after page while the initial sync has time left in this pass, then the
 // audit. A cursor the connector no longer accepts restarts the folder: a new
 // listing whose messages re-attach to the rows stored before.
-func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time) (folderResult, error) {
-	var res folderResult
+func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time) (res folderResult, err error) {
+	// The last batch of a page is stored while the next page is asked
+	// for; it is waited for before anything else is written, and before
+	// this returns.
+	var storing <-chan error
+	settle := func() error {
+		if storing == nil {
+			return nil
+		}
+		err := <-storing
+		storing = nil
+		return err
+	}
+	defer func() {
+		if serr := settle(); err == nil {
+			err = serr
+		}
+	}()
 	cur := f.Cursor
 	restarted, first := false, true
 	limit := e.Config.BatchSize * 5
 	for {
 		ch, err := e.Mailbox.Changes(ctx, f.Name, mail.Cursor(cur.Token), limit)
+		if serr := settle(); serr != nil {
+			return res, serr
+		}
 		if connerr.KindOf(err) == connerr.CursorInvalid && !restarted {
 			e.event(ctx, "folder", connerr.Message(err))
 			if err := e.Store.RestartFolder(ctx, e.Fence, f.ID); err != nil {
@@ -308,7 +327,7 @@ func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time)
 					return res, err
 				}
 			}
-			if err := e.fetchSave(ctx, f, cur, ch.Added, ch.Checkpoints, final); err != nil {
+			if storing, err = e.fetchSave(ctx, f, cur, ch.Added, ch.Checkpoints, final, ch.More); err != nil {
 				return res, err
 			}
 		}
@@ -368,7 +387,7 @@ func (e *Engine) audit(ctx context.Context, f store.Folder, cur store.FolderCurs
 	}
 	if gap := minusIDs(present, stored); len(gap) > 0 {
 		e.Log.LogAttrs(ctx, slog.LevelWarn, "audit found unstored messages; fetching them", slog.String("folder", f.Name), slog.Int("count", len(gap)))
-		if err := e.fetchSave(ctx, f, cur, gap, nil, cur); err != nil {
+		if _, err := e.fetchSave(ctx, f, cur, gap, nil, cur, false); err != nil {
 			return err
 		}
 		if stored, err = e.Store.StoredIDs(ctx, f.ID); err != nil {

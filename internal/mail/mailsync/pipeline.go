@@ -60,11 +60,19 @@ type fetchedChunk struct {
 // fetchSave fetches ids (in that order) and stores them in batches, each
 // with the checkpoint of its last message (cur when there are none) and the
 // last with final, so a crash resumes after the last committed batch.
-func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.FolderCursor, ids []mail.ID, checkpoints []mail.Cursor, final store.FolderCursor) (err error) {
+//
+// With async, the last batch is stored after fetchSave returns, so that
+// the caller may ask the Mailbox for the next page meanwhile: the returned
+// channel gives its outcome, and the caller must receive it before it
+// writes anything else to the store. The Mailbox is free once fetchSave
+// returns, either way.
+func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.FolderCursor, ids []mail.ID, checkpoints []mail.Cursor, final store.FolderCursor, async bool) (<-chan error, error) {
 	g, _ := e.Mailbox.(mail.GlobalIDs)
 	global := g != nil && g.GlobalIDs()
 
-	ctx, cancel := context.WithCancel(ctx)
+	// fctx ends the fetcher and the workers when this returns early; the
+	// store works under ctx, so the last batch outlives it.
+	fctx, cancel := context.WithCancel(ctx)
 	chunks := make(chan fetchedChunk, e.chunksAhead())
 	workers := max(e.Config.ParseWorkers, 1)
 	jobs := make(chan *parseJob, 2*workers)
@@ -92,7 +100,7 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 		defer wg.Done()
 		defer close(jobs)
 		defer close(chunks)
-		fetchErr = e.fetchAll(ctx, f.Name, ids, global, jobs, chunks)
+		fetchErr = e.fetchAll(fctx, f.Name, ids, global, jobs, chunks)
 	}()
 
 	var batch []crm.Email
@@ -120,11 +128,11 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 			if j, ok := ch.jobs[id]; ok {
 				select {
 				case <-j.done:
-				case <-ctx.Done():
-					return ctx.Err()
+				case <-fctx.Done():
+					return nil, fctx.Err()
 				}
 				if j.err != nil {
-					return j.err
+					return nil, j.err
 				}
 				batch = append(batch, j.em)
 				size += int64(len(j.em.Text) + len(j.em.HTML))
@@ -134,18 +142,23 @@ func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.Folder
 		}
 		if done < len(ids) && (pending >= e.Config.BatchSize || size >= e.Config.BatchBytes) {
 			if err := flush(false); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	// The channel is closed: the fetcher has returned and fetchErr is set.
 	if fetchErr != nil {
-		return fetchErr
+		return nil, fetchErr
 	}
 	if done < len(ids) {
-		return errors.New("fetching messages ended early") // cannot happen: fetchAll sends every chunk or fails
+		return nil, errors.New("fetching messages ended early") // cannot happen: fetchAll sends every chunk or fails
 	}
-	return flush(true)
+	if !async {
+		return nil, flush(true)
+	}
+	out := make(chan error, 1)
+	go func() { out <- flush(true) }()
+	return out, nil
 }
 
 // fetchAll fetches ids a chunk at a time, hands each message to the parse

@@ -121,24 +121,29 @@ func (s *failingStore) SaveMessages(ctx context.Context, f store.Fence, folderID
 }
 
 // TestPipelineStoreFails: the store fails while the fetcher and the
-// parsers are ahead of it. The pipeline stops (nothing of theirs is
-// stored, the Mailbox is free again), and a resume stores each message
-// once.
+// parsers are ahead of it, or (the fifth save, the last of the first page)
+// while the next page is asked for. The pipeline stops with the error,
+// nothing after the failed batch is stored, and a resume stores each
+// message once.
 func TestPipelineStoreFails(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
-		e := newPipelineEnv(t, f, mailsync.Config{})
-		real := e.eng.Store
-		e.eng.Store = &failingStore{Store: real, n: 3}
-		if _, err := e.eng.Pass(e.ctx, true); !errors.Is(err, errStoreDown) {
-			t.Fatalf("pass with a failing store: %v", err)
-		}
-		if got := e.Emails(); !e.newest(got, 200) {
-			t.Fatalf("%d stored after the failure, want the 200 newest", len(got))
-		}
-		e.eng.Store = real
-		e.Sync()
-		e.complete()
-	})
+	for _, c := range []struct{ failing, stored int }{{3, 200}, {5, 400}} {
+		t.Run(fmt.Sprint("save=", c.failing), func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, f storetest.Factory) {
+				e := newPipelineEnv(t, f, mailsync.Config{})
+				real := e.eng.Store
+				e.eng.Store = &failingStore{Store: real, n: c.failing}
+				if _, err := e.eng.Pass(e.ctx, true); !errors.Is(err, errStoreDown) {
+					t.Fatalf("pass with a failing store: %v", err)
+				}
+				if got := e.Emails(); !e.newest(got, c.stored) {
+					t.Fatalf("%d stored after the failure, want the %d newest", len(got), c.stored)
+				}
+				e.eng.Store = real
+				e.Sync()
+				e.complete()
+			})
+		})
+	}
 }
 
 // TestPipelineCancelled: the pass is cancelled (the lease lost, the
