@@ -40,6 +40,7 @@ type Server struct {
 	retryAfter time.Duration
 	loseReply  int
 	failFetch  int // fail a Fetch after delivering this many messages (0: off)
+	failSkip   int // Fetch calls to let through before failFetch applies
 	never      map[mail.ID]bool
 	calls      map[string]int
 }
@@ -181,6 +182,15 @@ func (s *Server) FailFetchAfter(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failFetch = n
+}
+
+// FailFetchLater is FailFetchAfter for a later Fetch: skip Fetch calls go
+// through whole, the one after drops the connection after n messages (a
+// connection lost in the middle of a long initial sync).
+func (s *Server) FailFetchLater(skip, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failFetch, s.failSkip = n, skip
 }
 
 // Never makes a message never arrive in a Fetch (a server that cannot
@@ -386,8 +396,12 @@ func (c *conn) Fetch(ctx context.Context, name string, ids []mail.ID, fn func(*m
 			raws = append(raws, raw)
 		}
 	}
-	failAfter := c.s.failFetch
-	c.s.failFetch = 0
+	failAfter := 0
+	if c.s.failSkip > 0 {
+		c.s.failSkip--
+	} else {
+		failAfter, c.s.failFetch = c.s.failFetch, 0
+	}
 	c.s.mu.Unlock()
 	for i := range out {
 		if failAfter > 0 && i == failAfter {

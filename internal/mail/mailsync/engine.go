@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
@@ -47,6 +49,10 @@ type Config struct {
 	// BatchBytes caps the bodies a batch holds in memory (default 8 MiB).
 	BatchSize  int
 	BatchBytes int64
+	// ParseWorkers is how many messages are parsed at once while the next
+	// are fetched and the last stored (default GOMAXPROCS, at most 4).
+	// Parse must then be safe for concurrent use.
+	ParseWorkers int
 	// BackfillBudget bounds the time one pass spends on initial sync before
 	// it looks for new mail again (default 10 s).
 	BackfillBudget time.Duration
@@ -72,6 +78,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 8 << 20
+	}
+	if c.ParseWorkers <= 0 {
+		c.ParseWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if c.BackfillBudget <= 0 {
 		c.BackfillBudget = 10 * time.Second
@@ -103,7 +112,7 @@ type Engine struct {
 	Progress func(ctx context.Context, stored, total int64) error
 
 	lastProgress time.Time
-	inserted     int64 // messages newly stored since the pass began
+	inserted     atomic.Int64 // messages newly stored since the pass began (the pipeline stores from its own goroutine)
 }
 
 // Result is what a pass found.
@@ -133,8 +142,8 @@ const fetchStep = 50
 // one; the others visit the inbox and the folders whose initial sync goes
 // on.
 func (e *Engine) Pass(ctx context.Context, full bool) (res Result, err error) {
-	e.inserted = 0
-	defer func() { res.Inserted = e.inserted }()
+	e.inserted.Store(0)
+	defer func() { res.Inserted = e.inserted.Load() }()
 	folders, err := e.folders(ctx, full)
 	if err != nil {
 		return res, err
@@ -260,13 +269,32 @@ type folderResult struct {
 // after page while the initial sync has time left in this pass, then the
 // audit. A cursor the connector no longer accepts restarts the folder: a new
 // listing whose messages re-attach to the rows stored before.
-func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time) (folderResult, error) {
-	var res folderResult
+func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time) (res folderResult, err error) {
+	// The last batch of a page is stored while the next page is asked
+	// for; it is waited for before anything else is written, and before
+	// this returns.
+	var storing <-chan error
+	settle := func() error {
+		if storing == nil {
+			return nil
+		}
+		err := <-storing
+		storing = nil
+		return err
+	}
+	defer func() {
+		if serr := settle(); err == nil {
+			err = serr
+		}
+	}()
 	cur := f.Cursor
 	restarted, first := false, true
 	limit := e.Config.BatchSize * 5
 	for {
 		ch, err := e.Mailbox.Changes(ctx, f.Name, mail.Cursor(cur.Token), limit)
+		if serr := settle(); serr != nil {
+			return res, serr
+		}
 		if connerr.KindOf(err) == connerr.CursorInvalid && !restarted {
 			e.event(ctx, "folder", connerr.Message(err))
 			if err := e.Store.RestartFolder(ctx, e.Fence, f.ID); err != nil {
@@ -306,7 +334,7 @@ func (e *Engine) folder(ctx context.Context, f store.Folder, deadline time.Time)
 					return res, err
 				}
 			}
-			if err := e.fetchSave(ctx, f, cur, ch.Added, ch.Checkpoints, final); err != nil {
+			if storing, err = e.fetchSave(ctx, f, cur, ch.Added, ch.Checkpoints, final, ch.More); err != nil {
 				return res, err
 			}
 		}
@@ -366,7 +394,7 @@ func (e *Engine) audit(ctx context.Context, f store.Folder, cur store.FolderCurs
 	}
 	if gap := minusIDs(present, stored); len(gap) > 0 {
 		e.Log.LogAttrs(ctx, slog.LevelWarn, "audit found unstored messages; fetching them", slog.String("folder", f.Name), slog.Int("count", len(gap)))
-		if err := e.fetchSave(ctx, f, cur, gap, nil, cur); err != nil {
+		if _, err := e.fetchSave(ctx, f, cur, gap, nil, cur, false); err != nil {
 			return err
 		}
 		if stored, err = e.Store.StoredIDs(ctx, f.ID); err != nil {
@@ -380,72 +408,6 @@ func (e *Engine) audit(ctx context.Context, f store.Folder, cur store.FolderCurs
 		res.audit = fmt.Sprintf("%d messages of %s could not be stored yet", cur.Missing, f.Name)
 	}
 	return e.Store.SetFolderCursor(ctx, e.Fence, f.ID, cur)
-}
-
-// fetchSave fetches ids (in that order) and stores them in batches, each
-// with the checkpoint of its last message (cur when there are none) and the
-// last with final, so a crash resumes after the last committed batch.
-func (e *Engine) fetchSave(ctx context.Context, f store.Folder, cur store.FolderCursor, ids []mail.ID, checkpoints []mail.Cursor, final store.FolderCursor) error {
-	var batch []crm.Email
-	var bytes int64
-	done := 0 // ids up to here are committed or in batch
-	flush := func(last bool) error {
-		c := cur
-		switch {
-		case last:
-			c = final
-		case checkpoints != nil && done > 0:
-			c.Token = string(checkpoints[done-1])
-		}
-		saved, err := e.Store.SaveMessages(ctx, e.Fence, f.ID, c, batch)
-		if err != nil {
-			return err
-		}
-		e.inserted += int64(saved.Inserted)
-		batch, bytes = batch[:0], 0
-		if final.Syncing || !last {
-			return e.reportProgress(ctx)
-		}
-		return nil
-	}
-	g, _ := e.Mailbox.(mail.GlobalIDs)
-	global := g != nil && g.GlobalIDs()
-	pending := 0
-	for lo := 0; lo < len(ids); lo += fetchStep {
-		chunk := ids[lo:min(lo+fetchStep, len(ids))]
-		got := make(map[mail.ID]crm.Email, len(chunk))
-		err := e.Mailbox.Fetch(ctx, f.Name, chunk, func(m *mail.Fetched) error {
-			p, err := e.Config.Parse(m.Body)
-			if err != nil {
-				return err
-			}
-			em := Email(p, m.ID, m.Flags, m.InternalDate)
-			em.GlobalID = global
-			if m.Truncated {
-				em.Warnings = append(em.Warnings, fmt.Sprintf("This message (%s) is larger than crmsync keeps of one message: only its beginning was stored, and attachments past it are missing. Open it in your mailbox to see it whole.", sizeText(m.Size)))
-			}
-			got[m.ID] = em
-			bytes += int64(len(em.Text) + len(em.HTML))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, id := range chunk {
-			if em, ok := got[id]; ok {
-				batch = append(batch, em)
-			}
-			done++ // gone meanwhile: still advance past it
-			pending++
-		}
-		if done < len(ids) && (pending >= e.Config.BatchSize || bytes >= e.Config.BatchBytes) {
-			if err := flush(false); err != nil {
-				return err
-			}
-			pending = 0
-		}
-	}
-	return flush(true)
 }
 
 // reportProgress tells Progress how far the initial sync is, at most once

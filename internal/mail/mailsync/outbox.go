@@ -280,7 +280,7 @@ func (e *Engine) fileSent(ctx context.Context, it crm.OutboxItem) (int64, string
 	if err != nil {
 		return 0, "", err
 	}
-	e.inserted += int64(res.Inserted)
+	e.inserted.Add(int64(res.Inserted))
 	if err := e.countFiled(ctx, *folder, res); err != nil {
 		return 0, "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -212,6 +213,7 @@ func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []
 	}
 	var inserted []int64
 	var addrs []addressRow
+	var fresh []*crm.Email // new rows, inserted together below
 	for i := range msgs {
 		m := &msgs[i]
 		if m.RemoteID == "" {
@@ -235,12 +237,15 @@ func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []
 			res.Reattached++
 			continue
 		}
-		if err := db.insertEmail(ctx, tx, org, owner, account, folderID, epoch, m, now, &addrs); err != nil {
-			return res, err
-		}
-		inserted = append(inserted, m.ID)
-		res.Inserted++
+		fresh = append(fresh, m)
 	}
+	if err := db.insertEmails(ctx, tx, org, owner, account, folderID, epoch, fresh, now, &addrs); err != nil {
+		return res, err
+	}
+	for _, m := range fresh {
+		inserted = append(inserted, m.ID)
+	}
+	res.Inserted = len(fresh)
 	if err := db.insertAddresses(ctx, tx, addrs); err != nil {
 		return res, err
 	}
@@ -249,10 +254,19 @@ func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []
 	return res, db.linkEmails(ctx, tx, org, inserted)
 }
 
-// insertEmail inserts a message. Its address rows are appended to addrs
-// for the caller to insert with the batch; with addrs nil they are
-// inserted at once.
-func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, folderID, epoch int64, m *crm.Email, now int64, addrs *[]addressRow) error {
+// emailCols are the columns insertEmails writes, one placeholder each.
+const emailCols = 24
+
+// emailsPerInsert is how many messages one INSERT writes: a statement per
+// message was a round trip per message on PostgreSQL and most of the time
+// of a batch; 40 rows of 24 parameters stay under SQLite's historical
+// limit of 999 parameters a statement.
+const emailsPerInsert = 40
+
+// insertEmails inserts messages, many per statement, and sets their ids.
+// Their address rows are appended to addrs for the caller to insert with
+// the batch; with addrs nil they are inserted at once.
+func (db *DB) insertEmails(ctx context.Context, tx *sql.Tx, org, owner, account, folderID, epoch int64, msgs []*crm.Email, now int64, addrs *[]addressRow) error {
 	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	nn := func(s []string) []string {
 		if s == nil {
@@ -260,26 +274,90 @@ func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, 
 		}
 		return s
 	}
-	var fromName, fromEmail string
-	if len(m.Participants.From) > 0 {
-		fromName, fromEmail = m.Participants.From[0].Name, m.Participants.From[0].Email
+	var rows []addressRow
+	for lo := 0; lo < len(msgs); lo += emailsPerInsert {
+		chunk := msgs[lo:min(lo+emailsPerInsert, len(msgs))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO messages (org_id, owner_id, account_id, folder_id, remote_id, epoch, message_id, in_reply_to, refs, subject, sent_at,
+		from_name, from_email, participants, text_body, html_body, truncated, attachments, warnings, flags, size, hash, created_at, updated_at) VALUES `)
+		args := make([]any, 0, len(chunk)*emailCols)
+		for i, m := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			var fromName, fromEmail string
+			if len(m.Participants.From) > 0 {
+				fromName, fromEmail = m.Participants.From[0].Name, m.Participants.From[0].Email
+			}
+			trunc := 0
+			if m.Truncated {
+				trunc = 1
+			}
+			if m.Attachments == nil {
+				m.Attachments = []crm.AttachmentInfo{}
+			}
+			args = append(args, org, owner, account, folderID, m.RemoteID, epoch, m.MessageID, js(nn(m.InReplyTo)), js(nn(m.References)), m.Subject, micros(m.Date),
+				fromName, fromEmail, js(m.Participants), m.Text, m.HTML, trunc, js(m.Attachments), js(nn(m.Warnings)), m.Flags.Bits(), m.Size, m.Hash, now, now)
+		}
+		q.WriteString(` RETURNING id, remote_id`)
+		if err := db.returnedIDs(ctx, tx, q.String(), args, chunk); err != nil {
+			return err
+		}
+		for _, m := range chunk {
+			rows = appendAddresses(rows, org, m)
+		}
 	}
-	trunc := 0
-	if m.Truncated {
-		trunc = 1
+	if addrs != nil {
+		*addrs = append(*addrs, rows...)
+		return nil
 	}
-	if m.Attachments == nil {
-		m.Attachments = []crm.AttachmentInfo{}
-	}
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO messages (org_id, owner_id, account_id, folder_id, remote_id, epoch, message_id, in_reply_to, refs, subject, sent_at,
-		from_name, from_email, participants, text_body, html_body, truncated, attachments, warnings, flags, size, hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		org, owner, account, folderID, m.RemoteID, epoch, m.MessageID, js(nn(m.InReplyTo)), js(nn(m.References)), m.Subject, micros(m.Date),
-		fromName, fromEmail, js(m.Participants), m.Text, m.HTML, trunc, js(m.Attachments), js(nn(m.Warnings)), m.Flags.Bits(), m.Size, m.Hash, now, now).Scan(&m.ID)
+	return db.insertAddresses(ctx, tx, rows)
+}
+
+// returnedIDs runs a multi-row INSERT … RETURNING id, remote_id and sets
+// each message's id. Neither database promises the order of RETURNING, so
+// rows are matched by remote id; the same id twice in one statement (a
+// provider listing a message twice) takes the ids in ascending order, the
+// order a statement's rows draw them from the sequence.
+func (db *DB) returnedIDs(ctx context.Context, tx *sql.Tx, query string, args []any, msgs []*crm.Email) error {
+	rs, err := tx.QueryContext(ctx, db.q(query), args...)
 	if err != nil {
 		return err
 	}
-	var rows []addressRow
+	defer rs.Close()
+	byRemote := make(map[string][]int64, len(msgs))
+	n := 0
+	for rs.Next() {
+		var id int64
+		var rid string
+		if err := rs.Scan(&id, &rid); err != nil {
+			return err
+		}
+		byRemote[rid] = append(byRemote[rid], id)
+		n++
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	if n != len(msgs) {
+		return fmt.Errorf("inserting messages: %d rows returned for %d messages", n, len(msgs))
+	}
+	for _, ids := range byRemote {
+		slices.Sort(ids)
+	}
+	for _, m := range msgs {
+		ids := byRemote[m.RemoteID]
+		if len(ids) == 0 {
+			return fmt.Errorf("inserting messages: no id returned for %q", m.RemoteID)
+		}
+		m.ID, byRemote[m.RemoteID] = ids[0], ids[1:]
+	}
+	return nil
+}
+
+// appendAddresses appends the address rows of a stored message m.
+func appendAddresses(rows []addressRow, org int64, m *crm.Email) []addressRow {
 	pos := 0
 	for _, g := range []struct {
 		kind  string
@@ -295,11 +373,7 @@ func (db *DB) insertEmail(ctx context.Context, tx *sql.Tx, org, owner, account, 
 			pos++
 		}
 	}
-	if addrs != nil {
-		*addrs = append(*addrs, rows...)
-		return nil
-	}
-	return db.insertAddresses(ctx, tx, rows)
+	return rows
 }
 
 // addressRow is one row of message_addresses.
