@@ -188,6 +188,50 @@ func (c *Client) observe(status int, code string) {
 	}
 }
 
+// Settings are what every provider's configuration of one account holds.
+type Settings struct {
+	HTTP    *http.Client // default http.DefaultClient
+	Tokens  Tokens
+	Gate    *Gate // the account's, shared by its connectors (default: a new one)
+	MaxWait time.Duration
+	Retries int
+	Backoff time.Duration
+	// Observer hears the client's attempts and waits (metrics); optional.
+	Observer Observer
+}
+
+// New returns the client of one account of provider p whose API is at
+// base (its root, the version's path included). Unset settings take the
+// defaults every provider shares: a new Gate of maxConcurrent, waits of up
+// to a minute inside a call (the account shows throttled past it),
+// retries attempts after the first, a first backoff of one second.
+func New(base string, s Settings, p Provider, maxConcurrent, retries int) (*Client, error) {
+	if s.Tokens == nil {
+		return nil, fmt.Errorf("%s: no token source", p.Name)
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%s: bad API address", p.Name)
+	}
+	if s.HTTP == nil {
+		s.HTTP = http.DefaultClient
+	}
+	if s.Gate == nil {
+		s.Gate = NewGate(maxConcurrent)
+	}
+	if s.MaxWait <= 0 {
+		s.MaxWait = time.Minute
+	}
+	if s.Retries <= 0 {
+		s.Retries = retries
+	}
+	if s.Backoff <= 0 {
+		s.Backoff = time.Second
+	}
+	return &Client{HTTP: s.HTTP, Base: strings.TrimSuffix(base, "/"), Server: u.Host, Tokens: s.Tokens, Gate: s.Gate,
+		MaxWait: s.MaxWait, Retries: s.Retries, Backoff: s.Backoff, Provider: p, Observer: s.Observer}, nil
+}
+
 // Request is one call: an absolute URL (a link the provider gave) or a
 // path under Base.
 type Request struct {

@@ -12,11 +12,7 @@ package google
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/cloudapi"
@@ -59,34 +55,12 @@ type Config struct {
 
 // New returns the client of one user. It sends nothing.
 func New(cfg Config) (*cloudapi.Client, error) {
-	if cfg.Tokens == nil {
-		return nil, errors.New("google: no token source")
+	root := cfg.APIURL
+	if root == "" {
+		root = DefaultAPIURL
 	}
-	if cfg.APIURL == "" {
-		cfg.APIURL = DefaultAPIURL
-	}
-	u, err := url.Parse(cfg.APIURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("google: bad API URL")
-	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = http.DefaultClient
-	}
-	if cfg.Gate == nil {
-		cfg.Gate = NewGate()
-	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = time.Minute
-	}
-	if cfg.Retries <= 0 {
-		cfg.Retries = 5
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = time.Second
-	}
-	return &cloudapi.Client{HTTP: cfg.HTTP, Base: strings.TrimSuffix(cfg.APIURL, "/"), Server: u.Host,
-		Tokens: cfg.Tokens, Gate: cfg.Gate, MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff,
-		Provider: Provider, Observer: cfg.Observer}, nil
+	return cloudapi.New(root, cloudapi.Settings{HTTP: cfg.HTTP, Tokens: cfg.Tokens, Gate: cfg.Gate,
+		MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff, Observer: cfg.Observer}, Provider, MaxConcurrent, 5)
 }
 
 // Provider is Google for cloudapi.

@@ -10,10 +10,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -53,34 +50,12 @@ type Config struct {
 
 // New returns the client of one mailbox. It sends nothing.
 func New(cfg Config) (*cloudapi.Client, error) {
-	if cfg.Tokens == nil {
-		return nil, errors.New("graph: no token source")
+	root := cfg.GraphURL
+	if root == "" {
+		root = "https://graph.microsoft.com"
 	}
-	if cfg.GraphURL == "" {
-		cfg.GraphURL = "https://graph.microsoft.com"
-	}
-	u, err := url.Parse(cfg.GraphURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("graph: bad Graph URL")
-	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = http.DefaultClient
-	}
-	if cfg.Gate == nil {
-		cfg.Gate = NewGate()
-	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = time.Minute
-	}
-	if cfg.Retries <= 0 {
-		cfg.Retries = 4
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = time.Second
-	}
-	return &cloudapi.Client{HTTP: cfg.HTTP, Base: strings.TrimSuffix(cfg.GraphURL, "/") + "/v1.0", Server: u.Host,
-		Tokens: cfg.Tokens, Gate: cfg.Gate, MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff,
-		Provider: Provider, Observer: cfg.Observer}, nil
+	return cloudapi.New(strings.TrimSuffix(root, "/")+"/v1.0", cloudapi.Settings{HTTP: cfg.HTTP, Tokens: cfg.Tokens, Gate: cfg.Gate,
+		MaxWait: cfg.MaxWait, Retries: cfg.Retries, Backoff: cfg.Backoff, Observer: cfg.Observer}, Provider, MaxConcurrent, 4)
 }
 
 // Provider is Graph for cloudapi.
