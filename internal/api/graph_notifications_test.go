@@ -133,10 +133,21 @@ func TestGraphNotificationEndpoints(t *testing.T) {
 		if s := sub(); len(w.take()) != 1 || s == nil || !s.ExpiresAt.Equal(b.clock.Now()) {
 			t.Fatalf("after reauthorizationRequired: %+v", s)
 		}
+		// Renewed by the loop; a renewal of another id changes nothing.
+		if kept, err := b.st.RenewMailSubscription(ctx, a.ID, "sub-1", expires); err != nil || !kept || !sub().ExpiresAt.Equal(expires) {
+			t.Fatalf("renewal: kept %v, %v, %+v", kept, err, sub())
+		}
+		if kept, err := b.st.RenewMailSubscription(ctx, a.ID, "sub-0", expires.Add(time.Hour)); err != nil || kept || !sub().ExpiresAt.Equal(expires) {
+			t.Fatalf("renewal of another subscription: kept %v, %v", kept, err)
+		}
 		// subscriptionRemoved: forgotten, so that the loop creates another.
 		post(api.GraphLifecyclePath, note("sub-1", state, "lifecycleEvent", "subscriptionRemoved"))
 		if s := sub(); len(w.take()) != 1 || s != nil {
 			t.Fatalf("after subscriptionRemoved: %+v", s)
+		}
+		// A renewal that raced the removal does not bring it back.
+		if kept, err := b.st.RenewMailSubscription(ctx, a.ID, "sub-1", expires.Add(time.Hour)); err != nil || kept || sub() != nil {
+			t.Fatalf("a renewal after the removal: kept %v, %v", kept, err)
 		}
 		// The old subscription's notifications no longer count.
 		post(api.GraphNotificationsPath, note("sub-1", state, "changeType", "created"))

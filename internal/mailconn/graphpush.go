@@ -3,7 +3,6 @@ package mailconn
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -117,12 +116,17 @@ func (g *graphMailbox) Watch(ctx context.Context) (mail.Watch, error) {
 			g.retryAt = now.Add(subscribeRetry)
 			return poll, fmt.Errorf("renewing the mail subscription: %w", err)
 		default:
-			sub.ExpiresAt = renewed.Expires
-			if err := st.PutMailSubscription(ctx, *sub); err != nil {
-				if errors.Is(err, store.ErrNotFound) { // disconnected meanwhile
-					g.Unsubscribe(context.WithoutCancel(ctx), sub.SubscriptionID)
-				}
+			kept, err := st.RenewMailSubscription(ctx, g.account, sub.SubscriptionID, renewed.Expires)
+			if err != nil {
 				return poll, err
+			}
+			if !kept {
+				// Removed while it was being renewed (Graph's
+				// subscriptionRemoved, or a disconnect): never bring it
+				// back; drop it at Graph and subscribe again below (a
+				// disconnected account refuses the new row).
+				g.Unsubscribe(context.WithoutCancel(ctx), sub.SubscriptionID)
+				sub = nil
 			}
 		}
 	}

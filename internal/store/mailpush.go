@@ -20,6 +20,12 @@ type MailPush interface {
 	// PutMailSubscription records the account's subscription, replacing
 	// the one it had (news is kept).
 	PutMailSubscription(ctx context.Context, s MailSubscription) error
+	// RenewMailSubscription records a renewal's new expiry if the account
+	// still has that subscription; false if it was removed meanwhile (the
+	// provider said so through the lifecycle endpoint, or the account was
+	// disconnected), so that a renewal racing a removal never brings the
+	// removed subscription back.
+	RenewMailSubscription(ctx context.Context, accountID int64, subscriptionID string, expires time.Time) (bool, error)
 	// DeleteMailSubscription forgets the account's subscription if it is
 	// still subscriptionID ("" : whichever it is).
 	DeleteMailSubscription(ctx context.Context, accountID int64, subscriptionID string) error

@@ -57,6 +57,18 @@ func (db *DB) PutMailSubscription(ctx context.Context, s store.MailSubscription)
 	return nil
 }
 
+// RenewMailSubscription records a renewal if the subscription is still
+// the account's.
+func (db *DB) RenewMailSubscription(ctx context.Context, accountID int64, subscriptionID string, expires time.Time) (bool, error) {
+	res, err := db.exec(ctx, db.q(`UPDATE mail_subscriptions SET expires_at = ?, updated_at = ? WHERE account_id = ? AND subscription_id = ?`),
+		micros(expires), micros(db.now()), accountID, subscriptionID)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // DeleteMailSubscription forgets the account's subscription if it is
 // still subscriptionID ("": whichever).
 func (db *DB) DeleteMailSubscription(ctx context.Context, accountID int64, subscriptionID string) error {
