@@ -22,6 +22,7 @@ import (
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
+	"github.com/crmsync/crmsync/internal/web"
 )
 
 // HTTP server limits.
@@ -182,12 +183,17 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		if err != nil {
 			return err
 		}
+		apiSrv := api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: workers.WakeMail,
+			PIM: pconn, WakePIM: workers.WakePIM,
+			DropboxDomain: cfg.DropboxDomain, Retention: retention,
+			TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
+			OAuth: signIn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
+		// The web app runs its workflows through the API's services.
+		apiSrv.Mount(web.New(web.Config{Store: db, Logger: log, Accounts: apiSrv.Accounts(), Users: apiSrv.Users(),
+			SignIn: apiSrv.SignIn(), OAuth: signIn, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+			TrustForwardedFor: cfg.TrustForwardedFor, DropboxDomain: cfg.DropboxDomain, Retention: retention}))
 		srv = &http.Server{
-			Handler: api.New(api.Config{Store: db, Logger: log, Mail: apiMail{conn}, Wake: workers.WakeMail,
-				PIM: pconn, WakePIM: workers.WakePIM,
-				DropboxDomain: cfg.DropboxDomain, Retention: retention,
-				TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-				OAuth: signIn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP}),
+			Handler:           apiSrv,
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

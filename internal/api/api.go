@@ -24,6 +24,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/oauth"
+	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
 )
@@ -110,6 +111,8 @@ type Server struct {
 	handler  http.Handler        // mux inside the middleware
 	acc      *accounts.Service   // the mail and PIM account workflows
 	usr      *users.Service      // offboarding and reactivating users
+	signIn   *signin.Service     // passwords and sessions, shared with the web app
+	web      http.Handler        // the web app, served for paths outside the API
 }
 
 // New returns a Server with every route registered.
@@ -146,6 +149,7 @@ func New(cfg Config) *Server {
 		hasher:   auth.NewGate(cfg.PasswordHashMemory),
 	}
 	s.usr = users.New(users.Config{Store: cfg.Store, Accounts: s.acc, Now: cfg.Now})
+	s.signIn = signin.New(signin.Config{Store: cfg.Store, Attempts: s.attempts, Hasher: s.hasher, Now: cfg.Now, SessionTTL: cfg.SessionTTL})
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)
 	return s
@@ -252,10 +256,30 @@ func (s *Server) registerRoutes() {
 		s.otherMethods(path, methods)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.web != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			s.web.ServeHTTP(w, r)
+			return
+		}
 		writeJSON(w, http.StatusNotFound, errorBody{Error: &Error{Status: http.StatusNotFound, Code: codeNotFound,
 			Message: "There is nothing at this address: check it against the API's description (its OpenAPI document)."}})
 	})
 }
+
+// Mount serves the web app for every path outside /api/ that no API
+// route has (the pages under /, their assets). Call it before serving.
+func (s *Server) Mount(web http.Handler) { s.web = web }
+
+// Accounts is the accounts service the API runs its mailbox and PIM
+// workflows through; the web app takes the same one, so that no workflow
+// is written twice.
+func (s *Server) Accounts() *accounts.Service { return s.acc }
+
+// Users is the users service (offboarding, reactivation).
+func (s *Server) Users() *users.Service { return s.usr }
+
+// SignIn is the sign-in service (passwords behind the server's limiter,
+// sessions).
+func (s *Server) SignIn() *signin.Service { return s.signIn }
 
 // Routes returns every route the server answers, as ServeMux patterns
 // ("GET /api/v1/companies/{id}"). The OpenAPI test checks the document

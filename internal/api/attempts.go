@@ -3,14 +3,12 @@ package api
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/auth/limit"
+	"github.com/crmsync/crmsync/internal/signin"
 )
 
 // Every password check the API makes (sign-in, current_password) goes
@@ -20,44 +18,18 @@ import (
 // makes elsewhere for a caller are limited by the accounts service.
 
 // loginAccount is the limiter's name for the crmsync account of an email.
-func loginAccount(email string) string { return "login:" + email }
+func loginAccount(email string) string { return signin.LimiterAccount(email) }
 
-// clientKey is the limiter's name for the client of r (clientAddr). IPv6
-// addresses count by /64, the block one machine usually gets.
-func (s *Server) clientKey(r *http.Request) string {
-	raw := s.clientAddr(r)
-	addr, err := netip.ParseAddr(raw)
-	if err != nil {
-		return "addr:" + raw
-	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return "addr:" + p.String()
-	}
-	return "addr:" + addr.String()
+// client describes the client of r for the limiter and the sessions.
+func (s *Server) client(r *http.Request) signin.Client {
+	return signin.ClientOf(r, s.cfg.TrustForwardedFor)
 }
 
-// clientAddr is the address of the client of r: from the connection, or
-// from the last X-Forwarded-For entry (what the proxy in front saw) when
-// the operator says a proxy is there.
-func (s *Server) clientAddr(r *http.Request) string {
-	raw := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(raw); err == nil {
-		raw = host
-	}
-	if s.cfg.TrustForwardedFor {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if last := strings.TrimSpace(parts[len(parts)-1]); last != "" {
-				raw = last
-			}
-		}
-	}
-	if addr, err := netip.ParseAddr(raw); err == nil {
-		return addr.Unmap().String()
-	}
-	return raw
-}
+// clientKey is the limiter's name for the client of r.
+func (s *Server) clientKey(r *http.Request) string { return s.client(r).Key }
+
+// clientAddr is the client's address, kept with its sessions.
+func (s *Server) clientAddr(r *http.Request) string { return s.client(r).Addr }
 
 // tooManyAttempts is the 429 answer to a refused attempt; what is "sign-ins"
 // or "password checks".

@@ -3,8 +3,6 @@ package api
 import (
 	"net/http"
 	"slices"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/crmsync/crmsync/internal/crm"
 )
@@ -14,20 +12,6 @@ import (
 // them, or all at once ("sign out everywhere") after losing a device.
 // Only sessions: API tokens are listed and revoked with the token routes,
 // since signing out everywhere must not break the user's integrations.
-
-// maxUserAgent bounds the User-Agent kept with a session, in characters:
-// enough to tell browsers and apps apart, not a place to store data.
-const maxUserAgent = 256
-
-// userAgent is the User-Agent of r as kept with a session: valid UTF-8,
-// at most maxUserAgent characters.
-func userAgent(r *http.Request) string {
-	ua := strings.ToValidUTF8(strings.TrimSpace(r.UserAgent()), "\uFFFD")
-	if utf8.RuneCountInString(ua) > maxUserAgent {
-		ua = string([]rune(ua)[:maxUserAgent])
-	}
-	return ua
-}
 
 // session is one entry of the caller's list of sessions.
 type session struct {

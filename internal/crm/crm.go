@@ -79,8 +79,11 @@ type User struct {
 	// owned stays, so an admin can reactivate them.
 	Active        bool       `json:"active"`
 	DeactivatedAt *time.Time `json:"deactivated_at,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// Language is the language of the web app the user chose (en, fr,
+	// sv, it); "" lets the browser's Accept-Language decide.
+	Language  string    `json:"language"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Company is an organisation the sales team deals with. Its domains are what

@@ -236,6 +236,9 @@ type UserParams struct {
 	ManagerID    *int64
 	PasswordHash string // "" for none; on update, unchanged unless SetPassword
 	SetPassword  bool
+	// Language is the web app's language the user chose ("" : the
+	// browser's); the caller checks it is one crmsync speaks.
+	Language string
 }
 
 // TokenParams describes a new token.

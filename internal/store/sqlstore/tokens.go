@@ -78,10 +78,10 @@ func (db *DB) TokenByHash(ctx context.Context, hash []byte, now time.Time) (crm.
 	var u crm.User
 	var mgr sql.NullInt64
 	var ucreated, uupdated int64
-	t, err := scanToken(db.r.QueryRowContext(ctx, db.q(`SELECT `+tokenCols+`, u.id, u.org_id, u.email, u.name, u.role, u.manager_id, u.created_at, u.updated_at
+	t, err := scanToken(db.r.QueryRowContext(ctx, db.q(`SELECT `+tokenCols+`, u.id, u.org_id, u.email, u.name, u.role, u.manager_id, u.created_at, u.updated_at, u.language
 		FROM api_tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.hash = ? AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.deactivated_at IS NULL`), hash, micros(now)),
-		&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &mgr, &ucreated, &uupdated)
+		&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &mgr, &ucreated, &uupdated, &u.Language)
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, u, store.ErrNotFound
 	}

@@ -59,13 +59,13 @@ func (db *DB) GetOrg(ctx context.Context, orgID int64) (crm.Org, error) {
 	return o, err
 }
 
-const userCols = `id, org_id, email, name, role, manager_id, deactivated_at, created_at, updated_at`
+const userCols = `id, org_id, email, name, role, manager_id, deactivated_at, created_at, updated_at, language`
 
 func scanUser(sc interface{ Scan(...any) error }, extra ...any) (crm.User, error) {
 	var u crm.User
 	var mgr, deactivated sql.NullInt64
 	var created, updated int64
-	dest := append([]any{&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &mgr, &deactivated, &created, &updated}, extra...)
+	dest := append([]any{&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &mgr, &deactivated, &created, &updated, &u.Language}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return u, err
 	}
@@ -86,10 +86,10 @@ func (db *DB) insertUser(ctx context.Context, tx *sql.Tx, orgID int64, p store.U
 			return crm.User{}, err
 		}
 	}
-	u := crm.User{OrgID: orgID, Email: p.Email, Name: p.Name, Role: p.Role, ManagerID: p.ManagerID, Active: true, CreatedAt: now, UpdatedAt: now}
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO users (org_id, email, name, role, manager_id, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		orgID, p.Email, p.Name, string(p.Role), optInt(p.ManagerID), p.PasswordHash, micros(now), micros(now)).Scan(&u.ID)
+	u := crm.User{OrgID: orgID, Email: p.Email, Name: p.Name, Role: p.Role, ManagerID: p.ManagerID, Language: p.Language, Active: true, CreatedAt: now, UpdatedAt: now}
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO users (org_id, email, name, role, manager_id, password_hash, created_at, updated_at, language)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		orgID, p.Email, p.Name, string(p.Role), optInt(p.ManagerID), p.PasswordHash, micros(now), micros(now), p.Language).Scan(&u.ID)
 	if err != nil {
 		if db.d.IsUnique(err) {
 			return u, &store.FieldError{Field: "email", Code: "duplicate", Message: "another user already signs in with this email address"}
@@ -162,7 +162,7 @@ func (db *DB) UpdateUser(ctx context.Context, orgID, id int64, apply func(*store
 		if err != nil {
 			return err
 		}
-		p := store.UserParams{Email: u.Email, Name: u.Name, Role: u.Role, ManagerID: u.ManagerID, PasswordHash: hash}
+		p := store.UserParams{Email: u.Email, Name: u.Name, Role: u.Role, ManagerID: u.ManagerID, PasswordHash: hash, Language: u.Language}
 		if err := apply(&p); err != nil {
 			return err
 		}
@@ -191,15 +191,15 @@ func (db *DB) UpdateUser(ctx context.Context, orgID, id int64, apply func(*store
 			p.PasswordHash = hash
 		}
 		now := db.now()
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE users SET email = ?, name = ?, role = ?, manager_id = ?, password_hash = ?, updated_at = ? WHERE id = ?`),
-			p.Email, p.Name, string(p.Role), optInt(p.ManagerID), p.PasswordHash, micros(now), id)
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE users SET email = ?, name = ?, role = ?, manager_id = ?, password_hash = ?, language = ?, updated_at = ? WHERE id = ?`),
+			p.Email, p.Name, string(p.Role), optInt(p.ManagerID), p.PasswordHash, p.Language, micros(now), id)
 		if err != nil {
 			if db.d.IsUnique(err) {
 				return &store.FieldError{Field: "email", Code: "duplicate", Message: "another user already signs in with this email address"}
 			}
 			return err
 		}
-		u.Email, u.Name, u.Role, u.ManagerID, u.UpdatedAt = p.Email, p.Name, p.Role, p.ManagerID, now
+		u.Email, u.Name, u.Role, u.ManagerID, u.Language, u.UpdatedAt = p.Email, p.Name, p.Role, p.ManagerID, p.Language, now
 		out = u
 		return nil
 	})

@@ -1,0 +1,117 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync/internal/auth/limit"
+	"github.com/crmsync/crmsync/internal/i18n"
+	"github.com/crmsync/crmsync/internal/signin"
+	"github.com/crmsync/crmsync/internal/store"
+)
+
+type loginData struct {
+	Email string
+	Next  string
+	Error string
+}
+
+// safeNext keeps a ?next= that is a path of this app, nothing else (no
+// other site after sign-in).
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) loginPage(p *Page) error {
+	if p.SignedIn() {
+		p.Redirect(safeNext(p.R.URL.Query().Get("next")))
+		return nil
+	}
+	return p.Render("login", loginData{Next: safeNext(p.R.URL.Query().Get("next"))})
+}
+
+func (s *Server) loginSubmit(p *Page) error {
+	email := strings.TrimSpace(p.R.PostFormValue("email"))
+	d := loginData{Email: email, Next: safeNext(p.R.PostFormValue("next"))}
+	user, err := s.cfg.SignIn.Password(p.Ctx(), email, p.R.PostFormValue("password"), p.Client)
+	var refused *limit.Refused
+	switch {
+	case errors.Is(err, signin.ErrBadCredentials):
+		d.Error = p.P.T("login.failed")
+	case errors.Is(err, signin.ErrDeactivated):
+		d.Error = p.P.T("login.deactivated")
+	case errors.As(err, &refused):
+		d.Error = p.P.T("login.too_many", "Wait", waitWords(p.P, refused.RetryAfter))
+	case err != nil:
+		return err
+	}
+	if d.Error != "" {
+		return p.RenderStatus(http.StatusUnauthorized, "login", d)
+	}
+	return s.startSession(p, user.Language, func() (signin.Session, error) {
+		return s.cfg.SignIn.StartSession(p.Ctx(), user, p.Client)
+	}, d.Next)
+}
+
+// startSession opens the session, sets its cookie and goes on to next.
+func (s *Server) startSession(p *Page, _ string, open func() (signin.Session, error), next string) error {
+	sess, err := open()
+	if err != nil {
+		return err
+	}
+	p.SetSession(sess)
+	p.Redirect(next)
+	return nil
+}
+
+func (s *Server) logout(p *Page) error {
+	if err := s.cfg.Store.RevokeToken(p.Ctx(), p.Viewer.OrgID, p.User.ID, p.Session.ID, s.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	p.ClearSession()
+	p.Redirect("/login")
+	return nil
+}
+
+// waitWords says a wait in the user's language, rounded up to seconds or
+// minutes.
+func waitWords(pr *i18n.Printer, d time.Duration) string {
+	if d < time.Minute {
+		return pr.N("wait.seconds", max(1, int((d+time.Second-1)/time.Second)))
+	}
+	return pr.N("wait.minutes", int((d+time.Minute-1)/time.Minute))
+}
+
+func (s *Server) home(p *Page) error {
+	return p.Render("home", nil)
+}
+
+type settingsData struct {
+	Language string
+}
+
+func (s *Server) settingsPage(p *Page) error {
+	return p.Render("settings", settingsData{Language: p.User.Language})
+}
+
+func (s *Server) settingsSubmit(p *Page) error {
+	lang := p.R.PostFormValue("language")
+	if lang != "" && !i18n.Supported(lang) {
+		return &FormError{Message: fmt.Sprintf("%s: %q", p.P.T("settings.language"), lang)}
+	}
+	if _, err := s.cfg.Store.UpdateUser(p.Ctx(), p.Viewer.OrgID, p.User.ID, func(u *store.UserParams) error {
+		u.Language = lang
+		return nil
+	}); err != nil {
+		return err
+	}
+	p.Flash("settings.saved")
+	p.Redirect("/settings")
+	return nil
+}

@@ -1,0 +1,4 @@
+package web
+
+// pimRoutes registers the pages of this area (see routes in web.go).
+func (s *Server) pimRoutes() {}
