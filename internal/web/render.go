@@ -57,7 +57,7 @@ var funcs = template.FuncMap{
 		}
 		return v
 	},
-	"langs": func() []string { return i18n.Langs },
+	"langs":   func() []string { return i18n.Langs },
 	"isAdmin": func(u crm.User) bool { return u.Role == crm.RoleAdmin },
 }
 
