@@ -149,6 +149,19 @@ func Has(id string) bool {
 
 var english = sync.OnceValues(func() (map[string]bool, error) { return IDs("en") })
 
+// Coded returns the catalogue's words for a coded message, the id
+// "code.<code>" (an account state's error code, an API error code), with
+// its placeholders from args; when the catalogue has no such id, the
+// English fallback the code came with. The REST API and the web app both
+// show coded messages through it, so that a user reads them in their
+// language wherever they look.
+func (p *Printer) Coded(code, fallback string, args ...any) string {
+	if code == "" || !Has("code."+code) {
+		return fallback
+	}
+	return p.T("code."+code, args...)
+}
+
 // Number writes an integer the language's way (1,234 / 1 234 / 1.234).
 func (p *Printer) Number(n int) string {
 	return p.num.Sprintf("%d", n)

@@ -17,6 +17,9 @@ type loginData struct {
 	Email string
 	Next  string
 	Error string
+	// SSO are the single sign-on buttons (OpenID Connect) shown under
+	// the form.
+	SSO []ssoButton
 }
 
 // safeNext keeps a ?next= that is a path of this app, nothing else (no
@@ -33,7 +36,8 @@ func (s *Server) loginPage(p *Page) error {
 		p.Redirect(safeNext(p.R.URL.Query().Get("next")))
 		return nil
 	}
-	return p.Render("login", loginData{Next: safeNext(p.R.URL.Query().Get("next"))})
+	next := safeNext(p.R.URL.Query().Get("next"))
+	return p.Render("login", loginData{Next: next, SSO: s.ssoButtons(p, next)})
 }
 
 func (s *Server) loginSubmit(p *Page) error {
@@ -52,6 +56,7 @@ func (s *Server) loginSubmit(p *Page) error {
 		return err
 	}
 	if d.Error != "" {
+		d.SSO = s.ssoButtons(p, d.Next)
 		return p.RenderStatus(http.StatusUnauthorized, "login", d)
 	}
 	return s.startSession(p, user.Language, func() (signin.Session, error) {
