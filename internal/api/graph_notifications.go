@@ -134,4 +134,3 @@ func (s *Server) takeGraphNotification(ctx context.Context, n GraphNotification,
 	s.log.LogAttrs(ctx, slog.LevelDebug, "Graph notification", slog.String("event", event), slog.Int64("account", sub.AccountID))
 	return sub.AccountID, true
 }
-
