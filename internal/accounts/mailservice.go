@@ -86,3 +86,13 @@ func (s *Service) MailSettingsFor(ctx context.Context, v crm.Viewer, email strin
 	}
 	return d, err
 }
+
+// RemoveMailService forgets the organisation's mail service: users'
+// settings come from autoconfiguration or are entered by hand again.
+// Mailboxes connected with it keep their servers.
+func (s *Service) RemoveMailService(ctx context.Context, v crm.Viewer) error {
+	if !v.CanAdminister() {
+		return forbidden("Only an admin can change the organisation's mail service.")
+	}
+	return s.st.PutMailService(ctx, v.OrgID, nil)
+}

@@ -361,11 +361,8 @@ func (s *Server) putMailService(w http.ResponseWriter, r *http.Request, c *calle
 }
 
 func (s *Server) deleteMailService(w http.ResponseWriter, r *http.Request, c *caller) error {
-	if !c.Viewer.CanAdminister() {
-		return forbidden("Only an admin can change the organisation's mail service.")
-	}
-	if err := s.st.PutMailService(r.Context(), c.Viewer.OrgID, nil); err != nil {
-		return err
+	if err := s.acc.RemoveMailService(r.Context(), c.Viewer); err != nil {
+		return accountError(err, "")
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
