@@ -28,7 +28,7 @@ func (s *Server) mailRoutes() {
 	s.authed("GET /settings/email/new", s.mailNew)
 	s.authed("POST /settings/email/new", s.mailNewSubmit)
 	s.authed("POST /settings/email", s.mailConnect)
-	s.authed("GET /settings/email/signin/{provider}", s.mailSignIn)
+	s.authed("GET /settings/email/new/signin/{provider}", s.mailSignIn)
 	s.authed("GET /settings/email/{id}", s.mailAccount)
 	s.authed("GET /settings/email/{id}/state", s.mailState)
 	s.authed("POST /settings/email/{id}", s.mailUpdate)
@@ -130,7 +130,7 @@ func (s *Server) mailView(p *Page, a crm.MailAccount) mailView {
 	case "auth_failed":
 		if v.SignedIn != "" {
 			v.Problem = pr.T("mail.signin_expired", "Provider", v.SignedIn)
-			v.Action = &mailAction{Label: pr.T("mail.action.signin_again"), URL: "/settings/email/signin/" + a.Provider}
+			v.Action = &mailAction{Label: pr.T("mail.action.signin_again"), URL: "/settings/email/new/signin/" + a.Provider}
 		} else {
 			v.Action = &mailAction{Label: pr.T("mail.action.reconnect"), URL: "/settings/email/" + id + "#reconnect"}
 		}
