@@ -47,3 +47,12 @@ func (b *Browser) TextIn(selector string) string {
 	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const el = document.querySelector(`+jsString(selector)+`); return el ? el.innerText : ""; })()`))
 	return s
 }
+
+// Value is the value of the first form control matching the CSS
+// selector (a read-only address to copy).
+func (b *Browser) Value(selector string) string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const el = document.querySelector(`+jsString(selector)+`); return el ? el.value : ""; })()`))
+	return s
+}

@@ -16,7 +16,7 @@ import (
 
 // mailStack runs Dovecot with n messages in user1's and user2's INBOX,
 // and crmsync trusting Dovecot's certificate.
-func mailStack(t *testing.T, postgres bool, n int) (*webtest.Stack, *dovecot.Server) {
+func mailStack(t *testing.T, postgres bool, n int, env ...string) (*webtest.Stack, *dovecot.Server) {
 	t.Helper()
 	dc := dovecot.Start(t, nil)
 	for _, u := range []int{1, 2} {
@@ -27,7 +27,7 @@ func mailStack(t *testing.T, postgres bool, n int) (*webtest.Stack, *dovecot.Ser
 	if err := os.WriteFile(ca, dc.CACertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return webtest.Start(t, webtest.Options{Postgres: postgres, Args: []string{"--mail-ca-file", ca}}), dc
+	return webtest.Start(t, webtest.Options{Postgres: postgres, Env: env, Args: []string{"--mail-ca-file", ca}}), dc
 }
 
 // setDovecotPassword changes a Dovecot user's password (its passwd-file,
@@ -75,6 +75,9 @@ func TestMailAdvancedReconnectDisconnect(t *testing.T) {
 	b.WaitText("No mailbox is connected yet.", 5*time.Second)
 	noAxe(t, b, "the empty list")
 	b.Click("Connect a mailbox")
+	if b.Has("Sign in with") {
+		t.Errorf("sign-in buttons without any app registered:\n%s", b.Text())
+	}
 	b.Fill("Email address", user+"@crmsync.test")
 	noAxe(t, b, "connect, step 1")
 	b.Screenshot("mail-connect-en")
@@ -151,16 +154,63 @@ func TestMailAdvancedReconnectDisconnect(t *testing.T) {
 	}
 }
 
-// In French on PostgreSQL: autoconfiguration's settings are shown for an
-// address it knows; the admin sets the organisation's mail service
-// (Dovecot); a member then connects with only a password, and it syncs.
+// In French on PostgreSQL: a mailbox in forwarding mode shows its
+// dropbox address to copy; "Sign in with Microsoft" appears once the
+// organisation has its app and starts its sign-in; autoconfiguration's
+// settings are shown for an address it knows; the admin sets the
+// organisation's mail service (Dovecot); a member then connects with
+// only a password, and it syncs.
 func TestMailOrgServicePasswordOnly(t *testing.T) {
 	t.Parallel()
 	const n = 12
-	s, dc := mailStack(t, true, n)
+	s, dc := mailStack(t, true, n, "CRMSYNC_DROPBOX_DOMAIN=in.crm.test")
 	admin := s.NewBrowser(t, "fr")
 	admin.SignIn(s.Admin.Email, s.Admin.Password)
 	admin.WaitText("Bienvenue, Ada Admin", 10*time.Second)
+
+	// Forwarding mode: no password, a dropbox address to copy.
+	admin.Go("/settings/email/new")
+	admin.Fill("Adresse e-mail", "ventes@acme.test")
+	admin.Check("Transfert", true)
+	noAxe(t, admin, "connect, step 1 with forwarding")
+	admin.Click("Continuer")
+	admin.WaitText("Votre adresse de transfert", 10*time.Second)
+	admin.WaitText("Copier l'adresse", time.Second)
+	admin.WaitTextIn(".mail-state", "Reçoit les messages transférés", 5*time.Second)
+	noAxe(t, admin, "a forwarding-mode mailbox")
+	admin.Screenshot("mail-forwarding-fr")
+	var list struct {
+		Data []struct {
+			ID int64 `json:"id"`
+		} `json:"data"`
+	}
+	s.MustAPI("GET", "/api/v1/mail-accounts", s.Admin.Token, nil, &list)
+	if len(list.Data) != 1 {
+		t.Fatalf("mail accounts: %+v", list.Data)
+	}
+	var fwd struct {
+		DropboxAddress string `json:"dropbox_address"`
+	}
+	s.MustAPI("GET", "/api/v1/mail-accounts/"+strconv.FormatInt(list.Data[0].ID, 10), s.Admin.Token, nil, &fwd)
+	if !strings.HasSuffix(fwd.DropboxAddress, "@in.crm.test") {
+		t.Errorf("dropbox %q", fwd.DropboxAddress)
+	}
+	if got := admin.Value("#dropbox"); got != fwd.DropboxAddress {
+		t.Errorf("the page shows the dropbox %q, the API %q", got, fwd.DropboxAddress)
+	}
+
+	// Sign in with Microsoft, once the organisation has its app: the
+	// button starts the sign-in (here, a login page on this machine).
+	s.MustAPI("PUT", "/api/v1/org/oauth-apps/microsoft", s.Admin.Token, map[string]any{"client_id": "webtest-client",
+		"client_secret": "webtest-secret", "login_url": s.URL + "/fake-login"}, nil)
+	admin.Go("/settings/email/new")
+	if admin.Has("Se connecter avec Google") {
+		t.Errorf("a Google button without Google's app:\n%s", admin.Text())
+	}
+	admin.Click("Se connecter avec Microsoft")
+	if u := admin.URL(); !strings.HasPrefix(u, s.URL+"/fake-login/") || !strings.Contains(u, "client_id=webtest-client") || !strings.Contains(u, "code_challenge=") {
+		t.Errorf("Sign in with Microsoft went to %s", u)
+	}
 
 	// Autoconfiguration (built in for Gmail) shows what it found.
 	admin.Go("/settings/email/new")
