@@ -145,8 +145,15 @@ func (s *Server) mailView(p *Page, a crm.MailAccount) mailView {
 	default:
 		v.Action = syncNow("mail.action.try_now")
 	}
-	if a.NextAttemptAt != nil && a.NextAttemptAt.After(s.cfg.Now()) && v.Action == nil {
-		v.Wait = pr.T("mail.wait_until", "When", whenWords(pr, *a.NextAttemptAt, s.cfg.Now()))
+	// When the provider or the network is what fails, say when crmsync
+	// tries again.
+	if now := s.cfg.Now(); a.NextAttemptAt != nil && a.NextAttemptAt.After(now) {
+		switch fail.Code {
+		case "throttled":
+			v.Wait = pr.T("mail.wait_until", "When", whenWords(pr, *a.NextAttemptAt, now))
+		case "unreachable":
+			v.Wait = pr.T("mail.retry_at", "When", whenWords(pr, *a.NextAttemptAt, now))
+		}
 	}
 	return v
 }
