@@ -126,6 +126,29 @@ func TestMailAdvancedReconnectDisconnect(t *testing.T) {
 		t.Errorf("the history does not show the reconnection:\n%s", b.Text())
 	}
 
+	// Edit: the plain port with STARTTLS instead of SSL; crmsync logs in
+	// with it before saving, then syncs with it.
+	b.Expand("Edit the settings")
+	b.Fill("IMAP port", strconv.Itoa(dc.Port))
+	b.Check("IMAP: use SSL", false)
+	b.Fill("Password", "new-"+pass)
+	b.Click("Save")
+	b.WaitText("The mailbox's settings were saved.", 10*time.Second)
+	b.WaitTextIn(".mail-state", "Synced", 45*time.Second)
+	var acct struct {
+		Settings struct {
+			IMAP struct {
+				Port     int    `json:"port"`
+				Security string `json:"security"`
+			} `json:"imap"`
+		} `json:"settings"`
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(b.URL(), s.URL+"/settings/email/"), "#")
+	s.MustAPI("GET", "/api/v1/mail-accounts/"+id, s.Admin.Token, nil, &acct)
+	if acct.Settings.IMAP.Port != dc.Port || acct.Settings.IMAP.Security != "starttls" {
+		t.Errorf("after editing, the API shows IMAP %+v", acct.Settings.IMAP)
+	}
+
 	// Disconnecting: the button waits for the box.
 	b.Click("Disconnect this mailbox")
 	b.WaitText("I confirm and accept the risk of data loss", 5*time.Second)
