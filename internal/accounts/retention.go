@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
@@ -62,6 +63,41 @@ type DisconnectRequest struct {
 // A mailbox already disconnected is returned as it is, its retention date
 // the one set at the disconnection.
 func (s *Service) DisconnectMail(ctx context.Context, v crm.Viewer, id int64, req DisconnectRequest) (crm.MailAccount, error) {
+	a, err := s.disconnectMail(ctx, v, id, req)
+	if err == nil && a.DisconnectedAt != nil {
+		s.unwatch(ctx, a)
+	}
+	return a, err
+}
+
+// mailUnwatcher is a MailConnector that deletes a mailbox's push
+// subscription or stops its watch (mailconn's, for Graph and Gmail).
+type mailUnwatcher interface {
+	Unwatch(ctx context.Context, a crm.MailAccount) error
+}
+
+// unwatchTimeout bounds deleting a subscription at the provider.
+const unwatchTimeout = 15 * time.Second
+
+// unwatch deletes a disconnected mailbox's subscription, so that its
+// provider notifies crmsync no more. A failure is only logged: the
+// subscription lapses by itself within days, and its notifications, for
+// an account that no longer syncs, are ignored meanwhile. Asked again for
+// a mailbox already disconnected, it tries again.
+func (s *Service) unwatch(ctx context.Context, a crm.MailAccount) {
+	u, ok := s.mail.(mailUnwatcher)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unwatchTimeout)
+	defer cancel()
+	if err := u.Unwatch(ctx, a); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "deleting a disconnected mailbox's notification subscription failed; it lapses by itself",
+			slog.Int64("account", a.ID), slog.Any("err", err))
+	}
+}
+
+func (s *Service) disconnectMail(ctx context.Context, v crm.Viewer, id int64, req DisconnectRequest) (crm.MailAccount, error) {
 	a, err := s.st.GetMailAccount(ctx, v, id)
 	if err != nil {
 		return a, err

@@ -1,27 +1,17 @@
 package api
 
-import "github.com/crmsync/crmsync/internal/crm"
+import (
+	"github.com/crmsync/crmsync/internal/accounts"
+	"github.com/crmsync/crmsync/internal/crm"
+)
 
-// failure is why an account is not syncing, when it is not: its error code
-// and words, or nil while it syncs (a code recorded before it recovered is
-// history, not status). The single-account views and the lists show the
-// same, so a user scanning the list sees which account needs them and why.
-func failure(state crm.AccountState, code, message string) *errorView {
-	if code == "" || state == crm.StateSynced || state == crm.StateInitialSync || state == crm.StateSyncing {
-		return nil
-	}
-	return &errorView{Code: code, Message: message}
-}
-
-// mailState is a mailbox's true state and failure. A sync loop that was
-// mid-pass when the user disconnected may still record a state;
-// disconnected is the truth.
-func mailState(a crm.MailAccount) (crm.AccountState, *errorView) {
-	if a.DisconnectedAt != nil {
-		return crm.StateDisconnected, nil
-	}
-	return a.State, failure(a.State, a.ErrorCode, a.ErrorMessage)
-}
+// The state, progress and failure an account shows are built by the
+// accounts service (accounts.MailStatus, MailProgress, FailureOf), which
+// the web app's live states show too.
+type (
+	progressView = accounts.Progress
+	errorView    = accounts.Failure
+)
 
 // mailAccountSummary is a mailbox in a list: the account with its state,
 // progress and error, without the folders and history of the full view.
@@ -33,7 +23,7 @@ type mailAccountSummary struct {
 
 func mailSummary(a crm.MailAccount) mailAccountSummary {
 	v := mailAccountSummary{MailAccount: a}
-	v.Progress = mailProgress(a)
-	v.State, v.Error = mailState(a)
+	v.Progress = accounts.MailProgress(a)
+	v.State, v.Error = accounts.MailStatus(a)
 	return v
 }

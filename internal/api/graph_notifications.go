@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail/graphmail"
 )
 
@@ -134,30 +133,4 @@ func (s *Server) takeGraphNotification(ctx context.Context, n GraphNotification,
 	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "Graph notification", slog.String("event", event), slog.Int64("account", sub.AccountID))
 	return sub.AccountID, true
-}
-
-// mailUnwatcher is a MailConnector that deletes a mailbox's push
-// subscription or stops its watch (mailconn's, for Graph and Gmail).
-type mailUnwatcher interface {
-	Unwatch(ctx context.Context, a crm.MailAccount) error
-}
-
-// unwatchTimeout bounds deleting a subscription at the provider.
-const unwatchTimeout = 15 * time.Second
-
-// unwatch deletes a disconnected mailbox's subscription, so that its
-// provider notifies crmsync no more. A failure is only logged: the
-// subscription lapses by itself within days, and its notifications, for
-// an account whose loop no longer runs, wake nothing.
-func (s *Server) unwatch(ctx context.Context, a crm.MailAccount) {
-	u, ok := s.cfg.Mail.(mailUnwatcher)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unwatchTimeout)
-	defer cancel()
-	if err := u.Unwatch(ctx, a); err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "deleting a disconnected mailbox's notification subscription failed; it lapses by itself",
-			slog.Int64("account", a.ID), slog.Any("err", err))
-	}
 }

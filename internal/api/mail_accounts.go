@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/crm"
@@ -96,16 +95,6 @@ type mailAccountView struct {
 // with thousands of folders answers in kilobytes, not megabytes.
 const viewFolders = 100
 
-type progressView struct {
-	Done  int64 `json:"done"`
-	Total int64 `json:"total"`
-}
-
-type errorView struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 type folderView struct {
 	Name           string `json:"name"`
 	Role           string `json:"role,omitempty"`
@@ -122,8 +111,8 @@ func (s *Server) mailAccountView(ctx context.Context, a crm.MailAccount) (mailAc
 	if !v.CanSend && a.Mode == crm.ModeSync {
 		v.SendStatus = "No SMTP server is set for this mailbox: it syncs, but mail cannot be sent from crmsync. Add SMTP settings to send."
 	}
-	v.Progress = mailProgress(a)
-	v.State, v.Error = mailState(a)
+	v.Progress = accounts.MailProgress(a)
+	v.State, v.Error = accounts.MailStatus(a)
 	var counts map[string]int64
 	var err error
 	if v.Folders, counts, err = s.folderViews(ctx, a.ID); err != nil {
@@ -362,31 +351,9 @@ func (s *Server) putMailService(w http.ResponseWriter, r *http.Request, c *calle
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	switch req.Kind {
-	case "imap":
-	case "":
-		return required("kind", "kind is required: imap (office365, gmail and exchange come later).")
-	case "office365", "gmail", "exchange":
-		return invalid("kind", "%s is not available yet on this server; use imap with the provider's IMAP settings.", req.Kind)
-	default:
-		return invalid("kind", "kind must be imap.")
-	}
-	if req.IMAP == nil {
-		return required("imap", "imap is required: the organisation's IMAP server (host, port, security; username may use %%EMAILADDRESS%% or %%EMAILLOCALPART%%).")
-	}
-	svc := &crm.MailService{Kind: req.Kind, AllowPlaintext: req.AllowPlaintext}
-	var err error
-	if svc.IMAP, err = accounts.IMAPSettings("imap", req.IMAP, "%EMAILADDRESS%"); err != nil {
-		return accountError(err, "")
-	}
-	if svc.SMTP, err = accounts.SMTPSettings("smtp", req.SMTP, "%EMAILADDRESS%"); err != nil {
-		return accountError(err, "")
-	}
-	if err := accounts.CheckPlaintext(crm.MailSettings{IMAP: svc.IMAP, SMTP: svc.SMTP, AllowPlaintext: svc.AllowPlaintext}); err != nil {
-		return accountError(err, "")
-	}
 	// Saved only once its servers answer (accounts.Service.SetMailService).
-	if err := s.acc.SetMailService(r.Context(), c.Viewer, svc); err != nil {
+	svc, err := s.acc.SetMailService(r.Context(), c.Viewer, accounts.MailServiceRequest(req))
+	if err != nil {
 		return accountError(verifyError(err), "")
 	}
 	writeJSON(w, http.StatusOK, svc)
@@ -394,19 +361,15 @@ func (s *Server) putMailService(w http.ResponseWriter, r *http.Request, c *calle
 }
 
 func (s *Server) deleteMailService(w http.ResponseWriter, r *http.Request, c *caller) error {
-	if !c.Viewer.CanAdminister() {
-		return forbidden("Only an admin can change the organisation's mail service.")
-	}
-	if err := s.st.PutMailService(r.Context(), c.Viewer.OrgID, nil); err != nil {
-		return err
+	if err := s.acc.RemoveMailService(r.Context(), c.Viewer); err != nil {
+		return accountError(err, "")
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (s *Server) autoconfig(w http.ResponseWriter, r *http.Request, c *caller) error {
-	mc, err := s.mailConnector()
-	if err != nil {
+	if _, err := s.mailConnector(); err != nil {
 		return err
 	}
 	q, err := parseQuery(r, s.queries[r.Pattern])
@@ -417,24 +380,15 @@ func (s *Server) autoconfig(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err != nil {
 		return badRequest(codeInvalidParameter, "email", "email=%q %s.", q.str("email"), err)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	if svc, err := s.st.MailService(ctx, c.Viewer.OrgID); err != nil {
-		return err
-	} else if svc != nil {
-		writeJSON(w, http.StatusOK, Discovery{IMAP: accounts.WithUser(svc.IMAP, email), SMTP: accounts.WithUser(svc.SMTP, email), Source: "org",
-			Detail: "Your organisation's mail service, set by an admin."})
-		return nil
-	}
-	d, err := mc.Discover(ctx, email)
+	d, err := s.acc.MailSettingsFor(r.Context(), c.Viewer, email)
 	if errors.Is(err, ErrSettingsNotFound) {
 		return &Error{Status: http.StatusNotFound, Code: "settings_not_found",
 			Message: "No server settings could be found for " + email + ". Ask your provider for its IMAP and SMTP servers and enter them by hand."}
 	}
 	if err != nil {
-		return err
+		return accountError(err, "")
 	}
-	if d, err = s.signInAdvice(ctx, c.Viewer.OrgID, d); err != nil {
+	if d, err = s.signInAdvice(r.Context(), c.Viewer.OrgID, d); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, d)

@@ -24,7 +24,7 @@ func (s *Server) dropboxView(v *mailAccountView, counts map[string]int64) {
 		v.DropboxStatus = "This mailbox has no dropbox address. Disconnect it and connect it again in forwarding mode."
 		return
 	}
-	v.DropboxAddress = v.DropboxToken + "@" + s.cfg.DropboxDomain
+	v.DropboxAddress = s.acc.DropboxAddress(v.MailAccount)
 	var n int64
 	for _, c := range counts {
 		n += c

@@ -45,9 +45,6 @@ func (s *Server) disconnectMailAccount(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return accountError(err, "mail account")
 	}
-	if a.DisconnectedAt != nil {
-		s.unwatch(r.Context(), a)
-	}
 	return s.writeAccount(w, r, a)
 }
 

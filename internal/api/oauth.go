@@ -249,13 +249,9 @@ func (s *Server) signInAdvice(ctx context.Context, orgID int64, d Discovery) (Di
 	if s.cfg.OAuth == nil {
 		return d, nil
 	}
-	_, err := s.cfg.OAuth.GetApp(ctx, orgID, provider)
-	var oe *oauth.Error
-	if errors.As(err, &oe) {
-		return d, nil // not registered, or a provider this server does not sign in with
-	}
-	if err != nil {
-		return d, err
+	ok, err := s.cfg.OAuth.HasApp(ctx, orgID, provider)
+	if err != nil || !ok {
+		return d, err // not registered, or a provider this server does not sign in with
 	}
 	d.SignIn = provider
 	d.Hint = strings.TrimSpace("Your organisation lets you sign in with " + s.cfg.OAuth.Display(provider) +

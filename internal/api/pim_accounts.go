@@ -121,7 +121,7 @@ func pimSummary(a crm.PIMAccount) pimAccountSummary {
 	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
 		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
 	}
-	v.Status = failure(a.State, a.ErrorCode, a.ErrorMessage)
+	v.Status = accounts.FailureOf(a.State, a.ErrorCode, a.ErrorMessage)
 	return v
 }
 

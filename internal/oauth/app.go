@@ -225,3 +225,32 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// SignInProviders lists the providers the organisation's users can sign
+// in with to connect a mailbox: those this server knows whose app the
+// organisation has registered, in the server's order. Front ends show a
+// "Sign in with …" button for each, and none when there is none.
+func (s *Service) SignInProviders(ctx context.Context, orgID int64) ([]string, error) {
+	var out []string
+	for _, p := range s.providers {
+		ok, err := s.HasApp(ctx, orgID, p.Name())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, p.Name())
+		}
+	}
+	return out, nil
+}
+
+// HasApp reports whether the organisation has registered provider's app
+// (false for a provider this server does not sign in with).
+func (s *Service) HasApp(ctx context.Context, orgID int64, provider string) (bool, error) {
+	p, err := s.provider(provider)
+	if err != nil {
+		return false, nil
+	}
+	a, err := s.st.OAuthApp(ctx, orgID, p.Name())
+	return a != nil && err == nil, err
+}

@@ -52,6 +52,9 @@
           t.innerHTML = html.trim();
           const next = t.content.firstElementChild;
           if (!next) return;
+          // Unchanged: keep the element, so that a screen reader does not
+          // announce the same state again and focus stays where it is.
+          if (next.isEqualNode(el)) { refresh(el); return; }
           el.replaceWith(next);
           gate();
           if (next.dataset.live) refresh(next);
