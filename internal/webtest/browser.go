@@ -318,7 +318,7 @@ func (b *Browser) Screenshot(name string) {
 	if dir == "" {
 		return
 	}
-	png := get(b, "screenshot", chromedp.FullScreenshot(90))
+	png := get(b, "screenshot", chromedp.FullScreenshot(100))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatal(err)
 	}
