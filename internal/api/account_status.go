@@ -1,16 +1,17 @@
 package api
 
-import "github.com/crmsync/crmsync/internal/crm"
+import (
+	"github.com/crmsync/crmsync/internal/accounts"
+	"github.com/crmsync/crmsync/internal/crm"
+)
 
-// failure is why an account is not syncing, when it is not: its error code
-// and words, or nil while it syncs (a code recorded before it recovered is
-// history, not status). The single-account views and the lists show the
-// same, so a user scanning the list sees which account needs them and why.
+// failure is why an account is not syncing, when it is not
+// (accounts.Failure, which the web app shows too).
 func failure(state crm.AccountState, code, message string) *errorView {
-	if code == "" || state == crm.StateSynced || state == crm.StateInitialSync || state == crm.StateSyncing {
-		return nil
+	if f := accounts.Failure(state, code, message); f != nil {
+		return &errorView{Code: f.Code, Message: f.Message}
 	}
-	return &errorView{Code: code, Message: message}
+	return nil
 }
 
 // mailState is a mailbox's true state and failure. A sync loop that was
