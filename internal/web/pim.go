@@ -431,7 +431,7 @@ func (s *Server) pimUpdate(p *Page) error {
 	// Shown again as sent, with what was refused.
 	sent := a.Options
 	sent.ConflictPolicy = policy
-	sent.ImportCategories = append(imports, typed...)
+	sent.ImportCategories = imports
 	if req.EventCategories != nil {
 		sent.EventCategories = *req.EventCategories
 	}
@@ -451,6 +451,7 @@ func (s *Server) pimUpdate(p *Page) error {
 		d.URL, d.Username = a.URL, a.Username
 	}
 	d.EventCategories = f("event_categories")
+	d.OtherImports = f("import_other")
 	return p.RenderStatus(http.StatusUnprocessableEntity, "pim_account", d)
 }
 
