@@ -135,3 +135,47 @@ func TestPIMCollectionChoicesAndView(t *testing.T) {
 		}
 	})
 }
+
+// A sign-in with Microsoft for mail and calendar lists contacts and tasks
+// as missing; connecting contacts uses the sign-in's token set, wakes the
+// loop, and is refused a second time; a provider not signed in with is
+// refused, naming what to do.
+func TestConnectSignedInPIM(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(e *env) {
+		withDAV(e)
+		req := accounts.OAuthConnectionRequest{Provider: "microsoft", Email: "ann@acme.test", CredentialID: e.putToken("oauth-1"),
+			Services: []string{"calendar", "mail"}}
+		if _, err := e.svc.ConnectOAuth(e.ctx, e.ann, req); err != nil {
+			t.Fatal(err)
+		}
+		ins, err := e.svc.PIMSignIns(e.ctx, e.ann)
+		if err != nil || len(ins) != 1 || ins[0].Kind != crm.PIMMicrosoft || ins[0].Email != "ann@acme.test" ||
+			len(ins[0].Missing) != 2 || ins[0].Missing[0] != crm.ServiceContacts || ins[0].Missing[1] != crm.ServiceTasks {
+			t.Fatalf("sign-ins: %+v, %v", ins, err)
+		}
+		if ins, _ := e.svc.PIMSignIns(e.ctx, e.bob); len(ins) != 0 {
+			t.Errorf("Bob sees Ann's sign-ins: %+v", ins)
+		}
+		woken := len(e.wakes.pim)
+		a, err := e.svc.ConnectSignedInPIM(e.ctx, e.ann, crm.PIMMicrosoft, "ann@acme.test", crm.ServiceContacts)
+		if err != nil || a.Service != crm.ServiceContacts || a.CredentialID != "oauth-1" || a.UserID != e.ann.UserID || a.State != crm.StateConnecting {
+			t.Fatalf("contacts: %+v, %v", a, err)
+		}
+		if len(e.wakes.pim) != woken+1 {
+			t.Errorf("the new account's loop was not woken")
+		}
+		if _, err := e.svc.ConnectSignedInPIM(e.ctx, e.ann, crm.PIMMicrosoft, "ann@acme.test", crm.ServiceContacts); !errors.Is(err, accounts.ErrConflict) {
+			t.Errorf("twice: %v", err)
+		}
+		if ins, _ := e.svc.PIMSignIns(e.ctx, e.ann); len(ins) != 1 || len(ins[0].Missing) != 1 || ins[0].Missing[0] != crm.ServiceTasks {
+			t.Errorf("after connecting contacts: %+v", ins)
+		}
+		if _, err := e.svc.ConnectSignedInPIM(e.ctx, e.ann, crm.PIMGoogle, "ann@acme.test", crm.ServiceTasks); !errors.Is(err, accounts.ErrConflict) {
+			t.Errorf("a provider not signed in with: %v", err)
+		}
+		if _, err := e.svc.ConnectSignedInPIM(e.ctx, e.bob, crm.PIMMicrosoft, "ann@acme.test", crm.ServiceTasks); !errors.Is(err, accounts.ErrConflict) {
+			t.Errorf("Bob with Ann's sign-in: %v", err)
+		}
+	})
+}

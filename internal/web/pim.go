@@ -27,6 +27,7 @@ func (s *Server) pimRoutes() {
 	s.authed("GET /settings/pim", s.pimList)
 	s.authed("POST /settings/pim", s.pimConnect)
 	s.authed("POST /settings/pim/collections", s.pimDiscover)
+	s.authed("POST /settings/pim/signed-in", s.pimConnectSignedIn)
 	s.authed("GET /settings/pim/{id}", s.pimAccount)
 	s.authed("POST /settings/pim/{id}", s.pimUpdate)
 	s.authed("GET /settings/pim/{id}/live", s.pimLive)
@@ -39,6 +40,14 @@ type pimListData struct {
 	Accounts []pimState
 	Enabled  bool
 	Form     pimForm
+	// SignIns are the user's sign-ins with Microsoft or Google that have
+	// services not connected (accounts.Service.PIMSignIns).
+	SignIns []pimSignIn
+}
+
+type pimSignIn struct {
+	Kind, Email, Provider string
+	Services              []pimOption // value: the service; label: its name
 }
 
 // pimForm is the connection form, as sent (shown again when refused).
@@ -84,6 +93,20 @@ func (s *Server) renderPIMList(p *Page, status int, f pimForm) error {
 	}
 	d := pimListData{Enabled: s.cfg.Accounts.PIMEnabled() == nil, Form: f}
 	d.Form.Policies = pimPolicies(p, f.Policy)
+	ins, err := s.cfg.Accounts.PIMSignIns(p.Ctx(), p.Viewer)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if len(in.Missing) == 0 {
+			continue
+		}
+		si := pimSignIn{Kind: string(in.Kind), Email: in.Email, Provider: p.P.T("pim.kind." + string(in.Kind))}
+		for _, svc := range in.Missing {
+			si.Services = append(si.Services, pimOption{Value: string(svc), Label: p.P.T("pim.service." + string(svc))})
+		}
+		d.SignIns = append(d.SignIns, si)
+	}
 	for _, a := range page.Items {
 		v, err := s.cfg.Accounts.PIMView(p.Ctx(), a)
 		if err != nil {
@@ -131,6 +154,26 @@ func (s *Server) pimConnect(p *Page) error {
 	if err != nil {
 		if !pimRefusal(p, err, form.Errors, &form.Error) {
 			return err
+		}
+		return s.renderPIMList(p, http.StatusUnprocessableEntity, form)
+	}
+	p.Flash("pim.connected")
+	p.Redirect("/settings/pim/" + strconv.FormatInt(a.ID, 10))
+	return nil
+}
+
+// pimConnectSignedIn connects a service of a sign-in with Microsoft or
+// Google (accounts.Service.ConnectSignedInPIM).
+func (s *Server) pimConnectSignedIn(p *Page) error {
+	f := p.R.PostFormValue
+	a, err := s.cfg.Accounts.ConnectSignedInPIM(p.Ctx(), p.Viewer, crm.PIMKind(f("kind")), f("email"), crm.PIMService(f("service")))
+	if err != nil {
+		form := pimForm{Kind: string(crm.PIMCardDAV), Errors: map[string]string{}}
+		if !pimRefusal(p, err, form.Errors, &form.Error) {
+			return err
+		}
+		for _, m := range form.Errors {
+			form.Error = m
 		}
 		return s.renderPIMList(p, http.StatusUnprocessableEntity, form)
 	}
