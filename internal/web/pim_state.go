@@ -61,7 +61,9 @@ func pimStateOf(p *Page, v accounts.PIMView, full bool) pimState {
 	if f := v.Failure; f != nil {
 		st.Failure = p.P.Coded(f.Code, f.Message)
 	}
-	if pr := v.Progress; pr != nil && pr.Total > 0 {
+	// A pass that ended leaves its count ("1 of 1"): a bar only while
+	// there is something to wait for.
+	if pr := v.Progress; pr != nil && pr.Total > 0 && (pr.Done < pr.Total || a.State == crm.StateInitialSync) {
 		st.Progress = pr
 		st.ProgressText = p.P.T("pim.progress", "Done", p.P.Number(int(min(pr.Done, pr.Total))), "Total", p.P.Number(int(pr.Total)))
 	}
