@@ -171,6 +171,78 @@ func TestPIMAddressBookEnglish(t *testing.T) {
 	}
 }
 
+// A calendar in French on SQLite: the server's calendars and task lists
+// are listed to choose from, and only the events of the categories
+// chosen are synced (with the tasks of the task list chosen).
+func TestPIMCalendarFrench(t *testing.T) {
+	t.Parallel()
+	dav := radicale.Start(t, nil)
+	user, pass := dav.User(1)
+	dav.CreateCalendar(t, user, "perso", "Agenda perso", "VEVENT")
+	work := dav.CreateCalendar(t, user, "travail", "Agenda pro", "VEVENT", "VTODO")
+	dav.Put(t, user, work+"a.ics", ical("VEVENT", "ev-a", "Réunion client", "Travail"))
+	dav.Put(t, user, work+"b.ics", ical("VEVENT", "ev-b", "Dentiste", "Perso"))
+	dav.Put(t, user, work+"t.ics", ical("VTODO", "todo-1", "Envoyer le devis", ""))
+	s := webtest.Start(t, webtest.Options{Postgres: false})
+
+	b := s.NewBrowser(t, "fr")
+	b.SignIn(s.Admin.Email, s.Admin.Password)
+	b.WaitText("Bienvenue, Ada Admin", 20*time.Second)
+	b.Go("/settings/pim")
+	b.Select("Type", "Agenda (CalDAV)")
+	b.Fill("Adresse du serveur", dav.URL())
+	b.Fill("Nom d'utilisateur", user)
+	b.Fill("Mot de passe", pass)
+	b.Click("Lister les carnets d'adresses et agendas")
+	b.WaitText("Le serveur a accepté la connexion.", 15*time.Second)
+	b.Select("Carnet d'adresses ou agenda", "Agenda pro")
+	b.Select("Liste de tâches", "Agenda pro")
+	b.Fill("Catégories des événements à synchroniser", "Travail")
+	axeClean(t, b)
+	b.Click("Connecter")
+	b.WaitText("Connecté. crmsync le synchronise maintenant.", 15*time.Second)
+	b.WaitText("1 événement", 40*time.Second)
+	b.WaitText("1 tâche", 10*time.Second)
+	axeClean(t, b)
+	b.Screenshot("pim-calendar-fr")
+	var events struct{ Data []struct{ Summary string } }
+	s.MustAPI("GET", "/api/v1/events", s.Admin.Token, nil, &events)
+	if len(events.Data) != 1 || events.Data[0].Summary != "Réunion client" {
+		t.Errorf("events in the CRM: %+v", events.Data)
+	}
+	var acct struct {
+		Options struct {
+			Collection      string   `json:"collection"`
+			TaskCollection  string   `json:"task_collection"`
+			EventCategories []string `json:"event_categories"`
+		}
+	}
+	var list struct{ Data []struct{ ID int64 } }
+	s.MustAPI("GET", "/api/v1/pim-accounts", s.Admin.Token, nil, &list)
+	if len(list.Data) != 1 {
+		t.Fatalf("accounts: %+v", list)
+	}
+	s.MustAPI("GET", fmt.Sprintf("/api/v1/pim-accounts/%d", list.Data[0].ID), s.Admin.Token, nil, &acct)
+	if acct.Options.Collection != work || acct.Options.TaskCollection != work || strings.Join(acct.Options.EventCategories, ",") != "Travail" {
+		t.Errorf("options: %+v", acct.Options)
+	}
+}
+
+// ical is an iCalendar object of one component (VEVENT or VTODO).
+func ical(comp, uid, summary, category string) string {
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//crmsync test//EN\r\nBEGIN:" + comp + "\r\nUID:" + uid + "\r\nDTSTAMP:20261201T100000Z\r\n")
+	if comp == "VEVENT" {
+		b.WriteString("DTSTART:20261215T100000Z\r\nDTEND:20261215T110000Z\r\n")
+	}
+	b.WriteString("SUMMARY:" + summary + "\r\n")
+	if category != "" {
+		b.WriteString("CATEGORIES:" + category + "\r\n")
+	}
+	b.WriteString("END:" + comp + "\r\nEND:VCALENDAR\r\n")
+	return b.String()
+}
+
 func axeClean(t *testing.T, b *webtest.Browser) {
 	t.Helper()
 	if v := b.Axe(); len(v) > 0 {
