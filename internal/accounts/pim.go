@@ -228,28 +228,66 @@ func alreadyConnectedPIM(kind crm.PIMKind, username, u string) *Error {
 	return conflict("url", "%s on %s is already connected (%s) for this user. To change its password or options, edit that account instead.", username, u, kind)
 }
 
+// checkPIMLogin checks the server, login and owner of a connection
+// request.
+func checkPIMLogin(v crm.Viewer, req PIMConnectionRequest) (kind crm.PIMKind, u string, ownerID int64, err error) {
+	if kind, err = checkPIMKind(req.Kind); err != nil {
+		return
+	}
+	if u, err = davURL(req.URL); err != nil {
+		return
+	}
+	if req.Username == "" {
+		err = required("username", "username is required and cannot be blank.")
+		return
+	}
+	if ownerID, err = owner(v, req.UserID, "address book or calendar"); err != nil {
+		return
+	}
+	if req.Password == "" {
+		err = required("password", "password is required: the account's password (or an app password if your provider asks for one).")
+	}
+	return
+}
+
+// DiscoverPIM logs in to an address book or calendar server and lists its
+// collections of the kinds an account of req.Kind syncs, saving nothing:
+// the user chooses among them before connecting (ConnectPIM), so that the
+// CRM's records never go to a collection they did not mean. The login
+// counts against the same limits as ConnectPIM's.
+func (s *Service) DiscoverPIM(ctx context.Context, v crm.Viewer, req PIMConnectionRequest) ([]store.PIMCollection, error) {
+	kind, u, _, err := checkPIMLogin(v, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.PIMEnabled(); err != nil {
+		return nil, err
+	}
+	var avail []store.PIMCollection
+	err = s.limitedLogin(ctx, v, pimLogin(u, req.Username), func() (err error) {
+		avail, err = s.pim.Verify(ctx, kind, u, req.Username, req.Password)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []store.PIMCollection{}
+	for _, c := range avail {
+		if c.Kind == collectionKind(kind.DefaultService()) || (kind == crm.PIMCalDAV && c.Kind == pim.Tasks) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // ConnectPIM connects an address book or calendar server: it logs in and
 // lists the collections before saving anything, stores the password
 // sealed, and wakes the account's loop.
 func (s *Service) ConnectPIM(ctx context.Context, v crm.Viewer, req PIMConnectionRequest) (crm.PIMAccount, error) {
 	var a crm.PIMAccount
-	kind, err := checkPIMKind(req.Kind)
+	kind, u, ownerID, err := checkPIMLogin(v, req)
 	if err != nil {
 		return a, err
-	}
-	u, err := davURL(req.URL)
-	if err != nil {
-		return a, err
-	}
-	if req.Username == "" {
-		return a, required("username", "username is required and cannot be blank.")
-	}
-	ownerID, err := owner(v, req.UserID, "address book or calendar")
-	if err != nil {
-		return a, err
-	}
-	if req.Password == "" {
-		return a, required("password", "password is required: the account's password (or an app password if your provider asks for one).")
 	}
 	ro := req.Options
 	opts := crm.PIMOptions{Collection: hrefOf(kind, ro.Collection), TaskCollection: hrefOf(kind, ro.TaskCollection),

@@ -7,7 +7,6 @@ import (
 
 	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/pim"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -67,97 +66,47 @@ type PIMAccountUpdateRequest struct {
 	Options  Opt[PIMOptionsUpdateRequest] `json:"options"`
 }
 
-// pimAccountSummary is an account as lists show it: its true state.
+// pimAccountSummary is an account as lists show it: its true state
+// (accounts.SummarizePIM).
 type pimAccountSummary struct {
 	crm.PIMAccount
 	Status   *errorView    `json:"status,omitempty"`
 	Progress *progressView `json:"progress,omitempty"`
 }
 
-// pimAccountView is an account with what it syncs and how that went.
+// pimAccountView is an account with what it syncs and how that went
+// (accounts.Service.PIMView, which the web app shows too).
 type pimAccountView struct {
 	pimAccountSummary
-	Collections []store.PIMCollection `json:"collections"`
-	Counts      pimCounts             `json:"counts"`
-	ItemErrors  []pimItemError        `json:"item_errors"`
+	Collections []store.PIMCollection   `json:"collections"`
+	Counts      accounts.PIMCounts      `json:"counts"`
+	ItemErrors  []accounts.PIMItemError `json:"item_errors"`
 	// Warnings are what the user should look at though nothing failed
 	// (accounts.Service.PIMWarnings).
 	Warnings []string             `json:"warnings"`
 	History  []store.AccountEvent `json:"history"`
 }
 
-// pimCounts counts an account's items: synced ones per kind (contacts for
-// a CardDAV account, events and tasks for a CalDAV one), those deleted on
-// one side and no longer synced, and those whose last sync failed.
-type pimCounts struct {
-	Contacts   *int64 `json:"contacts,omitempty"`
-	Events     *int64 `json:"events,omitempty"`
-	Tasks      *int64 `json:"tasks,omitempty"`
-	Tombstoned int64  `json:"tombstoned"`
-	// NotImported counts server items left out of the CRM (categories not
-	// chosen, or unreadable).
-	NotImported int64 `json:"not_imported"`
-	Errors      int64 `json:"errors"`
-}
-
-type pimItemError struct {
-	Href       string         `json:"href"`
-	RecordType pim.RecordType `json:"record_type"`
-	CRMID      int64          `json:"crm_id,omitempty"`
-	Error      string         `json:"error"`
-}
-
-// Bounds of the account view.
-const (
-	pimItemErrorsShown = 20
-	pimHistoryShown    = 50
-	maxUsername        = 320
-)
+const maxUsername = 320
 
 func pimSummary(a crm.PIMAccount) pimAccountSummary {
-	v := pimAccountSummary{PIMAccount: a}
-	v.Options.ImportCategories = nonNil(v.Options.ImportCategories)
-	v.Options.EventCategories = nonNil(v.Options.EventCategories)
-	if a.State == crm.StateInitialSync || a.ProgressTotal > 0 {
-		v.Progress = &progressView{Done: a.ProgressDone, Total: a.ProgressTotal}
-	}
-	v.Status = accounts.FailureOf(a.State, a.ErrorCode, a.ErrorMessage)
+	return summaryView(accounts.SummarizePIM(a))
+}
+
+func summaryView(sum accounts.PIMSummary) pimAccountSummary {
+	v := pimAccountSummary{PIMAccount: sum.Account}
+	v.Progress = sum.Progress
+	v.Status = sum.Failure
 	return v
 }
 
 func (s *Server) pimAccountView(ctx context.Context, a crm.PIMAccount) (pimAccountView, error) {
-	v := pimAccountView{pimAccountSummary: pimSummary(a), ItemErrors: []pimItemError{}}
-	cols, err := s.st.PIMCollections(ctx, a.ID)
+	pv, err := s.acc.PIMView(ctx, a)
 	if err != nil {
-		return v, err
+		return pimAccountView{}, err
 	}
-	v.Collections = nonNil(cols)
-	stats, err := s.st.PIMItemStats(ctx, a.ID, pimItemErrorsShown)
-	if err != nil {
-		return v, err
-	}
-	v.Counts.Errors, v.Counts.Tombstoned, v.Counts.NotImported = stats.Errors, stats.Tombstoned, stats.NotImported
-	for _, it := range stats.ItemErrors {
-		v.ItemErrors = append(v.ItemErrors, pimItemError{Href: it.Href, RecordType: it.RecordType, CRMID: it.CRMID, Error: it.Error})
-	}
-	contacts, events, tasks := stats.Synced[pim.RecordContact], stats.Synced[pim.RecordEvent], stats.Synced[pim.RecordTask]
-	switch a.Service {
-	case crm.ServiceContacts:
-		v.Counts.Contacts = &contacts
-	case crm.ServiceTasks:
-		v.Counts.Tasks = &tasks
-	default: // a calendar: its events, and over CalDAV its tasks
-		v.Counts.Events, v.Counts.Tasks = &events, &tasks
-	}
-	hist, err := s.st.PIMAccountEvents(ctx, a.ID, pimHistoryShown)
-	if err != nil {
-		return v, err
-	}
-	v.History = nonNil(hist)
-	if v.Warnings, err = s.acc.PIMWarnings(ctx, a); err != nil {
-		return v, err
-	}
-	return v, nil
+	return pimAccountView{pimAccountSummary: summaryView(pv.PIMSummary), Collections: pv.Collections, Counts: pv.Counts,
+		ItemErrors: pv.ItemErrors, Warnings: pv.Warnings, History: pv.History}, nil
 }
 
 // createPIMAccount connects an address book or calendar server

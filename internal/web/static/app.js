@@ -63,4 +63,29 @@
     }, every);
   };
   document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("[data-live]").forEach(refresh));
+  // Fragments fetched on demand: <button type="button" data-swap="/path"
+  // data-target="#id"> posts its form to /path and puts the answer in
+  // place of #id (a choice only the server can list, from what the form
+  // holds so far: the address books of a server, with the login typed).
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("[data-swap]");
+    if (!b) return;
+    e.preventDefault();
+    const target = document.querySelector(b.dataset.target);
+    b.disabled = true;
+    b.setAttribute("aria-busy", "true");
+    fetch(b.dataset.swap, { method: "POST", body: new FormData(b.form), headers: { "X-CSRF-Token": csrf(), "Accept": "text/html" }, credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+      .then((html) => {
+        const t = document.createElement("template");
+        t.innerHTML = html.trim();
+        const next = t.content.firstElementChild;
+        if (!next || !target) return;
+        target.replaceWith(next);
+        const focus = next.querySelector("select, [role=alert]");
+        if (focus) { if (!focus.matches("select")) focus.tabIndex = -1; focus.focus(); }
+      })
+      .catch(() => {})
+      .finally(() => { b.disabled = false; b.removeAttribute("aria-busy"); });
+  });
 })();
