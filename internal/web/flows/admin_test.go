@@ -144,6 +144,20 @@ func TestAdminPages(t *testing.T) {
 				t.Errorf("the company's owner is %d, want the successor %d", company.OwnerID, mona.ID)
 			}
 			b.Screenshot("admin-user-deactivated-" + c.lang)
+			if c.lang == "en" {
+				// Deleted for good, with the successor: the button waits
+				// for the confirmation.
+				b.Select("Who takes over their records and mailboxes", "Mona Manager (mona@acme.test)")
+				if b.Enabled("Delete the user") {
+					t.Errorf("the delete button works before the confirmation is ticked")
+				}
+				b.Check("I understand that Nils Newcomer is deleted for good", true)
+				b.Click("Delete the user")
+				b.WaitText("The user was deleted.", 5*time.Second)
+				if b.Has("Nils Newcomer") {
+					t.Errorf("the list still shows the deleted user")
+				}
+			}
 
 			// The Microsoft app: its secret is never shown back.
 			const secret = "s3cret-Value-never-shown"
