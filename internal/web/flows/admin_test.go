@@ -49,6 +49,10 @@ var adminLangs = map[string]adminWords{
 	},
 }
 
+// wait bounds each wait for a page's words: generous, since the flows
+// share a busy machine.
+const wait = 20 * time.Second
+
 type apiUser struct {
 	ID        int64  `json:"id"`
 	Email     string `json:"email"`
@@ -88,7 +92,7 @@ func TestAdminPages(t *testing.T) {
 			}
 
 			b.Click(w.Admin)
-			b.WaitText(w.Linking, 5*time.Second)
+			b.WaitText(w.Linking, wait)
 			for _, href := range []string{"/admin/users", "/admin/oauth", "/admin/linking", "/admin/mail-service", "/admin/sso", "/admin/security"} {
 				if n := evalInt(t, b, fmt.Sprintf(`document.querySelectorAll('main a[href=%q]').length`, href)); n != 1 {
 					t.Errorf("the index links %s %d times", href, n)
@@ -103,7 +107,7 @@ func TestAdminPages(t *testing.T) {
 			b.Select(w.Role, w.Member)
 			b.Select(w.Manager, "Mona Manager (mona@acme.test)")
 			b.Click(w.Create)
-			b.WaitText(w.Created, 5*time.Second)
+			b.WaitText(w.Created, wait)
 			nils := findUser(t, s, "nils@acme.test")
 			if nils.Role != "member" || nils.ManagerID == nil || *nils.ManagerID != mona.ID {
 				t.Fatalf("created: %+v, want a member managed by %d", nils, mona.ID)
@@ -114,14 +118,14 @@ func TestAdminPages(t *testing.T) {
 			b.Fill(w.Email, "NILS@acme.test")
 			b.Fill(w.Name, "Nils Again")
 			b.Click(w.Create)
-			b.WaitText(w.Taken, 5*time.Second)
+			b.WaitText(w.Taken, wait)
 			axe("users")
 
 			// Their role changes.
 			b.Go(fmt.Sprintf("/admin/users/%d", nils.ID))
 			b.Select(w.Role, w.RoleMgr)
 			b.Click(w.Save)
-			b.WaitText(w.Saved, 5*time.Second)
+			b.WaitText(w.Saved, wait)
 			if u := findUser(t, s, "nils@acme.test"); u.Role != "manager" || u.ManagerID == nil || *u.ManagerID != mona.ID {
 				t.Errorf("after the role change: %+v", u)
 			}
@@ -131,8 +135,8 @@ func TestAdminPages(t *testing.T) {
 			s.MustAPI("POST", "/api/v1/companies", s.Admin.Token, map[string]any{"name": "Globex", "owner_id": nils.ID}, &co)
 			b.Select(w.Successor, "Mona Manager (mona@acme.test)")
 			b.Click(w.Deactivate)
-			b.WaitText(w.Deactivated, 5*time.Second)
-			b.WaitText(w.Reactive, 5*time.Second)
+			b.WaitText(w.Deactivated, wait)
+			b.WaitText(w.Reactive, wait)
 			if u := findUser(t, s, "nils@acme.test"); u.Active {
 				t.Errorf("still active after deactivation: %+v", u)
 			}
@@ -153,7 +157,7 @@ func TestAdminPages(t *testing.T) {
 				}
 				b.Check("I understand that Nils Newcomer is deleted for good", true)
 				b.Click("Delete the user")
-				b.WaitText("The user was deleted.", 5*time.Second)
+				b.WaitText("The user was deleted.", wait)
 				if b.Has("Nils Newcomer") {
 					t.Errorf("the list still shows the deleted user")
 				}
@@ -162,12 +166,12 @@ func TestAdminPages(t *testing.T) {
 			// The Microsoft app: its secret is never shown back.
 			const secret = "s3cret-Value-never-shown"
 			b.Go("/admin/oauth")
-			b.WaitText(w.NoApp, 5*time.Second)
+			b.WaitText(w.NoApp, wait)
 			b.Fill(w.ClientID, "0f1e2d3c-aaaa-bbbb-cccc-123456789abc")
 			b.Fill(w.Secret, secret)
 			b.Click(w.SaveApp)
-			b.WaitText(w.AppSaved, 5*time.Second)
-			b.WaitText(w.Registered, 5*time.Second)
+			b.WaitText(w.AppSaved, wait)
+			b.WaitText(w.Registered, wait)
 			if html := outerHTML(t, b); strings.Contains(html, secret) || !strings.Contains(html, "0f1e2d3c-aaaa-bbbb-cccc-123456789abc") {
 				t.Errorf("the page after saving shows the secret, or not the client id")
 			}
@@ -183,15 +187,15 @@ func TestAdminPages(t *testing.T) {
 
 			// Linking rules: a bad domain is named; good ones are saved.
 			b.Go("/admin/linking")
-			b.WaitText(w.Kept, 5*time.Second)
+			b.WaitText(w.Kept, wait)
 			b.Fill(w.Own, "acme.test\nnot_a_domain!")
 			b.Click(w.Save)
-			b.WaitText(w.BadDom, 5*time.Second)
+			b.WaitText(w.BadDom, wait)
 			b.Screenshot("admin-linking-error-" + c.lang)
 			b.Fill(w.Own, "acme.test\nACME-group.test")
 			b.Fill(w.Freemail, "mailbox.example")
 			b.Click(w.Save)
-			b.WaitText(w.LinkSaved, 5*time.Second)
+			b.WaitText(w.LinkSaved, wait)
 			var rules struct {
 				Own      []string `json:"own_domains"`
 				Freemail []string `json:"freemail_domains"`
@@ -206,7 +210,7 @@ func TestAdminPages(t *testing.T) {
 			max := s.NewUser("max@acme.test", "Max Member", "member")
 			m := s.NewBrowser(t, c.lang)
 			m.SignIn(max.Email, max.Password)
-			m.WaitText("Max Member", 5*time.Second)
+			m.WaitText("Max Member", wait)
 			if m.Has(w.Admin) {
 				t.Errorf("a member's menu shows %q", w.Admin)
 			}
@@ -216,7 +220,7 @@ func TestAdminPages(t *testing.T) {
 				}
 			}
 			m.Go("/admin/users")
-			m.WaitText(w.NotFound, 5*time.Second)
+			m.WaitText(w.NotFound, wait)
 			// Nor can they post to them.
 			if st := evalInt(t, m, fmt.Sprintf(`fetch("/admin/users", {method: "POST", headers: {"X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content, "Content-Type": "application/x-www-form-urlencoded"}, body: %q}).then(r => r.status)`,
 				url.Values{"email": {"sneaky@acme.test"}, "name": {"Sneaky"}, "role": {"admin"}}.Encode())); st != 404 {
