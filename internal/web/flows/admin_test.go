@@ -86,7 +86,7 @@ func TestAdminPages(t *testing.T) {
 				if c.lang != "en" && page != "index" && page != "users" {
 					return
 				}
-				if v := b.Axe(); len(v) > 0 {
+				if v := b.AxeWithin(90 * time.Second); len(v) > 0 {
 					t.Errorf("accessibility of %s: %+v", page, v)
 				}
 			}
