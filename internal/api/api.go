@@ -328,6 +328,9 @@ func (s *Server) authed(pattern string, h authedFunc) {
 			err = h(w, r, c)
 		}
 		if err != nil {
+			if c != nil {
+				r = withUserLanguage(r, c.User.Language)
+			}
 			s.writeError(w, r, err)
 		}
 	}))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmsync/crmsync/internal/i18n"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -170,7 +171,56 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfter(ae.RetryAfter))
 	}
+	ae, lang := localize(r, ae)
+	w.Header().Set("Content-Language", lang)
 	writeJSON(w, ae.Status, errorBody{Error: ae})
+}
+
+// localize writes the message of an error in the language of the person
+// who reads it: the signed-in user's chosen language, else the best match
+// for Accept-Language. Only codes whose message is the same for every
+// request ("code.<code>" in the catalogue, package i18n) are translated,
+// with the request's few details (a wait, a reference) filled in; the
+// others, and every answer in English, keep the English message, which
+// may say more. It returns the error to send and its language.
+func localize(r *http.Request, ae *Error) (*Error, string) {
+	chosen, accept := userLanguage(r.Context()), r.Header.Get("Accept-Language")
+	if chosen == "" && accept == "" {
+		return ae, i18n.Langs[0]
+	}
+	lang := i18n.Negotiate(chosen, accept)
+	if lang == i18n.Langs[0] || !i18n.Has("code."+ae.Code) {
+		return ae, i18n.Langs[0]
+	}
+	p := i18n.For(lang)
+	out := *ae
+	out.Message = p.Coded(ae.Code, ae.Message, "Ref", requestID(r.Context()), "Max", p.Number(maxTokens),
+		"Wait", waitWords(p, ae.RetryAfter))
+	return &out, lang
+}
+
+// waitWords says a wait in a language, rounded up to seconds or minutes.
+func waitWords(p *i18n.Printer, d time.Duration) string {
+	if d < time.Minute {
+		return p.N("wait.seconds", max(1, int((d+time.Second-1)/time.Second)))
+	}
+	return p.N("wait.minutes", int((d+time.Minute-1)/time.Minute))
+}
+
+const userLanguageKey ctxKey = 1
+
+// withUserLanguage remembers the signed-in caller's chosen language for
+// the error answer (writeError).
+func withUserLanguage(r *http.Request, lang string) *http.Request {
+	if lang == "" {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), userLanguageKey, lang))
+}
+
+func userLanguage(ctx context.Context) string {
+	l, _ := ctx.Value(userLanguageKey).(string)
+	return l
 }
 
 // storageFullError is the 507 of a write the database's disk has no room

@@ -2,11 +2,9 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
@@ -53,10 +51,6 @@ type linkingRulesView struct {
 	FreemailDomains        []string `json:"freemail_domains"`
 	BuiltinFreemailDomains []string `json:"builtin_freemail_domains"`
 }
-
-// maxLinkingDomains caps each list of the linking settings; a region's
-// free-mail providers can be many more than a company's domains.
-const maxLinkingDomains = 1000
 
 func (s *Server) linkingView(ctx context.Context, orgID int64) (linkingRulesView, error) {
 	own, freemail, err := s.st.LinkingRules(ctx, orgID)
@@ -116,22 +110,8 @@ func (s *Server) putLinking(w http.ResponseWriter, r *http.Request, c *caller) e
 	return nil
 }
 
-// linkingDomains normalises a list of domains, naming a bad item
-// ("own_domains[2]"), and drops duplicates.
+// linkingDomains normalises a list of domains (linker.RuleDomains).
 func linkingDomains(field string, items []string) ([]string, error) {
-	if len(items) > maxLinkingDomains {
-		return nil, invalid(field, "%s may hold at most %d domains.", field, maxLinkingDomains)
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		d, err := crm.NormalizeDomain(it)
-		if err != nil {
-			f := fmt.Sprintf("%s[%d]", field, i)
-			return nil, invalid(f, "%s (%q) %s.", f, it, strings.TrimSuffix(err.Error(), "."))
-		}
-		if !slices.Contains(out, d) {
-			out = append(out, d)
-		}
-	}
-	return out, nil
+	v, err := linker.RuleDomains(field, items)
+	return v, ruleError(err)
 }

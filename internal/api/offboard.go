@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/users"
 )
 
@@ -28,8 +29,14 @@ func usersError(err error) error {
 			out.Status, out.Code = http.StatusForbidden, codeForbidden
 		case errors.Is(ue, users.ErrInvalid):
 			out.Status, out.Code = http.StatusUnprocessableEntity, codeInvalidValue
+		case errors.Is(ue, users.ErrConflict):
+			out.Code = codeConflict
 		}
 		return out
+	}
+	var fe *crm.FieldError
+	if errors.As(err, &fe) {
+		return ruleError(err)
 	}
 	return accountError(err, "user")
 }
@@ -59,7 +66,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c *caller) e
 // change of its own: combined with others, a failure half way would leave
 // the user changed in part.
 func (s *Server) changeActive(w http.ResponseWriter, r *http.Request, c *caller, id int64, req UserUpdateRequest) error {
-	if req.Email.Set || req.Name.Set || req.Role.Set || req.ManagerID.Set || req.Password.Set || req.CurrentPassword.Set {
+	if req.Email.Set || req.Name.Set || req.Role.Set || req.ManagerID.Set || req.Password.Set || req.CurrentPassword.Set || req.Language.Set {
 		return invalid("active", "Change active on its own, with reassign_to if you like; send the other changes in a separate request.")
 	}
 	if !req.Active.Set {

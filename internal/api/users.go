@@ -9,6 +9,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/users"
 )
 
 // UserCreationRequest is the body of POST /api/v1/users (admins only).
@@ -36,16 +37,10 @@ type UserUpdateRequest struct {
 	// Admins only, and on its own.
 	Active     Opt[bool]  `json:"active"`
 	ReassignTo Opt[int64] `json:"reassign_to"`
-}
-
-// userStoreError is storeError for user writes, where an email already
-// taken is a conflict with another record (409), not a bad value.
-func userStoreError(err error) error {
-	var fe *store.FieldError
-	if errors.Is(err, store.ErrConflict) || errors.As(err, &fe) && fe.Field == "email" && fe.Code == "duplicate" {
-		return conflict("email", "Another user already has this email. Each email can belong to one user, since it is what they sign in with.")
-	}
-	return storeError(err, "user")
+	// Language is the language of the web app and of the API's messages
+	// for this user ("en", "fr", "sv", "it"; "" or null: the one the
+	// browser or client asks for in Accept-Language).
+	Language Opt[string] `json:"language"`
 }
 
 // hashNewPassword hashes a password being set, refusing weak ones, within
@@ -58,6 +53,9 @@ func (s *Server) hashNewPassword(ctx context.Context, pw string) (string, error)
 	return h, err
 }
 
+// The workflows of users (who may change what, the last admin, a taken
+// email) are internal/users'; these handlers decode, call and encode.
+
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if !c.Viewer.CanAdminister() {
 		return forbidden("Only an admin can create users. Ask an admin of your organisation.")
@@ -66,37 +64,13 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *caller) e
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	p := store.UserParams{Role: crm.RoleMember, ManagerID: req.ManagerID}
-	if req.Email == "" {
-		return required("email", "email is required: it is what the user signs in with.")
-	}
-	var err error
-	if p.Email, err = crm.NormalizeEmail(req.Email); err != nil {
-		return invalid("email", "email %s.", err)
-	}
-	if p.Name, err = text("name", req.Name, true, maxName); err != nil {
-		return err
-	}
-	if req.Role != "" {
-		if err := checkRole(req.Role); err != nil {
-			return err
-		}
-		p.Role = req.Role
-	}
-	if p.ManagerID != nil {
-		if err := refID("manager_id", *p.ManagerID); err != nil {
-			return err
-		}
-	}
+	in := users.NewUser{Email: req.Email, Name: req.Name, Role: req.Role, ManagerID: req.ManagerID}
 	if req.Password != "" {
-		if p.PasswordHash, err = s.hashNewPassword(r.Context(), req.Password); err != nil {
-			return err
-		}
-		p.SetPassword = true
+		in.Password = func(ctx context.Context, _ crm.User) (string, error) { return s.hashNewPassword(ctx, req.Password) }
 	}
-	u, err := s.st.CreateUser(r.Context(), c.Viewer.OrgID, p)
+	u, err := s.usr.Create(r.Context(), c.Viewer, in)
 	if err != nil {
-		return userStoreError(err)
+		return usersError(err)
 	}
 	return created(w, fmt.Sprintf("/api/v1/users/%d", u.ID), u)
 }
@@ -126,112 +100,48 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, c *caller) e
 	if req.Active.Set || req.ReassignTo.Set {
 		return s.changeActive(w, r, c, id, req)
 	}
-	target, err := s.st.GetUser(r.Context(), c.Viewer.OrgID, id)
-	if err != nil {
-		return storeError(err, "user")
+	var ch users.Changes
+	if ch.Email, err = given(req.Email, "email", "every user has an email."); err != nil {
+		return err
 	}
-	self, admin := target.ID == c.User.ID, c.Viewer.CanAdminister()
-	if !admin {
-		if !self {
-			return forbidden("You can change only your own name and password. Ask an admin to change other users.")
-		}
-		for _, f := range []struct {
-			set  bool
-			name string
-		}{{req.Email.Set, "email"}, {req.Role.Set, "role"}, {req.ManagerID.Set, "manager_id"}} {
-			if f.set {
-				e := forbidden("Only an admin can change a user's %s. Ask an admin of your organisation.", f.name)
-				e.Field = f.name
-				return e
-			}
+	if ch.Name, err = given(req.Name, "name", "every user has a name."); err != nil {
+		return err
+	}
+	if ch.Role, err = given(req.Role, "role", "give one of the roles."); err != nil {
+		return err
+	}
+	if req.ManagerID.Set {
+		ch.SetManager = true
+		if !req.ManagerID.Null {
+			m := req.ManagerID.Value
+			ch.ManagerID = &m
 		}
 	}
-
-	var email, name, hash string
-	if req.Email.Set {
-		v, err := req.Email.value("email", "every user has an email.")
-		if err != nil {
-			return err
-		}
-		if email, err = crm.NormalizeEmail(v); err != nil {
-			return invalid("email", "email %s.", err)
-		}
-	}
-	if req.Name.Set {
-		v, err := req.Name.value("name", "every user has a name.")
-		if err != nil {
-			return err
-		}
-		if name, err = text("name", v, true, maxName); err != nil {
-			return err
-		}
-	}
-	if req.Role.Set {
-		v, err := req.Role.value("role", "give one of the roles.")
-		if err != nil {
-			return err
-		}
-		if err := checkRole(v); err != nil {
-			return err
-		}
-		if target.Role == crm.RoleAdmin && v != crm.RoleAdmin {
-			if err := s.checkNotLastAdmin(r.Context(), c.Viewer.OrgID, "role",
-				"This user is the organisation's only admin, and an organisation needs one. Make another user admin first, then change this user's role."); err != nil {
-				return err
-			}
-		}
-	}
-	if req.ManagerID.Set && !req.ManagerID.Null {
-		if err := refID("manager_id", req.ManagerID.Value); err != nil {
-			return err
-		}
-		if req.ManagerID.Value == id {
-			return invalid("manager_id", "A user cannot be their own manager.")
-		}
+	if req.Language.Set {
+		// null, like "", goes back to the language the client asks for.
+		l := req.Language.Value
+		ch.Language = &l
 	}
 	if req.CurrentPassword.Set && !req.Password.Set {
 		return invalid("current_password", "current_password is only needed with password, to change it.")
 	}
 	if req.Password.Set {
-		v, err := req.Password.value("password", "give the new password.")
+		pw, err := req.Password.value("password", "give the new password.")
 		if err != nil {
 			return err
 		}
-		if self {
-			if err := s.checkCurrentPassword(r, target, req.CurrentPassword); err != nil {
-				return err
+		ch.Password = func(ctx context.Context, target crm.User) (string, error) {
+			if target.ID == c.User.ID {
+				if err := s.checkCurrentPassword(r, target, req.CurrentPassword); err != nil {
+					return "", err
+				}
 			}
-		}
-		if hash, err = s.hashNewPassword(r.Context(), v); err != nil {
-			return err
+			return s.hashNewPassword(ctx, pw)
 		}
 	}
-
-	u, err := s.st.UpdateUser(r.Context(), c.Viewer.OrgID, id, func(p *store.UserParams) error {
-		if req.Email.Set {
-			p.Email = email
-		}
-		if req.Name.Set {
-			p.Name = name
-		}
-		if req.Role.Set {
-			p.Role = req.Role.Value
-		}
-		if req.ManagerID.Set {
-			if req.ManagerID.Null {
-				p.ManagerID = nil
-			} else {
-				m := req.ManagerID.Value
-				p.ManagerID = &m
-			}
-		}
-		if req.Password.Set {
-			p.PasswordHash, p.SetPassword = hash, true
-		}
-		return nil
-	})
+	u, err := s.usr.Update(r.Context(), c.Viewer, id, ch)
 	if err != nil {
-		return userStoreError(err)
+		return usersError(err)
 	}
 	out := userUpdateResponse{User: u}
 	if req.Password.Set {
@@ -274,20 +184,6 @@ func (s *Server) checkCurrentPassword(r *http.Request, u crm.User, current Opt[s
 		return invalid("current_password", "current_password is not your current password. Check it and try again.")
 	}
 	att.Succeeded()
-	return nil
-}
-
-// checkNotLastAdmin refuses a change that would leave the organisation
-// without an admin, with a message naming what to do. The store makes the
-// same check atomically (FieldError "last_admin"), which settles races.
-func (s *Server) checkNotLastAdmin(ctx context.Context, orgID int64, field, msg string) error {
-	page, err := s.st.ListUsers(ctx, orgID, store.UserFilter{ListParams: store.ListParams{Limit: 2}, Role: crm.RoleAdmin})
-	if err != nil {
-		return err
-	}
-	if len(page.Items) < 2 {
-		return invalid(field, "%s", msg)
-	}
 	return nil
 }
 

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync/internal/auth/limit"
+	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/i18n"
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/users"
 )
 
 type loginData struct {
@@ -106,14 +108,12 @@ func (s *Server) settingsPage(p *Page) error {
 }
 
 func (s *Server) settingsSubmit(p *Page) error {
+	// The users service checks the language, as for the API's PATCH.
 	lang := p.R.PostFormValue("language")
-	if lang != "" && !i18n.Supported(lang) {
+	var fe *crm.FieldError
+	if _, err := s.cfg.Users.Update(p.Ctx(), p.Viewer, p.User.ID, users.Changes{Language: &lang}); errors.As(err, &fe) {
 		return &FormError{Message: fmt.Sprintf("%s: %q", p.P.T("settings.language"), lang)}
-	}
-	if _, err := s.cfg.Store.UpdateUser(p.Ctx(), p.Viewer.OrgID, p.User.ID, func(u *store.UserParams) error {
-		u.Language = lang
-		return nil
-	}); err != nil {
+	} else if err != nil {
 		return err
 	}
 	p.Flash("settings.saved")
