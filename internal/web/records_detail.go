@@ -22,8 +22,10 @@ type fact struct {
 // recordData is a record's page: what it is, its related records, and
 // its email timeline.
 type recordData struct {
-	Type    crm.LinkType
-	ID      int64
+	Type crm.LinkType
+	ID   int64
+	// List is the path of the list of this type of record ("companies").
+	List    string
 	Name    string
 	Facts   []fact
 	Related []relatedList
@@ -184,11 +186,18 @@ func (s *Server) renderRecord(p *Page, d recordData) error {
 	if err != nil {
 		return listError(p, err)
 	}
+	d.List = recordPath(d.Type)
 	names := s.linkNames(p)
 	for _, e := range page.Items {
+		// A list carries no links: each message's are read on their own
+		// (the records the user may see only).
+		links, err := s.cfg.Store.EmailLinks(p.Ctx(), p.Viewer, e.ID)
+		if err != nil {
+			return err
+		}
 		d.Timeline.Items = append(d.Timeline.Items, timelineItem{ID: e.ID, Subject: subjectWords(p, e.Subject), Date: p.P.DateTime(e.Date),
 			From: addressList(e.Participants.From), To: addressList(append(append([]crm.Address{}, e.Participants.To...), e.Participants.Cc...)),
-			Links: names(e.Links), Attached: len(e.Attachments)})
+			Links: names(links), Attached: len(e.Attachments)})
 	}
 	self := "/" + recordPath(d.Type) + "/" + id(d.ID)
 	if cursor != "" {
