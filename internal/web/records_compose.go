@@ -40,6 +40,9 @@ func (s *Server) composeRecord(p *Page, d *composeData) error {
 	var ok bool
 	switch {
 	case p.R.Method == http.MethodPost:
+		if p.R.PostFormValue("record") == "" {
+			return nil
+		}
 		ref, ok = linkRef(p.R.PostFormValue("record"))
 	case q.Get("company_id") != "":
 		ref, ok = linkRef("company:" + q.Get("company_id"))

@@ -292,7 +292,8 @@ func TestRecordsTimelineAndLinksItalian(t *testing.T) {
 }
 
 // In English, on SQLite: an email written from Carla's page goes out
-// through the SMTP server and the outbox page says so; the tasks and
+// through the SMTP server and the outbox page says so; one the server
+// refuses is said not sent, with the server's reason; the tasks and
 // events lists.
 func TestRecordsComposeAndSendEnglish(t *testing.T) {
 	t.Parallel()
@@ -358,6 +359,18 @@ func TestRecordsComposeAndSendEnglish(t *testing.T) {
 	if len(items.Data) != 1 || items.Data[0].State != "sent" || items.Data[0].AccountID != acct {
 		t.Errorf("the outbox: %+v", items.Data)
 	}
+
+	// A recipient the server refuses for good: the outbox says it was not
+	// sent, and why.
+	out.FailAlways(smtptest.Fault{Step: smtptest.StepRcpt, Rcpt: "nobody@globex.test", Code: 550, Message: "5.1.1 No such mailbox here"})
+	b.Go(fmt.Sprintf("/compose?contact_id=%d", carla))
+	b.Fill("To", "nobody@globex.test")
+	b.Fill("Subject", "Lost")
+	b.Fill("Message", "To nobody.")
+	b.Click("Send")
+	b.WaitText("Not sent", 30*time.Second)
+	b.WaitText("No such mailbox here", 5*time.Second)
+	noAxe(t, b, "the outbox page of a failed message")
 
 	b.Go("/tasks")
 	b.WaitText("Call Carla back", 5*time.Second)
