@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
+	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -101,19 +101,8 @@ func (s *Server) timelineOf(r *http.Request, q query, c *caller) (*store.LinkTar
 
 // checkRecordVisible answers 404 for a CRM record the viewer may not see.
 func (s *Server) checkRecordVisible(ctx context.Context, v crm.Viewer, t crm.LinkType, id int64) error {
-	var err error
-	switch t {
-	case crm.LinkCompany:
-		_, err = s.st.GetCompany(ctx, v, id)
-	case crm.LinkContact:
-		_, err = s.st.GetContact(ctx, v, id)
-	case crm.LinkOpportunity:
-		_, err = s.st.GetOpportunity(ctx, v, id)
-	default:
-		return fmt.Errorf("api: unknown link type %q", t)
-	}
-	if err != nil {
-		return storeError(err, string(t))
+	if err := messages.RecordVisible(ctx, s.st, v, t, id); err != nil {
+		return messagesError(err, string(t))
 	}
 	return nil
 }
@@ -264,15 +253,7 @@ func (s *Server) unlinkMessage(w http.ResponseWriter, r *http.Request, c *caller
 		return err
 	}
 	if err := s.msg.Unlink(r.Context(), c.Viewer, id, t, target); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			// The message, or the record to unlink ahead of time.
-			what := "message"
-			if _, gerr := s.st.GetEmail(r.Context(), c.Viewer, id); gerr == nil {
-				what = string(t)
-			}
-			return storeError(err, what)
-		}
-		return storeError(err, "message")
+		return messagesError(err, "message")
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -386,7 +386,9 @@ func (s *Service) Link(ctx context.Context, v crm.Viewer, id int64, t crm.LinkTy
 }
 
 // Unlink removes a link of message id by hand, automatic or manual; the
-// unlink is remembered: automatic linking never links the two again.
+// unlink is remembered: automatic linking never links the two again. A
+// message the viewer cannot see is store.ErrNotFound; a record not
+// linked that they cannot see, an *Error of kind ErrNotFound.
 func (s *Service) Unlink(ctx context.Context, v crm.Viewer, id int64, t crm.LinkType, target int64) error {
 	e, err := s.st.GetEmail(ctx, v, id)
 	if err != nil {
@@ -397,7 +399,12 @@ func (s *Service) Unlink(ctx context.Context, v crm.Viewer, id int64, t crm.Link
 	// time, a record not linked (yet), needs one the viewer may see: an
 	// unlink of an unknown id would only be clutter.
 	if !slices.ContainsFunc(e.Links, func(l crm.EmailLink) bool { return l.Type == t && l.ID == target }) {
-		if err := RecordVisible(ctx, s.st, v, t, target); err != nil {
+		err := RecordVisible(ctx, s.st, v, t, target)
+		if errors.Is(err, store.ErrNotFound) {
+			return &Error{Kind: ErrNotFound, Code: CodeNotFound,
+				Message: fmt.Sprintf("No %s with this id exists, or you do not have access to it.", t)}
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -137,7 +137,7 @@ func (s *Server) linkSubmit(p *Page) error {
 		if errors.As(err, &fe) && fe.Code == "not_found" {
 			return ErrNotFound
 		}
-		return err
+		return messagesError(err)
 	}
 	p.Flash("records.linked")
 	p.Redirect("/messages/" + id(mid) + "#links")
@@ -156,11 +156,26 @@ func (s *Server) unlinkSubmit(p *Page) error {
 		return ErrNotFound
 	}
 	if err := s.linker().Unlink(p.Ctx(), p.Viewer, mid, ref.Type, ref.ID); err != nil {
-		return err
+		return messagesError(err)
 	}
 	p.Flash("records.unlinked")
 	p.Redirect("/messages/" + id(mid) + "#links")
 	return nil
+}
+
+// messagesError is an error of the messages service as a page's: a
+// record the user may not see is a page that does not exist.
+func messagesError(err error) error {
+	var me *messages.Error
+	switch {
+	case errors.Is(err, messages.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, messages.ErrForbidden):
+		return ErrForbidden
+	case errors.As(err, &me):
+		return &FormError{Message: me.Message}
+	}
+	return err
 }
 
 // linker is the messages service, or one without mail for linking only
@@ -187,11 +202,8 @@ func (s *Server) attachmentDownload(p *Page) error {
 		return ErrNotFound
 	}
 	info, fetch, err := s.cfg.Messages.Attachment(p.Ctx(), p.Viewer, mid, n)
-	if errors.Is(err, messages.ErrNotFound) {
-		return ErrNotFound
-	}
 	if err != nil {
-		return err
+		return messagesError(err)
 	}
 	ct := info.ContentType
 	if ct == "" {
