@@ -285,6 +285,12 @@ func TestRecordsTimelineAndLinksItalian(t *testing.T) {
 			t.Errorf("%s: %d, want 404 without the record", path, got.Status)
 		}
 	}
+	// Nor can a message be linked to it, or unlinked from it.
+	for _, path := range []string{fmt.Sprintf("/messages/%d/links", order), fmt.Sprintf("/messages/%d/unlink", order)} {
+		if got := b.Post(path, map[string]string{"record": fmt.Sprintf("company:%d", other.ID)}); got.Status != 404 {
+			t.Errorf("POST %s of another organisation's company: %d, want 404", path, got.Status)
+		}
+	}
 	b.Go(fmt.Sprintf("/companies/%d", other.ID))
 	b.WaitText("Questa pagina non esiste, oppure non hai il permesso di vederla.", 5*time.Second)
 	b.Go("/companies?q=Initech")
