@@ -190,7 +190,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			OAuth: signIn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
 		// The web app runs its workflows through the API's services.
 		apiSrv.Mount(web.New(web.Config{Store: db, Logger: log, Accounts: apiSrv.Accounts(), Users: apiSrv.Users(),
-			SignIn: apiSrv.SignIn(), OAuth: signIn, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+			SignIn: apiSrv.SignIn(), Messages: apiSrv.Messages(), OAuth: signIn, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 			TrustForwardedFor: cfg.TrustForwardedFor, DropboxDomain: cfg.DropboxDomain, Retention: retention}))
 		srv = &http.Server{
 			Handler:           apiSrv,

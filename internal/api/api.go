@@ -23,6 +23,7 @@ import (
 	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/auth/limit"
+	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
@@ -112,6 +113,7 @@ type Server struct {
 	acc      *accounts.Service   // the mail and PIM account workflows
 	usr      *users.Service      // offboarding and reactivating users
 	signIn   *signin.Service     // passwords and sessions, shared with the web app
+	msg      *messages.Service   // sending mail, attachments; shared with the web app
 	web      http.Handler        // the web app, served for paths outside the API
 }
 
@@ -149,6 +151,11 @@ func New(cfg Config) *Server {
 		hasher:   auth.NewGate(cfg.PasswordHashMemory),
 	}
 	s.usr = users.New(users.Config{Store: cfg.Store, Accounts: s.acc, Now: cfg.Now})
+	var fetch messages.AttachmentFetcher
+	if cfg.Mail != nil {
+		fetch = cfg.Mail
+	}
+	s.msg = messages.New(messages.Config{Store: cfg.Store, Mail: fetch, Wake: cfg.Wake, Now: cfg.Now, Logger: cfg.Logger})
 	s.signIn = signin.New(signin.Config{Store: cfg.Store, Attempts: s.attempts, Hasher: s.hasher, Now: cfg.Now, SessionTTL: cfg.SessionTTL})
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)
@@ -280,6 +287,9 @@ func (s *Server) Users() *users.Service { return s.usr }
 // SignIn is the sign-in service (passwords behind the server's limiter,
 // sessions).
 func (s *Server) SignIn() *signin.Service { return s.signIn }
+
+// Messages is the messages service (sending mail, attachments).
+func (s *Server) Messages() *messages.Service { return s.msg }
 
 // Routes returns every route the server answers, as ServeMux patterns
 // ("GET /api/v1/companies/{id}"). The OpenAPI test checks the document

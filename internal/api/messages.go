@@ -3,11 +3,9 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +13,7 @@ import (
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/mail/mimeparse"
+	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -102,19 +101,8 @@ func (s *Server) timelineOf(r *http.Request, q query, c *caller) (*store.LinkTar
 
 // checkRecordVisible answers 404 for a CRM record the viewer may not see.
 func (s *Server) checkRecordVisible(ctx context.Context, v crm.Viewer, t crm.LinkType, id int64) error {
-	var err error
-	switch t {
-	case crm.LinkCompany:
-		_, err = s.st.GetCompany(ctx, v, id)
-	case crm.LinkContact:
-		_, err = s.st.GetContact(ctx, v, id)
-	case crm.LinkOpportunity:
-		_, err = s.st.GetOpportunity(ctx, v, id)
-	default:
-		return fmt.Errorf("api: unknown link type %q", t)
-	}
-	if err != nil {
-		return storeError(err, string(t))
+	if err := messages.RecordVisible(ctx, s.st, v, t, id); err != nil {
+		return messagesError(err, string(t))
 	}
 	return nil
 }
@@ -239,16 +227,13 @@ func (s *Server) linkMessage(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err := refID("id", *req.ID); err != nil {
 		return err
 	}
-	// The store checks that the caller may see both the message (404) and
-	// the record (422 on "id", code not_found).
-	if err := s.st.SetLink(r.Context(), c.Viewer, id, req.Type, *req.ID, true); err != nil {
-		return storeError(err, "message")
-	}
-	e, err := s.st.GetEmail(r.Context(), c.Viewer, id)
+	// The service checks that the caller may see both the message (404)
+	// and the record (422 on "id", code not_found).
+	links, err := s.msg.Link(r.Context(), c.Viewer, id, req.Type, *req.ID)
 	if err != nil {
 		return storeError(err, "message")
 	}
-	writeJSON(w, http.StatusCreated, linksBody{Links: nonNil(e.Links)})
+	writeJSON(w, http.StatusCreated, linksBody{Links: nonNil(links)})
 	return nil
 }
 
@@ -267,32 +252,14 @@ func (s *Server) unlinkMessage(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return err
 	}
-	e, err := s.st.GetEmail(r.Context(), c.Viewer, id)
-	if err != nil {
-		return storeError(err, "message")
-	}
-	// A link the message shows may be removed even when it names a record
-	// the caller cannot open (a colleague's company). Unlinking ahead of
-	// time, a record not linked (yet), needs one the caller may see: an
-	// unlink of an unknown id would only be clutter.
-	shown := slices.ContainsFunc(e.Links, func(l crm.EmailLink) bool { return l.Type == t && l.ID == target })
-	if !shown {
-		if err := s.checkRecordVisible(r.Context(), c.Viewer, t, target); err != nil {
-			return err
-		}
-	}
-	if err := s.st.SetLink(r.Context(), c.Viewer, id, t, target, false); err != nil {
-		return storeError(err, "message")
+	if err := s.msg.Unlink(r.Context(), c.Viewer, id, t, target); err != nil {
+		return messagesError(err, "message")
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, c *caller) error {
-	mc, err := s.mailConnector()
-	if err != nil {
-		return err
-	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -301,18 +268,10 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil || n < 0 {
 		return badRequest(codeInvalidID, "n", "%q is not an attachment number: attachments are numbered from 0, as in the message's attachments list.", r.PathValue("n"))
 	}
-	e, err := s.st.GetEmail(r.Context(), c.Viewer, id)
+	info, fetch, err := s.msg.Attachment(r.Context(), c.Viewer, id, n)
 	if err != nil {
-		return storeError(err, "message")
+		return messagesError(err, "message")
 	}
-	if n >= len(e.Attachments) {
-		return &Error{Status: http.StatusNotFound, Code: codeNotFound, Field: "n", Message: fmt.Sprintf("This message has %d attachments, numbered from 0.", len(e.Attachments))}
-	}
-	a, err := s.st.GetMailAccount(r.Context(), c.Viewer, e.AccountID)
-	if err != nil {
-		return storeError(err, "mail account")
-	}
-	info := e.Attachments[n]
 	ct := info.ContentType
 	if ct == "" {
 		ct = "application/octet-stream"
@@ -327,7 +286,7 @@ func (s *Server) getAttachment(w http.ResponseWriter, r *http.Request, c *caller
 		h.Set("Content-Security-Policy", "sandbox")
 		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": info.Filename}))
 	}}
-	err = mc.Attachment(r.Context(), a, e, n, aw)
+	err = fetch(aw)
 	if err == nil {
 		aw.start() // an empty attachment is still one
 		return nil

@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/mail"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/crmsync/crmsync/internal/crm"
-	"github.com/crmsync/crmsync/internal/mail/compose"
-	"github.com/crmsync/crmsync/internal/store"
+	"github.com/crmsync/crmsync/internal/messages"
 )
 
 // Limits of a message sent from crmsync.
@@ -22,18 +19,7 @@ const (
 	// sendMaxBodyBytes is the body limit of POST /api/v1/messages/send: 20
 	// MiB of attachments take 27 MiB in base64, plus the bodies. Every
 	// other route keeps Config.MaxBodyBytes.
-	sendMaxBodyBytes   = 30 << 20
-	maxAttachmentBytes = 20 << 20 // decoded content, all attachments together
-	maxSubject         = 998      // RFC 5322 §2.1.1 line length
-	maxBodyText        = 5 << 20  // text and html, each
-	maxFilename        = 255
-	maxRecipients      = 100 // per list
-)
-
-// Codes of POST /api/v1/messages/send.
-const (
-	codeCannotSend   = "cannot_send"   // the mailbox cannot send: forwarding mode, disconnected, no SMTP server
-	codeFromMismatch = "from_mismatch" // the mailbox is not the sender's primary address
+	sendMaxBodyBytes = 30 << 20
 )
 
 // SendMessageRequest is the body of POST /api/v1/messages/send.
@@ -114,228 +100,77 @@ func viewOutbox(it crm.OutboxItem) outboxView {
 		To: nonNil(it.Request.To), Cc: nonNil(it.Request.Cc), Bcc: nonNil(it.Request.Bcc)}
 }
 
-// sendMessage queues a message to send from one of the caller's mailboxes.
+// sendMessage queues a message to send from one of the caller's mailboxes
+// (messages.Service.Send, which the web app's compose page runs too).
 // It answers 202 with the outbox item; the account's sync loop sends it.
 func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req SendMessageRequest
 	if err := s.decodeJSONLimit(w, r, &req, sendMaxBodyBytes); err != nil {
 		return err
 	}
-	ctx := r.Context()
-	if req.AccountID == 0 {
-		return required("account_id", "Choose the mailbox to send from.")
-	}
-	if err := refID("account_id", req.AccountID); err != nil {
-		return err
-	}
-	a, err := s.st.GetMailAccount(ctx, c.Viewer, req.AccountID)
-	if errors.Is(err, store.ErrNotFound) {
-		return &Error{Status: http.StatusUnprocessableEntity, Code: codeNotFound, Field: "account_id",
-			Message: "account_id: no mailbox with this id that you can see."}
-	}
-	if err != nil {
-		return storeError(err, "mail account")
-	}
-	if err := canSend(a, c); err != nil {
-		return err
-	}
-	send := crm.SendRequest{Subject: req.Subject, Text: req.Text, HTML: req.HTML}
-	if send.To, err = sendAddresses("to", req.To); err != nil {
-		return err
-	}
-	if send.Cc, err = sendAddresses("cc", req.Cc); err != nil {
-		return err
-	}
-	if send.Bcc, err = sendAddresses("bcc", req.Bcc); err != nil {
-		return err
-	}
-	if len(send.To)+len(send.Cc)+len(send.Bcc) == 0 {
-		return required("to", "The message needs at least one recipient in to, cc or bcc.")
-	}
-	if n := utf8.RuneCountInString(req.Subject); n > maxSubject {
-		return invalid("subject", "subject must be at most %d characters (it has %d).", maxSubject, n)
-	}
-	if len(req.Text) > maxBodyText {
-		return invalid("text", "text must be at most %s.", byteSize(maxBodyText))
-	}
-	if len(req.HTML) > maxBodyText {
-		return invalid("html", "html must be at most %s.", byteSize(maxBodyText))
-	}
-	if send.Attachments, err = sendAttachments(req.Attachments); err != nil {
-		return err
-	}
-	if send.Links, err = s.sendLinks(r, c, req.Links); err != nil {
-		return err
-	}
-	if req.InReplyTo != "" {
-		id := strings.Trim(strings.TrimSpace(req.InReplyTo), "<>")
-		if len(id) > 250 || !strings.Contains(id, "@") || strings.ContainsAny(id, " \t\r\n<>\"") {
-			return invalid("in_reply_to", "in_reply_to must be the Message-ID of the message answered, like abc@example.com (the message_id of a stored message).")
+	if req.AccountID != 0 {
+		if err := refID("account_id", req.AccountID); err != nil {
+			return err
 		}
-		send.InReplyTo = id
 	}
-
-	// The message is built once, here: every attempt sends the same bytes,
-	// and its Message-ID finds it in the Sent folder.
-	from := crm.Address{Name: c.User.Name, Email: a.Email}
-	msgID := compose.NewMessageID(a.Email)
-	raw, err := compose.Build(send, from, msgID, s.cfg.Now())
+	send := messages.SendRequest{AccountID: req.AccountID, To: sendAddresses(req.To), Cc: sendAddresses(req.Cc), Bcc: sendAddresses(req.Bcc),
+		Subject: req.Subject, Text: req.Text, HTML: req.HTML, InReplyTo: req.InReplyTo}
+	for _, a := range req.Attachments {
+		send.Attachments = append(send.Attachments, crm.SendAttachment{Filename: a.Filename, ContentType: a.ContentType, Content: a.Content})
+	}
+	if len(req.Links) > maxListItems {
+		return invalid("links", "links may hold at most %d records.", maxListItems)
+	}
+	for i, l := range req.Links {
+		f := fmt.Sprintf("links[%d]", i)
+		if err := checkLinkType(f+".type", l.Type); err != nil {
+			return err
+		}
+		if l.ID == 0 {
+			return required(f+".id", "%s.id is required: the id of the %s.", f, l.Type)
+		}
+		if err := refID(f+".id", l.ID); err != nil {
+			return err
+		}
+		send.Links = append(send.Links, crm.LinkRef{Type: l.Type, ID: l.ID})
+	}
+	it, err := s.msg.Send(r.Context(), c.Viewer, c.User, send)
 	if err != nil {
-		return invalid("", "The message cannot be built: %s.", strings.TrimPrefix(err.Error(), "compose: invalid message: "))
-	}
-	// The attachments travel in the raw message; the request keeps their
-	// names and types only.
-	for i := range send.Attachments {
-		send.Attachments[i].Content = nil
-	}
-	it, err := s.st.EnqueueMail(ctx, c.Viewer, crm.OutboxItem{AccountID: a.ID, MessageID: msgID, From: from, Request: send, Raw: raw})
-	if err != nil {
-		return storeError(err, "mail account")
-	}
-	if s.cfg.Wake != nil {
-		s.cfg.Wake(a.ID)
+		return messagesError(err, "mail account")
 	}
 	w.Header().Set("Location", "/api/v1/outbox/"+strconv.FormatInt(it.ID, 10))
 	writeJSON(w, http.StatusAccepted, viewOutbox(it))
 	return nil
 }
 
-// canSend checks that the caller may send from a: their own mailbox, in
-// sync mode with an SMTP server (or a provider that sends, such as
-// Microsoft), and their primary address.
-func canSend(a crm.MailAccount, c *caller) error {
-	cannot := func(format string, args ...any) error {
-		return &Error{Status: http.StatusUnprocessableEntity, Code: codeCannotSend, Field: "account_id", Message: fmt.Sprintf(format, args...)}
-	}
-	if a.UserID != c.User.ID {
-		return &Error{Status: http.StatusForbidden, Code: codeForbidden, Field: "account_id",
-			Message: "You can send only from your own mailboxes; this one belongs to another user."}
-	}
-	switch {
-	case a.DisconnectedAt != nil:
-		return cannot("This mailbox is disconnected: reconnect it to send from it.")
-	case a.Mode != crm.ModeSync:
-		return cannot("This mailbox is connected in forwarding mode: crmsync receives copies of its mail but cannot send from it. Connect it in sync mode to send.")
-	case !a.HasSubmission():
-		return cannot("This mailbox has no SMTP server: add one in its settings to send from it.")
-	}
-	if !strings.EqualFold(strings.TrimSpace(a.Email), strings.TrimSpace(c.User.Email)) {
-		// Only an admin may change a user's email (updateUser): a member
-		// is told whom to ask, not to do what they cannot.
-		change := "Change the address on your profile"
-		if !c.Viewer.CanAdminister() {
-			change = "Ask an admin of your organisation to change the address on your profile"
+// messagesError turns an error of the messages service into the API's
+// answer; what names the record for the store's errors.
+func messagesError(err error, what string) error {
+	var me *messages.Error
+	if errors.As(err, &me) {
+		out := &Error{Status: http.StatusUnprocessableEntity, Code: me.Code, Field: me.Field, Message: me.Message}
+		switch {
+		case errors.Is(me, messages.ErrForbidden):
+			out.Status = http.StatusForbidden
+		case errors.Is(me, messages.ErrNotFound):
+			out.Status = http.StatusNotFound
 		}
-		return &Error{Status: http.StatusUnprocessableEntity, Code: codeFromMismatch, Field: "account_id", Message: fmt.Sprintf(
-			"Messages are sent from the primary address of your CRM profile, %s, but this mailbox is %s. %s to %s, or send from the mailbox with the address %s.",
-			c.User.Email, a.Email, change, a.Email, c.User.Email)}
+		return out
 	}
-	return nil
+	if errors.Is(err, messages.ErrUnavailable) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "Mail is not enabled on this server."}
+	}
+	return storeError(err, what)
 }
 
-// sendAddresses checks a recipient list, naming the item at fault
-// ("to[1]").
-func sendAddresses(field string, in []SendAddress) ([]crm.Address, error) {
-	if len(in) > maxRecipients {
-		return nil, invalid(field, "%s may hold at most %d addresses.", field, maxRecipients)
-	}
+// sendAddresses is a recipient list as the service takes it (checked
+// there, naming the item at fault: "to[1]").
+func sendAddresses(in []SendAddress) []crm.Address {
 	out := make([]crm.Address, 0, len(in))
-	for i, a := range in {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		if strings.TrimSpace(a.Email) == "" {
-			return nil, required(f, "%s needs an email address.", f)
-		}
-		email, err := crm.NormalizeEmail(a.Email)
-		if err != nil {
-			return nil, invalid(f, "%s (%q) %s.", f, a.Email, strings.TrimSuffix(err.Error(), "."))
-		}
-		name := strings.TrimSpace(a.Name)
-		if strings.ContainsAny(name, "\r\n\x00") {
-			return nil, invalid(f+".name", "%s.name must be on one line.", f)
-		}
-		if n := utf8.RuneCountInString(name); n > maxName {
-			return nil, invalid(f+".name", "%s.name must be at most %d characters (it has %d).", f, maxName, n)
-		}
-		out = append(out, crm.Address{Name: name, Email: email})
+	for _, a := range in {
+		out = append(out, crm.Address{Name: a.Name, Email: a.Email})
 	}
-	return out, nil
-}
-
-func sendAttachments(in []SendAttachmentRequest) ([]crm.SendAttachment, error) {
-	if len(in) > maxListItems {
-		return nil, invalid("attachments", "attachments may hold at most %d files.", maxListItems)
-	}
-	var total int
-	out := make([]crm.SendAttachment, 0, len(in))
-	for i, a := range in {
-		f := fmt.Sprintf("attachments[%d]", i)
-		name := strings.TrimSpace(a.Filename)
-		if name == "" {
-			return nil, required(f+".filename", "%s.filename is required: the file's name as the recipients will see it.", f)
-		}
-		if utf8.RuneCountInString(name) > maxFilename || strings.ContainsAny(name, "\r\n\x00/\\") {
-			return nil, invalid(f+".filename", "%s.filename must be a file name of at most %d characters, without / or \\.", f, maxFilename)
-		}
-		ct := strings.TrimSpace(a.ContentType)
-		if ct != "" {
-			mt, _, err := mime.ParseMediaType(ct)
-			if err != nil || !strings.Contains(mt, "/") || strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
-				return nil, invalid(f+".content_type", "%s.content_type must be a media type like application/pdf (or empty: guessed from the file name).", f)
-			}
-		}
-		total += len(a.Content)
-		out = append(out, crm.SendAttachment{Filename: name, ContentType: ct, Content: a.Content})
-	}
-	if total > maxAttachmentBytes {
-		return nil, invalid("attachments", "Attachments may total at most %s (these are %.1f MiB). Send fewer or smaller files, or share them by link.", byteSize(maxAttachmentBytes), float64(total)/(1<<20))
-	}
-	return out, nil
-}
-
-// sendLinks checks the records to link: known types, records the caller
-// may see (sent mail is theirs, linked as they would by hand).
-func (s *Server) sendLinks(r *http.Request, c *caller, in []SendLinkRequest) ([]crm.LinkRef, error) {
-	if len(in) > maxListItems {
-		return nil, invalid("links", "links may hold at most %d records.", maxListItems)
-	}
-	out := make([]crm.LinkRef, 0, len(in))
-	for i, l := range in {
-		f := fmt.Sprintf("links[%d]", i)
-		if err := checkLinkType(f+".type", l.Type); err != nil {
-			return nil, err
-		}
-		if l.ID == 0 {
-			return nil, required(f+".id", "%s.id is required: the id of the %s.", f, l.Type)
-		}
-		if err := refID(f+".id", l.ID); err != nil {
-			return nil, err
-		}
-		var err error
-		switch l.Type {
-		case crm.LinkCompany:
-			_, err = s.st.GetCompany(r.Context(), c.Viewer, l.ID)
-		case crm.LinkContact:
-			_, err = s.st.GetContact(r.Context(), c.Viewer, l.ID)
-		case crm.LinkOpportunity:
-			_, err = s.st.GetOpportunity(r.Context(), c.Viewer, l.ID)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, &Error{Status: http.StatusUnprocessableEntity, Code: codeNotFound, Field: f + ".id",
-				Message: fmt.Sprintf("%s.id: no %s with this id that you can see.", f, l.Type)}
-		}
-		if err != nil {
-			return nil, err
-		}
-		ref := crm.LinkRef{Type: l.Type, ID: l.ID}
-		dup := false
-		for _, o := range out {
-			dup = dup || o == ref
-		}
-		if !dup {
-			out = append(out, ref)
-		}
-	}
-	return out, nil
+	return out
 }
 
 // getOutboxItem shows where a message being sent stands.

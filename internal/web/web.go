@@ -29,6 +29,7 @@ import (
 	"github.com/crmsync/crmsync/internal/accounts"
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/i18n"
+	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
@@ -47,6 +48,9 @@ type Config struct {
 	Accounts *accounts.Service
 	Users    *users.Service
 	SignIn   *signin.Service
+	// Messages sends mail and fetches attachments (the REST API's
+	// service); nil hides the compose page and attachment downloads.
+	Messages *messages.Service
 	// OAuth signs users in with Microsoft and Google; nil hides those
 	// buttons.
 	OAuth  *oauth.Service

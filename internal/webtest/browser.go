@@ -336,14 +336,27 @@ type Violation struct {
 }
 
 // Axe runs axe-core (WCAG 2 A and AA rules) on the page and returns the
-// serious and critical violations.
+// serious and critical violations. It may take up to a minute: each run
+// loads axe-core's half-megabyte script and checks the whole page.
 func (b *Browser) Axe() []Violation {
 	b.t.Helper()
+	return b.AxeWithin(time.Minute)
+}
+
+// AxeWithin is Axe bounded by within.
+func (b *Browser) AxeWithin(within time.Duration) []Violation {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, within)
+	defer cancel()
 	script := axeSource + `;
 (async () => {
   const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]});
   return r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => ({
     id: v.id, impact: v.impact, description: v.description, targets: v.nodes.map(n => n.target.join(" "))}));
 })()`
-	return get(b, "running axe", chromedp.Evaluate[[]Violation](script, chromedp.EvalAwaitPromise))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[[]Violation](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("running axe: %v\n--- page (%s) ---\n%s", err, b.URL(), b.Text())
+	}
+	return v
 }

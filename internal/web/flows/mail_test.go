@@ -51,13 +51,6 @@ func setDovecotPassword(t *testing.T, dc *dovecot.Server, user, old, password st
 	dc.Restart()
 }
 
-func noAxe(t *testing.T, b *webtest.Browser, page string) {
-	t.Helper()
-	if v := b.Axe(); len(v) > 0 {
-		t.Errorf("accessibility of %s: %+v", page, v)
-	}
-}
-
 // In English on SQLite: a mailbox whose settings autoconfiguration cannot
 // find is connected with Advanced settings (Dovecot over SSL); its state
 // goes live to "Synced" with its count; Dovecot's password changes and
