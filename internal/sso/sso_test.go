@@ -193,7 +193,6 @@ func TestConfigure(t *testing.T) {
 	})
 }
 
-
 func TestSignIn(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, f storetest.Factory) {
 		x := setup(t, f)
