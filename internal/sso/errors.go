@@ -24,6 +24,8 @@ type Error struct {
 	Code    string
 	Field   string
 	Message string
+	// Email is who the provider said signed in (CodeNotMember).
+	Email string
 }
 
 func (e *Error) Error() string {
@@ -51,6 +53,6 @@ var (
 // notMember is the refusal of someone the provider knows but the
 // organisation does not.
 func notMember(email string) *Error {
-	return &Error{Code: CodeNotMember,
+	return &Error{Code: CodeNotMember, Email: email,
 		Message: fmt.Sprintf("%s is not a user of this organisation in crmsync: ask your admin to add you.", email)}
 }
