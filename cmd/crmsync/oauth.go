@@ -9,6 +9,7 @@ import (
 	"github.com/crmsync/crmsync/internal/netguard"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/secret"
+	"github.com/crmsync/crmsync/internal/sso"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -30,5 +31,13 @@ func newOAuth(guard *netguard.Guard, st store.Store, kr *secret.Keyring, publicU
 // the sync loops use and signs no one in.
 func newOAuthTokens(guard *netguard.Guard, st store.Store, kr *secret.Keyring) *oauth.Service {
 	return oauth.New(oauth.Config{Store: st, Keys: kr,
+		HTTP: &http.Client{Transport: guard.Transport(nil), Timeout: providerTimeout}})
+}
+
+// newSSO builds single sign-on (OpenID Connect): like the OAuth sign-in,
+// its requests to identity providers go through the network guard. The
+// public URL was checked by newOAuth.
+func newSSO(guard *netguard.Guard, st store.Store, kr *secret.Keyring, publicURL string) *sso.Service {
+	return sso.New(sso.Config{Store: st, Keys: kr, PublicURL: publicURL,
 		HTTP: &http.Client{Transport: guard.Transport(nil), Timeout: providerTimeout}})
 }

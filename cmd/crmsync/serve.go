@@ -20,6 +20,7 @@ import (
 	"github.com/crmsync/crmsync/internal/maintenance"
 	"github.com/crmsync/crmsync/internal/metrics"
 	"github.com/crmsync/crmsync/internal/oauth"
+	"github.com/crmsync/crmsync/internal/sso"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
 	"github.com/crmsync/crmsync/internal/web"
@@ -124,10 +125,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	}
 	// Sign-in belongs to the API (a worker has no --public-url).
 	var signIn *oauth.Service
+	var singleSignOn *sso.Service
 	if withAPI {
 		if signIn, err = newOAuth(guard, db, kr, cfg.PublicURL); err != nil {
 			return err
 		}
+		singleSignOn = newSSO(guard, db, kr, cfg.PublicURL)
 	}
 	// The sync loops refresh the tokens of mailboxes signed in with a
 	// provider: a worker gets a service for that alone (no sign-in, so no
@@ -187,10 +190,11 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			PIM: pconn, WakePIM: workers.WakePIM,
 			DropboxDomain: cfg.DropboxDomain, Retention: retention,
 			TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-			OAuth: signIn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
+			OAuth: signIn, SSO: singleSignOn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
 		// The web app runs its workflows through the API's services.
 		apiSrv.Mount(web.New(web.Config{Store: db, Logger: log, Accounts: apiSrv.Accounts(), Users: apiSrv.Users(),
-			SignIn: apiSrv.SignIn(), Messages: apiSrv.Messages(), OAuth: signIn, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+			SignIn: apiSrv.SignIn(), Messages: apiSrv.Messages(), OAuth: signIn, SSO: singleSignOn,
+			SecureCookies:     strings.HasPrefix(cfg.PublicURL, "https://"),
 			TrustForwardedFor: cfg.TrustForwardedFor, DropboxDomain: cfg.DropboxDomain, Retention: retention}))
 		srv = &http.Server{
 			Handler:           apiSrv,

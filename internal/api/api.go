@@ -26,6 +26,7 @@ import (
 	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/signin"
+	"github.com/crmsync/crmsync/internal/sso"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
 )
@@ -78,6 +79,9 @@ type Config struct {
 	// OAuth signs users in with providers (Microsoft); without it those
 	// endpoints answer 503.
 	OAuth *oauth.Service
+	// SSO is single sign-on with the organisation's OpenID Connect
+	// provider; without it /api/v1/org/sso answers 503.
+	SSO *sso.Service
 	// GooglePushToken is the secret in the token query parameter of the
 	// operator's Pub/Sub push subscription (--google-pubsub-token): a
 	// Gmail push without it is ignored. Empty: every push is ignored.
@@ -254,6 +258,7 @@ func (s *Server) registerRoutes() {
 	s.queried("GET /api/v1/outbox", s.listOutbox, "limit", "cursor", "state", "account_id")
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 	s.oauthRoutes()
+	s.ssoRoutes()
 	s.graphRoutes()
 	s.googleRoutes()
 

@@ -55,6 +55,7 @@ var requestTypes = map[string]any{
 	"POST /graph/lifecycle":            api.GraphNotifications{},
 	"POST /google/notifications":       api.PubSubPush{},
 	"POST /api/v1/login":               api.LoginRequest{},
+	"PUT /api/v1/org/sso":              api.SSORequest{},
 	"POST /api/v1/users":               api.UserCreationRequest{},
 	"PATCH /api/v1/users/{id}":         api.UserUpdateRequest{},
 	"POST /api/v1/users/{id}/tokens":   api.TokenCreationRequest{},

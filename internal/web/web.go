@@ -32,6 +32,7 @@ import (
 	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/oauth"
 	"github.com/crmsync/crmsync/internal/signin"
+	"github.com/crmsync/crmsync/internal/sso"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
 )
@@ -68,6 +69,9 @@ type Config struct {
 	// Retention is how long a disconnected mailbox's data is kept, said
 	// in the disconnect dialog.
 	Retention time.Duration
+	// SSO signs users in through their organisation's OpenID Connect
+	// provider (sso.go); nil hides single sign-on.
+	SSO *sso.Service
 }
 
 // Server is the web app, an http.Handler.
@@ -111,6 +115,7 @@ func (s *Server) routes() {
 	s.pimRoutes()
 	s.recordRoutes()
 	s.adminRoutes()
+	s.ssoRoutes()
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, false, func(p *Page) error { return ErrNotFound })
