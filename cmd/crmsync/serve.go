@@ -187,7 +187,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			PIM: pconn, WakePIM: workers.WakePIM,
 			DropboxDomain: cfg.DropboxDomain, Retention: retention,
 			TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-			OAuth: signIn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
+			OAuth: signIn, Keys: kr, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
 		// The web app runs its workflows through the API's services.
 		apiSrv.Mount(web.New(web.Config{Store: db, Logger: log, Accounts: apiSrv.Accounts(), Users: apiSrv.Users(),
 			SignIn: apiSrv.SignIn(), OAuth: signIn, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),

@@ -24,6 +24,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/oauth"
+	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
@@ -77,6 +78,9 @@ type Config struct {
 	// OAuth signs users in with providers (Microsoft); without it those
 	// endpoints answer 503.
 	OAuth *oauth.Service
+	// Keys seal two-factor secrets (package signin); without them users
+	// cannot turn two-factor authentication on.
+	Keys *secret.Keyring
 	// GooglePushToken is the secret in the token query parameter of the
 	// operator's Pub/Sub push subscription (--google-pubsub-token): a
 	// Gmail push without it is ignored. Empty: every push is ignored.
@@ -149,7 +153,7 @@ func New(cfg Config) *Server {
 		hasher:   auth.NewGate(cfg.PasswordHashMemory),
 	}
 	s.usr = users.New(users.Config{Store: cfg.Store, Accounts: s.acc, Now: cfg.Now})
-	s.signIn = signin.New(signin.Config{Store: cfg.Store, Attempts: s.attempts, Hasher: s.hasher, Now: cfg.Now, SessionTTL: cfg.SessionTTL})
+	s.signIn = signin.New(signin.Config{Store: cfg.Store, Attempts: s.attempts, Hasher: s.hasher, Now: cfg.Now, SessionTTL: cfg.SessionTTL, Keys: cfg.Keys})
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)
 	return s

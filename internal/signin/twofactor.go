@@ -111,6 +111,18 @@ func (s *Service) TwoFactor(ctx context.Context, u crm.User) (TwoFactorState, er
 	return st, err
 }
 
+// MustEnrol reports whether u must set up two-factor authentication
+// before anything else (their organisation requires it); one query when
+// it does not.
+func (s *Service) MustEnrol(ctx context.Context, u crm.User) (bool, error) {
+	pol, err := s.cfg.Store.SecurityPolicy(ctx, u.OrgID)
+	if err != nil || !pol.RequireTwoFactor {
+		return false, err
+	}
+	on, err := s.HasTwoFactor(ctx, u)
+	return !on, err
+}
+
 // HasTwoFactor reports whether sign-in asks u for a code.
 func (s *Service) HasTwoFactor(ctx context.Context, u crm.User) (bool, error) {
 	t, err := s.cfg.Store.GetTOTP(ctx, u.OrgID, u.ID)
