@@ -93,7 +93,6 @@ func TestLoginTwoFactor(t *testing.T) {
 	})
 }
 
-
 // TestLoginTwoFactorGuessing: codes are behind the limiter like
 // passwords.
 func TestLoginTwoFactorGuessing(t *testing.T) {

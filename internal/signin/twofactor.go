@@ -512,4 +512,3 @@ func (s *Service) OpenSecondStep(ctx context.Context, value string) (crm.User, e
 	}
 	return u, nil
 }
-

@@ -16,8 +16,8 @@ import (
 	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
-	"github.com/crmsync/crmsync/internal/store/storetest"
 	"github.com/crmsync/crmsync/internal/store/sqlstore"
+	"github.com/crmsync/crmsync/internal/store/storetest"
 )
 
 type clock struct {
