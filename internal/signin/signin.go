@@ -188,6 +188,8 @@ type Session struct {
 	Secret    string
 	Token     crm.Token
 	ExpiresAt time.Time
+	// User is whose session it is.
+	User crm.User
 }
 
 // StartSession opens a session for a user who proved who they are.
@@ -203,5 +205,5 @@ func (s *Service) StartSession(ctx context.Context, user crm.User, c Client) (Se
 	if err != nil {
 		return Session{}, err
 	}
-	return Session{Secret: secret, Token: tok, ExpiresAt: expires}, nil
+	return Session{Secret: secret, Token: tok, ExpiresAt: expires, User: user}, nil
 }
