@@ -306,6 +306,14 @@ func (s *Server) adminSecuritySubmit(p *Page) error {
 		return err
 	}
 	p.Flash("security.policy_saved")
+	// An admin without two-factor authentication who just required it
+	// goes to set it up: it is the one page left to them.
+	if must, err := s.cfg.SignIn.MustEnrol(p.Ctx(), p.User); err != nil {
+		return err
+	} else if must {
+		p.Redirect(securityPath)
+		return nil
+	}
 	p.Redirect("/admin/security")
 	return nil
 }
