@@ -21,6 +21,20 @@ func totpCode(t *testing.T, key string, at time.Time) string {
 	return c
 }
 
+// signOut clicks the menu's sign-out button and waits for the sign-in
+// page.
+func signOut(t *testing.T, b *webtest.Browser, label string) {
+	t.Helper()
+	b.Click(label)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(b.URL(), "/login") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not signed out: %s", b.URL())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func noViolations(t *testing.T, b *webtest.Browser, page string) {
 	t.Helper()
 	if v := b.Axe(); len(v) > 0 {
@@ -75,7 +89,7 @@ func TestSecurityTwoFactor(t *testing.T) {
 	if st, _ := s.API("POST", "/api/v1/login", "", map[string]any{"email": u.Email, "password": u.Password}, nil); st != 401 {
 		t.Fatalf("API sign-in without the code: %d", st)
 	}
-	b.Click("Se déconnecter")
+	signOut(t, b, "Se déconnecter")
 	b.SignIn(u.Email, u.Password)
 	b.WaitText("Code de votre application d'authentification", 15*time.Second)
 	if !strings.Contains(b.URL(), "/login/2fa") {
@@ -95,12 +109,12 @@ func TestSecurityTwoFactor(t *testing.T) {
 	b.WaitText("Bienvenue, Pat Martin", 15*time.Second)
 
 	// With a recovery code, once.
-	b.Click("Se déconnecter")
+	signOut(t, b, "Se déconnecter")
 	b.SignIn(u.Email, u.Password)
 	b.Fill("Code de secours", strings.ToUpper(codes[4]))
 	b.Click("Se connecter avec le code de secours")
 	b.WaitText("Bienvenue, Pat Martin", 15*time.Second)
-	b.Click("Se déconnecter")
+	signOut(t, b, "Se déconnecter")
 	b.SignIn(u.Email, u.Password)
 	b.Fill("Code de secours", codes[4])
 	b.Click("Se connecter avec le code de secours")
@@ -189,15 +203,16 @@ func TestSecurityPolicy(t *testing.T) {
 		t.Fatalf("after sign-in: %s", b.URL())
 	}
 	noViolations(t, b, "the enrolment required")
-	b.Go("/contacts")
+	b.Go("/settings")
 	if !strings.HasSuffix(b.URL(), "/settings/security") {
-		t.Fatalf("/contacts before enrolling: %s", b.URL())
+		t.Fatalf("/settings before enrolling: %s", b.URL())
 	}
 	b.Go("/admin/security")
 	if !strings.HasSuffix(b.URL(), "/settings/security") {
 		t.Fatalf("/admin/security: %s", b.URL())
 	}
 	b.Click("Set up two-factor authentication")
+	b.WaitText("Or type this key in the app", 15*time.Second)
 	key := b.TextOf("#totp-key")
 	b.Fill("Code shown by the app", totpCode(t, key, time.Now()))
 	b.Click("Turn on two-factor authentication")
