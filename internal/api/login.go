@@ -107,7 +107,7 @@ func (s *Server) secondFactor(r *http.Request, user crm.User, req LoginRequest, 
 // requires two-factor authentication they have not set up.
 func twoFactorSetup() *Error {
 	return &Error{Status: http.StatusForbidden, Code: codeTwoFactorSetup,
-		Message: "Your organisation requires two-factor authentication and you have not set it up, so this session can do nothing yet. Sign in to the web app and set it up on Settings > Security; API tokens keep working meanwhile."}
+		Message: "Your organisation requires two-factor authentication and you have not set it up, so this session can do nothing else yet. Set it up in the web app (Settings > Security) or with the two-factor routes of the API, which this session may use; API tokens keep working meanwhile."}
 }
 
 // logout revokes the token the request carries.

@@ -143,3 +143,50 @@ func TestTwoFactorPolicy(t *testing.T) {
 		b.wantErr(b.do("POST", "/api/v1/login", "", map[string]any{"email": "pat@acme.test", "password": pw}), 401, "otp_required", "otp")
 	})
 }
+
+// TestTwoFactorAPI: set up, confirm, replace recovery codes and turn off
+// two-factor authentication through the API; a session blocked by the
+// policy may do so, and nothing else.
+func TestTwoFactorAPI(t *testing.T) {
+	t.Parallel()
+	onBothDBs(t, func(t *testing.T, o bundleOpts) {
+		b := setup(t, o)
+		const pw = "correct horse battery"
+		b.must(201, "POST", "/api/v1/users", b.token, map[string]any{"email": "pat@acme.test", "name": "Pat", "password": pw})
+		if err := b.srv.SignIn().SetRequireTwoFactor(context.Background(), b.orgID, true); err != nil {
+			t.Fatal(err)
+		}
+		session := b.must(200, "POST", "/api/v1/login", "", map[string]any{"email": "pat@acme.test", "password": pw}).Str("token")
+		b.wantErr(b.do("GET", "/api/v1/companies", session, nil), 403, "two_factor_setup_required", "")
+		st := b.must(200, "GET", "/api/v1/me/two_factor", session, nil)
+		if st.Body["required"] != true || st.Body["enabled"] != false {
+			t.Fatalf("state %s", st.Raw)
+		}
+		e := b.must(201, "POST", "/api/v1/me/two_factor", session, nil)
+		sec := e.Str("secret")
+		if !strings.HasPrefix(e.Str("otpauth_url"), "otpauth://totp/") || sec == "" {
+			t.Fatalf("enrolment %s", e.Raw)
+		}
+		b.wantErr(b.do("POST", "/api/v1/me/two_factor/confirm", session, map[string]any{"otp": "000000"}), 422, "invalid_otp", "otp")
+		r := b.must(200, "POST", "/api/v1/me/two_factor/confirm", session, map[string]any{"otp": totpCode(t, sec, b.clock.Now())})
+		if codes, _ := r.Body["recovery_codes"].([]any); len(codes) != 10 {
+			t.Fatalf("recovery codes %s", r.Raw)
+		}
+		// On: the session works, and a second set-up is a conflict.
+		b.must(200, "GET", "/api/v1/companies", session, nil)
+		b.wantErr(b.do("POST", "/api/v1/me/two_factor", session, nil), 409, "conflict", "")
+		r = b.must(200, "POST", "/api/v1/me/two_factor/recovery_codes", session, nil)
+		fresh := r.Body["recovery_codes"].([]any)
+		// Required: it cannot be turned off.
+		b.wantErr(b.do("POST", "/api/v1/me/two_factor/disable", session, map[string]any{"password": pw}), 403, "forbidden", "")
+		if err := b.srv.SignIn().SetRequireTwoFactor(context.Background(), b.orgID, false); err != nil {
+			t.Fatal(err)
+		}
+		b.wantErr(b.do("POST", "/api/v1/me/two_factor/disable", session, map[string]any{"password": "wrong"}), 422, "invalid_value", "password")
+		b.clock.Advance(time.Minute)
+		b.must(200, "POST", "/api/v1/login", "", map[string]any{"email": "pat@acme.test", "password": pw, "recovery_code": fresh[0]})
+		b.must(204, "POST", "/api/v1/me/two_factor/disable", session, map[string]any{"password": pw})
+		b.must(200, "POST", "/api/v1/login", "", map[string]any{"email": "pat@acme.test", "password": pw})
+		b.wantErr(b.do("POST", "/api/v1/me/two_factor/recovery_codes", session, nil), 404, "not_found", "")
+	})
+}

@@ -152,7 +152,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 	if err != nil {
 		return nil, err
 	}
-	if tok.Kind == crm.TokenSession && r.URL.Path != "/api/v1/logout" {
+	if tok.Kind == crm.TokenSession && r.URL.Path != "/api/v1/logout" && !strings.HasPrefix(r.URL.Path, twoFactorPath) {
 		// A sign-in session of a user who must set up two-factor
 		// authentication is good for nothing else (API tokens are app
 		// passwords made on purpose, and keep working).
