@@ -190,7 +190,7 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			PIM: pconn, WakePIM: workers.WakePIM,
 			DropboxDomain: cfg.DropboxDomain, Retention: retention,
 			TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-			OAuth: signIn, SSO: singleSignOn, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
+			OAuth: signIn, SSO: singleSignOn, Keys: kr, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
 		// The web app runs its workflows through the API's services.
 		apiSrv.Mount(web.New(web.Config{Store: db, Logger: log, Accounts: apiSrv.Accounts(), Users: apiSrv.Users(),
 			SignIn: apiSrv.SignIn(), Messages: apiSrv.Messages(), OAuth: signIn, SSO: singleSignOn,

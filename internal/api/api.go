@@ -25,6 +25,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/messages"
 	"github.com/crmsync/crmsync/internal/oauth"
+	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/sso"
 	"github.com/crmsync/crmsync/internal/store"
@@ -82,6 +83,9 @@ type Config struct {
 	// SSO is single sign-on with the organisation's OpenID Connect
 	// provider; without it /api/v1/org/sso answers 503.
 	SSO *sso.Service
+	// Keys seal two-factor secrets (package signin); without them users
+	// cannot turn two-factor authentication on.
+	Keys *secret.Keyring
 	// GooglePushToken is the secret in the token query parameter of the
 	// operator's Pub/Sub push subscription (--google-pubsub-token): a
 	// Gmail push without it is ignored. Empty: every push is ignored.
@@ -160,7 +164,7 @@ func New(cfg Config) *Server {
 		fetch = cfg.Mail
 	}
 	s.msg = messages.New(messages.Config{Store: cfg.Store, Mail: fetch, Wake: cfg.Wake, Now: cfg.Now, Logger: cfg.Logger})
-	s.signIn = signin.New(signin.Config{Store: cfg.Store, Attempts: s.attempts, Hasher: s.hasher, Now: cfg.Now, SessionTTL: cfg.SessionTTL})
+	s.signIn = signin.New(signin.Config{Store: cfg.Store, Attempts: s.attempts, Hasher: s.hasher, Now: cfg.Now, SessionTTL: cfg.SessionTTL, Keys: cfg.Keys})
 	s.registerRoutes()
 	s.handler = s.middleware(s.mux)
 	return s
@@ -175,6 +179,11 @@ func (s *Server) registerRoutes() {
 	s.public("POST /api/v1/login", s.login)
 	s.authed("POST /api/v1/logout", s.logout)
 	s.authed("GET /api/v1/me", s.me)
+	s.authed("GET /api/v1/me/two_factor", s.getTwoFactor)
+	s.authed("POST /api/v1/me/two_factor", s.beginTwoFactor)
+	s.authed("POST /api/v1/me/two_factor/confirm", s.confirmTwoFactor)
+	s.authed("POST /api/v1/me/two_factor/disable", s.disableTwoFactor)
+	s.authed("POST /api/v1/me/two_factor/recovery_codes", s.newRecoveryCodes)
 	s.authed("GET /api/v1/org", s.org)
 	s.authed("GET /api/v1/org/linking", s.getLinking)
 	s.authed("PUT /api/v1/org/linking", s.putLinking)

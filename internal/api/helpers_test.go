@@ -17,6 +17,7 @@ import (
 
 	"github.com/crmsync/crmsync/internal/api"
 	"github.com/crmsync/crmsync/internal/auth"
+	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/store/storetest"
 )
@@ -105,8 +106,18 @@ func setup(t *testing.T, opts ...bundleOpts) *bundle {
 		Logger:       slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Now:          b.clock.Now,
 		MaxBodyBytes: o.maxBodyBytes,
+		Keys:         testKeys(t),
 	})
 	return b
+}
+
+// testKeys is a keyring of one new key (two-factor secrets are sealed).
+func testKeys(t *testing.T) *secret.Keyring {
+	kr, err := secret.NewKeyring(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }
 
 // newOrg creates an organisation with its admin and returns the admin's

@@ -152,6 +152,18 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 	if err != nil {
 		return nil, err
 	}
+	if tok.Kind == crm.TokenSession && r.URL.Path != "/api/v1/logout" && !strings.HasPrefix(r.URL.Path, twoFactorPath) {
+		// A sign-in session of a user who must set up two-factor
+		// authentication is good for nothing else (API tokens are app
+		// passwords made on purpose, and keep working).
+		must, err := s.signIn.MustEnrol(r.Context(), user)
+		if err != nil {
+			return nil, err
+		}
+		if must {
+			return nil, twoFactorSetup()
+		}
+	}
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= touchEvery {
 		if err := s.st.TouchToken(r.Context(), tok.ID, now); err != nil {
 			// Not worth failing the request for.

@@ -51,21 +51,23 @@ type oaDoc struct {
 // decoded into, so that the documented fields and the accepted ones cannot
 // drift apart either.
 var requestTypes = map[string]any{
-	"POST /graph/notifications":        api.GraphNotifications{},
-	"POST /graph/lifecycle":            api.GraphNotifications{},
-	"POST /google/notifications":       api.PubSubPush{},
-	"POST /api/v1/login":               api.LoginRequest{},
-	"PUT /api/v1/org/sso":              api.SSORequest{},
-	"POST /api/v1/users":               api.UserCreationRequest{},
-	"PATCH /api/v1/users/{id}":         api.UserUpdateRequest{},
-	"POST /api/v1/users/{id}/tokens":   api.TokenCreationRequest{},
-	"POST /api/v1/tokens":              api.TokenCreationRequest{},
-	"POST /api/v1/companies":           api.CompanyCreationRequest{},
-	"PATCH /api/v1/companies/{id}":     api.CompanyUpdateRequest{},
-	"POST /api/v1/contacts":            api.ContactCreationRequest{},
-	"PATCH /api/v1/contacts/{id}":      api.ContactUpdateRequest{},
-	"POST /api/v1/opportunities":       api.OpportunityCreationRequest{},
-	"PATCH /api/v1/opportunities/{id}": api.OpportunityUpdateRequest{},
+	"POST /graph/notifications":          api.GraphNotifications{},
+	"POST /graph/lifecycle":              api.GraphNotifications{},
+	"POST /google/notifications":         api.PubSubPush{},
+	"POST /api/v1/login":                 api.LoginRequest{},
+	"POST /api/v1/me/two_factor/confirm": api.TwoFactorCodeRequest{},
+	"POST /api/v1/me/two_factor/disable": api.TwoFactorDisableRequest{},
+	"PUT /api/v1/org/sso":                api.SSORequest{},
+	"POST /api/v1/users":                 api.UserCreationRequest{},
+	"PATCH /api/v1/users/{id}":           api.UserUpdateRequest{},
+	"POST /api/v1/users/{id}/tokens":     api.TokenCreationRequest{},
+	"POST /api/v1/tokens":                api.TokenCreationRequest{},
+	"POST /api/v1/companies":             api.CompanyCreationRequest{},
+	"PATCH /api/v1/companies/{id}":       api.CompanyUpdateRequest{},
+	"POST /api/v1/contacts":              api.ContactCreationRequest{},
+	"PATCH /api/v1/contacts/{id}":        api.ContactUpdateRequest{},
+	"POST /api/v1/opportunities":         api.OpportunityCreationRequest{},
+	"PATCH /api/v1/opportunities/{id}":   api.OpportunityUpdateRequest{},
 }
 
 // TestOpenAPIMatchesRoutes checks the hand-written OpenAPI document against

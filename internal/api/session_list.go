@@ -2,8 +2,8 @@ package api
 
 import (
 	"net/http"
-	"slices"
 
+	"github.com/crmsync/crmsync/internal/access"
 	"github.com/crmsync/crmsync/internal/crm"
 )
 
@@ -31,7 +31,7 @@ type sessionsEnded struct {
 }
 
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, c *caller) error {
-	toks, err := s.st.ListTokens(r.Context(), c.Viewer.OrgID, c.User.ID, crm.TokenSession, s.cfg.Now())
+	toks, err := access.Sessions(r.Context(), s.st, c.User, s.cfg.Now())
 	if err != nil {
 		return storeError(err, "session")
 	}
@@ -51,14 +51,7 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return err
 	}
-	toks, err := s.st.ListTokens(r.Context(), c.Viewer.OrgID, c.User.ID, crm.TokenSession, s.cfg.Now())
-	if err != nil {
-		return storeError(err, "session")
-	}
-	if !slices.ContainsFunc(toks, func(t crm.Token) bool { return t.ID == id }) {
-		return notFound("session")
-	}
-	if err := s.st.RevokeToken(r.Context(), c.Viewer.OrgID, c.User.ID, id, s.cfg.Now()); err != nil {
+	if err := access.EndSession(r.Context(), s.st, c.User, id, s.cfg.Now()); err != nil {
 		return storeError(err, "session")
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -81,7 +74,7 @@ func (s *Server) revokeAllSessions(w http.ResponseWriter, r *http.Request, c *ca
 	if keepCurrent && c.Token.Kind == crm.TokenSession {
 		keep = c.Token.ID
 	}
-	n, err := s.st.RevokeUserTokens(r.Context(), c.Viewer.OrgID, c.User.ID, crm.TokenSession, keep, s.cfg.Now())
+	n, err := access.SignOutEverywhere(r.Context(), s.st, c.User, keep, s.cfg.Now())
 	if err != nil {
 		return storeError(err, "session")
 	}

@@ -1,10 +1,9 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/crmsync/crmsync/internal/access"
 	"github.com/crmsync/crmsync/internal/crm"
@@ -90,11 +89,11 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, u crm.User, 
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	name := strings.TrimSpace(req.Name)
-	if name == "" {
+	name, err := access.TokenName(req.Name)
+	switch {
+	case errors.Is(err, access.ErrTokenNameRequired):
 		return required("name", "name is required: say what the token is for (\"laptop sync\", \"CI\"), so you know which to revoke later.")
-	}
-	if utf8.RuneCountInString(name) > maxTokenName {
+	case errors.Is(err, access.ErrTokenNameTooLong):
 		return invalid("name", "name must be at most %d characters.", maxTokenName)
 	}
 	tok, err := access.IssueAPIToken(r.Context(), s.st, u, name, s.cfg.Now())
@@ -105,7 +104,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, u crm.User, 
 }
 
 func (s *Server) writeTokens(w http.ResponseWriter, r *http.Request, u crm.User) error {
-	toks, err := s.st.ListTokens(r.Context(), u.OrgID, u.ID, crm.TokenAPI, s.cfg.Now())
+	toks, err := access.APITokens(r.Context(), s.st, u, s.cfg.Now())
 	if err != nil {
 		return storeError(err, "token")
 	}
@@ -118,7 +117,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, u crm.User, para
 	if err != nil {
 		return err
 	}
-	if err := s.st.RevokeToken(r.Context(), u.OrgID, u.ID, id, s.cfg.Now()); err != nil {
+	if err := access.RevokeAPIToken(r.Context(), s.st, u, id, s.cfg.Now()); err != nil {
 		return storeError(err, "token")
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/internal/auth"
 	"github.com/crmsync/crmsync/internal/auth/limit"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/secret"
 	"github.com/crmsync/crmsync/internal/store"
 )
 
@@ -48,6 +49,10 @@ type Config struct {
 	Now func() time.Time
 	// SessionTTL: default DefaultSessionTTL.
 	SessionTTL time.Duration
+	// Keys seal two-factor secrets and the pending second step of a
+	// sign-in; without them two-factor authentication cannot be turned
+	// on (ErrNoKeys).
+	Keys *secret.Keyring
 }
 
 // Service signs people in. It is safe for concurrent use.
@@ -183,6 +188,8 @@ type Session struct {
 	Secret    string
 	Token     crm.Token
 	ExpiresAt time.Time
+	// User is whose session it is.
+	User crm.User
 }
 
 // StartSession opens a session for a user who proved who they are.
@@ -198,5 +205,5 @@ func (s *Service) StartSession(ctx context.Context, user crm.User, c Client) (Se
 	if err != nil {
 		return Session{}, err
 	}
-	return Session{Secret: secret, Token: tok, ExpiresAt: expires}, nil
+	return Session{Secret: secret, Token: tok, ExpiresAt: expires, User: user}, nil
 }

@@ -85,6 +85,7 @@ type Store interface {
 	Tasks
 	Events
 	Tokens
+	TwoFactor
 	Offboarding
 	Credentials
 	OAuth

@@ -61,18 +61,35 @@ func (s *Server) loginSubmit(p *Page) error {
 		d.SSO = s.ssoButtons(p, d.Next)
 		return p.RenderStatus(http.StatusUnauthorized, "login", d)
 	}
+	// With two-factor authentication the password opens no session: the
+	// browser keeps a sealed, expiring note of who is half-way, and the
+	// code page finishes (login_2fa.go).
+	on, err := s.cfg.SignIn.HasTwoFactor(p.Ctx(), user)
+	if err != nil {
+		return err
+	}
+	if on {
+		return s.beginSecondStep(p, user, d.Next)
+	}
 	return s.startSession(p, user.Language, func() (signin.Session, error) {
 		return s.cfg.SignIn.StartSession(p.Ctx(), user, p.Client)
 	}, d.Next)
 }
 
-// startSession opens the session, sets its cookie and goes on to next.
+// startSession opens the session, sets its cookie and goes on to next —
+// or to the security page when the organisation requires two-factor
+// authentication the user has not set up (they can do nothing else).
 func (s *Server) startSession(p *Page, _ string, open func() (signin.Session, error), next string) error {
 	sess, err := open()
 	if err != nil {
 		return err
 	}
 	p.SetSession(sess)
+	if must, err := s.cfg.SignIn.MustEnrol(p.Ctx(), sess.User); err != nil {
+		return err
+	} else if must {
+		next = securityPath
+	}
 	p.Redirect(next)
 	return nil
 }

@@ -99,6 +99,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, needUser bool, h 
 		s.renderError(p, http.StatusForbidden, "error.csrf")
 		return
 	}
+	if needUser && s.enrolmentGate(p) {
+		return
+	}
 	if err := h(p); err != nil {
 		s.fail(p, err)
 	}
