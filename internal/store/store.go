@@ -97,6 +97,7 @@ type Store interface {
 	Outbox
 	PIM
 	History
+	Webhooks
 }
 
 // Companies are read and written on behalf of a viewer.

@@ -1,0 +1,3 @@
+-- Placeholder keeping migration numbers contiguous on the webhooks branch
+-- (numbers 0016 belongs to another branch): delete this file when merging.
+SELECT 1;
