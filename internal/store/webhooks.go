@@ -99,14 +99,12 @@ type Webhooks interface {
 	WebhookDelivery(ctx context.Context, id int64) (WebhookDelivery, error)
 	// RecordWebhookAttempt records an attempt's outcome and counts it.
 	RecordWebhookAttempt(ctx context.Context, id int64, a WebhookAttempt) error
-	// RetryWebhookDelivery puts a delivery of the endpoint back to pending
-	// with its attempts counted from zero, and queues it again in the same
-	// transaction.
+	// RetryWebhookDelivery puts a delivered or failed delivery of the
+	// endpoint back to pending with its attempts counted from zero, and
+	// queues it again in the same transaction; a pending one is
+	// ErrConflict.
 	RetryWebhookDelivery(ctx context.Context, orgID, endpointID, id int64) (WebhookDelivery, error)
 	// QueueStrandedWebhookDeliveries queues pending deliveries recorded
 	// while no queue was attached (a command-line write), at most limit.
 	QueueStrandedWebhookDeliveries(ctx context.Context, limit int) (int, error)
-	// WebhookQueueDepth counts the deliveries still pending, every
-	// organisation together.
-	WebhookQueueDepth(ctx context.Context) (int64, error)
 }

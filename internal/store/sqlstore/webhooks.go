@@ -356,11 +356,18 @@ func (db *DB) RetryWebhookDelivery(ctx context.Context, orgID, endpointID, id in
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		queue := db.queue.Load()
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE webhook_deliveries SET state = 'pending', attempts = 0, enqueued = ?, next_attempt_at = NULL, updated_at = ?
-			WHERE id = ? AND org_id = ? AND endpoint_id = ?`), boolInt(queue != nil), micros(db.now()), id, orgID, endpointID)
+			WHERE id = ? AND org_id = ? AND endpoint_id = ? AND state <> 'pending'`), boolInt(queue != nil), micros(db.now()), id, orgID, endpointID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM webhook_deliveries WHERE id = ? AND org_id = ? AND endpoint_id = ?`), id, orgID, endpointID).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return store.ErrConflict // pending: its next attempt is planned
+			}
 			return store.ErrNotFound
 		}
 		if queue != nil {
