@@ -26,7 +26,7 @@ const (
 	queueName  = "webhooks"
 	kindSend   = "webhook_delivery"
 	kindSweep  = "webhook_sweep"
-	migrateKey = 7261532 // pg_advisory_xact_lock key of River's migrations
+	migrateKey = 7261532 // pg_advisory_lock key of River's migrations
 )
 
 // QueueConfig is what runs the deliveries.
@@ -100,11 +100,12 @@ func driver(pool *sql.DB, dialect string) (riverdriver.Driver[*sql.Tx], error) {
 	return nil, fmt.Errorf("webhooks: no job queue for a %q database", dialect)
 }
 
-// Migrate applies River's own migrations (its job tables) in one
-// transaction, after taking the same kind of lock as the store's
-// migrations on PostgreSQL, so that several `crmsync migrate` at once take
-// turns. `crmsync init` and `crmsync migrate` run it after the store's
-// migrations.
+// Migrate applies River's own migrations (its job tables), each version
+// in its own transaction as River requires (on PostgreSQL a version adds
+// an enum value that the next one uses, which one transaction refuses).
+// On PostgreSQL a session advisory lock is held meanwhile, so that several
+// `crmsync migrate` at once take turns. `crmsync init` and `crmsync
+// migrate` run it after the store's migrations.
 func Migrate(ctx context.Context, pool *sql.DB, dialect string) (applied int, err error) {
 	drv, err := driver(pool, dialect)
 	if err != nil {
@@ -114,21 +115,22 @@ func Migrate(ctx context.Context, pool *sql.DB, dialect string) (applied int, er
 	if err != nil {
 		return 0, err
 	}
-	tx, err := pool.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
 	if dialect == "postgres" {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrateKey)); err != nil {
+		conn, err := pool.Conn(ctx)
+		if err != nil {
 			return 0, err
 		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_lock(%d)`, migrateKey)); err != nil {
+			return 0, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`SELECT pg_advisory_unlock(%d)`, migrateKey))
 	}
-	res, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	if err != nil {
 		return 0, fmt.Errorf("webhooks: the job queue's migrations: %w", err)
 	}
-	return len(res.Versions), tx.Commit()
+	return len(res.Versions), nil
 }
 
 // CheckSchema reports whether River's tables are current, with words for
