@@ -27,6 +27,7 @@ import (
 	"github.com/crmsync/crmsync/internal/signin"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
+	"github.com/crmsync/crmsync/internal/webhooks"
 )
 
 // Config is what a Server needs. Zero values get the documented defaults.
@@ -88,6 +89,9 @@ type Config struct {
 	// pattern (never the raw path, which holds ids), its status and how
 	// long it took.
 	ObserveHTTP func(route string, status int, d time.Duration)
+	// Webhooks manages the organisation's webhook endpoints; without it
+	// those endpoints answer 503.
+	Webhooks *webhooks.Service
 }
 
 // Defaults for Config.
@@ -247,6 +251,7 @@ func (s *Server) registerRoutes() {
 	s.queried("GET /api/v1/outbox", s.listOutbox, "limit", "cursor", "state", "account_id")
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 	s.oauthRoutes()
+	s.webhookRoutes()
 	s.graphRoutes()
 	s.googleRoutes()
 

@@ -227,13 +227,6 @@ func (s *Service) Retry(ctx context.Context, orgID, endpointID, deliveryID int64
 
 // apply validates in and writes it into e.
 func (s *Service) apply(ctx context.Context, e *store.WebhookEndpoint, in Input) error {
-	if in.URL != nil {
-		u, err := s.CheckURL(ctx, *in.URL)
-		if err != nil {
-			return err
-		}
-		e.URL = u
-	}
 	if in.Description != nil {
 		d := strings.TrimSpace(*in.Description)
 		if len(d) > 500 {
@@ -250,6 +243,14 @@ func (s *Service) apply(ctx context.Context, e *store.WebhookEndpoint, in Input)
 	}
 	if in.Active != nil {
 		e.Active = *in.Active
+	}
+	// The address last: its check may ask the DNS.
+	if in.URL != nil {
+		u, err := s.CheckURL(ctx, *in.URL)
+		if err != nil {
+			return err
+		}
+		e.URL = u
 	}
 	return nil
 }
