@@ -357,3 +357,35 @@ func testWebhookDeliveries(t *testing.T, f Factory) {
 		t.Fatalf("a removed endpoint's delivery remains: %v", err)
 	}
 }
+
+func init() { extraTests["WebhookPIMEvents"] = testWebhookPIMEvents }
+
+// A record written by a PIM sync, and a PIM account's state, are events.
+func testWebhookPIMEvents(t *testing.T, f Factory) {
+	pb := setupPIM(t, f)
+	b, s := pb.bundle, pb.s
+	e := endpoint(t, b, "https://a.example/", store.EventContactSynced, store.EventAccountStateChanged)
+	in := crm.Contact{FirstName: "Hank", Emails: []string{"hank@globex.com"}, OwnerID: pb.user.ID, Lifecycle: crm.LifecycleLead}
+	w, err := s.ApplyPIMWrites(b.ctx, pb.fence, pb.uv, []store.PIMWrite{{Contact: &in, AccountID: pb.account.ID,
+		Item: &store.PIMItem{CollectionID: pb.book.ID, Href: "/ann/contacts/hank.vcf", UID: "hank", ETag: `"1"`}}})
+	must(t, err)
+	must(t, s.RecordPIMStatus(b.ctx, pb.fence, pb.account.ID, store.AccountStatus{State: crm.StateAuthFailed, ErrorCode: "auth_failed"}, false, nil))
+	// A write refused as a whole (a stale fence) is no event.
+	stale := pb.fence
+	stale.Generation++
+	if _, err := s.ApplyPIMWrites(b.ctx, stale, pb.uv, []store.PIMWrite{{Contact: &crm.Contact{FirstName: "Zed", OwnerID: pb.user.ID, Lifecycle: crm.LifecycleLead}}}); err == nil {
+		t.Fatal("a stale fence wrote")
+	}
+	ds := deliveriesOf(t, s, b.org.ID, e.ID)
+	if len(ds) != 2 {
+		t.Fatalf("deliveries = %+v, want contact.synced and account.state_changed", ds)
+	}
+	c := payload(t, ds[0])
+	if c.Type != store.EventContactSynced || c.Data["record_id"] != float64(w[0].Contact.ID) || c.Data["crm_changed"] != true ||
+		c.Data["pim_account_id"] != float64(pb.account.ID) || c.Data["href"] != "/ann/contacts/hank.vcf" {
+		t.Fatalf("contact.synced = %+v", c)
+	}
+	if st := payload(t, ds[1]); st.Type != store.EventAccountStateChanged || st.Data["kind"] != "pim" || st.Data["error_code"] != "auth_failed" {
+		t.Fatalf("account.state_changed = %+v", st)
+	}
+}
