@@ -75,8 +75,11 @@ func (db *DB) recordEvents(ctx context.Context, tx *sql.Tx, orgID int64, evs []w
 	var deliveries []int64
 	for _, typ := range types {
 		eps, err := db.subscribed(ctx, tx, orgID, typ)
-		if err != nil || len(eps) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(eps) == 0 {
+			continue
 		}
 		list := byType[typ]
 		for lo := 0; lo < len(list); lo += 100 {

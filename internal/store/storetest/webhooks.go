@@ -366,7 +366,10 @@ func testWebhookPIMEvents(t *testing.T, f Factory) {
 	b, s := pb.bundle, pb.s
 	e := endpoint(t, b, "https://a.example/", store.EventContactSynced, store.EventAccountStateChanged)
 	in := crm.Contact{FirstName: "Hank", Emails: []string{"hank@globex.com"}, OwnerID: pb.user.ID, Lifecycle: crm.LifecycleLead}
-	w, err := s.ApplyPIMWrites(b.ctx, pb.fence, pb.uv, []store.PIMWrite{{Contact: &in, AccountID: pb.account.ID,
+	// A task (nobody subscribed) and a contact in one transaction: the
+	// contact's event is recorded all the same.
+	task := crm.Task{Summary: "Call Hank", OwnerID: pb.user.ID, Status: crm.TaskNeedsAction}
+	w, err := s.ApplyPIMWrites(b.ctx, pb.fence, pb.uv, []store.PIMWrite{{Task: &task, AccountID: pb.account.ID}, {Contact: &in, AccountID: pb.account.ID,
 		Item: &store.PIMItem{CollectionID: pb.book.ID, Href: "/ann/contacts/hank.vcf", UID: "hank", ETag: `"1"`}}})
 	must(t, err)
 	must(t, s.RecordPIMStatus(b.ctx, pb.fence, pb.account.ID, store.AccountStatus{State: crm.StateAuthFailed, ErrorCode: "auth_failed"}, false, nil))
@@ -381,7 +384,7 @@ func testWebhookPIMEvents(t *testing.T, f Factory) {
 		t.Fatalf("deliveries = %+v, want contact.synced and account.state_changed", ds)
 	}
 	c := payload(t, ds[0])
-	if c.Type != store.EventContactSynced || c.Data["record_id"] != float64(w[0].Contact.ID) || c.Data["crm_changed"] != true ||
+	if c.Type != store.EventContactSynced || c.Data["record_id"] != float64(w[1].Contact.ID) || c.Data["crm_changed"] != true ||
 		c.Data["pim_account_id"] != float64(pb.account.ID) || c.Data["href"] != "/ann/contacts/hank.vcf" {
 		t.Fatalf("contact.synced = %+v", c)
 	}
