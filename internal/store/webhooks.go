@@ -107,4 +107,7 @@ type Webhooks interface {
 	// QueueStrandedWebhookDeliveries queues pending deliveries recorded
 	// while no queue was attached (a command-line write), at most limit.
 	QueueStrandedWebhookDeliveries(ctx context.Context, limit int) (int, error)
+	// PurgeWebhookDeliveries removes the delivered and failed deliveries
+	// last changed before before, and the events left without any.
+	PurgeWebhookDeliveries(ctx context.Context, before time.Time) (int64, error)
 }

@@ -56,6 +56,9 @@ type QueueConfig struct {
 	// SweepEvery is how often the leader queues deliveries recorded while
 	// no queue was attached; default 1 min.
 	SweepEvery time.Duration
+	// Retention is how long delivered and failed deliveries stay in the
+	// log; default 30 days.
+	Retention time.Duration
 	// HTTPClient overrides the client built from Guard (tests).
 	HTTPClient *http.Client
 	// Now is the clock of signatures and schedules; default time.Now.
@@ -171,6 +174,9 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -299,13 +305,20 @@ func (q *Queue) attempt(ctx context.Context, id int64) error {
 	return nil
 }
 
-// sweepWorker queues deliveries recorded while no queue was attached.
+// DefaultRetention is how long finished deliveries are kept in the log.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// sweepWorker queues deliveries recorded while no queue was attached, and
+// drops finished deliveries past their retention.
 type sweepWorker struct {
 	river.WorkerDefaults[sweepArgs]
 	q *Queue
 }
 
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
+	if _, err := w.q.cfg.Store.PurgeWebhookDeliveries(ctx, w.q.cfg.Now().Add(-w.q.cfg.Retention)); err != nil {
+		return err
+	}
 	for {
 		n, err := w.q.cfg.Store.QueueStrandedWebhookDeliveries(ctx, 500)
 		if err != nil || n < 500 {

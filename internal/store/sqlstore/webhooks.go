@@ -414,3 +414,20 @@ func (db *DB) WebhookQueueDepth(ctx context.Context) (int64, error) {
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'`).Scan(&n)
 	return n, err
 }
+
+// PurgeWebhookDeliveries removes finished deliveries older than before and
+// the events none refers to any more (an event never outlives a pending
+// delivery).
+func (db *DB) PurgeWebhookDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?`), micros(before))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM webhook_events WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)`), micros(before))
+		return err
+	})
+	return n, err
+}

@@ -352,6 +352,22 @@ func testWebhookDeliveries(t *testing.T, f Factory) {
 	if l, _ := s.ListWebhookDeliveries(ctx, other.org.ID, e.ID, 0, 10); len(l) != 0 {
 		t.Fatal("another organisation reads the log")
 	}
+	// Retention: a pending delivery stays, a finished one goes with its
+	// event once past the date.
+	_, err = s.UpdateMailAccount(ctx, mb.uv, mb.account.ID, func(a *crm.MailAccount) error { a.State = crm.StateAuthFailed; return nil })
+	must(t, err)
+	if n, err := s.PurgeWebhookDeliveries(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("purged %d recent deliveries (%v)", n, err)
+	}
+	if n64, err := s.PurgeWebhookDeliveries(ctx, time.Now().Add(time.Hour)); err != nil || n64 != 1 {
+		t.Fatalf("purged %d, want the delivered one (%v)", n64, err)
+	}
+	if _, err := s.WebhookDelivery(ctx, d.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a delivered delivery past retention remains: %v", err)
+	}
+	if left := deliveriesOf(t, s, mb.org.ID, e.ID); len(left) != 1 || left[0].State != store.DeliveryPending || left[0].EventType != store.EventAccountStateChanged {
+		t.Fatalf("left = %+v, want the pending one", left)
+	}
 	must(t, s.DeleteWebhookEndpoint(ctx, mb.org.ID, e.ID))
 	if _, err := s.WebhookDelivery(ctx, d.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a removed endpoint's delivery remains: %v", err)
