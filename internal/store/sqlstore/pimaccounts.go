@@ -138,6 +138,9 @@ func (db *DB) UpdatePIMAccount(ctx context.Context, v crm.Viewer, id int64, appl
 		}
 		a.ID, a.OrgID, a.UserID, a.Kind, a.Service, a.CreatedAt = old.ID, old.OrgID, old.UserID, old.Kind, old.Service, old.CreatedAt
 		a.ProgressDone, a.ProgressTotal, a.LastSyncAt = old.ProgressDone, old.ProgressTotal, old.LastSyncAt
+		if err := db.stateChanged(ctx, tx, a.OrgID, store.AccountKindPIM, id, string(old.State), old.ErrorCode, string(a.State), a.ErrorCode, a.ErrorMessage); err != nil {
+			return err
+		}
 		a.UpdatedAt = db.now()
 		options, err := json.Marshal(a.Options)
 		if err != nil {
