@@ -250,15 +250,24 @@ func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []
 	if err := db.insertAddresses(ctx, tx, addrs); err != nil {
 		return res, err
 	}
-	// A webhook event per new message, in this transaction (DESIGN §15).
-	evs := make([]webhookEvent, 0, len(fresh))
-	for _, m := range fresh {
-		evs = append(evs, webhookEvent{Type: store.EventMessageStored, Data: messageStoredData{
-			EmailID: m.ID, AccountID: account, FolderID: folderID, OwnerID: owner,
-			MessageID: m.MessageID, Subject: m.Subject, From: firstAddress(m.Participants.From), Date: m.Date}})
-	}
-	if err := db.recordEvents(ctx, tx, org, evs); err != nil {
-		return res, err
+	// A webhook event per new message, in this transaction (DESIGN §15);
+	// nothing is built when no endpoint wants them.
+	if len(fresh) > 0 {
+		subs, err := db.subscribed(ctx, tx, org, store.EventMessageStored)
+		if err != nil {
+			return res, err
+		}
+		if len(subs) > 0 {
+			evs := make([]webhookEvent, 0, len(fresh))
+			for _, m := range fresh {
+				evs = append(evs, webhookEvent{Type: store.EventMessageStored, Data: messageStoredData{
+					EmailID: m.ID, AccountID: account, FolderID: folderID, OwnerID: owner,
+					MessageID: m.MessageID, Subject: m.Subject, From: firstAddress(m.Participants.From), Date: m.Date}})
+			}
+			if err := db.recordEvents(ctx, tx, org, evs); err != nil {
+				return res, err
+			}
+		}
 	}
 	// New mail is linked in the same transaction: a crash never leaves a
 	// stored email without its links.
