@@ -68,13 +68,13 @@ func newRig(t *testing.T, f storetest.Factory) *rig {
 
 // fast is a schedule for tests: the same shape as the default, in
 // milliseconds.
-var fast = webhooks.Schedule{Attempts: 5, Base: 40 * time.Millisecond, Max: 200 * time.Millisecond, Jitter: 0.2}
+var fast = webhooks.Schedule{Attempts: 6, Base: 40 * time.Millisecond, Max: 200 * time.Millisecond, Jitter: 0.2}
 
 // queue runs a queue on db (attached to it) until the test ends.
 func (r *rig) queue(t *testing.T, db *sqlstore.DB, guard *netguard.Guard, start bool) *webhooks.Queue {
 	t.Helper()
 	q, err := webhooks.NewQueue(webhooks.QueueConfig{Pool: db.Writers(), Dialect: db.Dialect(), Store: db, Keys: r.kr, Guard: guard,
-		Schedule: fast, AttemptTimeout: 400 * time.Millisecond, PollInterval: 50 * time.Millisecond})
+		Schedule: fast, AttemptTimeout: time.Second, PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,11 +224,11 @@ func TestRetriesUntilDelivered(t *testing.T) {
 				http.Error(w, "oops", http.StatusInternalServerError)
 			case 3:
 				select {
-				case <-time.After(3 * time.Second):
+				case <-time.After(5 * time.Second):
 				case <-req.Context().Done():
 				}
 			default:
-				time.Sleep(150 * time.Millisecond)
+				time.Sleep(300 * time.Millisecond)
 				w.WriteHeader(http.StatusOK)
 			}
 		})
@@ -237,8 +237,10 @@ func TestRetriesUntilDelivered(t *testing.T) {
 		r.change(t, r.db, crm.StateAuthFailed, "auth_failed")
 		d := r.waitDelivery(t, e.ID, "delivered", func(d webhooks.Delivery) bool { return d.State == store.DeliveryDelivered })
 		hits := rc.got()
-		if len(hits) != 4 || d.Attempts != 4 || d.LastStatus != 200 {
-			t.Fatalf("%d requests, delivery %+v; want 4 attempts", len(hits), d)
+		// 4 attempts; one more if a slow answer missed the timeout on a
+		// loaded machine.
+		if len(hits) < 4 || d.Attempts != len(hits) || d.LastStatus != 200 {
+			t.Fatalf("%d requests, delivery %+v; want 4 attempts, each counted", len(hits), d)
 		}
 		for i, h := range hits {
 			if id := h.header.Get(webhooks.HeaderEventID); id != d.EventID {
