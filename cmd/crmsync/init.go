@@ -178,6 +178,10 @@ func createOrg(ctx context.Context, a *app, cfg config.Config, first bool) (err 
 	} else if err := store.RequireCurrent(ctx, db); err != nil {
 		return err
 	}
+	// River's job tables (webhook deliveries); nothing to do when current.
+	if _, err := migrateQueue(ctx, db); err != nil {
+		return err
+	}
 
 	token, prefix, hash := auth.NewToken()
 	org, admin, _, err := db.CreateOrg(ctx, store.CreateOrgParams{

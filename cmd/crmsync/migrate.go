@@ -36,6 +36,16 @@ func runMigrate(ctx context.Context, a *app, cfg config.Config) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "schema at version %d (applied %d)\n", cur, applied)
+	if cur > 0 {
+		// River's job tables (webhook deliveries) come after the store's.
+		n, err := migrateQueue(ctx, db)
+		if err != nil {
+			return fmt.Errorf("migrating %s: %w", db.display, err)
+		}
+		if n > 0 {
+			fmt.Fprintf(a.stderr, "job queue tables brought up to date (applied %d)\n", n)
+		}
+	}
 	// A database newer than this binary is not an error to migrate, but is
 	// one to run on: say so now.
 	return store.RequireCurrent(ctx, db)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/syncer"
 	"github.com/crmsync/crmsync/internal/web"
+	"github.com/crmsync/crmsync/internal/webhooks"
 )
 
 // HTTP server limits.
@@ -174,6 +176,13 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		defer inbound.Close()
 	}
 
+	// Webhook deliveries: the queue is attached to the store before any
+	// loop or request writes, so that every event's job is inserted with it.
+	hooks, hookSvc, err := startWebhooks(ctx, db, kr, guard, log)
+	if err != nil {
+		return err
+	}
+
 	workers := syncer.New(syncer.Config{Store: db, Logger: log, Owner: owner, Observer: mx,
 		Mail:      &syncer.MailConfig{Dial: conn.Dial, Engine: mailsync.Config{Parse: conn.Parse, Send: conn.Send}},
 		PIM:       pimConfig(pconn, db),
@@ -190,7 +199,8 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 			PIM: pconn, WakePIM: workers.WakePIM,
 			DropboxDomain: cfg.DropboxDomain, Retention: retention,
 			TrustForwardedFor: cfg.TrustForwardedFor, PasswordHashMemory: hashMemory,
-			OAuth: signIn, SSO: singleSignOn, Keys: kr, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP})
+			OAuth: signIn, SSO: singleSignOn, Keys: kr, GooglePushToken: cfg.GoogleToken, Metrics: mx.Handler(), ObserveHTTP: mx.ObserveHTTP,
+			Webhooks: hookSvc})
 		// The web app runs its workflows through the API's services.
 		apiSrv.Mount(web.New(web.Config{Store: db, Logger: log, Accounts: apiSrv.Accounts(), Users: apiSrv.Users(),
 			SignIn: apiSrv.SignIn(), Messages: apiSrv.Messages(), OAuth: signIn, SSO: singleSignOn,
@@ -220,6 +230,11 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 	wg.Go(func() {
 		workers.Run(loopsCtx)
 	})
+	if err := hooks.Start(loopsCtx); err != nil {
+		stopLoops()
+		wg.Wait()
+		return fmt.Errorf("starting the webhook queue: %w", err)
+	}
 
 	serveErr := make(chan error, 1)
 	switch {
@@ -247,6 +262,12 @@ func serve(ctx context.Context, a *app, cfg config.Config, withAPI bool) error {
 		}
 		cancel()
 	}
+	// Attempts under way finish (each is bounded), then the loops stop.
+	qctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+webhooks.DefaultAttemptTimeout)
+	if qerr := hooks.Stop(qctx); qerr != nil {
+		log.Warn("webhook deliveries still running at shutdown were cut off; they are sent again", "err", qerr)
+	}
+	cancel()
 	stopLoops()
 	wg.Wait()
 	log.Info("stopped")

@@ -30,6 +30,7 @@ import (
 	"github.com/crmsync/crmsync/internal/sso"
 	"github.com/crmsync/crmsync/internal/store"
 	"github.com/crmsync/crmsync/internal/users"
+	"github.com/crmsync/crmsync/internal/webhooks"
 )
 
 // Config is what a Server needs. Zero values get the documented defaults.
@@ -97,6 +98,9 @@ type Config struct {
 	// pattern (never the raw path, which holds ids), its status and how
 	// long it took.
 	ObserveHTTP func(route string, status int, d time.Duration)
+	// Webhooks manages the organisation's webhook endpoints; without it
+	// those endpoints answer 503.
+	Webhooks *webhooks.Service
 }
 
 // Defaults for Config.
@@ -268,6 +272,7 @@ func (s *Server) registerRoutes() {
 	s.authed("GET /api/v1/outbox/{id}", s.getOutboxItem)
 	s.oauthRoutes()
 	s.ssoRoutes()
+	s.webhookRoutes()
 	s.graphRoutes()
 	s.googleRoutes()
 

@@ -68,6 +68,8 @@ var requestTypes = map[string]any{
 	"PATCH /api/v1/contacts/{id}":        api.ContactUpdateRequest{},
 	"POST /api/v1/opportunities":         api.OpportunityCreationRequest{},
 	"PATCH /api/v1/opportunities/{id}":   api.OpportunityUpdateRequest{},
+	"POST /api/v1/webhooks":              api.WebhookRequest{},
+	"PATCH /api/v1/webhooks/{id}":        api.WebhookRequest{},
 }
 
 // TestOpenAPIMatchesRoutes checks the hand-written OpenAPI document against

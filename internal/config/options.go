@@ -85,7 +85,7 @@ var (
 	PrivateHosts = Option{Flag: "private-hosts", Env: "CRMSYNC_PRIVATE_HOSTS", Arg: "LIST",
 		Commands: []string{"serve", "worker", "autoconfig"},
 		Usage: "Internal servers users may reach, comma-separated CIDRs, addresses or host names (10.0.0.0/8, mail.corp.internal): " +
-			"mail and CardDAV/CalDAV servers, autoconfiguration and redirects. Loopback, private, link-local and other non-public " +
+			"mail and CardDAV/CalDAV servers, autoconfiguration, redirects and webhook endpoints. Loopback, private, link-local and other non-public " +
 			"addresses are refused otherwise (422 destination_not_allowed), so that a user cannot make the server reach internal hosts."}
 
 	SMTP = Option{Flag: "smtp", Env: "CRMSYNC_SMTP", Arg: "ADDR",

@@ -24,6 +24,7 @@ type source struct {
 
 func (s *source) AccountCounts(context.Context) ([]store.AccountCount, error) { return s.counts, s.err }
 func (s *source) OutboxDepth(context.Context) (int64, int64, error)           { return 2, 1, s.err }
+func (s *source) WebhookQueueDepth(context.Context) (int64, error)            { return 4, s.err }
 func (s *source) ListLeases(context.Context) ([]store.Lease, error)           { return s.leases, s.err }
 
 func TestOverviewAtScrapeTime(t *testing.T) {
@@ -53,8 +54,11 @@ crmsync_leases_held{kind="pim"} 0
 # TYPE crmsync_outbox_depth gauge
 crmsync_outbox_depth{state="queued"} 2
 crmsync_outbox_depth{state="sending"} 1
+# HELP crmsync_webhook_queue_depth Webhook deliveries not yet answered 2xx nor given up (pending), every organisation together.
+# TYPE crmsync_webhook_queue_depth gauge
+crmsync_webhook_queue_depth 4
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "crmsync_accounts", "crmsync_leases_held", "crmsync_outbox_depth"); err != nil {
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "crmsync_accounts", "crmsync_leases_held", "crmsync_outbox_depth", "crmsync_webhook_queue_depth"); err != nil {
 		t.Error(err)
 	}
 	if got := gatherValue(t, m, "crmsync_sync_lag_seconds", "mail"); got != 3600 {

@@ -22,6 +22,9 @@ var (
 	outboxDesc = prometheus.NewDesc("crmsync_outbox_depth",
 		"Outgoing mail not yet handed to a server, by state (queued, sending).",
 		[]string{"state"}, nil)
+	webhookDesc = prometheus.NewDesc("crmsync_webhook_queue_depth",
+		"Webhook deliveries not yet answered 2xx nor given up (pending), every organisation together.",
+		nil, nil)
 	leasesDesc = prometheus.NewDesc("crmsync_leases_held",
 		"Leases this process holds, by kind (mail and pim: accounts it syncs; maintenance: it is the leader).",
 		[]string{"kind"}, nil)
@@ -36,6 +39,7 @@ func (o *overview) Describe(ch chan<- *prometheus.Desc) {
 	ch <- accountsDesc
 	ch <- lagDesc
 	ch <- outboxDesc
+	ch <- webhookDesc
 	ch <- leasesDesc
 }
 
@@ -68,6 +72,11 @@ func (o *overview) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(queued), "queued")
 		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(sending), "sending")
+	}
+	if n, err := o.cfg.Store.WebhookQueueDepth(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(webhookDesc, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(webhookDesc, prometheus.GaugeValue, float64(n))
 	}
 	leases, err := o.cfg.Store.ListLeases(ctx)
 	if err != nil {

@@ -17,6 +17,9 @@ type Overview interface {
 	AccountCounts(ctx context.Context) ([]AccountCount, error)
 	// OutboxDepth counts the outbox items not yet handed to a server.
 	OutboxDepth(ctx context.Context) (queued, sending int64, err error)
+	// WebhookQueueDepth counts the webhook deliveries still pending (not
+	// yet answered 2xx nor given up), every organisation together.
+	WebhookQueueDepth(ctx context.Context) (int64, error)
 }
 
 // Account kinds of AccountCount.

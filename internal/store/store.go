@@ -99,6 +99,7 @@ type Store interface {
 	PIM
 	History
 	SSO
+	Webhooks
 }
 
 // Companies are read and written on behalf of a viewer.

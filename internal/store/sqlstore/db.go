@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/store"
@@ -71,6 +72,8 @@ type DB struct {
 	d     Dialect
 	qs    sync.Map // query text -> rebound text
 	Clock func() time.Time
+	// queue queues webhook deliveries in their transaction (SetWebhookQueue).
+	queue atomic.Pointer[WebhookQueue]
 }
 
 var _ store.Store = (*DB)(nil)

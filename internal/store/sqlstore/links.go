@@ -73,12 +73,70 @@ func (db *DB) LinkEmails(ctx context.Context, orgID int64, emailIDs []int64) err
 // linking a batch costs what the batch holds, not what the organisation
 // holds.
 func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64) error {
+	return db.linkEmailsAfter(ctx, tx, orgID, emailIDs, nil)
+}
+
+// linkKey is one link of an email.
+type linkKey struct {
+	email  int64
+	target string
+	id     int64
+}
+
+// linkEmailsAfter is linkEmails reporting, as message.linked events, the
+// links it made that are not in before (the links a relink dropped and
+// made again are not news).
+func (db *DB) linkEmailsAfter(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64, before map[linkKey]bool) error {
+	now := micros(db.now())
+	if err := db.linkEmailsOnly(ctx, tx, orgID, emailIDs, now); err != nil {
+		return err
+	}
+	subs, err := db.subscribed(ctx, tx, orgID, store.EventMessageLinked)
+	if err != nil || len(subs) == 0 {
+		return err
+	}
+	var evs []webhookEvent
+	for lo := 0; lo < len(emailIDs); lo += 400 {
+		chunk := emailIDs[lo:min(lo+400, len(emailIDs))]
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT message_id, target_type, target_id FROM email_links
+			WHERE message_id IN (`+placeholders(len(chunk))+`) AND state = 'linked' AND source = 'auto' AND created_at = ? ORDER BY message_id, target_type, target_id`),
+			append(int64Args(chunk), now)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k linkKey
+			if err := rows.Scan(&k.email, &k.target, &k.id); err != nil {
+				rows.Close()
+				return err
+			}
+			if !before[k] {
+				evs = append(evs, webhookEvent{Type: store.EventMessageLinked, Data: messageLinkedData{EmailID: k.email, TargetType: k.target, TargetID: k.id, Source: "auto"}})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return db.recordEvents(ctx, tx, orgID, evs)
+}
+
+// messageLinkedData is the data of a message.linked event.
+type messageLinkedData struct {
+	EmailID    int64  `json:"email_id"`
+	TargetType string `json:"target_type"` // company, contact or opportunity
+	TargetID   int64  `json:"target_id"`
+	Source     string `json:"source"` // auto or manual
+}
+
+// linkEmailsOnly writes the links (linkEmails without events).
+func (db *DB) linkEmailsOnly(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64, now int64) error {
 	own, extra, err := db.linkingRules(ctx, tx, orgID)
 	if err != nil {
 		return err
 	}
 	rules := linker.NewRules(extra, own)
-	now := micros(db.now())
 	for lo := 0; lo < len(emailIDs); lo += 400 {
 		chunk := emailIDs[lo:min(lo+400, len(emailIDs))]
 		in := placeholders(len(chunk))
@@ -173,6 +231,32 @@ func (db *DB) linkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs 
 // dropped — except those to closed opportunities, which are the history of
 // how a deal was won or lost — and computed again.
 func (db *DB) relinkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailIDs []int64) error {
+	// The links held before, so that only new ones become events.
+	var before map[linkKey]bool
+	if subs, err := db.subscribed(ctx, tx, orgID, store.EventMessageLinked); err != nil {
+		return err
+	} else if len(subs) > 0 {
+		before = map[linkKey]bool{}
+		for lo := 0; lo < len(emailIDs); lo += 400 {
+			chunk := emailIDs[lo:min(lo+400, len(emailIDs))]
+			rows, err := tx.QueryContext(ctx, db.q(`SELECT message_id, target_type, target_id FROM email_links WHERE message_id IN (`+placeholders(len(chunk))+`) AND state = 'linked'`), int64Args(chunk)...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k linkKey
+				if err := rows.Scan(&k.email, &k.target, &k.id); err != nil {
+					rows.Close()
+					return err
+				}
+				before[k] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+	}
 	for lo := 0; lo < len(emailIDs); lo += 400 {
 		chunk := emailIDs[lo:min(lo+400, len(emailIDs))]
 		// By message id alone (ids are global): the primary key finds them.
@@ -181,7 +265,7 @@ func (db *DB) relinkEmails(ctx context.Context, tx *sql.Tx, orgID int64, emailID
 			return err
 		}
 	}
-	return db.linkEmails(ctx, tx, orgID, emailIDs)
+	return db.linkEmailsAfter(ctx, tx, orgID, emailIDs, before)
 }
 
 // collectIDs runs a query returning message ids.
@@ -336,9 +420,19 @@ func (db *DB) SetLink(ctx context.Context, v crm.Viewer, emailID int64, t crm.Li
 		if linked {
 			state = "linked"
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at) VALUES (?, ?, ?, ?, 'manual', ?, ?)
+		var was string
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT state FROM email_links WHERE message_id = ? AND target_type = ? AND target_id = ?`), emailID, string(t), id).Scan(&was); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO email_links (message_id, org_id, target_type, target_id, source, state, created_at) VALUES (?, ?, ?, ?, 'manual', ?, ?)
 			ON CONFLICT (message_id, target_type, target_id) DO UPDATE SET source = 'manual', state = excluded.state, created_at = excluded.created_at`),
-			emailID, v.OrgID, string(t), id, state, micros(db.now()))
-		return err
+			emailID, v.OrgID, string(t), id, state, micros(db.now())); err != nil {
+			return err
+		}
+		if !linked || was == "linked" {
+			return nil
+		}
+		return db.recordEvents(ctx, tx, v.OrgID, []webhookEvent{{Type: store.EventMessageLinked,
+			Data: messageLinkedData{EmailID: emailID, TargetType: string(t), TargetID: id, Source: "manual"}}})
 	})
 }

@@ -149,7 +149,11 @@ func (db *DB) UpdateMailAccount(ctx context.Context, v crm.Viewer, id int64, app
 		if err != nil {
 			return err
 		}
+		wasState, wasCode := string(a.State), a.ErrorCode
 		if err := apply(&a); err != nil {
+			return err
+		}
+		if err := db.stateChanged(ctx, tx, a.OrgID, store.AccountKindMail, id, wasState, wasCode, string(a.State), a.ErrorCode, a.ErrorMessage); err != nil {
 			return err
 		}
 		a.UpdatedAt = db.now()
@@ -193,6 +197,10 @@ func (db *DB) SyncableAccounts(ctx context.Context, now time.Time) ([]crm.MailAc
 func (db *DB) RecordAccountStatus(ctx context.Context, f store.Fence, id int64, st store.AccountStatus, ev *store.AccountEvent) error {
 	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
 		var org int64
+		var wasState, wasCode string
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT state, error_code FROM mail_accounts WHERE id = ?`), id).Scan(&wasState, &wasCode); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		err := tx.QueryRowContext(ctx, db.q(`UPDATE mail_accounts SET state = ?, error_code = ?, error_message = ?, progress_done = ?, progress_total = ?,
 			failures = ?, last_sync_at = COALESCE(?, last_sync_at), next_attempt_at = ?, audit = ?, updated_at = ? WHERE id = ? AND disconnected_at IS NULL RETURNING org_id`),
 			string(st.State), st.ErrorCode, st.ErrorMessage, st.ProgressDone, st.ProgressTotal, st.Failures,
@@ -209,8 +217,14 @@ func (db *DB) RecordAccountStatus(ctx context.Context, f store.Fence, id int64, 
 			}
 			return store.ErrNotFound
 		}
-		if err != nil || ev == nil {
+		if err != nil {
 			return err
+		}
+		if err := db.stateChanged(ctx, tx, org, store.AccountKindMail, id, wasState, wasCode, string(st.State), st.ErrorCode, st.ErrorMessage); err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
 		}
 		return db.insertEvent(ctx, tx, org, id, *ev)
 	})
@@ -257,4 +271,25 @@ func (db *DB) AccountEvents(ctx context.Context, accountID int64, limit int) ([]
 		out = append(out, ev)
 	}
 	return out, rows.Err()
+}
+
+// accountStateData is the data of an account.state_changed event.
+type accountStateData struct {
+	Kind          string `json:"kind"` // mail or pim
+	AccountID     int64  `json:"account_id"`
+	State         string `json:"state"`
+	ErrorCode     string `json:"error_code,omitempty"`
+	ErrorMessage  string `json:"error_message,omitempty"`
+	PreviousState string `json:"previous_state"`
+	PreviousCode  string `json:"previous_error_code,omitempty"`
+}
+
+// stateChanged records an account.state_changed event when the state or
+// its error code changed.
+func (db *DB) stateChanged(ctx context.Context, tx *sql.Tx, orgID int64, kind string, id int64, wasState, wasCode, state, code, message string) error {
+	if wasState == state && wasCode == code {
+		return nil
+	}
+	return db.recordEvents(ctx, tx, orgID, []webhookEvent{{Type: store.EventAccountStateChanged, Data: accountStateData{
+		Kind: kind, AccountID: id, State: state, ErrorCode: code, ErrorMessage: message, PreviousState: wasState, PreviousCode: wasCode}}})
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crmsync/crmsync/internal/crm"
 	"github.com/crmsync/crmsync/internal/linker"
@@ -249,9 +250,47 @@ func (db *DB) saveBatch(ctx context.Context, tx *sql.Tx, folderID int64, msgs []
 	if err := db.insertAddresses(ctx, tx, addrs); err != nil {
 		return res, err
 	}
+	// A webhook event per new message, in this transaction (DESIGN §15);
+	// nothing is built when no endpoint wants them.
+	if len(fresh) > 0 {
+		subs, err := db.subscribed(ctx, tx, org, store.EventMessageStored)
+		if err != nil {
+			return res, err
+		}
+		if len(subs) > 0 {
+			evs := make([]webhookEvent, 0, len(fresh))
+			for _, m := range fresh {
+				evs = append(evs, webhookEvent{Type: store.EventMessageStored, Data: messageStoredData{
+					EmailID: m.ID, AccountID: account, FolderID: folderID, OwnerID: owner,
+					MessageID: m.MessageID, Subject: m.Subject, From: firstAddress(m.Participants.From), Date: m.Date}})
+			}
+			if err := db.recordEvents(ctx, tx, org, evs); err != nil {
+				return res, err
+			}
+		}
+	}
 	// New mail is linked in the same transaction: a crash never leaves a
 	// stored email without its links.
 	return res, db.linkEmails(ctx, tx, org, inserted)
+}
+
+// messageStoredData is the data of a message.stored event.
+type messageStoredData struct {
+	EmailID   int64     `json:"email_id"`
+	AccountID int64     `json:"account_id"`
+	FolderID  int64     `json:"folder_id"`
+	OwnerID   int64     `json:"owner_id"`
+	MessageID string    `json:"message_id,omitempty"`
+	Subject   string    `json:"subject"`
+	From      string    `json:"from,omitempty"`
+	Date      time.Time `json:"date"`
+}
+
+func firstAddress(as []crm.Address) string {
+	if len(as) == 0 {
+		return ""
+	}
+	return as[0].Email
 }
 
 // emailCols are the columns insertEmails writes, one placeholder each.

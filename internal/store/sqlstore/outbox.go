@@ -95,14 +95,30 @@ func (db *DB) DueOutbox(ctx context.Context, accountID int64, now time.Time, sta
 // UpdateOutbox records an attempt's outcome.
 func (db *DB) UpdateOutbox(ctx context.Context, f store.Fence, it crm.OutboxItem) error {
 	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, email_id = ?, updated_at = ? WHERE id = ?`),
-			string(it.State), it.Attempts, micros(it.NextAttemptAt), it.LastError, optInt(it.EmailID), micros(db.now()), it.ID)
-		if err != nil {
+		var org int64
+		var was string
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT org_id, state FROM outbox WHERE id = ?`), it.ID).Scan(&org, &was); errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		} else if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrNotFound
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, email_id = ?, updated_at = ? WHERE id = ?`),
+			string(it.State), it.Attempts, micros(it.NextAttemptAt), it.LastError, optInt(it.EmailID), micros(db.now()), it.ID); err != nil {
+			return err
 		}
-		return nil
+		if it.State != crm.OutboxSent || was == string(crm.OutboxSent) {
+			return nil
+		}
+		return db.recordEvents(ctx, tx, org, []webhookEvent{{Type: store.EventMessageSent, Data: messageSentData{
+			OutboxID: it.ID, AccountID: it.AccountID, OwnerID: it.OwnerID, MessageID: it.MessageID, EmailID: it.EmailID}}})
 	})
+}
+
+// messageSentData is the data of a message.sent event.
+type messageSentData struct {
+	OutboxID  int64  `json:"outbox_id"`
+	AccountID int64  `json:"account_id"`
+	OwnerID   int64  `json:"owner_id"`
+	MessageID string `json:"message_id"`
+	EmailID   *int64 `json:"email_id,omitempty"`
 }

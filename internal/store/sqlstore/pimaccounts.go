@@ -138,6 +138,9 @@ func (db *DB) UpdatePIMAccount(ctx context.Context, v crm.Viewer, id int64, appl
 		}
 		a.ID, a.OrgID, a.UserID, a.Kind, a.Service, a.CreatedAt = old.ID, old.OrgID, old.UserID, old.Kind, old.Service, old.CreatedAt
 		a.ProgressDone, a.ProgressTotal, a.LastSyncAt = old.ProgressDone, old.ProgressTotal, old.LastSyncAt
+		if err := db.stateChanged(ctx, tx, a.OrgID, store.AccountKindPIM, id, string(old.State), old.ErrorCode, string(a.State), a.ErrorCode, a.ErrorMessage); err != nil {
+			return err
+		}
 		a.UpdatedAt = db.now()
 		options, err := json.Marshal(a.Options)
 		if err != nil {
@@ -208,6 +211,10 @@ func (db *DB) RecordPIMStatus(ctx context.Context, f store.Fence, id int64, st s
 	}
 	return db.fencedTx(ctx, f, func(tx *sql.Tx) error {
 		var org int64
+		var wasState, wasCode string
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT state, error_code FROM pim_accounts WHERE id = ?`), id).Scan(&wasState, &wasCode); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		err := tx.QueryRowContext(ctx, db.q(`UPDATE pim_accounts SET state = ?, error_code = ?, error_message = ?, progress_done = ?, progress_total = ?,
 			failures = ?, last_sync_at = COALESCE(?, last_sync_at), next_attempt_at = ?, `+clear+`updated_at = ? WHERE id = ? RETURNING org_id`),
 			string(st.State), st.ErrorCode, st.ErrorMessage, st.ProgressDone, st.ProgressTotal, st.Failures,
@@ -215,8 +222,14 @@ func (db *DB) RecordPIMStatus(ctx context.Context, f store.Fence, id int64, st s
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
-		if err != nil || ev == nil {
+		if err != nil {
 			return err
+		}
+		if err := db.stateChanged(ctx, tx, org, store.AccountKindPIM, id, wasState, wasCode, string(st.State), st.ErrorCode, st.ErrorMessage); err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
 		}
 		at := ev.At
 		if at.IsZero() {

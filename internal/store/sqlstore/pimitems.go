@@ -219,14 +219,18 @@ func (db *DB) ApplyPIMWrites(ctx context.Context, f store.Fence, v crm.Viewer, w
 	var outs []store.PIMWrite
 	err := db.fencedTx(ctx, f, func(tx *sql.Tx) error {
 		outs = make([]store.PIMWrite, len(ws))
+		var evs []webhookEvent
 		for i, w := range ws {
 			out, err := db.applyPIMWrite(ctx, tx, v, w)
 			if err != nil {
 				return err
 			}
 			outs[i] = out
+			if ev, ok := pimSynced(w, out); ok {
+				evs = append(evs, ev)
+			}
 		}
-		return nil
+		return db.recordEvents(ctx, tx, v.OrgID, evs)
 	})
 	if err != nil {
 		return nil, err
@@ -390,4 +394,45 @@ func (db *DB) PIMRecordOutcomes(ctx context.Context, orgID int64) (map[int64][]c
 		out[contact] = append(out[contact], st)
 	}
 	return out, rows.Err()
+}
+
+// pimSyncedData is the data of contact.synced, task.synced and
+// event.synced: a record written by a sync (CRMChanged), or its mapping to
+// the remote item brought up to date (the record sent to the server).
+type pimSyncedData struct {
+	RecordID     int64  `json:"record_id"`
+	PIMAccountID int64  `json:"pim_account_id,omitempty"`
+	CollectionID int64  `json:"collection_id,omitempty"`
+	CRMChanged   bool   `json:"crm_changed"`
+	Pending      bool   `json:"pending,omitempty"`
+	Href         string `json:"href,omitempty"`
+}
+
+// pimSynced is the event of one PIM write, if it concerns a record.
+func pimSynced(w store.PIMWrite, out store.PIMWrite) (webhookEvent, bool) {
+	d := pimSyncedData{PIMAccountID: w.AccountID, Pending: w.Pending}
+	var rt pim.RecordType
+	switch {
+	case out.Contact != nil:
+		rt, d.RecordID, d.CRMChanged = pim.RecordContact, out.Contact.ID, true
+	case out.Task != nil:
+		rt, d.RecordID, d.CRMChanged = pim.RecordTask, out.Task.ID, true
+	case out.Event != nil:
+		rt, d.RecordID, d.CRMChanged = pim.RecordEvent, out.Event.ID, true
+	case out.Item != nil && out.Item.CRMID != 0:
+		rt, d.RecordID = out.Item.RecordType, out.Item.CRMID
+	default:
+		return webhookEvent{}, false
+	}
+	if out.Item != nil {
+		d.CollectionID, d.Href = out.Item.CollectionID, out.Item.Href
+		if d.PIMAccountID == 0 {
+			d.PIMAccountID = out.Item.AccountID
+		}
+	}
+	typ := map[pim.RecordType]string{pim.RecordContact: store.EventContactSynced, pim.RecordTask: store.EventTaskSynced, pim.RecordEvent: store.EventEventSynced}[rt]
+	if typ == "" {
+		return webhookEvent{}, false
+	}
+	return webhookEvent{Type: typ, Data: d}, true
 }
