@@ -300,6 +300,19 @@ func (b *Browser) SignIn(email, password string) {
 	b.Fill(l.Email, email)
 	b.Fill(l.Password, password)
 	b.Click(l.SignIn)
+	// The answer is another page, or the sign-in page again with an
+	// alert: wait for either, so that the next step does not cut the
+	// sign-in short.
+	deadline := time.Now().Add(Timeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		done, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (location.pathname !== "/login" || !!document.querySelector("[role=alert]"))`))
+		cancel()
+		if done {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Labels are the sign-in page's labels in each language.

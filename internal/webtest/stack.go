@@ -74,6 +74,10 @@ type Options struct {
 	Env []string
 	// Args are added to serve's command line.
 	Args []string
+	// PublicURL gives serve its own address as --public-url, so that the
+	// sign-in providers' redirects (Microsoft, Google, OpenID Connect)
+	// come back to it.
+	PublicURL bool
 }
 
 // Stack is a running crmsync: `init` done (organisation "Acme", admin
@@ -139,7 +143,11 @@ func Start(t testing.TB, o Options) *Stack {
 
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := s.command(ctx, append([]string{"serve", "--http", "127.0.0.1:" + port}, o.Args...)...)
+	args := []string{"serve", "--http", "127.0.0.1:" + port}
+	if o.PublicURL {
+		args = append(args, "--public-url", "http://127.0.0.1:"+port)
+	}
+	cmd := s.command(ctx, append(args, o.Args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, &lockedWriter{w: s.Logs, mu: &s.mu}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
