@@ -78,7 +78,9 @@ func (pg *pgCluster) dsn(db string) string {
 // restart is what `pg_ctlcluster 15 main restart` does to a Debian
 // cluster: a fast shutdown (every connection cut) and a start.
 func (pg *pgCluster) restart(ctx context.Context) error {
-	return pg.run(ctx, "pg_ctl", "-D", pg.data, "-m", "fast", "-w", "restart")
+	// -l: without a log file the new server would write to our pipe and
+	// keep it open.
+	return pg.run(ctx, "pg_ctl", "-D", pg.data, "-l", filepath.Join(pg.sock, "postgres.log"), "-m", "fast", "-w", "restart")
 }
 
 func (pg *pgCluster) stop() {

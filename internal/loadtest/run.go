@@ -461,6 +461,9 @@ func (r *run) procName(owner string) string {
 
 func (r *run) waitSyncedIdle(ctx context.Context) error {
 	t0 := time.Now().Add(-r.rep.Connect) // from the first account created
+	if r.rep.SyncedIdle > 0 {
+		t0 = time.Now() // again, after a disturbance
+	}
 	last := time.Time{}
 	return waitFor(ctx, r.o.Timeout, "all accounts synced and in IDLE", func() (bool, error) {
 		states, err := r.states(ctx)
@@ -478,7 +481,7 @@ func (r *run) waitSyncedIdle(ctx context.Context) error {
 				time.Since(t0).Round(time.Second), states, st.Sessions, st.Idling, st.IdledUsers, by)
 			last = time.Now()
 		}
-		if done {
+		if done && r.rep.SyncedIdle == 0 {
 			r.rep.SyncedIdle = time.Since(t0)
 		}
 		return done, nil
@@ -592,6 +595,8 @@ func (r *run) newMail(ctx context.Context) error {
 	}
 	r.rep.NewMailCount = len(lat)
 	r.rep.NewMailP50, r.rep.NewMailP99, r.rep.NewMailMax = percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)
+	r.logf("   %d messages: median %v, p99 %v, max %v", len(lat), r.rep.NewMailP50.Round(time.Millisecond),
+		r.rep.NewMailP99.Round(time.Millisecond), r.rep.NewMailMax.Round(time.Millisecond))
 	return nil
 }
 
@@ -721,6 +726,8 @@ func (r *run) restartPG(ctx context.Context) error {
 		return n == r.o.Accounts, nil
 	})
 	rr.AllLeases = time.Since(t1)
+	r.logf("   restart took %v; new mail stored again %v after it; all accounts leased after %v", rr.Restart.Round(time.Millisecond),
+		rr.Resumed.Round(time.Millisecond), rr.AllLeases.Round(time.Millisecond))
 	rr.Alive = true
 	for _, p := range r.procs {
 		if p.cmd.ProcessState != nil || p.cmd.Process.Signal(syscall.Signal(0)) != nil {

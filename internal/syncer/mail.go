@@ -34,7 +34,9 @@ type MailConfig struct {
 	IdleMax      time.Duration
 	// Scan is how often the manager looks for accounts to run (default 2 s).
 	Scan time.Duration
-	// MaxAccounts caps the loops one process runs (default 500).
+	// MaxAccounts caps the loops one process runs (default 10,000); the
+	// processes sharing a database split the accounts evenly below it
+	// (manager).
 	MaxAccounts int
 }
 
@@ -42,7 +44,7 @@ func (c MailConfig) withDefaults(now func() time.Time) MailConfig {
 	c.PollInterval = cmp.Or(c.PollInterval, 2*time.Minute)
 	c.IdleMax = cmp.Or(c.IdleMax, 30*time.Second)
 	c.Scan = cmp.Or(c.Scan, 2*time.Second)
-	c.MaxAccounts = cmp.Or(c.MaxAccounts, 500)
+	c.MaxAccounts = cmp.Or(c.MaxAccounts, 10_000)
 	if c.Engine.Now == nil {
 		c.Engine.Now = now
 	}
