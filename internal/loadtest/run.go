@@ -57,6 +57,7 @@ type Options struct {
 	Failover bool
 	Restart  bool          // restart PostgreSQL
 	Timeout  time.Duration // for each wait
+	Hold     time.Duration // keep everything running this long after the report, for inspection
 	Out      io.Writer
 }
 
@@ -179,6 +180,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	b, _ := json.MarshalIndent(r.rep, "", "  ")
 	os.WriteFile(filepath.Join(o.Dir, "report.json"), b, 0o644)
 	r.rep.Print(o.Out)
+	if o.Hold > 0 {
+		r.logf("holding for %v (work directory %s)", o.Hold, o.Dir)
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.Hold):
+		}
+	}
 	return &r.rep, nil
 }
 

@@ -30,6 +30,7 @@ func main() {
 	flag.BoolVar(&o.Failover, "failover", true, "kill -9 a worker, then start it again")
 	flag.BoolVar(&o.Restart, "pg-restart", true, "restart PostgreSQL")
 	flag.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "the longest wait of each step")
+	flag.DurationVar(&o.Hold, "hold", 0, "keep everything running this long after the report (to inspect it)")
 	flag.StringVar(&o.Crmsync, "crmsync", "", "the crmsync binary (default: built from this checkout)")
 	flag.StringVar(&o.Server, "imap-server", "", "the imapload server binary (default: built from this checkout)")
 	flag.StringVar(&o.Dir, "dir", "", "work directory, kept (default: a temporary one, removed)")
