@@ -53,6 +53,10 @@ type Options struct {
 	NewMail  int // mailboxes that get a new message for the latency figure
 	Crmsync  string
 	Server   string // the imapload server binary
+	// Baseline, when set, is another crmsync binary (an older build) run
+	// as the last worker, "baseline": its memory per account is then
+	// measured in the same run as the others'.
+	Baseline string
 	Dir      string // work directory (logs, database, report)
 	Failover bool
 	Restart  bool          // restart PostgreSQL
@@ -262,7 +266,11 @@ func (r *run) setup(ctx context.Context) error {
 	serve.metrics = r.api + "/metrics"
 	r.procs = append(r.procs, serve)
 	for i := 1; i <= r.o.Workers; i++ {
-		if err := r.startWorker(fmt.Sprintf("worker-%d", i)); err != nil {
+		name, bin := fmt.Sprintf("worker-%d", i), r.o.Crmsync
+		if i == r.o.Workers && r.o.Baseline != "" {
+			name, bin = "baseline", r.o.Baseline
+		}
+		if err := r.startWorker(name, bin); err != nil {
 			return err
 		}
 	}
@@ -285,13 +293,13 @@ func (r *run) setup(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) startWorker(name string) error {
+func (r *run) startWorker(name, bin string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	w, err := start(name, r.o.Crmsync, filepath.Join(r.o.Dir, name+".log"), []string{"worker", "--metrics-addr", addr}, r.env)
+	w, err := start(name, bin, filepath.Join(r.o.Dir, name+".log"), []string{"worker", "--metrics-addr", addr}, r.env)
 	if err != nil {
 		return err
 	}
@@ -615,7 +623,7 @@ func (r *run) failover(ctx context.Context) error {
 	}
 	var victim *proc
 	for _, p := range r.procs {
-		if strings.HasPrefix(p.name, "worker") && (victim == nil || by[p.name] > by[victim.name]) {
+		if p.name != "serve" && (victim == nil || by[p.name] > by[victim.name]) {
 			victim = p
 		}
 	}
@@ -685,7 +693,11 @@ func (r *run) failover(ctx context.Context) error {
 
 func (r *run) rejoin(ctx context.Context) error {
 	name := r.rep.Failover.Killed
-	if err := r.startWorker(name); err != nil {
+	bin := r.o.Crmsync
+	if name == "baseline" {
+		bin = r.o.Baseline
+	}
+	if err := r.startWorker(name, bin); err != nil {
 		return err
 	}
 	rj := &RejoinReport{Share: r.o.Accounts / (r.o.Workers + 1) * 9 / 10}

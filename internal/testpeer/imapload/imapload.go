@@ -253,6 +253,12 @@ func (s *session) Login(username, password string) error {
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	s.srv.idle(s.user, true)
 	defer s.srv.idle(s.user, false)
+	// imapmemserver's IDLE only reports changes made after it began: one
+	// made between the client's last command and its IDLE would wait for
+	// the next change. Dovecot reports it at once; so does this server.
+	if err := s.UserSession.Poll(w, true); err != nil {
+		return err
+	}
 	return s.UserSession.Idle(w, stop)
 }
 

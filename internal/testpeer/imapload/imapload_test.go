@@ -92,3 +92,44 @@ func TestSessionCounts(t *testing.T) {
 	}
 	waitStats(t, s, "all closed", func(st Stats) bool { return st.Sessions == 0 && st.Idling == 0 })
 }
+
+// TestIdleReportsEarlierMail: a message delivered between the client's
+// last command and its IDLE is reported when IDLE begins, as Dovecot
+// does, not at the next change.
+func TestIdleReportsEarlierMail(t *testing.T) {
+	s := New(1, 1)
+	addr := start(t, s)
+	exists := make(chan uint32, 4)
+	c, err := imapclient.DialInsecure(addr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(Username(0), Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(0, "between"); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { idle.Close(); idle.Wait() }()
+	select {
+	case n := <-exists:
+		if n != 2 {
+			t.Fatalf("EXISTS %d, want 2", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message delivered before IDLE was not reported")
+	}
+}

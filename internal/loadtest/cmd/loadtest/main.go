@@ -33,6 +33,7 @@ func main() {
 	flag.DurationVar(&o.Hold, "hold", 0, "keep everything running this long after the report (to inspect it)")
 	flag.StringVar(&o.Crmsync, "crmsync", "", "the crmsync binary (default: built from this checkout)")
 	flag.StringVar(&o.Server, "imap-server", "", "the imapload server binary (default: built from this checkout)")
+	flag.StringVar(&o.Baseline, "baseline", "", "another crmsync binary (an older build) to run as the last worker, to compare memory in the same run")
 	flag.StringVar(&o.Dir, "dir", "", "work directory, kept (default: a temporary one, removed)")
 	flag.Parse()
 	o.Out = os.Stdout
