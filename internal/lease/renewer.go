@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,19 @@ type holding struct {
 	l      store.Lease
 	lost   bool
 	cancel context.CancelFunc
+	// deadline stops the work when the lease is about to end without a
+	// renewal, whether or not a round reached it: a round slowed down by
+	// a busy database must not leave work running on a lease another
+	// process may claim (two IMAP sessions of one mailbox at once).
+	deadline *time.Timer
+}
+
+// expire marks the lease lost and stops the work.
+func (h *holding) expire() {
+	h.mu.Lock()
+	h.lost = true
+	h.mu.Unlock()
+	h.cancel()
 }
 
 func (h *holding) lease() (store.Lease, bool) {
@@ -41,8 +55,12 @@ func NewRenewer(st store.Leases, cfg Config) *Renewer {
 	return &Renewer{st: st, cfg: cfg.withDefaults(), held: map[*holding]struct{}{}}
 }
 
-// renewParallel is how many renewals a Renewer runs at once.
-const renewParallel = 4
+// renewParallel is how many renewals a Renewer runs at once. Not a few:
+// the renewals queue for the process's database connections behind the
+// loops' own queries, and with a handful in flight a round over thousands
+// of leases would take longer than a TTL while first syncs keep the pool
+// busy.
+const renewParallel = 64
 
 // Run renews every registered lease each cfg.Renew until ctx ends. A
 // renewal that fails for a reason other than the lease being lost (the
@@ -63,6 +81,12 @@ func (r *Renewer) Run(ctx context.Context) {
 			round = append(round, h)
 		}
 		r.mu.Unlock()
+		// The closest to expiry first.
+		slices.SortFunc(round, func(a, b *holding) int {
+			la, _ := a.lease()
+			lb, _ := b.lease()
+			return la.ExpiresAt.Compare(lb.ExpiresAt)
+		})
 		sem := make(chan struct{}, renewParallel)
 		var wg sync.WaitGroup
 		for _, h := range round {
@@ -88,8 +112,10 @@ func (r *Renewer) renew(ctx context.Context, h *holding) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
+	case h.lost: // expired meanwhile
 	case err == nil:
 		h.l = nl
+		h.deadline.Reset(r.until(nl))
 	case ctx.Err() != nil:
 	case errors.Is(err, store.ErrLeaseLost) || time.Now().After(l.ExpiresAt.Add(-r.cfg.Renew/2)):
 		h.lost = true
@@ -97,13 +123,25 @@ func (r *Renewer) renew(ctx context.Context, h *holding) {
 	}
 }
 
+// until is the time left before the work under l must stop: half a
+// renewal period before the lease ends, as Hold does.
+func (r *Renewer) until(l store.Lease) time.Duration {
+	return time.Until(l.ExpiresAt.Add(-r.cfg.Renew / 2))
+}
+
 func (r *Renewer) add(h *holding) {
+	h.mu.Lock()
+	h.deadline = time.AfterFunc(r.until(h.l), h.expire)
+	h.mu.Unlock()
 	r.mu.Lock()
 	r.held[h] = struct{}{}
 	r.mu.Unlock()
 }
 
 func (r *Renewer) remove(h *holding) {
+	h.mu.Lock()
+	h.deadline.Stop()
+	h.mu.Unlock()
 	r.mu.Lock()
 	delete(r.held, h)
 	r.mu.Unlock()

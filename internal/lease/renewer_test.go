@@ -80,3 +80,32 @@ func TestSharedRenewer(t *testing.T) {
 		}
 	})
 }
+
+// A lease the Renewer does not get to renew in time (its rounds stopped
+// here; a busy database in real life) stops its work before it ends, so
+// that another process that claims it next never works beside it.
+func TestSharedRenewerDeadline(t *testing.T) {
+	each(t, func(t *testing.T, f storetest.Factory) {
+		s, _ := f(t)
+		r := lease.NewRenewer(s, fast) // never Run
+		cfg := fast
+		cfg.Renewer = r
+		start := time.Now()
+		var stopped time.Duration
+		err := lease.Hold(context.Background(), s, "mail", "d", "p1", cfg, func(ctx context.Context, fe store.Fence) error {
+			select {
+			case <-ctx.Done():
+				stopped = time.Since(start)
+				return ctx.Err()
+			case <-time.After(5 * time.Second):
+				return errors.New("the work went on past its lease")
+			}
+		})
+		if !errors.Is(err, lease.ErrLost) {
+			t.Fatalf("Hold: %v, want ErrLost", err)
+		}
+		if stopped >= fast.TTL {
+			t.Errorf("the work stopped %v after the claim, after the lease's TTL %v", stopped, fast.TTL)
+		}
+	})
+}

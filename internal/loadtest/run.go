@@ -179,7 +179,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := s.fn(ctx); err != nil {
 			return &r.rep, fmt.Errorf("%s: %w", s.name, err)
 		}
-		r.logf("   (%v)", time.Since(t).Round(time.Millisecond))
+		st, _ := r.serverStats()
+		r.logf("   (%v; IMAP server: %d sessions, at most %d per account at once so far, %d overlaps)",
+			time.Since(t).Round(time.Millisecond), st.Sessions, st.MaxPerUser, st.Overlaps)
 	}
 	b, _ := json.MarshalIndent(r.rep, "", "  ")
 	os.WriteFile(filepath.Join(o.Dir, "report.json"), b, 0o644)
@@ -493,8 +495,14 @@ func (r *run) waitSyncedIdle(ctx context.Context) error {
 		done := states["synced"] == r.o.Accounts && st.IdledUsers == r.o.Accounts
 		if done || time.Since(last) > 10*time.Second {
 			by, _, _ := r.leases(ctx)
-			r.logf("   %v: states %v; IMAP sessions %d, in IDLE %d, idled users %d; leases %v",
-				time.Since(t0).Round(time.Second), states, st.Sessions, st.Idling, st.IdledUsers, by)
+			var mem []string
+			for _, p := range r.procs {
+				if rs, err := rss(p.pid()); err == nil {
+					mem = append(mem, fmt.Sprintf("%s %d MiB", p.name, rs>>20))
+				}
+			}
+			r.logf("   %v: states %v; IMAP sessions %d, in IDLE %d, idled users %d; leases %v; RSS %s",
+				time.Since(t0).Round(time.Second), states, st.Sessions, st.Idling, st.IdledUsers, by, strings.Join(mem, ", "))
 			last = time.Now()
 		}
 		if done && r.rep.SyncedIdle == 0 {
