@@ -58,11 +58,15 @@ func TestSharedRenewer(t *testing.T) {
 
 		err := lease.Hold(ctx, s, "mail", "c", "p1", cfg, func(ctx context.Context, fe store.Fence) error {
 			stopRenewer()
-			for {
-				if _, err := other.ClaimLease(ctx, "mail", "c", "p2", time.Minute); err == nil {
+			// The claim runs on its own context: the work's own may be
+			// cancelled first, by the lease's local deadline.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := other.ClaimLease(context.Background(), "mail", "c", "p2", time.Minute); err == nil {
 					break
 				}
-				time.Sleep(20 * time.Millisecond)
+				if time.Now().After(deadline) {
+					return errors.New("the lease never expired")
+				}
 			}
 			go r.Run(t.Context()) // renewals again: the next one finds the lease lost
 			select {
