@@ -6,11 +6,14 @@
 #   make bench   the benchmarks (long: not part of make test), with the
 #                initial-sync comparison against mbsync and the CardDAV/CalDAV
 #                comparison against vdirsyncer
+#   make loadtest  10,000 IMAP mailboxes on one serve and two workers over
+#                PostgreSQL (long; not part of make test): see README
+#                "Ten thousand mailboxes"; LOADTEST_FLAGS="-accounts 1000" for less
 
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test bench vet fmt-check
+.PHONY: build test bench vet fmt-check loadtest
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o crmsync ./cmd/crmsync
@@ -35,3 +38,9 @@ bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkRelink' -benchtime 1x -timeout 60m ./internal/store/...
 	$(GO) test -run '^$$' -bench '^BenchmarkInitialSync$$' -benchtime 1x -timeout 60m ./internal/syncer
 	$(GO) test -run '^$$' -bench '^BenchmarkPIMSync$$' -benchtime 1x -timeout 120m ./internal/syncer
+
+# The load test builds crmsync and its IMAP server (internal/testpeer/imapload)
+# itself, starts a PostgreSQL cluster of its own, and prints its report.
+LOADTEST_FLAGS ?=
+loadtest:
+	$(GO) run ./internal/loadtest/cmd/loadtest $(LOADTEST_FLAGS)

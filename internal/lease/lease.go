@@ -30,6 +30,9 @@ type Config struct {
 	TTL   time.Duration // how long a claim lasts without renewal (30 s)
 	Renew time.Duration // how often the holder renews (TTL/3)
 	Retry time.Duration // how often a non-holder tries to claim (TTL/3, jittered)
+	// Renewer, when set, renews the leases of Hold (its Run must be
+	// running) instead of a goroutine per Hold.
+	Renewer *Renewer
 }
 
 func (c Config) withDefaults() Config {
@@ -67,6 +70,9 @@ func Hold(ctx context.Context, st store.Leases, kind, key, owner string, cfg Con
 	l, err := st.ClaimLease(ctx, kind, key, owner, cfg.TTL)
 	if err != nil {
 		return err
+	}
+	if cfg.Renewer != nil {
+		return holdShared(ctx, st, l, fn, cfg.Renewer)
 	}
 	workCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -111,8 +117,13 @@ func Hold(ctx context.Context, st store.Leases, kind, key, owner string, cfg Con
 		return ferr
 	default:
 	}
-	// Release with a fresh context: the caller's may be done, and a clean
-	// hand-over saves the next holder a whole TTL.
+	return release(st, l, ferr)
+}
+
+// release gives l up and returns ferr. It uses a fresh context: the
+// caller's may be done, and a clean hand-over saves the next holder a
+// whole TTL.
+func release(st store.Leases, l store.Lease, ferr error) error {
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer rcancel()
 	_ = st.ReleaseLease(rctx, l)

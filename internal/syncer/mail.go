@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/crmsync/crmsync/internal/connerr"
 	"github.com/crmsync/crmsync/internal/crm"
+	"github.com/crmsync/crmsync/internal/lease"
 	"github.com/crmsync/crmsync/internal/mail"
 	"github.com/crmsync/crmsync/internal/mail/mailsync"
 	"github.com/crmsync/crmsync/internal/store"
@@ -34,7 +36,9 @@ type MailConfig struct {
 	IdleMax      time.Duration
 	// Scan is how often the manager looks for accounts to run (default 2 s).
 	Scan time.Duration
-	// MaxAccounts caps the loops one process runs (default 500).
+	// MaxAccounts caps the loops one process runs (default 10,000); the
+	// processes sharing a database split the accounts evenly below it
+	// (manager).
 	MaxAccounts int
 }
 
@@ -42,7 +46,7 @@ func (c MailConfig) withDefaults(now func() time.Time) MailConfig {
 	c.PollInterval = cmp.Or(c.PollInterval, 2*time.Minute)
 	c.IdleMax = cmp.Or(c.IdleMax, 30*time.Second)
 	c.Scan = cmp.Or(c.Scan, 2*time.Second)
-	c.MaxAccounts = cmp.Or(c.MaxAccounts, 500)
+	c.MaxAccounts = cmp.Or(c.MaxAccounts, 10_000)
 	if c.Engine.Now == nil {
 		c.Engine.Now = now
 	}
@@ -54,6 +58,14 @@ func (c MailConfig) withDefaults(now func() time.Time) MailConfig {
 func (s *Syncer) runMail(ctx context.Context) {
 	cfg := s.cfg
 	mc := cfg.Mail.withDefaults(cfg.Now)
+	// One goroutine renews every mailbox's lease (ten thousand idle
+	// mailboxes: ten thousand goroutines fewer).
+	var wg sync.WaitGroup
+	if cfg.Lease.Renewer == nil {
+		r := lease.NewRenewer(cfg.Store, cfg.Lease)
+		cfg.Lease.Renewer = r
+		wg.Go(func() { r.Run(ctx) })
+	}
 	m := manager{cfg: cfg, local: s.local, kind: MailLeaseKind, scan: mc.Scan, max: mc.MaxAccounts,
 		due: func(ctx context.Context) ([]int64, error) {
 			accounts, err := cfg.Store.SyncableAccounts(ctx, cfg.Now())
@@ -62,7 +74,9 @@ func (s *Syncer) runMail(ctx context.Context) {
 		loop: func(id int64, log *slog.Logger) func(context.Context, store.Fence) error {
 			return (&mailLoop{cfg: cfg, mc: mc, wakes: s.mailWakes, id: id, log: log}).run
 		}}
+	wg.Go(func() { s.mailWakes.watch(ctx, pendingCheck) })
 	m.run(ctx)
+	wg.Wait()
 }
 
 // mailLoop schedules one account's mail engine while its lease is held:
@@ -216,37 +230,32 @@ func (l *mailLoop) idle(ctx context.Context, max time.Duration, w mail.Watcher) 
 	}
 	idleCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	wake := l.wake
-	go func() {
-		t := time.NewTicker(pendingCheck)
-		defer t.Stop()
-		for {
-			select {
-			case <-idleCtx.Done():
-				return
-			case <-wake:
-				stop()
-				return
-			case <-t.C:
-				if l.eng.HasWork(idleCtx) || w != nil && w.News(idleCtx) {
-					stop()
-					return
-				}
-			}
-		}
-	}()
+	done := l.wakes.waitOn(l.id, stop, func(ctx context.Context) bool {
+		return l.eng.HasWork(ctx) || w != nil && w.News(ctx)
+	})
+	defer done()
+	// A wake-up that came before the wait was registered is in l.wake.
+	select {
+	case <-l.wake:
+		return nil
+	default:
+	}
 	err := l.eng.Idle(idleCtx, max)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if idleCtx.Err() != nil {
-		return nil // woken for local work
+		select { // the wake-up that ended the wait: its work is the next pass's
+		case <-l.wake:
+		default:
+		}
+		return nil // woken for work
 	}
 	return err
 }
 
-// pendingCheck is how often an idling loop looks for work queued by
-// another process.
+// pendingCheck is how often the idling loops are looked at for work
+// queued by another process (wakeSet.watch).
 const pendingCheck = 3 * time.Second
 
 // fail records a failure as the user should see it and schedules the next

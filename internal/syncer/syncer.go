@@ -161,6 +161,7 @@ func (s *Syncer) Run(ctx context.Context) {
 		cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "released the leases of processes of this host that no longer run", slog.Int("count", n))
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { runMember(ctx, cfg) })
 	wg.Go(func() { runMaintenance(ctx, cfg) })
 	if cfg.PIM != nil {
 		wg.Go(func() { s.runPIM(ctx) })
@@ -169,6 +170,18 @@ func (s *Syncer) Run(ctx context.Context) {
 		wg.Go(func() { s.runMail(ctx) })
 	}
 	wg.Wait()
+}
+
+// runMember holds this process's ProcessLeaseKind lease for as long as
+// ctx lasts (claimed again after a database outage): the other processes
+// count it to share the accounts with this one.
+func runMember(ctx context.Context, cfg Config) {
+	log := cfg.Logger.With(slog.String("loop", "member"))
+	lease.Leader(ctx, cfg.Store, ProcessLeaseKind, cfg.Owner, cfg.Owner, cfg.Lease, time.Hour,
+		func(context.Context, store.Fence) error { return nil },
+		func(err error) {
+			log.LogAttrs(ctx, slog.LevelWarn, "announcing this process to the others failed; retrying", slog.Any("err", err))
+		})
 }
 
 // runMaintenance runs Maintain every MaintenanceInterval in the one process
